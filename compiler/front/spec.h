@@ -1,0 +1,148 @@
+/*
+ * spec.h - the checked model specification: what a model YAML file says,
+ * validated, with the source location of every part kept for later errors.
+ *
+ *     model_spec spec;
+ *     diag_list dl;
+ *     diag_list_init(&dl);
+ *     if (spec_load("models/gmm8/model.yaml", &spec, &dl) != 0) {
+ *         diag_print(&dl, stderr);     // file:line:col: error: ...
+ *     } else {
+ *         ... lower_model(&spec, ...) ...
+ *         spec_free(&spec);
+ *     }
+ *
+ * spec_load parses the YAML (libyaml document API), checks every key, type and
+ * value, resolves `weights:` relative to the YAML file and loads that file
+ * (safetensors, see weights.h).  Whether tensor shapes fit the layers is
+ * checked later, by lowering, which knows the layer input sizes.
+ */
+#ifndef PMMC_SPEC_H
+#define PMMC_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler/front/weights.h"
+#include "compiler/util/diag.h"
+#include "runtime/pmmrt.h"
+
+#define SPEC_MAX_RANK 4
+
+/* Where something was written: 1-based line and column in spec->path. */
+typedef struct spec_loc {
+  int line, col;
+} spec_loc;
+
+typedef enum spec_pair {
+  SPEC_PAIR_NORMAL_NORMAL,
+  SPEC_PAIR_GAMMA_POISSON,
+  SPEC_PAIR_DIRICHLET_CATEGORICAL
+} spec_pair;
+
+typedef enum spec_schedule_kind {
+  SPEC_SCHEDULE_GEOMETRIC, /* start, end */
+  SPEC_SCHEDULE_LINEAR,    /* start, end */
+  SPEC_SCHEDULE_KARRAS,    /* sigma_min, sigma_max, rho */
+  SPEC_SCHEDULE_TABLE      /* values */
+} spec_schedule_kind;
+
+typedef struct spec_schedule {
+  spec_schedule_kind kind;
+  uint32_t steps;          /* T >= 1 (for table: number of values) */
+  double start, end;       /* geometric, linear: A_1 and A_T */
+  double sigma_min, sigma_max, rho;
+  double *values;          /* table: A_1..A_T, malloc'd */
+  spec_loc loc;
+} spec_schedule;
+
+typedef enum spec_sampler_kind {
+  SPEC_SAMPLER_PMM,
+  SPEC_SAMPLER_EULER_MARUYAMA,
+  SPEC_SAMPLER_HEUN
+} spec_sampler_kind;
+
+typedef enum spec_output { SPEC_OUTPUT_POSTERIOR_MEAN, SPEC_OUTPUT_PREDICTION } spec_output;
+
+typedef enum spec_network_kind { SPEC_NETWORK_EXACT, SPEC_NETWORK_GRAPH } spec_network_kind;
+
+typedef enum spec_layer_op {
+  SPEC_LAYER_DENSE,      /* input, units, activation */
+  SPEC_LAYER_ADD,        /* inputs (>= 2, equal sizes) */
+  SPEC_LAYER_MUL,        /* inputs (>= 2, equal sizes) */
+  SPEC_LAYER_CONCAT,     /* inputs (>= 2) */
+  SPEC_LAYER_SINUSOIDAL, /* input, dim (even) */
+  SPEC_LAYER_LAYERNORM   /* input, eps */
+} spec_layer_op;
+
+typedef struct spec_layer {
+  char *name;
+  spec_layer_op op;
+  char **inputs;      /* names: "mu", "time" or an earlier layer */
+  spec_loc *input_locs;
+  size_t ninputs;     /* a missing `input:` defaults to the previous layer */
+  uint32_t units;     /* dense */
+  pmm_act activation; /* dense */
+  uint32_t dim;       /* sinusoidal */
+  double eps;         /* layernorm, default 1e-5 */
+  spec_loc loc;       /* the layer's mapping */
+} spec_layer;
+
+typedef struct spec_component {
+  double weight;
+  double *mean; /* [data_elems] */
+  double std;
+  spec_loc loc;
+} spec_component;
+
+typedef struct spec_network {
+  spec_network_kind kind;
+  /* exact */
+  spec_component *mixture;
+  size_t ncomponents;
+  /* graph */
+  spec_layer *layers;
+  size_t nlayers;
+  char *output;       /* layer name; defaults to the last layer */
+  spec_loc output_loc;
+  spec_loc loc;
+} spec_network;
+
+typedef struct model_spec {
+  char *path;         /* the YAML file as given */
+  char *name;         /* C identifier */
+  spec_loc name_loc;
+  spec_pair pair;
+  uint32_t rank;
+  uint32_t shape[SPEC_MAX_RANK];
+  uint64_t data_elems; /* product of shape */
+  spec_loc data_loc;
+  double prior_mean, prior_precision; /* normal-normal */
+  spec_loc prior_loc;
+  spec_schedule schedule;
+  spec_sampler_kind sampler;
+  spec_output output;
+  spec_loc sampler_loc;
+  spec_network network;
+  char *weights_path;  /* resolved relative to the YAML file; NULL if none */
+  spec_loc weights_loc;
+  weight_set weights;  /* loaded from weights_path (empty when none) */
+} model_spec;
+
+/* Parse, check and load.  Returns 0 on success; otherwise nonzero with at
+ * least one error in dl and *spec zeroed (nothing to free). */
+int spec_load(const char *path, model_spec *spec, diag_list *dl);
+void spec_free(model_spec *spec);
+
+/* The YAML spelling of enum values ("normal-normal", "geometric", ...). */
+const char *spec_pair_name(spec_pair p);
+const char *spec_schedule_kind_name(spec_schedule_kind k);
+const char *spec_sampler_kind_name(spec_sampler_kind k);
+const char *spec_output_name(spec_output o);
+const char *spec_layer_op_name(spec_layer_op op);
+
+/* Cumulative precisions A_1..A_T of the schedule into a[0..steps-1]
+ * (DESIGN.md section 1; a must hold schedule.steps doubles). */
+void spec_schedule_values(const spec_schedule *s, double *a);
+
+#endif

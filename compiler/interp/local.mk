@@ -1,0 +1,2 @@
+compiler_libpmmc_a_SOURCES += compiler/interp/interp.c
+noinst_HEADERS += compiler/interp/interp.h

@@ -1,0 +1,185 @@
+/*
+ * ir.h - pmmc's one intermediate representation: a typed static graph of the
+ * whole PMM sampler (network, schedule coefficients, noise, conjugate update).
+ *
+ * A module has three blocks, run by every consumer (interpreter, LLVM codegen)
+ * over a block of `block_size` samples at once:
+ *
+ *     init   -> mu_0                                  (no state)
+ *     step   mu_{t-1} -> mu_t, run for t = 1..steps   (tables indexed by t-1)
+ *     final  mu_T -> output sample
+ *
+ * Each block is a list of instructions in SSA form; operands are indices of
+ * earlier instructions of the same block, and `result` names the instruction
+ * whose value leaves the block.  A value is either per-sample (len floats for
+ * each of the block's rows) or uniform (len floats shared by all rows: time
+ * features, per-step coefficients).  Elementwise binary ops accept a uniform
+ * scalar (len 1) on either side and broadcast it.
+ *
+ *     ir_module m;
+ *     ir_module_init(&m, "gmm8");
+ *     ir_block *b = &m.blocks[IR_BLOCK_STEP];
+ *     int mu = ir_emit(b, IR_OP_STATE, 0, NULL, 2, 0);
+ *     ...
+ *     b->result = ...;
+ *     if (ir_verify(&m, err, sizeof err) != 0) ...
+ *     ir_plan_memory(&m);          // offsets into the per-worker scratch arena
+ *     ir_print(&m, stdout);        // pmmc build --emit=ir
+ *     ir_module_free(&m);
+ *
+ * Instruction semantics (rows = block_size, "x" = first operand):
+ *   STATE              -> mu entering the block, per-sample [state_len]
+ *   FILL      fattr    -> per-sample [len], every element fattr
+ *   CONST     fattr    -> uniform [1]
+ *   TABLE     table    -> uniform [1] = tables[table].data[t - 1] (step block only)
+ *   RANDN     stream   -> per-sample [len] N(0,1): pmm_rng_normal_block with the key
+ *                         of (seed, stream), first sample = block's first index, step t
+ *   DENSE     weight, bias -> x[in] W^T + b, len = W's rows (bias may be -1)
+ *   ACT       act      -> act(x) elementwise
+ *   ADD, SUB, MUL      -> elementwise (a uniform scalar operand broadcasts)
+ *   CONCAT             -> operands side by side; a uniform operand is repeated
+ *                         on every row; result is per-sample unless all are uniform
+ *   SINUSOIDAL dim     -> pmm_kernel_sinusoidal of the scalar x ([1]), len = dim
+ *   LAYERNORM weight, bias, fattr = eps -> pmm_kernel_layernorm
+ *   EXACT_GMM mixture  -> (mu, A): pmm_kernel_exact_gmm with the module's prior,
+ *                         A a uniform scalar (cumulative precision of mu)
+ */
+#ifndef PMMC_IR_H
+#define PMMC_IR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "runtime/pmmrt.h"
+
+typedef enum ir_op {
+  IR_OP_STATE,
+  IR_OP_FILL,
+  IR_OP_CONST,
+  IR_OP_TABLE,
+  IR_OP_RANDN,
+  IR_OP_DENSE,
+  IR_OP_ACT,
+  IR_OP_ADD,
+  IR_OP_SUB,
+  IR_OP_MUL,
+  IR_OP_CONCAT,
+  IR_OP_SINUSOIDAL,
+  IR_OP_LAYERNORM,
+  IR_OP_EXACT_GMM,
+  IR_OP_COUNT
+} ir_op;
+
+typedef enum ir_block_kind {
+  IR_BLOCK_INIT,
+  IR_BLOCK_STEP,
+  IR_BLOCK_FINAL,
+  IR_BLOCK_COUNT
+} ir_block_kind;
+
+typedef struct ir_inst {
+  ir_op op;
+  uint32_t nargs;
+  int32_t *args;      /* malloc'd, nargs entries; indices into the same block */
+  uint32_t len;       /* floats per row (uniform: in total) */
+  uint8_t uniform;    /* 1: one value shared by all rows */
+  /* attributes, by op (unused ones are 0 / -1) */
+  pmm_act act;        /* ACT */
+  int32_t weight;     /* DENSE, LAYERNORM: index into module tensors */
+  int32_t bias;       /* DENSE, LAYERNORM: index or -1 */
+  int32_t table;      /* TABLE: index into module tables */
+  int32_t mixture;    /* EXACT_GMM: index into module mixtures */
+  uint32_t stream;    /* RANDN */
+  uint32_t dim;       /* SINUSOIDAL */
+  float fattr;        /* FILL, CONST, LAYERNORM eps */
+  char *label;        /* source layer name or role ("xhat"), for dumps; may be NULL */
+  /* memory plan (ir_plan_memory): offset in floats into the scratch arena */
+  uint64_t offset;
+} ir_inst;
+
+typedef struct ir_block {
+  ir_inst *insts;
+  uint32_t count, cap;
+  int32_t result;     /* -1 until set */
+} ir_block;
+
+typedef struct ir_tensor {
+  char *name;         /* safetensors name, e.g. "fc1.weight" */
+  uint32_t rank;
+  uint64_t shape[4];
+  uint64_t count;
+  float *data;        /* owned */
+} ir_tensor;
+
+typedef struct ir_table {
+  char *name;         /* e.g. "tau", "coef_mu" */
+  uint32_t count;     /* == module steps */
+  float *data;        /* owned */
+} ir_table;
+
+typedef struct ir_mixture {
+  uint32_t k, dim;
+  float *weight, *mean, *std; /* owned: [k], [k*dim], [k] */
+} ir_mixture;
+
+typedef struct ir_module {
+  char *name;
+  /* what the sampler is, for --info and the generated descriptor */
+  char *pair, *sampler, *output, *schedule, *weight_hash, *vocab; /* owned; vocab may be NULL */
+  uint32_t steps;
+  uint32_t rank;
+  uint64_t shape[4];
+  uint32_t state_len;       /* floats of mu per sample */
+  uint32_t out_len;         /* floats of output per sample */
+  double prior_mean, prior_precision; /* used by EXACT_GMM */
+  uint32_t block_size;      /* samples per block, default 64 */
+
+  ir_tensor *tensors; uint32_t ntensors, cap_tensors;
+  ir_table *tables;   uint32_t ntables, cap_tables;
+  ir_mixture *mixtures; uint32_t nmixtures, cap_mixtures;
+  ir_block blocks[IR_BLOCK_COUNT];
+
+  /* memory plan: the state buffer and every instruction value live in one
+   * per-worker arena of scratch_floats floats */
+  uint64_t state_offset;
+  uint64_t scratch_floats;
+} ir_module;
+
+int ir_module_init(ir_module *m, const char *name);
+void ir_module_free(ir_module *m);
+
+/* Append an instruction; returns its index or -1 when out of memory.
+ * args is copied.  Attributes are set on the returned instruction afterwards
+ * (b->insts[i].act = ...), all defaulted to 0 / -1. */
+int32_t ir_emit(ir_block *b, ir_op op, uint32_t nargs, const int32_t *args, uint32_t len,
+                int uniform);
+
+/* Add module-level data (copied); return the index or -1 when out of memory. */
+int32_t ir_add_tensor(ir_module *m, const char *name, uint32_t rank, const uint64_t *shape,
+                      const float *data);
+int32_t ir_add_table(ir_module *m, const char *name, uint32_t count, const float *data);
+int32_t ir_add_mixture(ir_module *m, uint32_t k, uint32_t dim, const float *weight,
+                       const float *mean, const float *std);
+
+const char *ir_op_name(ir_op op);
+const char *ir_block_name(ir_block_kind k);
+
+/* Check operand indices, operand counts, lengths and uniformity, attribute
+ * indices, that STATE/TABLE/RANDN appear only where they mean something and
+ * that each block's result has the right length.  0 when valid. */
+int ir_verify(const ir_module *m, char *err, size_t errlen);
+
+/* Assign offsets (in floats) for the state buffer and every instruction.
+ * 0 on success, -1 if the arena size overflows. */
+int ir_plan_memory(ir_module *m);
+
+/* Floating-point operations per sample for the whole chain. */
+uint64_t ir_count_flops(const ir_module *m);
+/* Bytes of tensor, table and mixture data. */
+uint64_t ir_count_weight_bytes(const ir_module *m);
+
+/* The textual form used by --emit=ir and golden tests. */
+void ir_print(const ir_module *m, FILE *out);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * lower.h - lowering a checked model spec into the IR.
+ *
+ *     ir_module m;
+ *     if (lower_model(&spec, &opts, &m, &dl) != 0) { diag_print(&dl, stderr); ... }
+ *
+ * Lowering folds the schedule into per-step coefficient tables, binds weight
+ * tensors to layers (checking names and shapes; errors point at the layer in
+ * the YAML) and builds the init, step and final blocks of DESIGN.md section 1.
+ * On success the module is verified and memory-planned.
+ */
+#ifndef PMMC_LOWER_H
+#define PMMC_LOWER_H
+
+#include "compiler/front/spec.h"
+#include "compiler/ir/ir.h"
+#include "compiler/util/diag.h"
+
+#define LOWER_DEFAULT_BLOCK_SIZE 64
+
+typedef struct lower_options {
+  uint32_t block_size; /* 0 = LOWER_DEFAULT_BLOCK_SIZE */
+} lower_options;
+
+/* 0 on success (m initialised, caller frees); nonzero with errors in dl
+ * (m left freed). */
+int lower_model(const model_spec *spec, const lower_options *opts, ir_module *m, diag_list *dl);
+
+#endif

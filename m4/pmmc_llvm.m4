@@ -1,0 +1,45 @@
+# PMMC_CHECK_LLVM: find llvm-config (LLVM >= 15) and set LLVM_CFLAGS, LLVM_LIBS,
+# LLVM_VERSION.  --with-llvm-config=PATH overrides the search, which tries
+# llvm-config-19..15, llvm-config, and /usr/lib/llvm-*/bin/llvm-config.
+AC_DEFUN([PMMC_CHECK_LLVM], [
+  AC_ARG_WITH([llvm-config],
+    [AS_HELP_STRING([--with-llvm-config=PATH], [llvm-config of the LLVM (>= 15) to use])],
+    [LLVM_CONFIG="$withval"], [LLVM_CONFIG=""])
+  AS_IF([test -z "$LLVM_CONFIG"], [
+    AC_PATH_PROGS([LLVM_CONFIG],
+      [llvm-config-19 llvm-config-18 llvm-config-17 llvm-config-16 llvm-config-15 llvm-config],
+      [], [$PATH:/usr/lib/llvm-19/bin:/usr/lib/llvm-18/bin:/usr/lib/llvm-17/bin:/usr/lib/llvm-16/bin:/usr/lib/llvm-15/bin])
+  ])
+  AS_IF([test -z "$LLVM_CONFIG" || test ! -x "$LLVM_CONFIG"],
+    [AC_MSG_ERROR([llvm-config not found: install the Debian package llvm-19-dev (or pass --with-llvm-config=PATH)])])
+  AC_MSG_CHECKING([LLVM version])
+  LLVM_VERSION=`$LLVM_CONFIG --version`
+  AC_MSG_RESULT([$LLVM_VERSION])
+  llvm_major=`echo "$LLVM_VERSION" | sed 's/\..*//'`
+  AS_IF([test "$llvm_major" -lt 15 2>/dev/null],
+    [AC_MSG_ERROR([LLVM $LLVM_VERSION is too old (need >= 15): install the Debian package llvm-19-dev])])
+  LLVM_CFLAGS=`$LLVM_CONFIG --cflags`
+  LLVM_LIBS="`$LLVM_CONFIG --ldflags` `$LLVM_CONFIG --libs` `$LLVM_CONFIG --system-libs`"
+  pmmc_save_CPPFLAGS=$CPPFLAGS
+  CPPFLAGS="$CPPFLAGS $LLVM_CFLAGS"
+  AC_CHECK_HEADER([llvm-c/Core.h], [],
+    [AC_MSG_ERROR([LLVM C API headers not found: install the Debian package llvm-19-dev])])
+  CPPFLAGS=$pmmc_save_CPPFLAGS
+  AC_SUBST([LLVM_CONFIG])
+  AC_SUBST([LLVM_CFLAGS])
+  AC_SUBST([LLVM_LIBS])
+  AC_DEFINE_UNQUOTED([PMMC_LLVM_VERSION], ["$LLVM_VERSION"], [LLVM version pmmc was built with])
+])
+
+# PMMC_CHECK_BLAS: OpenBLAS's cblas interface; sets BLAS_LIBS.
+AC_DEFUN([PMMC_CHECK_BLAS], [
+  AC_CHECK_HEADER([cblas.h], [],
+    [AC_MSG_ERROR([cblas.h not found: install the Debian package libopenblas-dev])])
+  pmmc_save_LIBS=$LIBS
+  LIBS=""
+  AC_SEARCH_LIBS([openblas_set_num_threads], [openblas], [],
+    [AC_MSG_ERROR([OpenBLAS not found: install the Debian package libopenblas-dev])])
+  BLAS_LIBS=$LIBS
+  LIBS=$pmmc_save_LIBS
+  AC_SUBST([BLAS_LIBS])
+])

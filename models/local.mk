@@ -1,0 +1,1 @@
+EXTRA_DIST += models/gmm8/model.yaml

@@ -1,0 +1,1 @@
+# tests/frontend: see tests/local.mk

@@ -1,0 +1,20 @@
+# tests/: Check suites (one program a concern) and golden files.
+TEST_CPPFLAGS = $(AM_CPPFLAGS) $(CHECK_CFLAGS) $(GSL_CFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS)
+TEST_LIBS = tests/util/libtestutil.a $(PMMC_LIBS) $(CHECK_LIBS) $(GSL_LIBS)
+
+check_LIBRARIES = tests/util/libtestutil.a
+tests_util_libtestutil_a_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_util_libtestutil_a_SOURCES = tests/util/testutil.c tests/util/testutil.h
+
+# Every test sees the binaries under test and the source tree; Check's
+# per-test timeout is raised because some tests compile and run samplers.
+AM_TESTS_ENVIRONMENT = \
+	PMMC='$(abs_top_builddir)/pmmc'; export PMMC; \
+	PMMC_SRCDIR='$(abs_top_srcdir)'; export PMMC_SRCDIR; \
+	PMMC_RUNTIME_LIB='$(abs_top_builddir)/runtime/libpmmrt.a'; export PMMC_RUNTIME_LIB; \
+	CK_DEFAULT_TIMEOUT=900; export CK_DEFAULT_TIMEOUT; \
+	OPENBLAS_NUM_THREADS=1; export OPENBLAS_NUM_THREADS;
+
+include tests/runtime/local.mk
+include tests/frontend/local.mk
+include tests/e2e/local.mk

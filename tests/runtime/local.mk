@@ -1,0 +1,1 @@
+# tests/runtime: see tests/local.mk
