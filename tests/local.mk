@@ -17,4 +17,5 @@ AM_TESTS_ENVIRONMENT = \
 
 include tests/runtime/local.mk
 include tests/frontend/local.mk
+include tests/ir/local.mk
 include tests/e2e/local.mk

@@ -14,8 +14,10 @@
  *
  * spec_load parses the YAML (libyaml document API), checks every key, type and
  * value, resolves `weights:` relative to the YAML file and loads that file
- * (safetensors, see weights.h).  Whether tensor shapes fit the layers is
- * checked later, by lowering, which knows the layer input sizes.
+ * (safetensors, see weights.h), infers every layer's input and output length
+ * and checks each layer's tensors against them ("<layer>.weight" [units, in],
+ * "<layer>.bias" [units]; layernorm [n] and [n]).  A spec that loads is fully
+ * checked: lowering never has to report a user error.
  */
 #ifndef PMMC_SPEC_H
 #define PMMC_SPEC_H
@@ -85,6 +87,10 @@ typedef struct spec_layer {
   pmm_act activation; /* dense */
   uint32_t dim;       /* sinusoidal */
   double eps;         /* layernorm, default 1e-5 */
+  int has_bias;       /* dense: "<name>.bias" present (PyTorch bias=False omits it) */
+  /* filled by the front end's shape inference: floats per sample going in
+   * (for single-input ops) and coming out; time counts as length 1 */
+  uint32_t in_len, out_len;
   spec_loc loc;       /* the layer's mapping */
 } spec_layer;
 

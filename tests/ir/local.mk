@@ -1,0 +1,1 @@
+# tests/ir: see tests/local.mk
