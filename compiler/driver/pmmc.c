@@ -1,0 +1,327 @@
+/*
+ * pmmc.c - the command-line driver: parses the subcommand and its options and
+ * runs the pipeline  YAML -> spec -> IR -> { printer | interpreter | LLVM }.
+ *
+ *   pmmc build MODEL.yaml [-o OUT] [--emit=exe|obj|asm|llvm|ir] [-O0..-O3]
+ *                         [--target TRIPLE] [--cpu CPU] [--features FEATS] [--block-size N]
+ *   pmmc run MODEL.yaml [--block-size N] [sampler options]
+ *   pmmc check MODEL.yaml
+ *
+ * Exit status: 0 success, 1 bad input or failure, 2 usage error.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compiler/codegen/codegen.h"
+#include "compiler/front/spec.h"
+#include "compiler/interp/interp.h"
+#include "compiler/ir/ir.h"
+#include "compiler/lower/lower.h"
+#include "compiler/util/diag.h"
+#include "runtime/pmmrt.h"
+
+enum { EXIT_BAD_INPUT = 1, EXIT_USAGE = 2 };
+
+static const char usage_text[] =
+    "Usage: pmmc COMMAND MODEL.yaml [OPTIONS]\n"
+    "\n"
+    "pmmc compiles a Posterior Mean Matching model description into a native sampler.\n"
+    "\n"
+    "Commands:\n"
+    "  build MODEL.yaml   compile the model (default: an executable named after the model)\n"
+    "  run MODEL.yaml     run the model in the interpreter; takes the sampler options\n"
+    "                     (-n, -s, -o, --format, --threads, --first-index, --shard, --info;\n"
+    "                     see `pmmc run MODEL.yaml --help`)\n"
+    "  check MODEL.yaml   validate the model and its weights, print nothing on success\n"
+    "\n"
+    "Build options:\n"
+    "  -o, --output PATH      output file ('-' = stdout for --emit=ir|llvm|asm)\n"
+    "      --emit KIND        exe (default), obj, asm, llvm (optimised LLVM IR) or ir\n"
+    "                         (pmmc's IR; written to stdout unless -o is given)\n"
+    "  -O0, -O1, -O2, -O3     LLVM optimisation level (default -O2)\n"
+    "      --target TRIPLE    target triple (default: this machine)\n"
+    "      --cpu CPU          target CPU (default: this machine's)\n"
+    "      --features FEATS   target features, e.g. +avx2,-avx512f (default: this machine's)\n"
+    "      --block-size N     samples per block (default 64); build and run also take it\n"
+    "\n"
+    "  -h, --help             show this help\n"
+    "  -V, --version          show the version\n"
+    "\n"
+    "Environment: CC (linker driver), PMMC_RUNTIME_LIB (runtime library to link).\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "pmmc: error: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\nTry 'pmmc --help'.\n");
+  return EXIT_USAGE;
+}
+
+static void print_version(void) {
+  printf("pmmc %s (LLVM %s)\n", PACKAGE_VERSION, PMMC_LLVM_VERSION);
+}
+
+/* Parse a block size: a decimal integer in 1..65536. */
+static int parse_block_size(const char *s, uint32_t *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < 1 || v > 65536) return -1;
+  *out = (uint32_t)v;
+  return 0;
+}
+
+/* Load, check and lower MODEL; diagnostics go to stderr.  0 on success. */
+static int load_module(const char *path, uint32_t block_size, ir_module *m) {
+  model_spec spec;
+  diag_list dl;
+  diag_list_init(&dl);
+  int rc = spec_load(path, &spec, &dl);
+  if (rc == 0) {
+    lower_options lo = {.block_size = block_size};
+    rc = lower_model(&spec, &lo, m, &dl);
+    spec_free(&spec);
+  }
+  diag_print(&dl, stderr);
+  diag_list_free(&dl);
+  return rc;
+}
+
+/* The runtime library that samplers link against: $PMMC_RUNTIME_LIB, else
+ * the build tree next to this executable, else the installed one. */
+static const char *find_runtime_lib(char *buf, size_t len) {
+  const char *env = getenv("PMMC_RUNTIME_LIB");
+  if (env && *env) return env;
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = '\0';
+      if ((size_t)snprintf(buf, len, "%s/runtime/libpmmrt.a", exe) < len &&
+          access(buf, R_OK) == 0)
+        return buf;
+    }
+  }
+  snprintf(buf, len, "%s/libpmmrt.a", PMMC_LIBDIR);
+  return buf;
+}
+
+/* Write the IR dump to path ("-" = stdout) through a temporary file, so a
+ * failed write never leaves a file that looks complete. */
+static int write_ir(const ir_module *m, const char *path) {
+  if (strcmp(path, "-") == 0) {
+    ir_print(m, stdout);
+    return fflush(stdout) == 0 ? 0 : EXIT_BAD_INPUT;
+  }
+  char tmp[PATH_MAX];
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= sizeof tmp) {
+    fprintf(stderr, "pmmc: error: output path too long: %s\n", path);
+    return EXIT_BAD_INPUT;
+  }
+  FILE *f = fopen(tmp, "w");
+  if (!f) {
+    fprintf(stderr, "pmmc: error: cannot write '%s': %s\n", path, strerror(errno));
+    return EXIT_BAD_INPUT;
+  }
+  ir_print(m, f);
+  int bad = ferror(f);
+  if (fclose(f) != 0) bad = 1;
+  if (bad || rename(tmp, path) != 0) {
+    fprintf(stderr, "pmmc: error: cannot write '%s': %s\n", path, strerror(errno));
+    remove(tmp);
+    return EXIT_BAD_INPUT;
+  }
+  return 0;
+}
+
+static int parse_emit(const char *s, int *is_ir, codegen_emit *emit) {
+  static const struct { const char *name; codegen_emit emit; } kinds[] = {
+      {"exe", CODEGEN_EMIT_EXE}, {"obj", CODEGEN_EMIT_OBJ},
+      {"asm", CODEGEN_EMIT_ASM}, {"llvm", CODEGEN_EMIT_LLVM}};
+  *is_ir = strcmp(s, "ir") == 0;
+  if (*is_ir) return 0;
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+    if (strcmp(s, kinds[i].name) == 0) {
+      *emit = kinds[i].emit;
+      return 0;
+    }
+  return -1;
+}
+
+/* Default output name when -o is not given: the model name plus the
+ * conventional suffix, or stdout for IR. */
+static const char *default_output(const ir_module *m, int is_ir, codegen_emit emit, char *buf,
+                                  size_t len) {
+  if (is_ir) return "-";
+  const char *suffix = emit == CODEGEN_EMIT_OBJ    ? ".o"
+                       : emit == CODEGEN_EMIT_ASM  ? ".s"
+                       : emit == CODEGEN_EMIT_LLVM ? ".ll"
+                                                   : "";
+  snprintf(buf, len, "%s%s", m->name, suffix);
+  return buf;
+}
+
+static int cmd_build(int argc, char **argv) {
+  enum { OPT_EMIT = 256, OPT_TARGET, OPT_CPU, OPT_FEATURES, OPT_BLOCK };
+  static const struct option opts[] = {
+      {"output", required_argument, NULL, 'o'},   {"emit", required_argument, NULL, OPT_EMIT},
+      {"target", required_argument, NULL, OPT_TARGET}, {"cpu", required_argument, NULL, OPT_CPU},
+      {"features", required_argument, NULL, OPT_FEATURES},
+      {"block-size", required_argument, NULL, OPT_BLOCK},
+      {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+  codegen_options co;
+  codegen_options_init(&co);
+  const char *output = NULL;
+  int is_ir = 0;
+  uint32_t block_size = 0;
+  int c;
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":o:O:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'o': output = optarg; break;
+    case 'O':
+      if (strlen(optarg) != 1 || optarg[0] < '0' || optarg[0] > '3')
+        return usage_error("unknown optimisation level '-O%s' (expected -O0, -O1, -O2 or -O3)",
+                           optarg);
+      co.opt_level = optarg[0] - '0';
+      break;
+    case OPT_EMIT:
+      if (parse_emit(optarg, &is_ir, &co.emit) != 0)
+        return usage_error("unknown --emit kind '%s' (expected exe, obj, asm, llvm or ir)",
+                           optarg);
+      break;
+    case OPT_TARGET: co.triple = optarg; break;
+    case OPT_CPU: co.cpu = optarg; break;
+    case OPT_FEATURES: co.features = optarg; break;
+    case OPT_BLOCK:
+      if (parse_block_size(optarg, &block_size) != 0)
+        return usage_error("--block-size: expected an integer from 1 to 65536, found '%s'",
+                           optarg);
+      break;
+    case 'h': fputs(usage_text, stdout); return 0;
+    case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+    default: return usage_error("unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind >= argc) return usage_error("%s", "build: missing MODEL.yaml");
+  if (optind + 1 < argc) return usage_error("build: unexpected argument '%s'", argv[optind + 1]);
+
+  ir_module m;
+  if (load_module(argv[optind], block_size, &m) != 0) return EXIT_BAD_INPUT;
+  char outbuf[PATH_MAX];
+  if (!output) output = default_output(&m, is_ir, co.emit, outbuf, sizeof outbuf);
+  int rc;
+  if (is_ir) {
+    rc = write_ir(&m, output);
+  } else if (co.emit == CODEGEN_EMIT_EXE && strcmp(output, "-") == 0) {
+    rc = usage_error("%s", "an executable cannot be written to stdout; give -o PATH");
+  } else {
+    char libbuf[PATH_MAX], err[4096];
+    co.output = output;
+    co.runtime_lib = find_runtime_lib(libbuf, sizeof libbuf);
+    rc = 0;
+    if (codegen_compile(&m, &co, err, sizeof err) != 0) {
+      fprintf(stderr, "pmmc: error: %s\n", err);
+      rc = EXIT_BAD_INPUT;
+    }
+  }
+  ir_module_free(&m);
+  return rc;
+}
+
+/* `pmmc run MODEL.yaml [--block-size N] [sampler options]`: the model path
+ * (always first, so option values are never mistaken for it) and
+ * --block-size are ours; everything else goes to the sampler CLI. */
+static int cmd_run(int argc, char **argv) {
+  if (argc < 2 || argv[1][0] == '-') {
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+      fputs(usage_text, stdout);
+      return 0;
+    }
+    return usage_error("%s", "run: missing MODEL.yaml (usage: pmmc run MODEL.yaml [OPTIONS])");
+  }
+  const char *model = argv[1];
+  uint32_t block_size = 0;
+  char **rest = calloc((size_t)argc + 1, sizeof *rest);
+  if (!rest) {
+    fprintf(stderr, "pmmc: error: out of memory\n");
+    return EXIT_BAD_INPUT;
+  }
+  int nrest = 0;
+  rest[nrest++] = "pmmc run";
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--block-size") == 0 || strncmp(a, "--block-size=", 13) == 0) {
+      const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : NULL);
+      if (!v || parse_block_size(v, &block_size) != 0) {
+        free(rest);
+        return usage_error("--block-size: expected an integer from 1 to 65536, found '%s'",
+                           v ? v : "");
+      }
+    } else {
+      rest[nrest++] = argv[i];
+    }
+  }
+  ir_module m;
+  if (load_module(model, block_size, &m) != 0) {
+    free(rest);
+    return EXIT_BAD_INPUT;
+  }
+  interp *ip;
+  char err[512];
+  int rc;
+  if (interp_init(&ip, &m, err, sizeof err) != 0) {
+    fprintf(stderr, "pmmc: error: %s\n", err);
+    rc = EXIT_BAD_INPUT;
+  } else {
+    pmm_model_desc d;
+    interp_describe(ip, &d);
+    rc = pmm_sampler_main(nrest, rest, &d);
+    interp_free(ip);
+  }
+  ir_module_free(&m);
+  free(rest);
+  return rc;
+}
+
+static int cmd_check(int argc, char **argv) {
+  if (argc < 2) return usage_error("%s", "check: missing MODEL.yaml");
+  if (argc > 2) return usage_error("check: unexpected argument '%s'", argv[2]);
+  model_spec spec;
+  diag_list dl;
+  diag_list_init(&dl);
+  int rc = spec_load(argv[1], &spec, &dl);
+  if (rc == 0) spec_free(&spec);
+  diag_print(&dl, stderr);
+  diag_list_free(&dl);
+  return rc == 0 ? 0 : EXIT_BAD_INPUT;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage_text, stderr);
+    return EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(usage_text, stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0) {
+    print_version();
+    return 0;
+  }
+  if (strcmp(cmd, "build") == 0) return cmd_build(argc - 1, argv + 1);
+  if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
+  if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
+  return usage_error("unknown command '%s' (expected build, run or check)", cmd);
+}
