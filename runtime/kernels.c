@@ -1,0 +1,147 @@
+/*
+ * kernels.c - activations, dense layers, sinusoidal time embedding and
+ * LayerNorm, shared by the interpreter and by generated code.
+ *
+ * Activation formulas are part of the contract with code generation: the
+ * LLVM back end emits calls to exactly the same libm float functions in the
+ * same order, so compiled and interpreted samplers agree bit for bit on
+ * activations.  In float arithmetic, no contraction:
+ *   none      x
+ *   relu      x > 0 ? x : 0
+ *   silu      x / (1 + expf(-x))
+ *   gelu      0.5f * x * (1 + erff(x * 0.70710678f))
+ *   tanh      tanhf(x)
+ *   sigmoid   1 / (1 + expf(-x))
+ *   softplus  x > 20 ? x : log1pf(expf(x))
+ * (gelu multiplies 0.5f * x first, then by (1 + erff(...)).)
+ */
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#include "runtime/pmmrt.h"
+
+static const char *const act_names[PMM_ACT_COUNT] = {
+    [PMM_ACT_NONE] = "none",       [PMM_ACT_RELU] = "relu", [PMM_ACT_SILU] = "silu",
+    [PMM_ACT_GELU] = "gelu",       [PMM_ACT_TANH] = "tanh", [PMM_ACT_SIGMOID] = "sigmoid",
+    [PMM_ACT_SOFTPLUS] = "softplus",
+};
+
+const char *pmm_act_name(pmm_act act)
+{
+  if ((unsigned)act >= PMM_ACT_COUNT)
+    return NULL;
+  return act_names[act];
+}
+
+float pmm_act_eval(pmm_act act, float x)
+{
+  switch (act) {
+  case PMM_ACT_NONE:
+  case PMM_ACT_COUNT:
+    return x;
+  case PMM_ACT_RELU:
+    return x > 0.0f ? x : 0.0f;
+  case PMM_ACT_SILU:
+    return x / (1.0f + expf(-x));
+  case PMM_ACT_GELU:
+    return 0.5f * x * (1.0f + erff(x * 0.70710678f));
+  case PMM_ACT_TANH:
+    return tanhf(x);
+  case PMM_ACT_SIGMOID:
+    return 1.0f / (1.0f + expf(-x));
+  case PMM_ACT_SOFTPLUS:
+    return x > 20.0f ? x : log1pf(expf(x));
+  }
+  return x;
+}
+
+void pmm_kernel_act(pmm_act act, size_t n, const float *x, float *y)
+{
+  if (act == PMM_ACT_NONE) {
+    if (x != y)
+      memmove(y, x, n * sizeof *y);
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    y[i] = pmm_act_eval(act, x[i]);
+}
+
+/* cblas takes int dimensions: in and out must not exceed INT_MAX (a layer
+ * that wide could not be stored anyway); rows are fed in chunks. */
+void pmm_kernel_dense(size_t rows, size_t in, size_t out, const float *x,
+                      const float *w, const float *b, float *y)
+{
+  if (rows == 0 || out == 0)
+    return;
+  if (in == 0) {
+    for (size_t r = 0; r < rows; r++) {
+      for (size_t o = 0; o < out; o++)
+        y[r * out + o] = b ? b[o] : 0.0f;
+    }
+    return;
+  }
+  for (size_t r0 = 0; r0 < rows; r0 += (size_t)INT_MAX) {
+    size_t m = rows - r0 < (size_t)INT_MAX ? rows - r0 : (size_t)INT_MAX;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)out, (int)in, 1.0f,
+                x + r0 * in, (int)in, w, (int)in, 0.0f, y + r0 * out, (int)out);
+  }
+  if (b) {
+    for (size_t r = 0; r < rows; r++) {
+      float *yr = y + r * out;
+      for (size_t o = 0; o < out; o++)
+        yr[o] += b[o];
+    }
+  }
+}
+
+/* Frequencies and angles in double, rounded once to float: the embedding
+ * is then as exact as float allows whatever the time value, and trainer,
+ * interpreter and generated code (which calls this kernel) agree. */
+void pmm_kernel_sinusoidal(size_t rows, size_t dim, const float *t, int t_uniform, float *y)
+{
+  size_t half = dim / 2;
+  const double ln_10000 = 9.2103403719761827360719658187375;
+  for (size_t r = 0; r < rows; r++) {
+    double tr = t_uniform ? t[0] : t[r];
+    float *yr = y + r * dim;
+    for (size_t j = 0; j < half; j++) {
+      double f = exp(-ln_10000 * (double)j / (double)half);
+      yr[j] = (float)sin(tr * f);
+      yr[half + j] = (float)cos(tr * f);
+    }
+  }
+}
+
+/* Statistics accumulate in double (two passes: mean, then centred
+ * variance) so a large mean does not cancel the variance.  gamma and beta
+ * may be NULL (LayerNorm without elementwise affine). */
+void pmm_kernel_layernorm(size_t rows, size_t n, const float *x, const float *gamma,
+                          const float *beta, float eps, float *y)
+{
+  if (n == 0)
+    return;
+  for (size_t r = 0; r < rows; r++) {
+    const float *xr = x + r * n;
+    float *yr = y + r * n;
+    double mean = 0.0, var = 0.0;
+    for (size_t i = 0; i < n; i++)
+      mean += xr[i];
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+      double d = xr[i] - mean;
+      var += d * d;
+    }
+    var /= (double)n;
+    double inv = 1.0 / sqrt(var + (double)eps);
+    for (size_t i = 0; i < n; i++) {
+      double v = (xr[i] - mean) * inv;
+      if (gamma)
+        v *= gamma[i];
+      if (beta)
+        v += beta[i];
+      yr[i] = (float)v;
+    }
+  }
+}

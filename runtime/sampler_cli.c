@@ -1,0 +1,674 @@
+/*
+ * sampler_cli.c - the command line every generated sampler shares
+ * (DESIGN.md section 3): option parsing, --info/--help/--version, sample
+ * ranges and shards, and the .npy/.csv writers.
+ *
+ * Exit status: 0 success, 1 bad input, I/O or model failure, 2 usage.
+ * An output file is written under a temporary name in its directory and
+ * renamed into place only once complete, so a failed run never leaves a
+ * file that looks like a finished one.  Samples are generated and written
+ * a chunk at a time, so -n is not limited by memory.
+ */
+#define _GNU_SOURCE /* getopt_long, optind = 0 re-initialisation */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/pmmrt.h"
+
+#define CLI_MAX_THREADS 4096u
+#define CLI_CHUNK_BYTES (16u << 20) /* floats generated per write, roughly */
+
+typedef enum cli_format { CLI_FORMAT_AUTO, CLI_FORMAT_NPY, CLI_FORMAT_CSV } cli_format;
+
+typedef struct cli_opts {
+  const char *prog;
+  uint64_t n, seed, first, shard_k, shard_n;
+  int has_shard, info, help, version;
+  const char *output;
+  cli_format format;
+  unsigned threads;
+} cli_opts;
+
+/* An output file being written: under tmp_path until sink_commit. */
+typedef struct cli_sink {
+  FILE *f;
+  const char *path; /* as given by the user; "-" is standard output */
+  char *tmp_path;   /* NULL for standard output */
+} cli_sink;
+
+/* ---- messages ----------------------------------------------------------- */
+
+static void cli_verror(const cli_opts *o, const char *fmt, va_list ap)
+{
+  fprintf(stderr, "%s: error: ", o->prog);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+}
+
+/* "PROG: error: ..." on one line: bad input, I/O and model failures. */
+static void cli_error(const cli_opts *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void cli_error(const cli_opts *o, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  cli_verror(o, fmt, ap);
+  va_end(ap);
+}
+
+/* The same plus a pointer to --help; returns the usage exit status. */
+static int cli_usage_error(const cli_opts *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int cli_usage_error(const cli_opts *o, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  cli_verror(o, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "Try '%s --help'.\n", o->prog);
+  return 2;
+}
+
+static void cli_print_help(const cli_opts *o, const pmm_model_desc *d)
+{
+  printf("Usage: %s [OPTION]...\n"
+         "Draw samples from the PMM model '%s' (%s, %llu steps).\n"
+         "\n"
+         "  -n, --num-samples N   number of samples (default 1)\n"
+         "  -s, --seed S          random seed, 0 to 2^64-1 (default 0)\n"
+         "  -o, --output PATH     output file, - for standard output (default -)\n"
+         "      --format F        npy or csv (default: from PATH's extension;\n"
+         "                        csv on standard output)\n"
+         "      --threads N       worker threads, 0 = one per online CPU (default 0)\n"
+         "      --first-index I   index of the first sample (default 0)\n"
+         "      --shard K/N       write only part K of N (0 <= K < N) of the samples\n"
+         "      --info            describe the model and exit\n"
+         "  -h, --help            show this help and exit\n"
+         "      --version         show the version and exit\n"
+         "\n"
+         "Sample i depends only on this program, the seed and i: any -n, --threads,\n"
+         "--first-index or --shard split gives the same values.  An .npy output gets\n"
+         "a sidecar PATH.json recording the model, seed and sample range.\n",
+         o->prog, d->name, d->pair, (unsigned long long)d->steps);
+}
+
+static void cli_print_shape(FILE *f, const pmm_model_desc *d)
+{
+  fputc('[', f);
+  for (uint64_t i = 0; i < d->rank; i++)
+    fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)d->shape[i]);
+  fputc(']', f);
+}
+
+static void cli_print_info(const pmm_model_desc *d)
+{
+  printf("model:            %s\n", d->name);
+  printf("pair:             %s\n", d->pair);
+  printf("sampler:          %s\n", d->sampler);
+  printf("output:           %s\n", d->output);
+  printf("schedule:         %s\n", d->schedule);
+  printf("steps:            %llu\n", (unsigned long long)d->steps);
+  printf("data shape:       ");
+  cli_print_shape(stdout, d);
+  printf("\nblock size:       %llu\n", (unsigned long long)d->block_size);
+  printf("FLOPs per sample: %llu\n", (unsigned long long)d->flops_per_sample);
+  printf("scratch bytes:    %llu\n", (unsigned long long)d->scratch_bytes);
+  printf("weight bytes:     %llu\n", (unsigned long long)d->weight_bytes);
+  printf("weight hash:      %s\n", d->weight_hash && *d->weight_hash ? d->weight_hash : "none");
+  printf("engine:           %s\n", d->engine);
+}
+
+/* ---- option parsing ----------------------------------------------------- */
+
+/* A decimal integer, digits only: no sign, no spaces, no overflow. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+  if (!*s)
+    return -1;
+  uint64_t v = 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9')
+      return -1;
+    unsigned digit = (unsigned)(*s - '0');
+    if (v > (UINT64_MAX - digit) / 10)
+      return -1;
+    v = v * 10 + digit;
+  }
+  *out = v;
+  return 0;
+}
+
+static int parse_shard(const char *s, uint64_t *k, uint64_t *n)
+{
+  const char *slash = strchr(s, '/');
+  if (!slash || slash == s)
+    return -1;
+  char head[32];
+  size_t len = (size_t)(slash - s);
+  if (len >= sizeof head)
+    return -1;
+  memcpy(head, s, len);
+  head[len] = '\0';
+  return parse_u64(head, k) != 0 || parse_u64(slash + 1, n) != 0 ? -1 : 0;
+}
+
+enum { OPT_FORMAT = 256, OPT_THREADS, OPT_FIRST, OPT_SHARD, OPT_INFO, OPT_VERSION };
+
+static const struct option cli_long_opts[] = {
+    {"num-samples", required_argument, NULL, 'n'},
+    {"seed", required_argument, NULL, 's'},
+    {"output", required_argument, NULL, 'o'},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"first-index", required_argument, NULL, OPT_FIRST},
+    {"shard", required_argument, NULL, OPT_SHARD},
+    {"info", no_argument, NULL, OPT_INFO},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* The option as the user spelled it, for messages ("--seed", "-s"). */
+static const char *opt_spelling(int c, char *buf, size_t len)
+{
+  for (const struct option *lo = cli_long_opts; lo->name; lo++) {
+    if (lo->val == c) {
+      if (c < 256)
+        snprintf(buf, len, "-%c/--%s", c, lo->name);
+      else
+        snprintf(buf, len, "--%s", lo->name);
+      return buf;
+    }
+  }
+  snprintf(buf, len, "-%c", c);
+  return buf;
+}
+
+static int bad_number(const cli_opts *o, int c, const char *arg)
+{
+  char name[48];
+  return cli_usage_error(o, "invalid value '%s' for %s: expected a non-negative integer", arg,
+                         opt_spelling(c, name, sizeof name));
+}
+
+/* 0 on success, else the exit status (2) after a message. */
+static int cli_parse(int argc, char **argv, cli_opts *o)
+{
+  opterr = 0;
+  optind = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":n:s:o:h", cli_long_opts, NULL)) != -1) {
+    uint64_t v;
+    switch (c) {
+    case 'n':
+      if (parse_u64(optarg, &o->n) != 0)
+        return bad_number(o, c, optarg);
+      break;
+    case 's':
+      if (parse_u64(optarg, &o->seed) != 0)
+        return bad_number(o, c, optarg);
+      break;
+    case 'o':
+      if (!*optarg)
+        return cli_usage_error(o, "empty file name for -o/--output");
+      o->output = optarg;
+      break;
+    case OPT_FORMAT:
+      if (strcmp(optarg, "npy") == 0)
+        o->format = CLI_FORMAT_NPY;
+      else if (strcmp(optarg, "csv") == 0)
+        o->format = CLI_FORMAT_CSV;
+      else
+        return cli_usage_error(o, "unknown format '%s' for --format (expected npy or csv)",
+                               optarg);
+      break;
+    case OPT_THREADS:
+      if (parse_u64(optarg, &v) != 0)
+        return bad_number(o, c, optarg);
+      if (v > CLI_MAX_THREADS)
+        return cli_usage_error(o, "--threads %s is too many (at most %u)", optarg,
+                               CLI_MAX_THREADS);
+      o->threads = (unsigned)v;
+      break;
+    case OPT_FIRST:
+      if (parse_u64(optarg, &o->first) != 0)
+        return bad_number(o, c, optarg);
+      break;
+    case OPT_SHARD:
+      if (parse_shard(optarg, &o->shard_k, &o->shard_n) != 0)
+        return cli_usage_error(o, "invalid value '%s' for --shard: expected K/N, e.g. 0/4",
+                               optarg);
+      if (o->shard_n == 0 || o->shard_n > UINT32_MAX || o->shard_k >= o->shard_n)
+        return cli_usage_error(o, "invalid shard '%s': need 0 <= K < N and N <= %lu", optarg,
+                               (unsigned long)UINT32_MAX);
+      o->has_shard = 1;
+      break;
+    case OPT_INFO:
+      o->info = 1;
+      break;
+    case 'h':
+      o->help = 1;
+      break;
+    case OPT_VERSION:
+      o->version = 1;
+      break;
+    case ':': {
+      char name[48];
+      return cli_usage_error(o, "option %s needs a value",
+                             optopt ? opt_spelling(optopt, name, sizeof name)
+                                    : argv[optind - 1]);
+    }
+    default: {
+      /* getopt_long has stepped past the offending word; for a long
+       * option optopt is its value if known (it was given "=VALUE"). */
+      const char *word = argv[optind - 1];
+      if (strncmp(word, "--", 2) != 0)
+        return cli_usage_error(o, "unknown option '-%c'", optopt);
+      int len = (int)strcspn(word, "=");
+      if (optopt)
+        return cli_usage_error(o, "option '%.*s' takes no value", len, word);
+      return cli_usage_error(o, "unknown option '%.*s'", len, word);
+    }
+    }
+  }
+  if (optind < argc)
+    return cli_usage_error(o, "unexpected argument '%s'", argv[optind]);
+  if (o->n > UINT64_MAX - o->first)
+    return cli_usage_error(o, "--first-index %llu plus -n %llu overflows 64 bits",
+                           (unsigned long long)o->first, (unsigned long long)o->n);
+  return 0;
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* ---- output files ------------------------------------------------------- */
+
+static int sink_open(cli_sink *s, const char *path, const cli_opts *o)
+{
+  s->path = path;
+  s->tmp_path = NULL;
+  if (strcmp(path, "-") == 0) {
+    s->f = stdout;
+    return 0;
+  }
+  size_t len = strlen(path);
+  s->tmp_path = malloc(len + sizeof ".tmp-XXXXXX");
+  if (!s->tmp_path) {
+    cli_error(o, "out of memory");
+    return -1;
+  }
+  memcpy(s->tmp_path, path, len);
+  memcpy(s->tmp_path + len, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
+  int fd = mkstemp(s->tmp_path);
+  if (fd < 0) {
+    cli_error(o, "cannot create '%s': %s", path, strerror(errno));
+    free(s->tmp_path);
+    s->tmp_path = NULL;
+    return -1;
+  }
+  /* mkstemp makes the file private; the result gets the usual mode. */
+  mode_t mask = umask(0);
+  umask(mask);
+  s->f = fdopen(fd, "wb");
+  if (fchmod(fd, 0666 & ~mask) != 0 || !s->f) {
+    cli_error(o, "cannot create '%s': %s", path, strerror(errno));
+    if (s->f)
+      fclose(s->f);
+    else
+      close(fd);
+    unlink(s->tmp_path);
+    free(s->tmp_path);
+    s->tmp_path = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Abandon a sink: the temporary file disappears. */
+static void sink_discard(cli_sink *s)
+{
+  if (s->tmp_path) {
+    if (s->f)
+      fclose(s->f);
+    unlink(s->tmp_path);
+    free(s->tmp_path);
+  }
+  s->f = NULL;
+  s->tmp_path = NULL;
+}
+
+/* Flush and close; for files, the data stays under the temporary name
+ * until sink_commit.  On failure the sink is discarded. */
+static int sink_close(cli_sink *s, const cli_opts *o)
+{
+  const char *shown = s->tmp_path ? s->path : "standard output";
+  int saved = 0;
+  if (fflush(s->f) != 0 || ferror(s->f))
+    saved = errno ? errno : EIO;
+  if (s->tmp_path) {
+    if (fclose(s->f) != 0 && !saved)
+      saved = errno;
+    s->f = NULL;
+  }
+  if (saved) {
+    cli_error(o, "cannot write '%s': %s", shown, strerror(saved));
+    sink_discard(s);
+    return -1;
+  }
+  return 0;
+}
+
+static int sink_commit(cli_sink *s, const cli_opts *o)
+{
+  if (!s->tmp_path)
+    return 0;
+  if (rename(s->tmp_path, s->path) != 0) {
+    cli_error(o, "cannot create '%s': %s", s->path, strerror(errno));
+    sink_discard(s);
+    return -1;
+  }
+  free(s->tmp_path);
+  s->tmp_path = NULL;
+  return 0;
+}
+
+/* ---- formats ------------------------------------------------------------ */
+
+static int host_is_little_endian(void)
+{
+  const uint16_t one = 1;
+  unsigned char first;
+  memcpy(&first, &one, 1);
+  return first == 1;
+}
+
+/* .npy data is little-endian float32 whatever the host. */
+static int write_npy_rows(FILE *f, float *data, size_t nfloats)
+{
+  if (!host_is_little_endian()) {
+    for (size_t i = 0; i < nfloats; i++) {
+      uint32_t b;
+      memcpy(&b, &data[i], 4);
+      b = (b >> 24) | ((b >> 8) & 0xff00u) | ((b << 8) & 0xff0000u) | (b << 24);
+      memcpy(&data[i], &b, 4);
+    }
+  }
+  return fwrite(data, sizeof(float), nfloats, f) == nfloats ? 0 : -1;
+}
+
+static int write_csv_rows(FILE *f, const float *data, size_t rows, size_t elems)
+{
+  for (size_t r = 0; r < rows; r++) {
+    for (size_t e = 0; e < elems; e++) {
+      if (fprintf(f, e ? ",%.9g" : "%.9g", (double)data[r * elems + e]) < 0)
+        return -1;
+    }
+    if (fputc('\n', f) == EOF)
+      return -1;
+  }
+  return 0;
+}
+
+static void json_string(FILE *f, const char *s)
+{
+  fputc('"', f);
+  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+    if (*p == '"' || *p == '\\')
+      fprintf(f, "\\%c", *p);
+    else if (*p < 0x20)
+      fprintf(f, "\\u%04x", *p);
+    else
+      fputc(*p, f);
+  }
+  fputc('"', f);
+}
+
+/* The sidecar PATH.json: what an .npy header cannot say. */
+static void write_sidecar(FILE *f, const cli_opts *o, const pmm_model_desc *d,
+                          uint64_t first, uint64_t count)
+{
+  fprintf(f, "{\n  \"model\": ");
+  json_string(f, d->name);
+  fprintf(f, ",\n  \"seed\": %llu,\n  \"first_index\": %llu,\n  \"count\": %llu,\n",
+          (unsigned long long)o->seed, (unsigned long long)first, (unsigned long long)count);
+  if (o->has_shard)
+    fprintf(f, "  \"shard\": \"%llu/%llu\",\n", (unsigned long long)o->shard_k,
+            (unsigned long long)o->shard_n);
+  else
+    fprintf(f, "  \"shard\": null,\n");
+  fprintf(f, "  \"shape\": [%llu", (unsigned long long)count);
+  for (uint64_t i = 0; i < d->rank; i++)
+    fprintf(f, ", %llu", (unsigned long long)d->shape[i]);
+  fprintf(f, "],\n  \"pair\": ");
+  json_string(f, d->pair);
+  fprintf(f, ",\n  \"sampler\": ");
+  json_string(f, d->sampler);
+  fprintf(f, ",\n  \"output\": ");
+  json_string(f, d->output);
+  fprintf(f, ",\n  \"weight_hash\": ");
+  json_string(f, d->weight_hash);
+  fprintf(f, ",\n  \"engine\": ");
+  json_string(f, d->engine);
+  fprintf(f, "\n}\n");
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+/* Samples per generate call: whole blocks, at least one per worker, and
+ * about CLI_CHUNK_BYTES of floats when blocks are small.  desc_check made
+ * sure one block fits in memory, so one block is always possible. */
+static uint64_t chunk_samples(const pmm_model_desc *d, unsigned threads)
+{
+  if (threads == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = n > 0 ? (unsigned)(n < (long)CLI_MAX_THREADS ? n : (long)CLI_MAX_THREADS) : 1;
+  }
+  uint64_t block_floats = d->block_size * d->sample_elems;
+  uint64_t blocks = CLI_CHUNK_BYTES / sizeof(float) / block_floats;
+  if (blocks < threads)
+    blocks = threads;
+  if (blocks > SIZE_MAX / sizeof(float) / block_floats)
+    blocks = 1;
+  return blocks * d->block_size;
+}
+
+/* Generate [first, first + count) chunk by chunk into sink. */
+static int generate_into(const cli_opts *o, const pmm_model_desc *d, cli_format fmt,
+                         uint64_t first, uint64_t count, cli_sink *sink)
+{
+  uint64_t chunk = chunk_samples(d, o->threads);
+  uint64_t buf_rows = chunk < count ? chunk : count > 0 ? count : 1;
+  size_t elems = (size_t)d->sample_elems;
+  float *buf = malloc((size_t)buf_rows * elems * sizeof(float));
+  if (!buf) {
+    cli_error(o, "out of memory for %llu samples", (unsigned long long)buf_rows);
+    return -1;
+  }
+  uint64_t end = first + count, at = first;
+  int rc = 0;
+  while (rc == 0 && at < end) {
+    /* End chunks on block boundaries so no block is computed twice; a
+     * chunk never exceeds `chunk` or the remaining count, hence buf. */
+    uint64_t stop = (at / d->block_size) * d->block_size + chunk;
+    if (stop <= at || stop > end)
+      stop = end;
+    uint64_t rows = stop - at;
+    char err[512];
+    pmm_status st = pmm_sampler_generate(d, o->seed, at, rows, o->threads, buf, err, sizeof err);
+    if (st != PMM_OK) {
+      cli_error(o, "%s", err);
+      rc = -1;
+      break;
+    }
+    int bad = fmt == CLI_FORMAT_NPY ? write_npy_rows(sink->f, buf, (size_t)rows * elems)
+                                    : write_csv_rows(sink->f, buf, (size_t)rows, elems);
+    if (bad) {
+      cli_error(o, "cannot write '%s': %s", sink->tmp_path ? sink->path : "standard output",
+                strerror(errno));
+      rc = -1;
+    }
+    at = stop;
+  }
+  free(buf);
+  return rc;
+}
+
+static int write_output(const cli_opts *o, const pmm_model_desc *d, cli_format fmt,
+                        uint64_t first, uint64_t count)
+{
+  cli_sink data, side = {NULL, NULL, NULL};
+  char *side_path = NULL;
+  if (sink_open(&data, o->output, o) != 0)
+    return 1;
+  if (fmt == CLI_FORMAT_NPY && data.tmp_path) {
+    size_t len = strlen(o->output);
+    side_path = malloc(len + sizeof ".json");
+    if (!side_path) {
+      cli_error(o, "out of memory");
+      sink_discard(&data);
+      return 1;
+    }
+    memcpy(side_path, o->output, len);
+    memcpy(side_path + len, ".json", sizeof ".json");
+    if (sink_open(&side, side_path, o) != 0) {
+      sink_discard(&data);
+      free(side_path);
+      return 1;
+    }
+  }
+
+  int rc = 0;
+  if (fmt == CLI_FORMAT_NPY) {
+    uint64_t shape[5] = {count};
+    memcpy(shape + 1, d->shape, (size_t)d->rank * sizeof shape[0]);
+    if (pmm_npy_write_header(data.f, (uint32_t)d->rank + 1, shape) != PMM_OK) {
+      cli_error(o, "cannot write '%s': %s", data.tmp_path ? data.path : "standard output",
+                strerror(errno));
+      rc = -1;
+    }
+  } else if (fprintf(data.f, "# model=%s seed=%llu first_index=%llu count=%llu\n", d->name,
+                     (unsigned long long)o->seed, (unsigned long long)first,
+                     (unsigned long long)count) < 0) {
+    cli_error(o, "cannot write '%s': %s", data.tmp_path ? data.path : "standard output",
+              strerror(errno));
+    rc = -1;
+  }
+  if (rc == 0)
+    rc = generate_into(o, d, fmt, first, count, &data);
+  if (rc == 0 && side.f)
+    write_sidecar(side.f, o, d, first, count);
+
+  /* Data first, then the sidecar; if the sidecar cannot be put in place
+   * the data file goes too, so nothing half-described remains. */
+  if (rc == 0)
+    rc = sink_close(&data, o);
+  if (rc == 0 && side.f)
+    rc = sink_close(&side, o);
+  if (rc == 0)
+    rc = sink_commit(&data, o);
+  if (rc == 0 && side.tmp_path && sink_commit(&side, o) != 0) {
+    unlink(data.path);
+    rc = -1;
+  }
+  if (rc != 0) {
+    sink_discard(&data);
+    sink_discard(&side);
+  }
+  free(side_path);
+  return rc == 0 ? 0 : 1;
+}
+
+/* The descriptor is generated code, but a bad one must still be reported,
+ * not crash the program. */
+static int desc_check(const cli_opts *o, const pmm_model_desc *d)
+{
+  if (d->abi != PMM_DESC_ABI) {
+    cli_error(o, "model descriptor has ABI version %llu, this runtime expects %u",
+              (unsigned long long)d->abi, PMM_DESC_ABI);
+    return -1;
+  }
+  uint64_t elems = 1;
+  int ok = d->name && d->pair && d->sampler && d->output && d->schedule && d->engine &&
+           d->run_block && d->rank >= 1 && d->rank <= 4 && d->block_size > 0;
+  for (uint64_t i = 0; ok && i < d->rank; i++) {
+    if (d->shape[i] == 0 || elems > UINT64_MAX / d->shape[i])
+      ok = 0;
+    else
+      elems *= d->shape[i];
+  }
+  if (!ok || elems != d->sample_elems || elems > SIZE_MAX / sizeof(float) / d->block_size) {
+    cli_error(o, "model descriptor is inconsistent (shape, sample size or block size)");
+    return -1;
+  }
+  return 0;
+}
+
+int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc)
+{
+  cli_opts o;
+  memset(&o, 0, sizeof o);
+  o.n = 1;
+  o.output = "-";
+  const char *prog = argc > 0 && argv[0] && *argv[0] ? argv[0] : NULL;
+  if (prog && strrchr(prog, '/'))
+    prog = strrchr(prog, '/') + 1;
+  o.prog = prog && *prog ? prog : desc && desc->name ? desc->name : "sampler";
+  if (!desc) {
+    cli_error(&o, "no model descriptor");
+    return 1;
+  }
+
+  int rc = cli_parse(argc, argv, &o);
+  if (rc != 0)
+    return rc;
+  if (desc_check(&o, desc) != 0)
+    return 1;
+  if (o.help) {
+    cli_print_help(&o, desc);
+    return fflush(stdout) == 0 ? 0 : 1;
+  }
+  if (o.version) {
+    printf("%s sampler (%s)\n", desc->name, desc->engine);
+    return fflush(stdout) == 0 ? 0 : 1;
+  }
+  if (o.info) {
+    cli_print_info(desc);
+    return fflush(stdout) == 0 ? 0 : 1;
+  }
+
+  cli_format fmt = o.format;
+  if (fmt == CLI_FORMAT_AUTO) {
+    if (strcmp(o.output, "-") == 0 || has_suffix(o.output, ".csv"))
+      fmt = CLI_FORMAT_CSV;
+    else if (has_suffix(o.output, ".npy"))
+      fmt = CLI_FORMAT_NPY;
+    else
+      return cli_usage_error(&o, "cannot tell the format of '%s' from its extension: "
+                                 "use --format npy or --format csv", o.output);
+  }
+
+  /* Shard K of N: the contiguous part [floor(n K / N), floor(n (K+1) / N))
+   * of the range, computed without overflowing n K (N < 2^32). */
+  uint64_t first = o.first, count = o.n;
+  if (o.has_shard) {
+    uint64_t q = o.n / o.shard_n, r = o.n % o.shard_n;
+    uint64_t lo = q * o.shard_k + r * o.shard_k / o.shard_n;
+    uint64_t hi = q * (o.shard_k + 1) + r * (o.shard_k + 1) / o.shard_n;
+    first = o.first + lo;
+    count = hi - lo;
+  }
+  return write_output(&o, desc, fmt, first, count);
+}

@@ -19,3 +19,4 @@ include tests/runtime/local.mk
 include tests/frontend/local.mk
 include tests/ir/local.mk
 include tests/e2e/local.mk
+include tests/codegen/local.mk

@@ -1,0 +1,233 @@
+/*
+ * emit.c - target machine, optimisation pipeline and output files for the
+ * LLVM back end (see emit.h).
+ *
+ * Every string LLVM hands us (triples, CPU names, error messages, printed
+ * modules) is copied or printed and then disposed at once, so no LLVM
+ * allocation outlives the call that made it.
+ *
+ * Only C API calls present from LLVM 15 on are used (opaque pointers, the
+ * new pass manager's LLVMRunPasses), so any LLVM configure accepts works.
+ */
+#include "compiler/codegen/emit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "compiler/util/xalloc.h"
+
+/* Copy an LLVM message into err (prefixed) and dispose of it. */
+static void emit_take_message(char *msg, const char *what, char *err, size_t errlen) {
+  snprintf(err, errlen, "%s: %s", what, msg ? msg : "unknown LLVM error");
+  if (msg) LLVMDisposeMessage(msg);
+}
+
+/* A malloc'd copy of an LLVM-allocated string, which is disposed. */
+static char *emit_own_message(char *msg) {
+  if (!msg) return NULL;
+  char *copy = xstrdup(msg);
+  LLVMDisposeMessage(msg);
+  return copy;
+}
+
+static LLVMCodeGenOptLevel emit_codegen_level(int opt_level) {
+  switch (opt_level) {
+  case 0: return LLVMCodeGenLevelNone;
+  case 1: return LLVMCodeGenLevelLess;
+  case 2: return LLVMCodeGenLevelDefault;
+  default: return LLVMCodeGenLevelAggressive;
+  }
+}
+
+int emit_target_init(emit_target *t, const codegen_options *o, char *err, size_t errlen) {
+  memset(t, 0, sizeof *t);
+  if (o->opt_level < 0 || o->opt_level > 3) {
+    snprintf(err, errlen, "optimisation level %d out of range (expected 0..3)", o->opt_level);
+    return -1;
+  }
+  /* A foreign triple needs every target LLVM was built with; the host alone
+   * needs only the native one. */
+  if (o->triple) {
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
+    t->triple = xstrdup(o->triple);
+  } else {
+    if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter()) {
+      snprintf(err, errlen, "this LLVM has no code generator for the host; use --target");
+      return -1;
+    }
+    t->triple = emit_own_message(LLVMGetDefaultTargetTriple());
+  }
+  /* Host CPU and features only make sense for the host triple. */
+  if (o->cpu)
+    t->cpu = xstrdup(o->cpu);
+  else if (o->triple)
+    t->cpu = xstrdup("generic");
+  else
+    t->cpu = emit_own_message(LLVMGetHostCPUName());
+  if (o->features)
+    t->features = xstrdup(o->features);
+  else if (o->triple)
+    t->features = xstrdup("");
+  else
+    t->features = emit_own_message(LLVMGetHostCPUFeatures());
+  if (!t->triple || !t->cpu || !t->features) {
+    snprintf(err, errlen, "out of memory");
+    emit_target_free(t);
+    return -1;
+  }
+
+  LLVMTargetRef target;
+  char *msg = NULL;
+  if (LLVMGetTargetFromTriple(t->triple, &target, &msg)) {
+    char what[256];
+    snprintf(what, sizeof what, "unknown target '%s'", t->triple);
+    emit_take_message(msg, what, err, errlen);
+    emit_target_free(t);
+    return -1;
+  }
+  if (msg) LLVMDisposeMessage(msg);
+  if (!LLVMTargetHasTargetMachine(target) || !LLVMTargetHasAsmBackend(target)) {
+    snprintf(err, errlen, "LLVM cannot emit code for target '%s'", t->triple);
+    emit_target_free(t);
+    return -1;
+  }
+  t->machine = LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features,
+                                       emit_codegen_level(o->opt_level), LLVMRelocPIC,
+                                       LLVMCodeModelDefault);
+  if (!t->machine) {
+    snprintf(err, errlen, "cannot create a target machine for '%s' (cpu '%s')", t->triple,
+             t->cpu);
+    emit_target_free(t);
+    return -1;
+  }
+  t->layout = LLVMCreateTargetDataLayout(t->machine);
+  return 0;
+}
+
+void emit_target_free(emit_target *t) {
+  if (t->layout) LLVMDisposeTargetData(t->layout);
+  if (t->machine) LLVMDisposeTargetMachine(t->machine);
+  free(t->triple);
+  free(t->cpu);
+  free(t->features);
+  memset(t, 0, sizeof *t);
+}
+
+void emit_target_apply(const emit_target *t, LLVMModuleRef mod) {
+  LLVMSetTarget(mod, t->triple);
+  LLVMSetModuleDataLayout(mod, t->layout);
+}
+
+int emit_module_optimise(const emit_target *t, LLVMModuleRef mod, int opt_level, char *err,
+                         size_t errlen) {
+  static const char *const pipelines[4] = {"default<O0>", "default<O1>", "default<O2>",
+                                           "default<O3>"};
+  if (opt_level < 0 || opt_level > 3) {
+    snprintf(err, errlen, "optimisation level %d out of range (expected 0..3)", opt_level);
+    return -1;
+  }
+  char *msg = NULL;
+  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
+    emit_take_message(msg, "internal error: generated LLVM module is invalid", err, errlen);
+    return -1;
+  }
+  if (msg) LLVMDisposeMessage(msg);
+
+  /* The tuning clang uses: vectorisers, interleaving and unrolling from -O2
+   * on.  None of them changes float results (no fast-math flags are set, so
+   * nothing may be reassociated or contracted). */
+  LLVMPassBuilderOptionsRef pbo = LLVMCreatePassBuilderOptions();
+  LLVMPassBuilderOptionsSetLoopVectorization(pbo, opt_level >= 2);
+  LLVMPassBuilderOptionsSetSLPVectorization(pbo, opt_level >= 2);
+  LLVMPassBuilderOptionsSetLoopInterleaving(pbo, opt_level >= 2);
+  LLVMPassBuilderOptionsSetLoopUnrolling(pbo, opt_level >= 2);
+  LLVMErrorRef e = LLVMRunPasses(mod, pipelines[opt_level], t->machine, pbo);
+  LLVMDisposePassBuilderOptions(pbo);
+  if (e) {
+    char *emsg = LLVMGetErrorMessage(e);
+    snprintf(err, errlen, "LLVM optimisation failed: %s", emsg);
+    LLVMDisposeErrorMessage(emsg);
+    return -1;
+  }
+  return 0;
+}
+
+static int emit_write_stdout(const emit_target *t, LLVMModuleRef mod, codegen_emit kind,
+                             char *err, size_t errlen) {
+  if (kind == CODEGEN_EMIT_LLVM) {
+    char *text = LLVMPrintModuleToString(mod);
+    int bad = fputs(text, stdout) == EOF;
+    LLVMDisposeMessage(text);
+    if (bad || fflush(stdout) != 0) {
+      snprintf(err, errlen, "cannot write to standard output");
+      return -1;
+    }
+    return 0;
+  }
+  LLVMMemoryBufferRef buf = NULL;
+  char *msg = NULL;
+  LLVMCodeGenFileType ft = kind == CODEGEN_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile;
+  if (LLVMTargetMachineEmitToMemoryBuffer(t->machine, mod, ft, &msg, &buf)) {
+    emit_take_message(msg, "LLVM code generation failed", err, errlen);
+    return -1;
+  }
+  if (msg) LLVMDisposeMessage(msg);
+  size_t n = LLVMGetBufferSize(buf);
+  int bad = fwrite(LLVMGetBufferStart(buf), 1, n, stdout) != n;
+  LLVMDisposeMemoryBuffer(buf);
+  if (bad || fflush(stdout) != 0) {
+    snprintf(err, errlen, "cannot write to standard output");
+    return -1;
+  }
+  return 0;
+}
+
+int emit_module_write(const emit_target *t, LLVMModuleRef mod, codegen_emit kind,
+                      const char *path, const char *shown, char *err, size_t errlen) {
+  if (kind == CODEGEN_EMIT_EXE) {
+    snprintf(err, errlen, "internal error: executables are written by the linker");
+    return -1;
+  }
+  if (strcmp(path, "-") == 0) return emit_write_stdout(t, mod, kind, err, errlen);
+
+  char *msg = NULL;
+  char what[512];
+  snprintf(what, sizeof what, "cannot write '%s'", shown);
+  if (kind == CODEGEN_EMIT_LLVM) {
+    if (LLVMPrintModuleToFile(mod, path, &msg)) {
+      emit_take_message(msg, what, err, errlen);
+      return -1;
+    }
+    if (msg) LLVMDisposeMessage(msg);
+    return 0;
+  }
+  /* LLVMTargetMachineEmitToFile takes a mutable file name. */
+  char *name = xstrdup(path);
+  if (!name) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  LLVMCodeGenFileType ft = kind == CODEGEN_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile;
+  LLVMBool failed = LLVMTargetMachineEmitToFile(t->machine, mod, name, ft, &msg);
+  free(name);
+  if (failed) {
+    emit_take_message(msg, what, err, errlen);
+    return -1;
+  }
+  if (msg) LLVMDisposeMessage(msg);
+  return 0;
+}
+
+int emit_temp_path(const char *path, const char *suffix, char *buf, size_t len) {
+  int n = snprintf(buf, len, "%s.tmp%ld%s", path, (long)getpid(), suffix);
+  return n < 0 || (size_t)n >= len ? -1 : 0;
+}

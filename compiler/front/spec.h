@@ -16,7 +16,8 @@
  * value, resolves `weights:` relative to the YAML file and loads that file
  * (safetensors, see weights.h), infers every layer's input and output length
  * and checks each layer's tensors against them ("<layer>.weight" [units, in],
- * "<layer>.bias" [units]; layernorm [n] and [n]).  A spec that loads is fully
+ * "<layer>.bias" [units]; layernorm [n] and [n]; biases may be absent, as
+ * PyTorch's bias=False omits them).  A spec that loads is fully
  * checked: lowering never has to report a user error.
  */
 #ifndef PMMC_SPEC_H
@@ -87,9 +88,10 @@ typedef struct spec_layer {
   pmm_act activation; /* dense */
   uint32_t dim;       /* sinusoidal */
   double eps;         /* layernorm, default 1e-5 */
-  int has_bias;       /* dense: "<name>.bias" present (PyTorch bias=False omits it) */
+  int has_bias;       /* dense, layernorm: "<name>.bias" present (bias=False omits it) */
   /* filled by the front end's shape inference: floats per sample going in
-   * (for single-input ops) and coming out; time counts as length 1 */
+   * (single-input ops; add/mul: each input's; concat: the total) and coming
+   * out; time counts as length 1 */
   uint32_t in_len, out_len;
   spec_loc loc;       /* the layer's mapping */
 } spec_layer;

@@ -1,0 +1,633 @@
+/*
+ * yaml_model.c - the model YAML's sections, read into a model_spec.
+ *
+ * Each section is checked independently so one run reports every mistake
+ * that can be judged on its own; what depends on another section (mixture
+ * means on the data size, graph lengths on the layers) is skipped when that
+ * section already failed, so errors never cascade.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/front/front.h"
+#include "compiler/util/xalloc.h"
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const top_keys[] = {"name",     "pair",    "data",    "prior",
+                                       "schedule", "sampler", "network", "weights"};
+static const char *const pair_names[] = {"normal-normal", "gamma-poisson",
+                                         "dirichlet-categorical"};
+static const char *const sampler_names[] = {"pmm", "euler-maruyama", "heun"};
+static const char *const output_names[] = {"posterior-mean", "prediction"};
+static const char *const net_kinds[] = {"exact", "graph"};
+
+#define NAME_EXPECT \
+  "a C identifier of at most 64 characters (letters, digits and '_', not starting with a digit)"
+
+static size_t seq_len(const yaml_node_t *n) {
+  return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+static yaml_node_t *seq_item(const front_ctx *c, const yaml_node_t *n, size_t i) {
+  return front_node(c, n->data.sequence.items.start[i]);
+}
+
+/* ---- name, pair, data, prior, sampler ----------------------------------- */
+
+static void parse_name(front_ctx *c, const yaml_node_t *root, model_spec *s) {
+  yaml_node_t *n = front_map_get(c, root, "name");
+  if (!n) {
+    front_missing(c, root, "name", "at the top level");
+    return;
+  }
+  const char *v = front_scalar(c, n, "'name'", NAME_EXPECT);
+  if (!v)
+    return;
+  if (!front_is_identifier(v)) {
+    front_expected(c, n, "'name'", NAME_EXPECT);
+    return;
+  }
+  s->name = front_strdup(c, v);
+  s->name_loc = front_loc(n);
+}
+
+/* 0 when the pair is one this version implements. */
+static int parse_pair(front_ctx *c, const yaml_node_t *root, model_spec *s) {
+  yaml_node_t *n = front_map_get(c, root, "pair");
+  if (!n) {
+    front_missing(c, root, "pair", "at the top level");
+    return -1;
+  }
+  int k;
+  if (front_read_choice(c, n, "'pair'", pair_names, COUNT(pair_names), &k) != 0)
+    return -1;
+  s->pair = (spec_pair)k;
+  if (s->pair != SPEC_PAIR_NORMAL_NORMAL) {
+    front_error(c, front_loc(n), "pair '%s' is not supported yet", pair_names[k]);
+    diag_hint(c->dl, "this version of pmmc supports pair: normal-normal");
+    return -1;
+  }
+  return 0;
+}
+
+/* 0 when shape and data_elems are valid. */
+static int parse_data(front_ctx *c, const yaml_node_t *root, model_spec *s) {
+  static const char *const keys[] = {"shape"};
+  static const char *const expect = "a sequence of 1 to 4 positive integers";
+  yaml_node_t *n = front_map_get(c, root, "data");
+  if (!n) {
+    front_missing(c, root, "data", "at the top level");
+    return -1;
+  }
+  s->data_loc = front_loc(n);
+  front_check_keys(c, n, "'data'", "in 'data'", keys, COUNT(keys));
+  if (n->type != YAML_MAPPING_NODE)
+    return -1;
+  yaml_node_t *shape = front_map_get(c, n, "shape");
+  if (!shape) {
+    front_missing(c, n, "shape", "in 'data'");
+    return -1;
+  }
+  if (shape->type != YAML_SEQUENCE_NODE || seq_len(shape) == 0) {
+    front_expected(c, shape, "'data.shape'", expect);
+    return -1;
+  }
+  size_t rank = seq_len(shape);
+  if (rank > SPEC_MAX_RANK) {
+    front_error(c, front_loc(shape),
+                "found a shape of rank %zu for 'data.shape', expected rank 1 to %d", rank,
+                SPEC_MAX_RANK);
+    return -1;
+  }
+  int bad = 0;
+  uint64_t elems = 1;
+  for (size_t i = 0; i < rank; i++) {
+    char what[48];
+    snprintf(what, sizeof what, "'data.shape[%zu]'", i);
+    uint32_t d;
+    if (front_read_u32(c, seq_item(c, shape, i), what, "a positive integer", 1, FRONT_MAX_LEN,
+                       &d) != 0) {
+      bad = 1;
+      continue;
+    }
+    s->shape[i] = d;
+    elems *= d; /* each factor <= 2^24 and the product is capped below: no overflow */
+    if (elems > FRONT_MAX_LEN)
+      elems = (uint64_t)FRONT_MAX_LEN + 1;
+  }
+  if (bad)
+    return -1;
+  if (elems > FRONT_MAX_LEN) {
+    front_error(c, front_loc(shape),
+                "found more than %u elements for 'data.shape', expected at most %u",
+                (unsigned)FRONT_MAX_LEN, (unsigned)FRONT_MAX_LEN);
+    return -1;
+  }
+  s->rank = (uint32_t)rank;
+  s->data_elems = elems;
+  return 0;
+}
+
+static void parse_prior(front_ctx *c, const yaml_node_t *root, model_spec *s) {
+  static const char *const keys[] = {"mean", "precision"};
+  s->prior_mean = 0.0;
+  s->prior_precision = 1.0;
+  s->prior_loc = front_loc(root);
+  yaml_node_t *n = front_map_get(c, root, "prior");
+  if (!n)
+    return;
+  s->prior_loc = front_loc(n);
+  front_check_keys(c, n, "'prior'", "in 'prior'", keys, COUNT(keys));
+  if (n->type != YAML_MAPPING_NODE)
+    return;
+  yaml_node_t *m = front_map_get(c, n, "mean");
+  if (m && front_read_double(c, m, "'prior.mean'", "a finite number", &s->prior_mean) == 0 &&
+      !isfinite(s->prior_mean))
+    front_expected(c, m, "'prior.mean'", "a finite number");
+  yaml_node_t *p = front_map_get(c, n, "precision");
+  if (p && front_read_double(c, p, "'prior.precision'", "a finite number > 0",
+                             &s->prior_precision) == 0 &&
+      !(isfinite(s->prior_precision) && s->prior_precision > 0))
+    front_expected(c, p, "'prior.precision'", "a finite number > 0");
+}
+
+static void parse_sampler(front_ctx *c, const yaml_node_t *root, model_spec *s) {
+  static const char *const keys[] = {"kind", "output"};
+  s->sampler = SPEC_SAMPLER_PMM;
+  s->output = SPEC_OUTPUT_POSTERIOR_MEAN;
+  s->sampler_loc = front_loc(root);
+  yaml_node_t *n = front_map_get(c, root, "sampler");
+  if (!n)
+    return;
+  s->sampler_loc = front_loc(n);
+  front_check_keys(c, n, "'sampler'", "in 'sampler'", keys, COUNT(keys));
+  if (n->type != YAML_MAPPING_NODE)
+    return;
+  int k;
+  yaml_node_t *kind = front_map_get(c, n, "kind");
+  if (kind && front_read_choice(c, kind, "'sampler.kind'", sampler_names, COUNT(sampler_names),
+                                &k) == 0) {
+    s->sampler = (spec_sampler_kind)k;
+    if (s->sampler != SPEC_SAMPLER_PMM) {
+      front_error(c, front_loc(kind), "sampler '%s' is not supported yet", sampler_names[k]);
+      diag_hint(c->dl, "this version of pmmc supports sampler kind: pmm");
+    }
+  }
+  yaml_node_t *out = front_map_get(c, n, "output");
+  if (out && front_read_choice(c, out, "'sampler.output'", output_names, COUNT(output_names),
+                               &k) == 0)
+    s->output = (spec_output)k;
+}
+
+/* ---- network: exact ----------------------------------------------------- */
+
+static int parse_positive(front_ctx *c, const yaml_node_t *n, const char *what, double *out) {
+  if (front_read_double(c, n, what, "a finite number > 0", out) != 0)
+    return -1;
+  if (!(isfinite(*out) && *out > 0)) {
+    front_expected(c, n, what, "a finite number > 0");
+    return -1;
+  }
+  return 0;
+}
+
+static void parse_component(front_ctx *c, const yaml_node_t *n, size_t idx, model_spec *s,
+                            int data_ok, spec_component *comp) {
+  static const char *const keys[] = {"weight", "mean", "std"};
+  char what[96], where[96];
+  snprintf(what, sizeof what, "'network.mixture[%zu]'", idx);
+  snprintf(where, sizeof where, "in 'network.mixture[%zu]'", idx);
+  comp->loc = front_loc(n);
+  front_check_keys(c, n, what, where, keys, COUNT(keys));
+  if (n->type != YAML_MAPPING_NODE)
+    return;
+  yaml_node_t *w = front_map_get(c, n, "weight");
+  yaml_node_t *m = front_map_get(c, n, "mean");
+  yaml_node_t *sd = front_map_get(c, n, "std");
+  for (size_t k = 0; k < COUNT(keys); k++)
+    if (!front_map_get(c, n, keys[k]))
+      front_missing(c, n, keys[k], where);
+  if (w) {
+    snprintf(what, sizeof what, "'network.mixture[%zu].weight'", idx);
+    parse_positive(c, w, what, &comp->weight);
+  }
+  if (sd) {
+    snprintf(what, sizeof what, "'network.mixture[%zu].std'", idx);
+    parse_positive(c, sd, what, &comp->std);
+  }
+  if (!m)
+    return;
+  snprintf(what, sizeof what, "'network.mixture[%zu].mean'", idx);
+  if (m->type != YAML_SEQUENCE_NODE || seq_len(m) == 0) {
+    front_expected(c, m, what, "a sequence of numbers, one for each data element");
+    return;
+  }
+  size_t len = seq_len(m);
+  if (data_ok && len != s->data_elems) {
+    front_error(c, front_loc(m),
+                "found %zu numbers for %s, expected %llu (the number of data elements)", len,
+                what, (unsigned long long)s->data_elems);
+    return;
+  }
+  double *mean = data_ok ? xmalloc_array(len, sizeof *mean) : NULL;
+  if (data_ok && !mean) {
+    diag_error(c->dl, c->file, 0, 0, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < len; i++) {
+    char wi[112];
+    double v;
+    yaml_node_t *it = seq_item(c, m, i);
+    snprintf(wi, sizeof wi, "'network.mixture[%zu].mean[%zu]'", idx, i);
+    if (front_read_double(c, it, wi, "a finite number", &v) != 0)
+      continue;
+    if (!isfinite(v))
+      front_expected(c, it, wi, "a finite number");
+    else if (mean)
+      mean[i] = v;
+  }
+  comp->mean = mean;
+}
+
+static void parse_mixture(front_ctx *c, const yaml_node_t *n, model_spec *s, int data_ok) {
+  spec_network *net = &s->network;
+  if (n->type != YAML_SEQUENCE_NODE || seq_len(n) == 0) {
+    front_expected(c, n, "'network.mixture'",
+                   "a sequence of components {weight, mean, std}");
+    return;
+  }
+  size_t k = seq_len(n);
+  net->mixture = xcalloc_array(k, sizeof *net->mixture);
+  if (!net->mixture) {
+    diag_error(c->dl, c->file, 0, 0, "out of memory");
+    return;
+  }
+  net->ncomponents = k;
+  size_t before = c->dl->errors;
+  double sum = 0;
+  for (size_t i = 0; i < k; i++) {
+    parse_component(c, seq_item(c, n, i), i, s, data_ok, &net->mixture[i]);
+    sum += net->mixture[i].weight;
+  }
+  if (c->dl->errors == before && fabs(sum - 1.0) > 1e-6)
+    front_error(c, front_loc(n),
+                "found mixture weights summing to %.9g for 'network.mixture', expected a sum of 1 "
+                "(within 1e-6)",
+                sum);
+}
+
+/* ---- network: graph ----------------------------------------------------- */
+
+static const char *const layer_keys[] = {"name", "op",  "input", "inputs",
+                                         "units", "activation", "dim", "eps"};
+
+/* Keys each op takes, in the order of spec_layer_op. */
+static const char *const op_keys[][5] = {
+    {"name", "op", "input", "units", "activation"}, /* dense */
+    {"name", "op", "inputs"},                       /* add */
+    {"name", "op", "inputs"},                       /* mul */
+    {"name", "op", "inputs"},                       /* concat */
+    {"name", "op", "input", "dim"},                 /* sinusoidal */
+    {"name", "op", "input", "eps"},                 /* layernorm */
+};
+#define NOPS (sizeof op_keys / sizeof op_keys[0])
+
+static size_t op_nkeys(spec_layer_op op) {
+  size_t n = 0;
+  while (n < 5 && op_keys[op][n])
+    n++;
+  return n;
+}
+
+static int op_multi_input(spec_layer_op op) {
+  return op == SPEC_LAYER_ADD || op == SPEC_LAYER_MUL || op == SPEC_LAYER_CONCAT;
+}
+
+/* Keys that belong to some op but not to this one: say which op takes what. */
+static void check_op_keys(front_ctx *c, const yaml_node_t *n, spec_layer_op op, const char *label) {
+  const char *opn = spec_layer_op_name(op);
+  size_t nk = op_nkeys(op);
+  char list[256];
+  front_join(op_keys[op], nk, list, sizeof list);
+  for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+    yaml_node_t *k = front_node(c, p->key);
+    if (k->type != YAML_SCALAR_NODE)
+      continue;
+    const char *key = (const char *)k->data.scalar.value;
+    int known = 0, allowed = 0;
+    for (size_t i = 0; i < COUNT(layer_keys); i++)
+      known |= !strcmp(layer_keys[i], key);
+    for (size_t i = 0; i < nk; i++)
+      allowed |= !strcmp(op_keys[op][i], key);
+    if (!known || allowed)
+      continue;
+    front_error(c, front_loc(k), "found key '%s' in %s, expected %s (the keys of op '%s')", key,
+                label, list, opn);
+    if (!strcmp(key, "input"))
+      diag_hint(c->dl, "op '%s' takes several inputs: write inputs: [a, b]", opn);
+    else if (!strcmp(key, "inputs"))
+      diag_hint(c->dl, "op '%s' takes one input: write input: NAME", opn);
+  }
+}
+
+static int set_inputs(front_ctx *c, spec_layer *l, size_t n) {
+  l->inputs = xcalloc_array(n, sizeof *l->inputs);
+  l->input_locs = xcalloc_array(n, sizeof *l->input_locs);
+  if (!l->inputs || !l->input_locs) {
+    diag_error(c->dl, c->file, 0, 0, "out of memory");
+    return -1;
+  }
+  l->ninputs = n;
+  return 0;
+}
+
+static void parse_layer_inputs(front_ctx *c, const yaml_node_t *n, spec_layer *l,
+                               const spec_layer *prev, const char *label) {
+  char what[128];
+  if (op_multi_input(l->op)) {
+    yaml_node_t *in = front_map_get(c, n, "inputs");
+    char where[128];
+    snprintf(where, sizeof where, "in %s", label);
+    if (!in) {
+      if (!front_map_key(c, n, "input"))
+        front_missing(c, n, "inputs", where);
+      return;
+    }
+    snprintf(what, sizeof what, "'inputs' of %s", label);
+    if (in->type != YAML_SEQUENCE_NODE) {
+      front_expected(c, in, what, "a sequence of at least 2 input names");
+      return;
+    }
+    if (seq_len(in) < 2) {
+      front_error(c, front_loc(in), "found %zu input%s for %s, expected at least 2", seq_len(in),
+                  seq_len(in) == 1 ? "" : "s", what);
+      return;
+    }
+    if (set_inputs(c, l, seq_len(in)) != 0)
+      return;
+    for (size_t i = 0; i < l->ninputs; i++) {
+      yaml_node_t *it = seq_item(c, in, i);
+      const char *v = front_scalar(c, it, what, "a sequence of input names");
+      l->input_locs[i] = front_loc(it);
+      if (v)
+        l->inputs[i] = front_strdup(c, v);
+    }
+    return;
+  }
+  yaml_node_t *in = front_map_get(c, n, "input");
+  if (!in) {
+    if (front_map_key(c, n, "inputs"))
+      return; /* reported by check_op_keys */
+    if (!prev) {
+      front_error(c, front_loc(n), "missing required key 'input' in %s", label);
+      diag_hint(c->dl, "only later layers default to the previous layer; the first layer "
+                       "reads 'mu', 'time' or an earlier layer");
+      return;
+    }
+    if (prev->name && set_inputs(c, l, 1) == 0) {
+      l->inputs[0] = front_strdup(c, prev->name);
+      l->input_locs[0] = l->loc;
+    }
+    return;
+  }
+  snprintf(what, sizeof what, "'input' of %s", label);
+  const char *v = front_scalar(c, in, what, "an input name ('mu', 'time' or an earlier layer)");
+  if (v && set_inputs(c, l, 1) == 0) {
+    l->inputs[0] = front_strdup(c, v);
+    l->input_locs[0] = front_loc(in);
+  }
+}
+
+static void parse_layer(front_ctx *c, const yaml_node_t *n, size_t idx, spec_layer *l,
+                        const spec_layer *prev) {
+  const char *op_names[NOPS];
+  for (size_t i = 0; i < NOPS; i++)
+    op_names[i] = spec_layer_op_name((spec_layer_op)i);
+  char label[96], what[160];
+  snprintf(label, sizeof label, "'network.layers[%zu]'", idx);
+  l->loc = front_loc(n);
+  l->eps = 1e-5;
+  l->activation = PMM_ACT_NONE;
+  if (n->type != YAML_MAPPING_NODE) {
+    front_expected(c, n, label, "a layer mapping {name, op, ...}");
+    return;
+  }
+  yaml_node_t *name = front_map_get(c, n, "name");
+  if (name) {
+    snprintf(what, sizeof what, "'name' of %s", label);
+    const char *v = front_scalar(c, name, what, NAME_EXPECT);
+    if (v && !front_is_identifier(v))
+      front_expected(c, name, what, NAME_EXPECT);
+    else if (v && (!strcmp(v, "mu") || !strcmp(v, "time")))
+      front_expected(c, name, what, "a name other than the network inputs 'mu' and 'time'");
+    else if (v && (l->name = front_strdup(c, v)) != NULL)
+      snprintf(label, sizeof label, "layer '%s'", v);
+  }
+  char where[128];
+  snprintf(where, sizeof where, "in %s", label);
+  yaml_node_t *opn = front_map_get(c, n, "op");
+  int op = -1;
+  snprintf(what, sizeof what, "'op' of %s", label);
+  if (opn && front_read_choice(c, opn, what, op_names, NOPS, &op) != 0)
+    op = -1;
+  if (op < 0) {
+    /* Without an op only the key names themselves can be judged. */
+    front_check_keys(c, n, label, where, layer_keys, COUNT(layer_keys));
+    if (!name)
+      front_missing(c, n, "name", where);
+    if (!opn)
+      front_missing(c, n, "op", where);
+    return;
+  }
+  l->op = (spec_layer_op)op;
+  front_check_keys_known(c, n, label, where, op_keys[op], op_nkeys(l->op), layer_keys,
+                         COUNT(layer_keys));
+  check_op_keys(c, n, l->op, label);
+  if (!name)
+    front_missing(c, n, "name", where);
+  parse_layer_inputs(c, n, l, prev, label);
+
+  yaml_node_t *v;
+  switch (l->op) {
+  case SPEC_LAYER_DENSE:
+    if (!(v = front_map_get(c, n, "units"))) {
+      front_missing(c, n, "units", where);
+      break;
+    }
+    snprintf(what, sizeof what, "'units' of %s", label);
+    front_read_u32(c, v, what, "a positive integer of at most 16777216", 1, FRONT_MAX_LEN,
+                   &l->units);
+    if ((v = front_map_get(c, n, "activation"))) {
+      const char *acts[PMM_ACT_COUNT];
+      for (int i = 0; i < PMM_ACT_COUNT; i++)
+        acts[i] = pmm_act_name((pmm_act)i);
+      int a;
+      snprintf(what, sizeof what, "'activation' of %s", label);
+      if (front_read_choice(c, v, what, acts, PMM_ACT_COUNT, &a) == 0)
+        l->activation = (pmm_act)a;
+    }
+    break;
+  case SPEC_LAYER_SINUSOIDAL:
+    if (!(v = front_map_get(c, n, "dim"))) {
+      front_missing(c, n, "dim", where);
+      break;
+    }
+    snprintf(what, sizeof what, "'dim' of %s", label);
+    if (front_read_u32(c, v, what, "an even integer >= 2", 2, FRONT_MAX_LEN, &l->dim) == 0 &&
+        l->dim % 2 != 0)
+      front_expected(c, v, what, "an even integer >= 2");
+    break;
+  case SPEC_LAYER_LAYERNORM:
+    if ((v = front_map_get(c, n, "eps"))) {
+      snprintf(what, sizeof what, "'eps' of %s", label);
+      parse_positive(c, v, what, &l->eps);
+    }
+    break;
+  case SPEC_LAYER_ADD:
+  case SPEC_LAYER_MUL:
+  case SPEC_LAYER_CONCAT:
+    break;
+  }
+}
+
+static void parse_layers(front_ctx *c, const yaml_node_t *n, spec_network *net) {
+  if (n->type != YAML_SEQUENCE_NODE || seq_len(n) == 0) {
+    front_expected(c, n, "'network.layers'", "a sequence of layers {name, op, ...}");
+    return;
+  }
+  size_t k = seq_len(n);
+  net->layers = xcalloc_array(k, sizeof *net->layers);
+  if (!net->layers) {
+    diag_error(c->dl, c->file, 0, 0, "out of memory");
+    return;
+  }
+  net->nlayers = k;
+  for (size_t i = 0; i < k; i++)
+    parse_layer(c, seq_item(c, n, i), i, &net->layers[i], i ? &net->layers[i - 1] : NULL);
+}
+
+/* 0 when the network section is free of errors; *kind_known tells whether
+ * network.kind was readable (what `weights:` is judged against). */
+static int parse_network(front_ctx *c, const yaml_node_t *root, model_spec *s, int data_ok,
+                         int *kind_known) {
+  static const char *const all_keys[] = {"kind", "mixture", "layers", "output"};
+  static const char *const exact_keys[] = {"kind", "mixture"};
+  static const char *const graph_keys[] = {"kind", "layers", "output"};
+  spec_network *net = &s->network;
+  yaml_node_t *n = front_map_get(c, root, "network");
+  if (!n) {
+    front_missing(c, root, "network", "at the top level");
+    return -1;
+  }
+  size_t before = c->dl->errors;
+  net->loc = front_loc(n);
+  if (n->type != YAML_MAPPING_NODE) {
+    front_expected(c, n, "'network'", "a mapping");
+    return -1;
+  }
+  yaml_node_t *kind = front_map_get(c, n, "kind");
+  int k = -1;
+  if (!kind)
+    front_missing(c, n, "kind", "in 'network'");
+  else if (front_read_choice(c, kind, "'network.kind'", net_kinds, COUNT(net_kinds), &k) != 0)
+    k = -1;
+  if (k < 0) {
+    front_check_keys(c, n, "'network'", "in 'network'", all_keys, COUNT(all_keys));
+    return -1;
+  }
+  net->kind = (spec_network_kind)k;
+  *kind_known = 1;
+  if (net->kind == SPEC_NETWORK_EXACT) {
+    front_check_keys(c, n, "'network'", "in an exact 'network'", exact_keys, COUNT(exact_keys));
+    yaml_node_t *m = front_map_get(c, n, "mixture");
+    if (!m)
+      front_missing(c, n, "mixture", "in 'network'");
+    else
+      parse_mixture(c, m, s, data_ok);
+    return c->dl->errors == before ? 0 : -1;
+  }
+  front_check_keys(c, n, "'network'", "in a graph 'network'", graph_keys, COUNT(graph_keys));
+  yaml_node_t *layers = front_map_get(c, n, "layers");
+  if (!layers)
+    front_missing(c, n, "layers", "in 'network'");
+  else
+    parse_layers(c, layers, net);
+  yaml_node_t *out = front_map_get(c, n, "output");
+  if (out) {
+    const char *v = front_scalar(c, out, "'network.output'", "the name of a layer");
+    if (v) {
+      net->output = front_strdup(c, v);
+      net->output_loc = front_loc(out);
+    }
+  } else if (net->nlayers > 0 && net->layers[net->nlayers - 1].name) {
+    net->output = front_strdup(c, net->layers[net->nlayers - 1].name);
+    net->output_loc = net->layers[net->nlayers - 1].loc;
+  }
+  return c->dl->errors == before ? 0 : -1;
+}
+
+/* ---- weights ------------------------------------------------------------ */
+
+/* The weights path relative to the YAML file's directory. */
+static char *resolve_path(front_ctx *c, const char *yaml_path, const char *rel) {
+  const char *slash = strrchr(yaml_path, '/');
+  if (rel[0] == '/' || !slash)
+    return front_strdup(c, rel);
+  size_t dir = (size_t)(slash - yaml_path) + 1, len = strlen(rel), total;
+  char *p = NULL;
+  if (!size_add_overflow(dir, len, &total) && !size_add_overflow(total, 1, &total))
+    p = malloc(total);
+  if (!p) {
+    diag_error(c->dl, c->file, 0, 0, "out of memory");
+    return NULL;
+  }
+  memcpy(p, yaml_path, dir);
+  memcpy(p + dir, rel, len + 1);
+  return p;
+}
+
+static int parse_weights(front_ctx *c, const yaml_node_t *root, model_spec *s, int network_known) {
+  yaml_node_t *n = front_map_get(c, root, "weights");
+  if (!n)
+    return 0;
+  s->weights_loc = front_loc(n);
+  const char *v = front_scalar(c, n, "'weights'", "the path of a .safetensors file");
+  if (v && !v[0])
+    front_expected(c, n, "'weights'", "the path of a .safetensors file");
+  if (!v || !v[0])
+    return 0;
+  if (network_known && s->network.kind == SPEC_NETWORK_EXACT) {
+    front_expected(c, n, "'weights'",
+                   "no weights with an exact network (it computes the posterior mean in closed "
+                   "form)");
+    return 0;
+  }
+  s->weights_path = resolve_path(c, s->path, v);
+  return s->weights_path != NULL;
+}
+
+void front_parse_model(front_ctx *c, const yaml_node_t *root, model_spec *s, front_status *st) {
+  memset(st, 0, sizeof *st);
+  if (root->type != YAML_MAPPING_NODE) {
+    front_expected(c, root, "the model", "a mapping of model keys (name, pair, data, ...)");
+    return;
+  }
+  front_check_keys(c, root, "the model", "at the top level", top_keys, COUNT(top_keys));
+  parse_name(c, root, s);
+  int pair_ok = parse_pair(c, root, s) == 0;
+  st->data_ok = parse_data(c, root, s) == 0;
+  if (pair_ok)
+    parse_prior(c, root, s);
+  yaml_node_t *sched = front_map_get(c, root, "schedule");
+  if (!sched)
+    front_missing(c, root, "schedule", "at the top level");
+  else
+    front_parse_schedule(c, sched, &s->schedule);
+  parse_sampler(c, root, s);
+  int kind_known = 0;
+  st->network_ok = parse_network(c, root, s, st->data_ok, &kind_known) == 0;
+  st->weights_ok = parse_weights(c, root, s, kind_known);
+}

@@ -1,0 +1,200 @@
+/*
+ * interp.c - runs a verified, memory-planned IR module over one block of
+ * samples (see interp.h).
+ *
+ * Every value lives at its planned offset in the caller's scratch arena, so
+ * a call allocates nothing and touches no shared mutable state: several
+ * threads may run blocks of the same interp at once.  Network ops go through
+ * the runtime kernels, exactly the calls compiled code makes; elementwise
+ * ops are plain float loops computing `a OP b`, which the LLVM back end
+ * reproduces bit for bit.
+ */
+#include "config.h"
+
+#include "compiler/interp/interp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct interp {
+  const ir_module *m;
+  pmm_gmm *gmm; /* the module's mixtures in the kernel's layout */
+};
+
+int interp_init(interp **out, const ir_module *m, char *err, size_t errlen) {
+  *out = NULL;
+  if (ir_verify(m, err, errlen) != 0) return -1;
+  if (m->scratch_floats == 0) {
+    snprintf(err, errlen, "module '%s' has no memory plan (run ir_plan_memory first)", m->name);
+    return -1;
+  }
+  interp *ip = calloc(1, sizeof *ip);
+  if (ip && m->nmixtures) ip->gmm = calloc(m->nmixtures, sizeof *ip->gmm);
+  if (!ip || (m->nmixtures && !ip->gmm)) {
+    free(ip);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  ip->m = m;
+  for (uint32_t i = 0; i < m->nmixtures; i++) {
+    const ir_mixture *x = &m->mixtures[i];
+    ip->gmm[i] = (pmm_gmm){x->k, x->dim, x->weight, x->mean, x->std};
+  }
+  *out = ip;
+  return 0;
+}
+
+void interp_free(interp *ip) {
+  if (!ip) return;
+  free(ip->gmm);
+  free(ip);
+}
+
+/* What one block run sees. */
+typedef struct interp_frame {
+  const interp *ip;
+  const pmm_block *blk;
+  float *arena;
+  size_t rows; /* block_size */
+  uint32_t t;  /* step number; 0 in init, steps + 1 in final */
+} interp_frame;
+
+static float *frame_value(const interp_frame *f, const ir_inst *in) {
+  return f->arena + in->offset;
+}
+
+static size_t inst_rows(const interp_frame *f, const ir_inst *in) {
+  return in->uniform ? 1 : f->rows;
+}
+
+/* y = a OP b over the result's rows; a uniform operand has one row, and a
+ * uniform scalar also stands for every element of its row. */
+static void exec_binary(const interp_frame *f, const ir_inst *in, const ir_inst *a,
+                        const ir_inst *b) {
+  const float *x = frame_value(f, a), *z = frame_value(f, b);
+  float *y = frame_value(f, in);
+  size_t rows = inst_rows(f, in), n = in->len;
+  size_t xr = a->uniform ? 0 : a->len, zr = b->uniform ? 0 : b->len;
+  size_t xe = a->len == n ? 1 : 0, ze = b->len == n ? 1 : 0;
+  for (size_t r = 0; r < rows; r++) {
+    const float *xp = x + r * xr, *zp = z + r * zr;
+    float *yp = y + r * n;
+    switch (in->op) {
+    case IR_OP_ADD:
+      for (size_t j = 0; j < n; j++) yp[j] = xp[j * xe] + zp[j * ze];
+      break;
+    case IR_OP_SUB:
+      for (size_t j = 0; j < n; j++) yp[j] = xp[j * xe] - zp[j * ze];
+      break;
+    default:
+      for (size_t j = 0; j < n; j++) yp[j] = xp[j * xe] * zp[j * ze];
+      break;
+    }
+  }
+}
+
+static void exec_concat(const interp_frame *f, const ir_block *b, const ir_inst *in) {
+  float *y = frame_value(f, in);
+  size_t rows = inst_rows(f, in);
+  for (size_t r = 0; r < rows; r++) {
+    float *yp = y + r * in->len;
+    for (uint32_t a = 0; a < in->nargs; a++) {
+      const ir_inst *x = &b->insts[in->args[a]];
+      const float *xp = frame_value(f, x) + (x->uniform ? 0 : r * x->len);
+      memcpy(yp, xp, x->len * sizeof *yp);
+      yp += x->len;
+    }
+  }
+}
+
+static void exec_inst(const interp_frame *f, const ir_block *b, const ir_inst *in) {
+  const ir_module *m = f->ip->m;
+  float *y = frame_value(f, in);
+  const ir_inst *a = in->nargs ? &b->insts[in->args[0]] : NULL;
+  const float *x = a ? frame_value(f, a) : NULL;
+  size_t rows = inst_rows(f, in);
+  switch (in->op) {
+  case IR_OP_STATE: {
+    const float *s = f->arena + m->state_offset;
+    if (y != s) memcpy(y, s, f->rows * in->len * sizeof *y);
+    break;
+  }
+  case IR_OP_FILL:
+    for (size_t i = 0; i < rows * in->len; i++) y[i] = in->fattr;
+    break;
+  case IR_OP_CONST: y[0] = in->fattr; break;
+  case IR_OP_TABLE: y[0] = m->tables[in->table].data[f->t - 1]; break;
+  case IR_OP_RANDN: {
+    uint32_t key[2] = {f->blk->key[0], f->blk->key[1]};
+    if (in->stream != 0) pmm_rng_key(f->blk->seed, in->stream, key);
+    pmm_rng_normal_block(key, f->blk->first_index, rows, f->t, in->len, y);
+    break;
+  }
+  case IR_OP_DENSE:
+    pmm_kernel_dense(rows, a->len, in->len, x, m->tensors[in->weight].data,
+                     in->bias >= 0 ? m->tensors[in->bias].data : NULL, y);
+    break;
+  case IR_OP_ACT: pmm_kernel_act(in->act, rows * in->len, x, y); break;
+  case IR_OP_ADD:
+  case IR_OP_SUB:
+  case IR_OP_MUL: exec_binary(f, in, a, &b->insts[in->args[1]]); break;
+  case IR_OP_CONCAT: exec_concat(f, b, in); break;
+  case IR_OP_SINUSOIDAL: pmm_kernel_sinusoidal(rows, in->dim, x, a->uniform, y); break;
+  case IR_OP_LAYERNORM:
+    pmm_kernel_layernorm(rows, in->len, x, m->tensors[in->weight].data,
+                         in->bias >= 0 ? m->tensors[in->bias].data : NULL, in->fattr, y);
+    break;
+  case IR_OP_EXACT_GMM: {
+    double A = frame_value(f, &b->insts[in->args[1]])[0];
+    pmm_kernel_exact_gmm(&f->ip->gmm[in->mixture], m->prior_mean, m->prior_precision, A, rows, x,
+                         y);
+    break;
+  }
+  case IR_OP_COUNT: break;
+  }
+}
+
+/* Run block kind k; its result is copied to dst (rows * len floats). */
+static void exec_block(interp_frame *f, ir_block_kind k, float *dst) {
+  const ir_block *b = &f->ip->m->blocks[k];
+  for (uint32_t i = 0; i < b->count; i++) exec_inst(f, b, &b->insts[i]);
+  const ir_inst *r = &b->insts[b->result];
+  const float *src = frame_value(f, r);
+  if (src != dst) memcpy(dst, src, f->rows * r->len * sizeof *dst);
+}
+
+int interp_run_block(void *user, const pmm_block *blk) {
+  const interp *ip = user;
+  const ir_module *m = ip->m;
+  interp_frame f = {ip, blk, blk->scratch, m->block_size, 0};
+  float *state = f.arena + m->state_offset;
+  exec_block(&f, IR_BLOCK_INIT, state);
+  for (f.t = 1; f.t <= m->steps; f.t++) exec_block(&f, IR_BLOCK_STEP, state);
+  exec_block(&f, IR_BLOCK_FINAL, blk->out);
+  return 0;
+}
+
+void interp_describe(const interp *ip, pmm_model_desc *d) {
+  const ir_module *m = ip->m;
+  memset(d, 0, sizeof *d);
+  d->abi = PMM_DESC_ABI;
+  d->name = m->name;
+  d->pair = m->pair ? m->pair : "";
+  d->sampler = m->sampler ? m->sampler : "";
+  d->output = m->output ? m->output : "";
+  d->schedule = m->schedule ? m->schedule : "";
+  d->engine = "pmmc " PACKAGE_VERSION " interpreter";
+  d->weight_hash = m->weight_hash ? m->weight_hash : "";
+  d->vocab = m->vocab;
+  d->steps = m->steps;
+  d->rank = m->rank;
+  for (uint32_t i = 0; i < m->rank && i < 4; i++) d->shape[i] = m->shape[i];
+  d->sample_elems = m->out_len;
+  d->block_size = m->block_size;
+  d->scratch_bytes = m->scratch_floats * sizeof(float);
+  d->flops_per_sample = ir_count_flops(m);
+  d->weight_bytes = ir_count_weight_bytes(m);
+  d->run_block = interp_run_block;
+  d->user = (void *)ip;
+}

@@ -13,8 +13,9 @@
  * earlier instructions of the same block, and `result` names the instruction
  * whose value leaves the block.  A value is either per-sample (len floats for
  * each of the block's rows) or uniform (len floats shared by all rows: time
- * features, per-step coefficients).  Elementwise binary ops accept a uniform
- * scalar (len 1) on either side and broadcast it.
+ * features, per-step coefficients).  Elementwise binary ops take operands of
+ * equal length, a uniform one standing for every row, or a uniform scalar
+ * (len 1) on either side, broadcast over rows and elements.
  *
  *     ir_module m;
  *     ir_module_init(&m, "gmm8");
@@ -36,7 +37,8 @@
  *                         of (seed, stream), first sample = block's first index, step t
  *   DENSE     weight, bias -> x[in] W^T + b, len = W's rows (bias may be -1)
  *   ACT       act      -> act(x) elementwise
- *   ADD, SUB, MUL      -> elementwise (a uniform scalar operand broadcasts)
+ *   ADD, SUB, MUL      -> elementwise, computed in float as `a OP b`
+ *                         (uniform operands and uniform scalars broadcast)
  *   CONCAT             -> operands side by side; a uniform operand is repeated
  *                         on every row; result is per-sample unless all are uniform
  *   SINUSOIDAL dim     -> pmm_kernel_sinusoidal of the scalar x ([1]), len = dim
@@ -93,7 +95,8 @@ typedef struct ir_inst {
   uint32_t stream;    /* RANDN */
   uint32_t dim;       /* SINUSOIDAL */
   float fattr;        /* FILL, CONST, LAYERNORM eps */
-  char *label;        /* source layer name or role ("xhat"), for dumps; may be NULL */
+  char *label;        /* source layer name or role ("xhat"), for dumps; may be NULL;
+                         malloc'd, freed by ir_module_free */
   /* memory plan (ir_plan_memory): offset in floats into the scratch arena */
   uint64_t offset;
 } ir_inst;
@@ -170,11 +173,14 @@ const char *ir_block_name(ir_block_kind k);
  * that each block's result has the right length.  0 when valid. */
 int ir_verify(const ir_module *m, char *err, size_t errlen);
 
-/* Assign offsets (in floats) for the state buffer and every instruction.
- * 0 on success, -1 if the arena size overflows. */
+/* Assign offsets (in floats) for the state buffer and every instruction,
+ * each 16-float (64-byte) aligned; STATE instructions get the state buffer's
+ * offset.  0 on success, -1 if the arena size overflows. */
 int ir_plan_memory(ir_module *m);
 
-/* Floating-point operations per sample for the whole chain. */
+/* Floating-point operations per sample for the whole chain (init + steps *
+ * step + final); uniform values are computed once per block, so they count
+ * 1/block_size each.  The cost model is documented in ir_plan.c. */
 uint64_t ir_count_flops(const ir_module *m);
 /* Bytes of tensor, table and mixture data. */
 uint64_t ir_count_weight_bytes(const ir_module *m);

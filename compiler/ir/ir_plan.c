@@ -1,0 +1,151 @@
+/*
+ * ir_plan.c - static resource planning for a verified module: where every
+ * value lives in the per-worker scratch arena, and what the chain costs.
+ *
+ * Memory plan (simple, no reuse): the state buffer (block_size rows of
+ * state_len floats) comes first; then every instruction of init, step and
+ * final gets a slot of its own, block_size * len floats (len for uniform
+ * values).  STATE instructions do not get a slot: their offset is the state
+ * buffer itself, which a block only overwrites after it has finished.  Every
+ * slot starts on a 16-float (64-byte) boundary so kernels see aligned rows,
+ * and the arena's size is rounded up to one too.
+ */
+#include "compiler/ir/ir.h"
+
+#define IR_PLAN_ALIGN 16u /* floats: 64 bytes */
+
+/* *off rounded up to the alignment, then n floats reserved; -1 on overflow. */
+static int plan_reserve(uint64_t *off, uint64_t n, uint64_t *slot) {
+  uint64_t a = *off, end;
+  if (__builtin_add_overflow(a, IR_PLAN_ALIGN - 1, &a)) return -1;
+  a -= a % IR_PLAN_ALIGN;
+  if (__builtin_add_overflow(a, n, &end)) return -1;
+  *slot = a;
+  *off = end;
+  return 0;
+}
+
+int ir_plan_memory(ir_module *m) {
+  uint64_t off = 0, rows = m->block_size, n;
+  if (__builtin_mul_overflow(rows, (uint64_t)m->state_len, &n) ||
+      plan_reserve(&off, n, &m->state_offset) != 0)
+    return -1;
+  for (int b = 0; b < IR_BLOCK_COUNT; b++) {
+    ir_block *blk = &m->blocks[b];
+    for (uint32_t i = 0; i < blk->count; i++) {
+      ir_inst *in = &blk->insts[i];
+      if (in->op == IR_OP_STATE) {
+        in->offset = m->state_offset;
+        continue;
+      }
+      if (__builtin_mul_overflow(in->uniform ? 1 : rows, (uint64_t)in->len, &n) ||
+          plan_reserve(&off, n, &in->offset) != 0)
+        return -1;
+    }
+  }
+  /* the arena's size in bytes must fit the runtime's size_t and uint64_t */
+  uint64_t slot, bytes;
+  if (plan_reserve(&off, 0, &slot) != 0 || __builtin_mul_overflow(off, 4u, &bytes) ||
+      bytes > (uint64_t)SIZE_MAX)
+    return -1;
+  m->scratch_floats = off;
+  return 0;
+}
+
+/* ---- cost model ------------------------------------------------------------
+ *
+ * Counted per evaluated element: add/sub/mul 1; dense 2*in*out (+out for the
+ * bias); activations relu 1, sigmoid/softplus 3, silu/tanh 4, gelu 5 (their
+ * transcendental counts as one); randn 4 (Box-Muller's log, sqrt, sin/cos and
+ * scale; the Philox integer work is not counted); sinusoidal 2*dim; layernorm
+ * 8n; exact_gmm k*(6*dim + 10).  state, fill, const, table and concat move
+ * data and count 0.
+ *
+ * A per-sample instruction costs the above for every sample.  A uniform one
+ * is computed once per block and shared by block_size samples, so its cost
+ * is divided by block_size.  The total is init + steps * step + final, the
+ * uniform part rounded down once at the end.  Saturates at UINT64_MAX.
+ */
+
+static uint64_t sat_add(uint64_t a, uint64_t b) {
+  uint64_t r;
+  return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b) {
+  uint64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+static uint64_t act_cost(pmm_act act) {
+  switch (act) {
+  case PMM_ACT_NONE: return 0;
+  case PMM_ACT_RELU: return 1;
+  case PMM_ACT_SIGMOID:
+  case PMM_ACT_SOFTPLUS: return 3;
+  case PMM_ACT_SILU:
+  case PMM_ACT_TANH: return 4;
+  case PMM_ACT_GELU: return 5;
+  case PMM_ACT_COUNT: break;
+  }
+  return 0;
+}
+
+static uint64_t inst_cost(const ir_module *m, const ir_block *blk, const ir_inst *in) {
+  switch (in->op) {
+  case IR_OP_STATE:
+  case IR_OP_FILL:
+  case IR_OP_CONST:
+  case IR_OP_TABLE:
+  case IR_OP_CONCAT: return 0;
+  case IR_OP_RANDN: return sat_mul(4, in->len);
+  case IR_OP_DENSE: {
+    uint64_t in_len = blk->insts[in->args[0]].len;
+    uint64_t c = sat_mul(sat_mul(2, in_len), in->len);
+    return in->bias >= 0 ? sat_add(c, in->len) : c;
+  }
+  case IR_OP_ACT: return sat_mul(act_cost(in->act), in->len);
+  case IR_OP_ADD:
+  case IR_OP_SUB:
+  case IR_OP_MUL: return in->len;
+  case IR_OP_SINUSOIDAL: return sat_mul(2, in->dim);
+  case IR_OP_LAYERNORM: return sat_mul(8, in->len);
+  case IR_OP_EXACT_GMM: {
+    const ir_mixture *g = &m->mixtures[in->mixture];
+    return sat_mul(g->k, sat_add(sat_mul(6, g->dim), 10));
+  }
+  case IR_OP_COUNT: break;
+  }
+  return 0;
+}
+
+uint64_t ir_count_flops(const ir_module *m) {
+  uint64_t per_sample = 0, uniform = 0;
+  for (int b = 0; b < IR_BLOCK_COUNT; b++) {
+    const ir_block *blk = &m->blocks[b];
+    uint64_t ps = 0, un = 0;
+    for (uint32_t i = 0; i < blk->count; i++) {
+      const ir_inst *in = &blk->insts[i];
+      uint64_t c = inst_cost(m, blk, in);
+      if (in->uniform)
+        un = sat_add(un, c);
+      else
+        ps = sat_add(ps, c);
+    }
+    uint64_t times = b == IR_BLOCK_STEP ? m->steps : 1;
+    per_sample = sat_add(per_sample, sat_mul(ps, times));
+    uniform = sat_add(uniform, sat_mul(un, times));
+  }
+  return sat_add(per_sample, uniform / (m->block_size ? m->block_size : 1));
+}
+
+uint64_t ir_count_weight_bytes(const ir_module *m) {
+  uint64_t floats = 0;
+  for (uint32_t i = 0; i < m->ntensors; i++) floats = sat_add(floats, m->tensors[i].count);
+  for (uint32_t i = 0; i < m->ntables; i++) floats = sat_add(floats, m->tables[i].count);
+  for (uint32_t i = 0; i < m->nmixtures; i++) {
+    const ir_mixture *g = &m->mixtures[i];
+    floats = sat_add(floats, sat_add(sat_mul(2, g->k), sat_mul(g->k, g->dim)));
+  }
+  return sat_mul(floats, sizeof(float));
+}

@@ -1,0 +1,141 @@
+/*
+ * ir_print.c - the textual IR (pmmc build --emit=ir).
+ *
+ * The format is meant to be read by people and compared by golden tests, so
+ * it is stable: numbers print with %.6g, tables show their first three and
+ * last entries, and labels are trailing comments from column 48 on.
+ *
+ *     module NAME pair=P sampler=S output=O steps=T block=B shape=[d0, ..] state=N out=M
+ *     schedule "SUMMARY"                      (when set)
+ *     prior mean=M0 precision=L0
+ *     weights HASH                            (when not empty)
+ *     vocab "SYMBOLS"                         (when set)
+ *     table NAME [T] = {v0, v1, v2, ..., vT-1}
+ *     tensor NAME [d0, d1] f32
+ *     mixture mI k=K dim=D
+ *     memory state@OFFSET scratch=F floats    (once planned)
+ *     init {  /  step t=1..T {  /  final {
+ *       %i = OP [ATTRS] [(%a, %b, ..)] : [uniform ][LEN]      # label
+ *       return %r
+ *     }
+ *
+ * with ATTRS by op: fill/const VALUE, table NAME, randn stream=S,
+ * dense W[, B], layernorm W[, B] eps=E, act NAME, sinusoidal dim=D,
+ * exact_gmm mI.
+ */
+#include "compiler/ir/ir.h"
+
+#include <stdarg.h>
+
+#define IR_PRINT_COMMENT_COLUMN 48
+
+static const char *or_unknown(const char *s) { return s ? s : "?"; }
+
+static void print_table(const ir_table *t, FILE *out) {
+  fprintf(out, "table %s [%u] = {", t->name, t->count);
+  for (uint32_t i = 0; i < t->count; i++) {
+    if (t->count > 4 && i == 3) {
+      fputs(", ...", out);
+      i = t->count - 1;
+    }
+    fprintf(out, "%s%.6g", i ? ", " : "", (double)t->data[i]);
+  }
+  fputs("}\n", out);
+}
+
+static void print_tensor(const ir_tensor *t, FILE *out) {
+  fprintf(out, "tensor %s [", t->name);
+  for (uint32_t d = 0; d < t->rank; d++)
+    fprintf(out, "%s%llu", d ? ", " : "", (unsigned long long)t->shape[d]);
+  fputs("] f32\n", out);
+}
+
+static const char *tensor_name(const ir_module *m, int32_t t) {
+  return t >= 0 && (uint32_t)t < m->ntensors ? m->tensors[t].name : "?";
+}
+
+/* A fixed-size line being built; output past its end is dropped. */
+typedef struct line_buf {
+  char text[512];
+  size_t n;
+} line_buf;
+
+static void line_put(line_buf *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void line_put(line_buf *l, const char *fmt, ...) {
+  size_t room = sizeof l->text - l->n;
+  va_list ap;
+  va_start(ap, fmt);
+  int w = vsnprintf(l->text + l->n, room, fmt, ap);
+  va_end(ap);
+  if (w > 0) l->n += (size_t)w < room ? (size_t)w : room - 1;
+}
+
+/* The instruction's text up to the label comment. */
+static void format_inst(const ir_module *m, int32_t i, const ir_inst *in, line_buf *l) {
+  line_put(l, "  %%%d = %s", (int)i, ir_op_name(in->op));
+  switch (in->op) {
+  case IR_OP_FILL:
+  case IR_OP_CONST: line_put(l, " %.6g", (double)in->fattr); break;
+  case IR_OP_TABLE:
+    line_put(l, " %s",
+             in->table >= 0 && (uint32_t)in->table < m->ntables ? m->tables[in->table].name : "?");
+    break;
+  case IR_OP_RANDN: line_put(l, " stream=%u", in->stream); break;
+  case IR_OP_DENSE:
+  case IR_OP_LAYERNORM:
+    line_put(l, " %s", tensor_name(m, in->weight));
+    if (in->bias >= 0) line_put(l, ", %s", tensor_name(m, in->bias));
+    if (in->op == IR_OP_LAYERNORM) line_put(l, " eps=%.6g", (double)in->fattr);
+    break;
+  case IR_OP_ACT: line_put(l, " %s", or_unknown(pmm_act_name(in->act))); break;
+  case IR_OP_SINUSOIDAL: line_put(l, " dim=%u", in->dim); break;
+  case IR_OP_EXACT_GMM: line_put(l, " m%d", (int)in->mixture); break;
+  default: break;
+  }
+  for (uint32_t a = 0; a < in->nargs; a++)
+    line_put(l, "%s%%%d%s", a ? ", " : " (", (int)in->args[a], a + 1 == in->nargs ? ")" : "");
+  line_put(l, " : %s[%u]", in->uniform ? "uniform " : "", in->len);
+}
+
+static void print_block(const ir_module *m, int b, FILE *out) {
+  const ir_block *blk = &m->blocks[b];
+  if (b == IR_BLOCK_STEP)
+    fprintf(out, "step t=1..%u {\n", m->steps);
+  else
+    fprintf(out, "%s {\n", ir_block_name((ir_block_kind)b));
+  for (uint32_t i = 0; i < blk->count; i++) {
+    const ir_inst *in = &blk->insts[i];
+    line_buf line = {.text = "", .n = 0};
+    format_inst(m, (int32_t)i, in, &line);
+    fputs(line.text, out);
+    if (in->label) {
+      size_t w = line.n;
+      fprintf(out, "%*s# %s", w < IR_PRINT_COMMENT_COLUMN ? (int)(IR_PRINT_COMMENT_COLUMN - w) : 1,
+              "", in->label);
+    }
+    fputc('\n', out);
+  }
+  fprintf(out, "  return %%%d\n}\n", (int)blk->result);
+}
+
+void ir_print(const ir_module *m, FILE *out) {
+  fprintf(out, "module %s pair=%s sampler=%s output=%s steps=%u block=%u shape=[",
+          or_unknown(m->name), or_unknown(m->pair), or_unknown(m->sampler), or_unknown(m->output),
+          m->steps, m->block_size);
+  for (uint32_t d = 0; d < m->rank && d < 4; d++)
+    fprintf(out, "%s%llu", d ? ", " : "", (unsigned long long)m->shape[d]);
+  fprintf(out, "] state=%u out=%u\n", m->state_len, m->out_len);
+  if (m->schedule) fprintf(out, "schedule \"%s\"\n", m->schedule);
+  fprintf(out, "prior mean=%.6g precision=%.6g\n", m->prior_mean, m->prior_precision);
+  if (m->weight_hash && m->weight_hash[0]) fprintf(out, "weights %s\n", m->weight_hash);
+  if (m->vocab) fprintf(out, "vocab \"%s\"\n", m->vocab);
+  for (uint32_t i = 0; i < m->ntables; i++) print_table(&m->tables[i], out);
+  for (uint32_t i = 0; i < m->ntensors; i++) print_tensor(&m->tensors[i], out);
+  for (uint32_t i = 0; i < m->nmixtures; i++)
+    fprintf(out, "mixture m%u k=%u dim=%u\n", i, m->mixtures[i].k, m->mixtures[i].dim);
+  if (m->scratch_floats)
+    fprintf(out, "memory state@%llu scratch=%llu floats\n", (unsigned long long)m->state_offset,
+            (unsigned long long)m->scratch_floats);
+  for (int b = 0; b < IR_BLOCK_COUNT; b++) print_block(m, b, out);
+}

@@ -1,0 +1,55 @@
+/*
+ * emit.h - private to the back end: the LLVM target machine, the
+ * optimisation pipeline and writing a module as object, assembly or LLVM
+ * text.  codegen.c builds the module against the target's data layout, then
+ * hands it here.
+ *
+ *     emit_target t;
+ *     if (emit_target_init(&t, &opts, err, errlen) != 0) return -1;
+ *     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("gmm8", ctx);
+ *     emit_target_apply(&t, mod);       // triple + data layout, before building
+ *     ...                               // build functions and globals
+ *     if (emit_module_optimise(&t, mod, 3, err, errlen) != 0 ||
+ *         emit_module_write(&t, mod, CODEGEN_EMIT_OBJ, "gmm8.o", "gmm8.o", err, errlen) != 0)
+ *       ...
+ *     emit_target_free(&t);
+ */
+#ifndef PMMC_CODEGEN_EMIT_H
+#define PMMC_CODEGEN_EMIT_H
+
+#include <stddef.h>
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "compiler/codegen/codegen.h"
+
+typedef struct emit_target {
+  LLVMTargetMachineRef machine;
+  LLVMTargetDataRef layout;
+  char *triple, *cpu, *features; /* malloc'd; what the machine was created with */
+} emit_target;
+
+/* Host triple/CPU/features unless o overrides them; PIC relocation model so
+ * objects link into Debian's default PIE executables. */
+int emit_target_init(emit_target *t, const codegen_options *o, char *err, size_t errlen);
+void emit_target_free(emit_target *t);
+
+void emit_target_apply(const emit_target *t, LLVMModuleRef mod);
+
+/* Verify, then run the new pass manager's default<O0..O3> pipeline. */
+int emit_module_optimise(const emit_target *t, LLVMModuleRef mod, int opt_level, char *err,
+                         size_t errlen);
+
+/* Write mod to path exactly (no temporary name), or to stdout for "-".
+ * kind is OBJ, ASM or LLVM; errors name the file `shown` (the user's name
+ * for what path will become). */
+int emit_module_write(const emit_target *t, LLVMModuleRef mod, codegen_emit kind,
+                      const char *path, const char *shown, char *err, size_t errlen);
+
+/* "<path><tag><pid><suffix>": a name next to path that no other pmmc process
+ * uses, for write-then-rename.  0 on success, -1 if it does not fit. */
+int emit_temp_path(const char *path, const char *suffix, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,548 @@
+/*
+ * test_codegen.c - the LLVM back end on hand-built IR modules: compiled
+ * samplers against the interpreter, the emitted module's shape, the output
+ * kinds, cross targets and link errors.
+ *
+ * Tolerance: compiled and interpreted samples must be equal bit for bit
+ * (0 ULP).  Both call the same runtime kernels with the same shapes, and the
+ * inline elementwise code performs the interpreter's float operations in its
+ * order with no fast-math flags and no contraction, so any difference is a
+ * back-end bug, at -O0 as at -O3 (vectorised).
+ *
+ * The compiled side is a real executable (codegen_compile with
+ * CODEGEN_EMIT_EXE, linked with $PMMC_RUNTIME_LIB) run as
+ * `EXE -n N --seed S --first-index F -o out.npy`; the interpreted side is
+ * pmm_sampler_generate over interp_run_block in this process.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/codegen/codegen.h"
+#include "compiler/interp/interp.h"
+#include "compiler/ir/ir.h"
+#include "runtime/pmmrt.h"
+#include "tests/util/testutil.h"
+
+static int32_t emit(ir_block *b, ir_op op, uint32_t nargs, const int32_t *args, uint32_t len,
+                    int uniform) {
+  int32_t i = ir_emit(b, op, nargs, args, len, uniform);
+  ck_assert_int_ge(i, 0);
+  return i;
+}
+
+static int32_t emit_fattr(ir_block *b, ir_op op, uint32_t len, int uniform, float v) {
+  int32_t i = emit(b, op, 0, NULL, len, uniform);
+  b->insts[i].fattr = v;
+  return i;
+}
+
+static int32_t emit_unary(ir_block *b, ir_op op, int32_t x, uint32_t len, int uniform) {
+  return emit(b, op, 1, &x, len, uniform);
+}
+
+static int32_t emit_binary(ir_block *b, ir_op op, int32_t x, int32_t y) {
+  int32_t args[2] = {x, y};
+  const ir_inst *a = &b->insts[x], *c = &b->insts[y];
+  uint32_t len = a->len > c->len ? a->len : c->len;
+  return emit(b, op, 2, args, len, a->uniform && c->uniform);
+}
+
+static int32_t emit_act(ir_block *b, pmm_act act, int32_t x) {
+  int32_t i = emit_unary(b, IR_OP_ACT, x, b->insts[x].len, b->insts[x].uniform);
+  b->insts[i].act = act;
+  return i;
+}
+
+static int32_t emit_dense(ir_block *b, int32_t x, uint32_t out, int32_t w, int32_t bias) {
+  int32_t i = emit_unary(b, IR_OP_DENSE, x, out, b->insts[x].uniform);
+  b->insts[i].weight = w;
+  b->insts[i].bias = bias;
+  return i;
+}
+
+/* Deterministic pseudo-random weights in [-scale, scale). */
+static int32_t add_tensor(ir_module *m, const char *name, uint64_t rows, uint64_t cols,
+                          uint32_t *state, float scale) {
+  uint64_t shape[2] = {rows, cols}, n = cols ? rows * cols : rows;
+  float *data = malloc(n * sizeof *data);
+  ck_assert_ptr_nonnull(data);
+  for (uint64_t i = 0; i < n; i++) {
+    *state = *state * 1664525u + 1013904223u;
+    data[i] = scale * ((float)(*state >> 8) / 8388608.0f - 1.0f);
+  }
+  int32_t t = ir_add_tensor(m, name, cols ? 2 : 1, shape, data);
+  free(data);
+  ck_assert_int_ge(t, 0);
+  return t;
+}
+
+static void module_header(ir_module *m, const char *name, uint32_t steps, uint32_t state_len,
+                          uint32_t block) {
+  ck_assert_int_eq(ir_module_init(m, name), 0);
+  m->steps = steps;
+  m->state_len = state_len;
+  m->block_size = block;
+  m->prior_mean = 0.25;
+  m->prior_precision = 1.5;
+}
+
+/* Every op of the IR: a small network with all activations, uniform and
+ * per-sample broadcasting, a uniform DENSE, two noise streams (one drawn
+ * twice), LayerNorm, and an exact-GMM final block.  Sample shape [2, 3]. */
+static void build_net(ir_module *m, uint32_t steps) {
+  module_header(m, "cgnet", steps, 6, 16);
+  m->rank = 2;
+  m->shape[0] = 2;
+  m->shape[1] = 3;
+  m->out_len = 6;
+  uint32_t rng = 20240601u;
+  int32_t w1 = add_tensor(m, "fc1.weight", 24, 11, &rng, 0.6f);
+  int32_t b1 = add_tensor(m, "fc1.bias", 24, 0, &rng, 0.3f);
+  int32_t wt = add_tensor(m, "temb.weight", 24, 4, &rng, 0.5f);
+  int32_t lw = add_tensor(m, "ln.weight", 24, 0, &rng, 1.0f);
+  int32_t lb = add_tensor(m, "ln.bias", 24, 0, &rng, 0.2f);
+  int32_t w2 = add_tensor(m, "fc2.weight", 6, 24, &rng, 0.4f);
+  int32_t b2 = add_tensor(m, "fc2.bias", 6, 0, &rng, 0.1f);
+  float *tau = malloc(steps * sizeof *tau), *coef = malloc(steps * sizeof *coef);
+  ck_assert(tau && coef);
+  for (uint32_t t = 0; t < steps; t++) {
+    tau[t] = 0.05f + 0.37f * (float)t;
+    coef[t] = 0.9f / (1.0f + (float)t);
+  }
+  int32_t ttau = ir_add_table(m, "tau", steps, tau);
+  int32_t tcoef = ir_add_table(m, "coef", steps, coef);
+  free(tau);
+  free(coef);
+  float gw[3] = {0.2f, 0.3f, 0.5f}, gs[3] = {0.1f, 0.4f, 1.2f};
+  float gm[18] = {1, 0, -1, 0.5f, 2, 0, -1, 2, 0, 0, 0.3f, 1, 0.5f, 0.5f, -2, 1, 0, 0};
+  int32_t mix = ir_add_mixture(m, 3, 6, gw, gm, gs);
+  ck_assert(ttau >= 0 && tcoef >= 0 && mix >= 0);
+
+  ir_block *b = &m->blocks[IR_BLOCK_INIT];
+  int32_t half = emit_fattr(b, IR_OP_CONST, 1, 1, 0.5f);
+  int32_t emb = emit_unary(b, IR_OP_SINUSOIDAL, half, 6, 1);
+  b->insts[emb].dim = 6;
+  int32_t fill = emit_fattr(b, IR_OP_FILL, 6, 0, 0.25f);
+  b->result = emit_binary(b, IR_OP_ADD, fill, emb);
+
+  b = &m->blocks[IR_BLOCK_STEP];
+  int32_t s = emit(b, IR_OP_STATE, 0, NULL, 6, 0);
+  int32_t t = emit(b, IR_OP_TABLE, 0, NULL, 1, 1);
+  b->insts[t].table = ttau;
+  int32_t temb = emit_unary(b, IR_OP_SINUSOIDAL, t, 4, 1);
+  b->insts[temb].dim = 4;
+  int32_t cat_args[3] = {s, temb, t};
+  int32_t h0 = emit(b, IR_OP_CONCAT, 3, cat_args, 11, 0);
+  int32_t h1 = emit_dense(b, h0, 24, w1, b1);
+  int32_t big = emit_binary(b, IR_OP_MUL, h1, emit_fattr(b, IR_OP_CONST, 1, 1, 13.0f));
+  int32_t sp = emit_act(b, PMM_ACT_SOFTPLUS, big); /* both sides of its threshold 20 */
+  int32_t x = emit_binary(b, IR_OP_ADD, emit_act(b, PMM_ACT_SILU, h1),
+                          emit_act(b, PMM_ACT_GELU, h1));
+  x = emit_binary(b, IR_OP_SUB, x, emit_act(b, PMM_ACT_TANH, h1));
+  x = emit_binary(b, IR_OP_MUL, x, emit_act(b, PMM_ACT_SIGMOID, h1));
+  x = emit_binary(b, IR_OP_ADD, x, emit_act(b, PMM_ACT_RELU, h1));
+  x = emit_binary(b, IR_OP_MUL, x, sp);
+  int32_t ln = emit_unary(b, IR_OP_LAYERNORM, x, 24, 0);
+  b->insts[ln].weight = lw;
+  b->insts[ln].bias = lb;
+  b->insts[ln].fattr = 1e-5f;
+  int32_t tproj = emit_dense(b, temb, 24, wt, -1); /* uniform */
+  x = emit_binary(b, IR_OP_ADD, ln, emit_act(b, PMM_ACT_SILU, tproj));
+  int32_t h2 = emit_dense(b, x, 6, w2, b2);
+  int32_t n0 = emit(b, IR_OP_RANDN, 0, NULL, 6, 0);
+  int32_t n5 = emit(b, IR_OP_RANDN, 0, NULL, 6, 0);
+  b->insts[n5].stream = 5;
+  int32_t n5b = emit(b, IR_OP_RANDN, 0, NULL, 6, 0);
+  b->insts[n5b].stream = 5;
+  int32_t c = emit(b, IR_OP_TABLE, 0, NULL, 1, 1);
+  b->insts[c].table = tcoef;
+  x = emit_binary(b, IR_OP_SUB, h2, emit_binary(b, IR_OP_MUL, c, n0));
+  x = emit_binary(b, IR_OP_ADD, x, emit_binary(b, IR_OP_SUB, n5, n5b)); /* exactly 0 */
+  x = emit_binary(b, IR_OP_ADD, x,
+                  emit_binary(b, IR_OP_MUL, n5, emit_fattr(b, IR_OP_CONST, 1, 1, 0.01f)));
+  int32_t decay = emit_binary(b, IR_OP_MUL, t, c); /* uniform scalar */
+  b->result = emit_binary(b, IR_OP_ADD, emit_binary(b, IR_OP_MUL, s, decay), x);
+
+  b = &m->blocks[IR_BLOCK_FINAL];
+  s = emit(b, IR_OP_STATE, 0, NULL, 6, 0);
+  int32_t gargs[2] = {s, emit_fattr(b, IR_OP_CONST, 1, 1, 2.5f)};
+  int32_t g = emit(b, IR_OP_EXACT_GMM, 2, gargs, 6, 0);
+  b->insts[g].mixture = mix;
+  b->result = emit_binary(b, IR_OP_SUB, g, emit_act(b, PMM_ACT_SIGMOID, s));
+
+  char err[512];
+  ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(ir_plan_memory(m), 0);
+}
+
+/* Edge cases: a scalar state (per-sample values of length 1 next to uniform
+ * scalars), an odd block size, and a final block that concatenates the
+ * state with a uniform constant.  Sample shape [3]. */
+static void build_scalar(ir_module *m) {
+  module_header(m, "cgscalar", 4, 1, 3);
+  m->rank = 1;
+  m->shape[0] = 3;
+  m->out_len = 3;
+  float tab[4] = {0.5f, -1.25f, 2.0f, 0.75f};
+  int32_t tt = ir_add_table(m, "coef", 4, tab);
+  ck_assert_int_ge(tt, 0);
+
+  ir_block *b = &m->blocks[IR_BLOCK_INIT];
+  b->result = emit_fattr(b, IR_OP_FILL, 1, 0, 2.0f);
+
+  b = &m->blocks[IR_BLOCK_STEP];
+  int32_t s = emit(b, IR_OP_STATE, 0, NULL, 1, 0);
+  int32_t t = emit(b, IR_OP_TABLE, 0, NULL, 1, 1);
+  b->insts[t].table = tt;
+  int32_t n = emit(b, IR_OP_RANDN, 0, NULL, 1, 0);
+  b->result = emit_binary(b, IR_OP_ADD, emit_binary(b, IR_OP_MUL, s, t), n);
+
+  b = &m->blocks[IR_BLOCK_FINAL];
+  s = emit(b, IR_OP_STATE, 0, NULL, 1, 0);
+  int32_t args[3] = {s, emit_fattr(b, IR_OP_CONST, 1, 1, -3.0f), 0};
+  args[2] = emit_act(b, PMM_ACT_TANH, s);
+  b->result = emit(b, IR_OP_CONCAT, 3, args, 3, 0);
+
+  char err[512];
+  ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(ir_plan_memory(m), 0);
+}
+
+static const char *runtime_lib(void) {
+  const char *p = getenv("PMMC_RUNTIME_LIB");
+  ck_assert_msg(p && *p, "PMMC_RUNTIME_LIB is not set (run through make check)");
+  return p;
+}
+
+static void compile_to(const ir_module *m, codegen_emit kind, int opt, const char *path) {
+  codegen_options o;
+  codegen_options_init(&o);
+  o.opt_level = opt;
+  o.emit = kind;
+  o.output = path;
+  o.runtime_lib = runtime_lib();
+  char err[4096];
+  ck_assert_msg(codegen_compile(m, &o, err, sizeof err) == 0, "codegen: %s", err);
+}
+
+/* Entries of dir other than . and .. */
+static int count_entries(const char *dir) {
+  DIR *d = opendir(dir);
+  ck_assert_ptr_nonnull(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) n++;
+  closedir(d);
+  return n;
+}
+
+static int count_substr(const char *s, const char *sub) {
+  int n = 0;
+  for (const char *p = strstr(s, sub); p; p = strstr(p + 1, sub)) n++;
+  return n;
+}
+
+/* ---- compiled == interpreted, bit for bit -------------------------------- */
+
+static const struct {
+  int model; /* 0 net, 1 scalar */
+  int opt;
+  uint64_t seed, first, n;
+} compare_cases[] = {
+    {0, 0, 7, 5, 50},   {0, 3, 7, 5, 50},   {0, 3, 918273645, 0, 33},
+    {1, 0, 1234, 2, 11}, {1, 3, 1234, 2, 11},
+};
+
+START_TEST(test_compiled_equals_interpreted) {
+  int model = compare_cases[_i].model, opt = compare_cases[_i].opt;
+  uint64_t seed = compare_cases[_i].seed, first = compare_cases[_i].first;
+  uint64_t n = compare_cases[_i].n;
+  ir_module m;
+  if (model == 0)
+    build_net(&m, 7);
+  else
+    build_scalar(&m);
+  printf("compare %s -O%d: seed %llu, samples [%llu, %llu)\n", m.name, opt,
+         (unsigned long long)seed, (unsigned long long)first, (unsigned long long)(first + n));
+
+  char dir[PATH_MAX], exe[PATH_MAX + 16], npy[PATH_MAX + 16];
+  tu_make_tmpdir(dir, sizeof dir);
+  snprintf(exe, sizeof exe, "%s/%s", dir, m.name);
+  snprintf(npy, sizeof npy, "%s/out.npy", dir);
+  compile_to(&m, CODEGEN_EMIT_EXE, opt, exe);
+  ck_assert_int_eq(count_entries(dir), 1); /* no temporary object left */
+  ck_assert_int_eq(tu_run("'%s' -n %llu --seed %llu --first-index %llu -o '%s'", exe,
+                          (unsigned long long)n, (unsigned long long)seed,
+                          (unsigned long long)first, npy),
+                   0);
+  pmm_array got;
+  tu_read_npy(npy, &got);
+  ck_assert_uint_eq(got.count, n * m.out_len);
+
+  char err[512];
+  interp *ip;
+  ck_assert_msg(interp_init(&ip, &m, err, sizeof err) == 0, "%s", err);
+  pmm_model_desc d;
+  interp_describe(ip, &d);
+  float *want = malloc(n * m.out_len * sizeof *want);
+  ck_assert_ptr_nonnull(want);
+  ck_assert_msg(pmm_sampler_generate(&d, seed, first, n, 1, want, err, sizeof err) == PMM_OK,
+                "%s", err);
+
+  uint64_t bad = 0, first_bad = 0;
+  double sum = 0.0;
+  for (uint64_t i = 0; i < got.count; i++) {
+    sum += want[i] * (double)want[i];
+    if (memcmp(&got.data[i], &want[i], sizeof(float)) != 0 && bad++ == 0) first_bad = i;
+  }
+  ck_assert_msg(bad == 0, "%llu of %llu floats differ; first at %llu: compiled %.9g, "
+                "interpreted %.9g", (unsigned long long)bad, (unsigned long long)got.count,
+                (unsigned long long)first_bad, (double)got.data[first_bad],
+                (double)want[first_bad]);
+  ck_assert_msg(sum > 0.0, "all-zero samples compare nothing"); /* the test has teeth */
+
+  free(want);
+  interp_free(ip);
+  pmm_array_free(&got);
+  tu_remove_tree(dir);
+  ir_module_free(&m);
+}
+END_TEST
+
+/* ---- the emitted module -------------------------------------------------- */
+
+START_TEST(test_llvm_text_shape) {
+  ir_module m;
+  build_net(&m, 50);
+  char dir[PATH_MAX], path[PATH_MAX + 16];
+  tu_make_tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/cgnet.ll", dir);
+  compile_to(&m, CODEGEN_EMIT_LLVM, 0, path);
+  char *text = tu_read_file(path, NULL);
+  ck_assert_ptr_nonnull(text);
+  ck_assert_ptr_nonnull(strstr(text, "define i32 @cgnet_run_block(ptr"));
+  ck_assert_ptr_nonnull(strstr(text, "@cgnet_desc = constant"));
+  ck_assert_ptr_nonnull(strstr(text, "@cgnet.tensor.fc1.weight = internal unnamed_addr constant "
+                                     "[264 x float]"));
+  ck_assert_ptr_nonnull(strstr(text, "align 64"));
+  ck_assert_ptr_null(strstr(text, "@main("));
+  /* the step loop is a loop: 50 steps, still one call per RANDN */
+  ck_assert_int_eq(count_substr(text, "call void @pmm_rng_normal_block("), 3);
+  ck_assert_int_eq(count_substr(text, "call void @pmm_rng_key("), 1); /* stream 5, once */
+  ck_assert_int_eq(count_substr(text, "call void @pmm_kernel_dense("), 3);
+  /* activations call libm by name; no fast-math, no FMA */
+  ck_assert_int_eq(count_substr(text, "call float @expf("), 5);
+  ck_assert_int_eq(count_substr(text, "call float @erff("), 1);
+  ck_assert_ptr_null(strstr(text, " fast "));
+  ck_assert_ptr_null(strstr(text, "contract"));
+  ck_assert_ptr_null(strstr(text, "fmuladd"));
+  free(text);
+
+  /* optimised code still calls expf (not an intrinsic) and never fuses */
+  compile_to(&m, CODEGEN_EMIT_LLVM, 3, path);
+  text = tu_read_file(path, NULL);
+  ck_assert_ptr_nonnull(text);
+  ck_assert_ptr_nonnull(strstr(text, "call float @expf("));
+  ck_assert_ptr_null(strstr(text, "llvm.exp."));
+  ck_assert_ptr_null(strstr(text, "fmuladd"));
+  ck_assert_ptr_null(strstr(text, "llvm.fma"));
+  free(text);
+  tu_remove_tree(dir);
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_object_and_asm) {
+  ir_module m;
+  build_scalar(&m);
+  char dir[PATH_MAX], path[PATH_MAX + 16];
+  tu_make_tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/cgscalar.o", dir);
+  compile_to(&m, CODEGEN_EMIT_OBJ, 2, path);
+  size_t len;
+  char *obj = tu_read_file(path, &len);
+  ck_assert_ptr_nonnull(obj);
+  ck_assert_uint_gt(len, 64);
+  ck_assert_int_eq(memcmp(obj, "\177ELF", 4), 0);
+  free(obj);
+  ck_assert_int_eq(tu_run("nm '%s' | grep -q ' T cgscalar_run_block$'", path), 0);
+  /* the descriptor holds pointers, so PIC puts it in .data.rel.ro ('D') */
+  ck_assert_int_eq(tu_run("nm '%s' | grep -q ' D cgscalar_desc$'", path), 0);
+  ck_assert_int_eq(tu_run("nm '%s' | grep -q ' U pmm_rng_normal_block$'", path), 0);
+  ck_assert_int_ne(tu_run("nm '%s' | grep -q ' main$'", path), 0);
+
+  snprintf(path, sizeof path, "%s/cgscalar.s", dir);
+  compile_to(&m, CODEGEN_EMIT_ASM, 1, path);
+  char *text = tu_read_file(path, NULL);
+  ck_assert_ptr_nonnull(text);
+  ck_assert_ptr_nonnull(strstr(text, "cgscalar_run_block:"));
+  free(text);
+  ck_assert_int_eq(count_entries(dir), 2);
+  tu_remove_tree(dir);
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_descriptor_info) {
+  ir_module m;
+  build_net(&m, 7);
+  char dir[PATH_MAX], exe[PATH_MAX + 16];
+  tu_make_tmpdir(dir, sizeof dir);
+  snprintf(exe, sizeof exe, "%s/cgnet", dir);
+  compile_to(&m, CODEGEN_EMIT_EXE, 3, exe);
+  char *out = NULL;
+  ck_assert_int_eq(tu_run_capture(&out, NULL, "'%s' --info", exe), 0);
+  ck_assert_ptr_nonnull(out);
+  ck_assert_msg(strstr(out, "pmmc " PACKAGE_VERSION ", LLVM " PMMC_LLVM_VERSION ", -O3, "),
+                "engine string missing from --info:\n%s", out);
+  char flops[64];
+  snprintf(flops, sizeof flops, "%llu", (unsigned long long)ir_count_flops(&m));
+  ck_assert_msg(strstr(out, flops), "FLOPs %s missing from --info:\n%s", flops, out);
+  free(out);
+
+  /* an engine string given by the caller is recorded verbatim */
+  codegen_options o;
+  codegen_options_init(&o);
+  o.output = exe;
+  o.runtime_lib = runtime_lib();
+  o.engine = "test engine 42";
+  char err[4096];
+  ck_assert_msg(codegen_compile(&m, &o, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(tu_run_capture(&out, NULL, "'%s' --info", exe), 0);
+  ck_assert_ptr_nonnull(strstr(out, "test engine 42"));
+  free(out);
+  tu_remove_tree(dir);
+  ir_module_free(&m);
+}
+END_TEST
+
+/* ---- targets and errors -------------------------------------------------- */
+
+START_TEST(test_cross_target_object) {
+  ir_module m;
+  build_net(&m, 3);
+  char dir[PATH_MAX], path[PATH_MAX + 16];
+  tu_make_tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/cgnet.o", dir);
+  codegen_options o;
+  codegen_options_init(&o);
+  o.emit = CODEGEN_EMIT_OBJ;
+  o.output = path;
+  o.triple = "aarch64-unknown-linux-gnu";
+  char err[4096];
+  ck_assert_msg(codegen_compile(&m, &o, err, sizeof err) == 0, "%s", err);
+  size_t len;
+  unsigned char *obj = (unsigned char *)tu_read_file(path, &len);
+  ck_assert_ptr_nonnull(obj);
+  ck_assert_uint_gt(len, 20);
+  ck_assert_int_eq(obj[18] | obj[19] << 8, 183); /* e_machine = EM_AARCH64 */
+  free(obj);
+
+  o.triple = "no-such-target";
+  ck_assert_int_ne(codegen_compile(&m, &o, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "no-such-target"), "error does not name the triple: %s", err);
+  tu_remove_tree(dir);
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_link_failure) {
+  ir_module m;
+  build_scalar(&m);
+  char dir[PATH_MAX], exe[PATH_MAX + 16];
+  tu_make_tmpdir(dir, sizeof dir);
+  snprintf(exe, sizeof exe, "%s/with space", dir);
+  codegen_options o;
+  codegen_options_init(&o);
+  o.output = exe;
+  o.runtime_lib = "/nonexistent/libpmmrt.a";
+  char err[4096];
+  ck_assert_int_ne(codegen_compile(&m, &o, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "exited with status"), "no exit status in: %s", err);
+  ck_assert_msg(strstr(err, "/nonexistent/libpmmrt.a"), "linker output missing: %s", err);
+  ck_assert_int_eq(count_entries(dir), 0); /* neither the executable nor temporaries */
+
+  setenv("CC", "pmmc-no-such-compiler", 1);
+  o.runtime_lib = runtime_lib();
+  int rc = codegen_compile(&m, &o, err, sizeof err);
+  unsetenv("CC");
+  ck_assert_int_ne(rc, 0);
+  ck_assert_msg(strstr(err, "pmmc-no-such-compiler"), "error does not name CC: %s", err);
+  ck_assert_int_eq(count_entries(dir), 0);
+
+  /* a path with a space links fine once the compiler exists */
+  ck_assert_msg(codegen_compile(&m, &o, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(tu_run("'%s' -n 3 --format csv -o /dev/null", exe), 0);
+  tu_remove_tree(dir);
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_bad_output_and_module) {
+  ir_module m;
+  build_scalar(&m);
+  codegen_options o;
+  codegen_options_init(&o);
+  o.emit = CODEGEN_EMIT_LLVM;
+  o.output = "/nonexistent-dir/x.ll";
+  char err[4096];
+  ck_assert_int_ne(codegen_compile(&m, &o, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "cannot write '/nonexistent-dir/x.ll'"), "%s", err);
+
+  o.emit = CODEGEN_EMIT_EXE;
+  o.output = "-";
+  ck_assert_int_ne(codegen_compile(&m, &o, err, sizeof err), 0);
+
+  /* an unplanned module is refused, not compiled into out-of-bounds code */
+  o.emit = CODEGEN_EMIT_OBJ;
+  o.output = "/dev/null";
+  m.scratch_floats = 0;
+  ck_assert_int_ne(codegen_compile(&m, &o, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "memory plan"), "%s", err);
+  ck_assert_int_eq(ir_plan_memory(&m), 0);
+  m.blocks[IR_BLOCK_STEP].insts[1].offset = m.scratch_floats;
+  ck_assert_int_ne(codegen_compile(&m, &o, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "outside the scratch arena"), "%s", err);
+
+  /* an invalid module is refused with the verifier's message */
+  ck_assert_int_eq(ir_plan_memory(&m), 0);
+  m.blocks[IR_BLOCK_STEP].result = -1;
+  ck_assert_int_ne(codegen_compile(&m, &o, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "step block"), "%s", err);
+  ir_module_free(&m);
+}
+END_TEST
+
+static Suite *codegen_suite(void) {
+  Suite *s = suite_create("codegen");
+  TCase *tc = tcase_create("compare");
+  tcase_add_loop_test(tc, test_compiled_equals_interpreted, 0,
+                      (int)(sizeof compare_cases / sizeof compare_cases[0]));
+  suite_add_tcase(s, tc);
+  tc = tcase_create("module");
+  tcase_add_test(tc, test_llvm_text_shape);
+  tcase_add_test(tc, test_object_and_asm);
+  tcase_add_test(tc, test_descriptor_info);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("errors");
+  tcase_add_test(tc, test_cross_target_object);
+  tcase_add_test(tc, test_link_failure);
+  tcase_add_test(tc, test_bad_output_and_module);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(codegen_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

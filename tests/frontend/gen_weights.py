@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Write the small .safetensors files used by the front-end tests.
+
+The files are committed; this script documents how they were made and
+regenerates them byte for byte:  python3 tests/frontend/gen_weights.py
+(standard library only).  Values are small multiples of 1/8 so they are exact
+in F32, F16 and BF16, which test_spec.c relies on.
+"""
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def values(n, seed):
+    """n deterministic multiples of 1/8 in [-2, 2)."""
+    return [((seed * 7 + i * 5) % 32 - 16) / 8.0 for i in range(n)]
+
+
+def encode(dtype, xs):
+    if dtype == "F32":
+        return struct.pack("<%df" % len(xs), *xs)
+    if dtype == "F16":
+        return struct.pack("<%de" % len(xs), *xs)
+    if dtype == "BF16":
+        f32 = struct.pack("<%df" % len(xs), *xs)
+        return b"".join(f32[i + 2:i + 4] for i in range(0, len(f32), 4))
+    raise ValueError(dtype)
+
+
+def write(path, tensors, truncate=None):
+    """tensors: list of (name, dtype, shape); data from values()."""
+    header, blobs, at = {}, [], 0
+    for seed, (name, dtype, shape) in enumerate(tensors):
+        n = 1
+        for d in shape:
+            n *= d
+        blob = encode(dtype, values(n, seed))
+        header[name] = {"dtype": dtype, "shape": shape,
+                        "data_offsets": [at, at + len(blob)]}
+        blobs.append(blob)
+        at += len(blob)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - (8 + len(text)) % 8) % 8)
+    data = struct.pack("<Q", len(text)) + text + b"".join(blobs)
+    if truncate is not None:
+        data = data[:truncate]
+    with open(os.path.join(HERE, path), "wb") as f:
+        f.write(data)
+
+
+# The graph used by most bad/ models: concat [mu, time] (3) -> fc1 (4) -> out (2).
+TINY = [("fc1.weight", "F32", [4, 3]), ("fc1.bias", "F32", [4]),
+        ("out.weight", "F32", [2, 4]), ("out.bias", "F32", [2])]
+
+write("bad/tiny.safetensors", TINY)
+write("bad/missing_tensor.safetensors",
+      [("fc1.weights", "F32", [4, 3])] + TINY[1:])
+write("bad/weight_shape.safetensors",
+      [("fc1.weight", "F32", [3, 4])] + TINY[1:])
+write("bad/truncated.safetensors", TINY, truncate=100)
+
+# good/graph.yaml: every op, mixed dtypes, one dense layer without bias.
+write("good/graph.safetensors", [
+    ("fc1.weight", "F16", [5, 8]), ("fc1.bias", "F16", [5]),
+    ("ln.weight", "F32", [5]), ("ln.bias", "F32", [5]),
+    ("fc2.weight", "BF16", [5, 5]),
+    ("out.weight", "F32", [3, 5]), ("out.bias", "BF16", [3]),
+])

@@ -1,0 +1,516 @@
+/*
+ * test_spec.c - the front end in process: spec_load of shipped models,
+ * schedules against hand-computed values, diagnostics, and safetensors
+ * (round trip, F16/BF16 conversion, malformed files).
+ *
+ * Nothing here is random.  Tolerances: schedules are compared with a
+ * relative tolerance of 1e-12 (pow/exp rounding); everything read from a
+ * file or converted from F16/BF16 must be bit-exact.
+ */
+#define _GNU_SOURCE /* open_memstream */
+#include <check.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/front/spec.h"
+#include "compiler/front/weights.h"
+#include "compiler/util/diag.h"
+#include "tests/util/testutil.h"
+
+#define REL_TOL 1e-12
+
+static void assert_rel(double got, double want, const char *what) {
+  ck_assert_msg(fabs(got - want) <= REL_TOL * fabs(want), "%s = %.17g, expected %.17g (rel 1e-12)",
+                what, got, want);
+}
+
+static uint32_t bits_of(float f) {
+  uint32_t b;
+  memcpy(&b, &f, 4);
+  return b;
+}
+
+static float float_of(uint32_t b) {
+  float f;
+  memcpy(&f, &b, 4);
+  return f;
+}
+
+/* Load a model from the source tree; the test fails with the diagnostics
+ * when it does not load. */
+static void load_ok(const char *rel, model_spec *s) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", tu_srcdir(), rel);
+  diag_list dl;
+  diag_list_init(&dl);
+  int rc = spec_load(path, s, &dl);
+  if (rc != 0)
+    diag_print(&dl, stderr);
+  ck_assert_msg(rc == 0, "spec_load(%s) failed", path);
+  ck_assert_uint_eq(dl.errors, 0);
+  diag_list_free(&dl);
+}
+
+/* ---- models -------------------------------------------------------------- */
+
+START_TEST(test_gmm8) {
+  model_spec s;
+  load_ok("models/gmm8/model.yaml", &s);
+  ck_assert_str_eq(s.name, "gmm8");
+  ck_assert_int_eq(s.pair, SPEC_PAIR_NORMAL_NORMAL);
+  ck_assert_uint_eq(s.rank, 1);
+  ck_assert_uint_eq(s.shape[0], 2);
+  ck_assert_uint_eq(s.data_elems, 2);
+  ck_assert(s.prior_mean == 0.0 && s.prior_precision == 1.0);
+  ck_assert_int_eq(s.schedule.kind, SPEC_SCHEDULE_GEOMETRIC);
+  ck_assert_uint_eq(s.schedule.steps, 200);
+  ck_assert(s.schedule.start == 0.01 && s.schedule.end == 10000.0);
+  ck_assert_int_eq(s.sampler, SPEC_SAMPLER_PMM);
+  ck_assert_int_eq(s.output, SPEC_OUTPUT_POSTERIOR_MEAN);
+  ck_assert_int_eq(s.network.kind, SPEC_NETWORK_EXACT);
+  ck_assert_uint_eq(s.network.ncomponents, 8);
+  for (size_t k = 0; k < 8; k++) {
+    const spec_component *c = &s.network.mixture[k];
+    double ang = (double)k * M_PI / 4;
+    ck_assert(c->weight == 0.125 && c->std == 0.1);
+    /* the file gives 10 decimals of 2 cos, 2 sin */
+    ck_assert_msg(fabs(c->mean[0] - 2 * cos(ang)) < 1e-9 && fabs(c->mean[1] - 2 * sin(ang)) < 1e-9,
+                  "component %zu mean (%g, %g)", k, c->mean[0], c->mean[1]);
+    ck_assert_int_eq(c->loc.line, 12 + (int)k);
+    ck_assert_int_eq(c->loc.col, 7);
+  }
+  ck_assert_ptr_null(s.weights_path);
+  ck_assert_uint_eq(s.weights.count, 0);
+  ck_assert_int_eq(s.name_loc.line, 3);
+  ck_assert_int_eq(s.name_loc.col, 7);
+  spec_free(&s);
+}
+END_TEST
+
+typedef struct want_layer {
+  const char *name;
+  spec_layer_op op;
+  const char *inputs;
+  uint32_t in_len, out_len;
+} want_layer;
+
+START_TEST(test_graph_model) {
+  static const want_layer want[] = {
+      {"temb", SPEC_LAYER_SINUSOIDAL, "time", 1, 4},
+      {"h0", SPEC_LAYER_CONCAT, "mu,temb,time", 8, 8},
+      {"fc1", SPEC_LAYER_DENSE, "h0", 8, 5},
+      {"ln", SPEC_LAYER_LAYERNORM, "fc1", 5, 5}, /* input defaulted */
+      {"fc2", SPEC_LAYER_DENSE, "ln", 5, 5},
+      {"res", SPEC_LAYER_ADD, "ln,fc2", 5, 5},
+      {"gate", SPEC_LAYER_MUL, "res,fc1", 5, 5},
+      {"out", SPEC_LAYER_DENSE, "gate", 5, 3},
+  };
+  model_spec s;
+  load_ok("tests/frontend/good/graph.yaml", &s);
+  ck_assert_str_eq(s.name, "tiny_graph");
+  ck_assert(s.prior_mean == 0.5 && s.prior_precision == 2.0);
+  ck_assert_int_eq(s.output, SPEC_OUTPUT_PREDICTION);
+  ck_assert_int_eq(s.network.kind, SPEC_NETWORK_GRAPH);
+  ck_assert_uint_eq(s.network.nlayers, 8);
+  ck_assert_str_eq(s.network.output, "out");
+  for (size_t i = 0; i < 8; i++) {
+    const spec_layer *l = &s.network.layers[i];
+    ck_assert_str_eq(l->name, want[i].name);
+    ck_assert_int_eq(l->op, want[i].op);
+    char joined[64] = "";
+    for (size_t k = 0; k < l->ninputs; k++) {
+      strcat(joined, k ? "," : "");
+      strcat(joined, l->inputs[k]);
+    }
+    ck_assert_str_eq(joined, want[i].inputs);
+    ck_assert_msg(l->in_len == want[i].in_len && l->out_len == want[i].out_len,
+                  "layer %s: in %u out %u, expected %u %u", l->name, l->in_len, l->out_len,
+                  want[i].in_len, want[i].out_len);
+    ck_assert_int_eq(l->loc.line, 12 + (int)i);
+  }
+  const spec_layer *L = s.network.layers;
+  ck_assert_uint_eq(L[0].dim, 4);
+  ck_assert_int_eq(L[2].activation, PMM_ACT_SILU);
+  ck_assert_int_eq(L[2].has_bias, 1);
+  ck_assert(L[3].eps == 0.001);
+  ck_assert_int_eq(L[3].has_bias, 1);
+  ck_assert_int_eq(L[4].activation, PMM_ACT_GELU);
+  ck_assert_int_eq(L[4].has_bias, 0); /* fc2.bias is not in the file */
+  ck_assert_int_eq(L[7].activation, PMM_ACT_NONE);
+  ck_assert_int_eq(L[7].has_bias, 1);
+
+  /* Weights: gen_weights.py's values ((seed*7 + i*5) % 32 - 16) / 8, with
+   * the tensor's position in the file as seed; F16/BF16 convert exactly. */
+  ck_assert_uint_eq(s.weights.count, 7);
+  static const struct {
+    const char *name;
+    int seed;
+    uint64_t count;
+  } tensors[] = {{"fc1.weight", 0, 40}, {"fc1.bias", 1, 5}, {"ln.weight", 2, 5},
+                 {"ln.bias", 3, 5},     {"fc2.weight", 4, 25}, {"out.weight", 5, 15},
+                 {"out.bias", 6, 3}};
+  for (size_t t = 0; t < 7; t++) {
+    const weight_tensor *w = weights_find(&s.weights, tensors[t].name);
+    ck_assert_msg(w != NULL, "tensor %s missing", tensors[t].name);
+    ck_assert_uint_eq(w->count, tensors[t].count);
+    for (uint64_t i = 0; i < w->count; i++) {
+      float want = (float)(((tensors[t].seed * 7 + (int)i * 5) % 32 - 16) / 8.0);
+      ck_assert_msg(w->data[i] == want, "%s[%llu] = %g, expected %g", w->name,
+                    (unsigned long long)i, w->data[i], want);
+    }
+  }
+  const weight_tensor *w = weights_find(&s.weights, "fc1.weight");
+  ck_assert(w->rank == 2 && w->shape[0] == 5 && w->shape[1] == 8);
+
+  /* karras, rho defaulted to 7: A_1 = 1/sigma_max^2, A_T = 1/sigma_min^2. */
+  ck_assert_int_eq(s.schedule.kind, SPEC_SCHEDULE_KARRAS);
+  ck_assert(s.schedule.rho == 7.0);
+  double a[10];
+  spec_schedule_values(&s.schedule, a);
+  assert_rel(a[0], 0.01, "A_1");
+  ck_assert_msg(fabs(a[9] - 1e4) <= 1e-9 * 1e4, "A_10 = %.17g, expected 1e4 (rel 1e-9)", a[9]);
+  for (int i = 1; i < 10; i++)
+    ck_assert(a[i] > a[i - 1]);
+  spec_free(&s);
+}
+END_TEST
+
+START_TEST(test_failed_load_is_zeroed) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/tests/frontend/bad/negative_precision.yaml", tu_srcdir());
+  model_spec s;
+  memset(&s, 0xab, sizeof s);
+  diag_list dl;
+  diag_list_init(&dl);
+  ck_assert_int_ne(spec_load(path, &s, &dl), 0);
+  ck_assert_uint_eq(dl.errors, 1);
+  ck_assert_int_eq(dl.items[0].line, 5);
+  ck_assert_int_eq(dl.items[0].col, 31);
+  ck_assert_ptr_null(s.name);
+  ck_assert_ptr_null(s.path);
+  ck_assert_uint_eq(s.network.nlayers, 0);
+  diag_list_free(&dl);
+
+  /* A missing model file is an error naming it, not a crash. */
+  diag_list_init(&dl);
+  ck_assert_int_ne(spec_load("/nonexistent/model.yaml", &s, &dl), 0);
+  ck_assert_uint_eq(dl.errors, 1);
+  ck_assert_str_eq(dl.items[0].file, "/nonexistent/model.yaml");
+  ck_assert_ptr_nonnull(strstr(dl.items[0].message, "No such file"));
+  diag_list_free(&dl);
+}
+END_TEST
+
+/* ---- schedules ----------------------------------------------------------- */
+
+START_TEST(test_schedule_values) {
+  double a[5];
+  spec_schedule g = {.kind = SPEC_SCHEDULE_GEOMETRIC, .steps = 3, .start = 1, .end = 100};
+  spec_schedule_values(&g, a);
+  assert_rel(a[0], 1, "geometric A_1");
+  assert_rel(a[1], 10, "geometric A_2");
+  assert_rel(a[2], 100, "geometric A_3");
+
+  spec_schedule l = {.kind = SPEC_SCHEDULE_LINEAR, .steps = 5, .start = 1, .end = 3};
+  spec_schedule_values(&l, a);
+  for (int i = 0; i < 5; i++)
+    assert_rel(a[i], 1 + 0.5 * i, "linear A_t");
+
+  /* rho 2, sigma 16 -> 1: sigma_i = (4 + i/2 (1 - 4))^2 = 16, 6.25, 1. */
+  spec_schedule k = {
+      .kind = SPEC_SCHEDULE_KARRAS, .steps = 3, .sigma_min = 1, .sigma_max = 16, .rho = 2};
+  spec_schedule_values(&k, a);
+  assert_rel(a[0], 1.0 / 256, "karras A_1");
+  assert_rel(a[1], 1.0 / 39.0625, "karras A_2");
+  assert_rel(a[2], 1.0, "karras A_3");
+
+  double vals[4] = {0.5, 1, 4, 9};
+  spec_schedule t = {.kind = SPEC_SCHEDULE_TABLE, .steps = 4, .values = vals};
+  spec_schedule_values(&t, a);
+  for (int i = 0; i < 4; i++)
+    ck_assert(a[i] == vals[i]);
+}
+END_TEST
+
+/* ---- diagnostics --------------------------------------------------------- */
+
+START_TEST(test_diag_suggest) {
+  static const char *const keys[] = {"name",     "pair",    "data",    "prior",
+                                     "schedule", "sampler", "network", "weights"};
+  ck_assert_str_eq(diag_suggest("shcedule", keys, 8), "schedule");
+  ck_assert_str_eq(diag_suggest("wieghts", keys, 8), "weights");
+  ck_assert_str_eq(diag_suggest("nme", keys, 8), "name");
+  ck_assert_ptr_null(diag_suggest("xyz", keys, 8));
+  ck_assert_ptr_null(diag_suggest("layers", keys, 8));
+  static const char *const sched[] = {"kind", "steps", "sigma_min", "sigma_max", "rho"};
+  ck_assert_str_eq(diag_suggest("sigma_mn", sched, 5), "sigma_min");
+  ck_assert_str_eq(diag_suggest("step", sched, 5), "steps");
+  /* distance 2 on a 5-letter word is beyond max(1, 5/3) */
+  ck_assert_ptr_null(diag_suggest("stxpx", sched, 5));
+}
+END_TEST
+
+START_TEST(test_diag_print) {
+  diag_list dl;
+  diag_list_init(&dl);
+  diag_error(&dl, "m.yaml", 3, 5, "unknown key '%s' in 'data'", "shapes");
+  diag_hint(&dl, "did you mean '%s'?", "shape");
+  diag_warning(&dl, "m.yaml", 0, 0, "just %d warning", 1);
+  diag_error(&dl, NULL, 0, 0, "no file");
+  ck_assert_uint_eq(dl.errors, 2);
+  ck_assert(diag_has_errors(&dl));
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  ck_assert_ptr_nonnull(f);
+  diag_print(&dl, f);
+  fclose(f);
+  ck_assert_str_eq(buf, "m.yaml:3:5: error: unknown key 'shapes' in 'data'\n"
+                        "  hint: did you mean 'shape'?\n"
+                        "m.yaml: warning: just 1 warning\n"
+                        "error: no file\n");
+  free(buf);
+  diag_list_free(&dl);
+  ck_assert(!diag_has_errors(&dl));
+}
+END_TEST
+
+/* ---- safetensors --------------------------------------------------------- */
+
+static char tmpdir[PATH_MAX];
+
+static void setup_tmp(void) { tu_make_tmpdir(tmpdir, sizeof tmpdir); }
+static void teardown_tmp(void) { tu_remove_tree(tmpdir); }
+
+static void write_bytes(const char *path, const void *data, size_t n) {
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+  ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A safetensors file from a JSON header and raw data. */
+static void write_st(const char *path, const char *json, const void *data, size_t n) {
+  size_t hl = strlen(json);
+  unsigned char *buf = malloc(8 + hl + n + 1);
+  ck_assert_ptr_nonnull(buf);
+  for (int i = 0; i < 8; i++)
+    buf[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+  memcpy(buf + 8, json, hl);
+  if (n)
+    memcpy(buf + 8 + hl, data, n);
+  write_bytes(path, buf, 8 + hl + n);
+  free(buf);
+}
+
+START_TEST(test_safetensors_round_trip) {
+  weight_set ws, back;
+  weight_set_init(&ws);
+  float a[6] = {1.0f, -2.5f, 3.0e-39f /* subnormal */, INFINITY, -0.0f, 1e30f};
+  float b[1] = {float_of(0x7fc00001u)}; /* a NaN payload survives */
+  uint64_t sa[2] = {2, 3}, sb[1] = {1};
+  ck_assert_int_eq(weight_set_add(&ws, "layer/a.weight", 2, sa, a), 0);
+  ck_assert_int_eq(weight_set_add(&ws, "b\"quoted", 1, sb, b), 0);
+  ck_assert_int_ne(weight_set_add(&ws, "b\"quoted", 1, sb, b), 0); /* names are unique */
+  char path[PATH_MAX + 32], err[256];
+  snprintf(path, sizeof path, "%s/w.safetensors", tmpdir);
+  ck_assert_msg(weights_save_safetensors(path, &ws, err, sizeof err) == 0, "%s", err);
+
+  size_t len;
+  unsigned char *raw = (unsigned char *)tu_read_file(path, &len);
+  ck_assert_ptr_nonnull(raw);
+  uint64_t hl = 0;
+  for (int i = 7; i >= 0; i--)
+    hl = hl << 8 | raw[i];
+  ck_assert_uint_eq((8 + hl) % 8, 0);    /* data is 8-byte aligned */
+  ck_assert_uint_eq(len, 8 + hl + 7 * 4); /* F32 data follows */
+  free(raw);
+
+  ck_assert_msg(weights_load_safetensors(path, &back, err, sizeof err) == 0, "%s", err);
+  ck_assert_uint_eq(back.count, 2);
+  const weight_tensor *ta = weights_find(&back, "layer/a.weight");
+  const weight_tensor *tb = weights_find(&back, "b\"quoted");
+  ck_assert(ta && tb);
+  ck_assert(ta->rank == 2 && ta->shape[0] == 2 && ta->shape[1] == 3 && ta->count == 6);
+  for (int i = 0; i < 6; i++)
+    ck_assert_uint_eq(bits_of(ta->data[i]), bits_of(a[i]));
+  ck_assert_uint_eq(bits_of(tb->data[0]), 0x7fc00001u);
+
+  char h1[17], h2[17], h3[17];
+  weights_hash(&ws, h1);
+  weights_hash(&back, h2);
+  ck_assert_str_eq(h1, h2); /* load order (sorted by name) does not matter */
+  ck_assert_uint_eq(strlen(h1), 16);
+  size_t ia = back.tensors[0].name[0] == 'l' ? 0 : 1;
+  ck_assert_str_eq(back.tensors[ia].name, "layer/a.weight");
+  back.tensors[ia].data[0] += 1.0f;
+  weights_hash(&back, h3);
+  ck_assert_str_ne(h1, h3);
+  weight_set_free(&back);
+
+  weight_set empty;
+  weight_set_init(&empty);
+  weights_hash(&empty, h3);
+  ck_assert_str_eq(h3, "cbf29ce484222325"); /* FNV-1a 64 offset basis */
+  weight_set_free(&ws);
+}
+END_TEST
+
+START_TEST(test_f16_bf16_bits) {
+  ck_assert(weights_f16_to_f32(0x3c00) == 1.0f);
+  ck_assert(weights_f16_to_f32(0xc000) == -2.0f);
+  ck_assert(weights_f16_to_f32(0x7bff) == 65504.0f);
+  ck_assert(weights_f16_to_f32(0x0001) == ldexpf(1.0f, -24)); /* smallest subnormal */
+  ck_assert(weights_f16_to_f32(0x03ff) == ldexpf(1023.0f, -24)); /* largest subnormal */
+  ck_assert(weights_f16_to_f32(0x0400) == ldexpf(1.0f, -14));    /* smallest normal */
+  ck_assert(weights_f16_to_f32(0x7c00) == INFINITY);
+  ck_assert(weights_f16_to_f32(0xfc00) == -INFINITY);
+  ck_assert(isnan(weights_f16_to_f32(0x7e00)));
+  ck_assert_uint_eq(bits_of(weights_f16_to_f32(0x8000)), 0x80000000u);
+  ck_assert(weights_bf16_to_f32(0x3f80) == 1.0f);
+  ck_assert(weights_bf16_to_f32(0xc000) == -2.0f);
+  ck_assert(weights_bf16_to_f32(0x477f) == 65280.0f);
+  ck_assert(weights_bf16_to_f32(0x0001) == ldexpf(1.0f, -133)); /* subnormal */
+  ck_assert(weights_bf16_to_f32(0x7f80) == INFINITY);
+  ck_assert(isnan(weights_bf16_to_f32(0x7fc0)));
+
+  /* The same patterns through the loader. */
+  const char *json = "{\"h\":{\"dtype\":\"F16\",\"shape\":[5],\"data_offsets\":[0,10]},"
+                     "\"b\":{\"dtype\":\"BF16\",\"shape\":[5],\"data_offsets\":[10,20]},"
+                     "\"__metadata__\":{\"format\":\"pt\"}}";
+  unsigned char data[20] = {0x00, 0x3c, 0x00, 0xc0, 0xff, 0x7b, 0x01, 0x00, 0x00, 0x7c,
+                            0x80, 0x3f, 0x00, 0xc0, 0x7f, 0x47, 0x01, 0x00, 0x80, 0x7f};
+  char path[PATH_MAX + 32], err[256];
+  snprintf(path, sizeof path, "%s/half.safetensors", tmpdir);
+  write_st(path, json, data, sizeof data);
+  weight_set ws;
+  ck_assert_msg(weights_load_safetensors(path, &ws, err, sizeof err) == 0, "%s", err);
+  const weight_tensor *h = weights_find(&ws, "h"), *b = weights_find(&ws, "b");
+  ck_assert(h && b && ws.count == 2);
+  const float hw[5] = {1.0f, -2.0f, 65504.0f, ldexpf(1.0f, -24), INFINITY};
+  const float bw[5] = {1.0f, -2.0f, 65280.0f, ldexpf(1.0f, -133), INFINITY};
+  for (int i = 0; i < 5; i++) {
+    ck_assert_msg(h->data[i] == hw[i], "F16[%d] = %g, expected %g", i, h->data[i], hw[i]);
+    ck_assert_msg(b->data[i] == bw[i], "BF16[%d] = %g, expected %g", i, b->data[i], bw[i]);
+  }
+  weight_set_free(&ws);
+}
+END_TEST
+
+typedef struct bad_file {
+  const char *what;  /* also the file name */
+  const char *json;  /* NULL: raw bytes below */
+  size_t ndata;      /* bytes of data after the header */
+  const char *raw;
+  size_t nraw;
+  const char *expect; /* a phrase the error must contain */
+} bad_file;
+
+START_TEST(test_safetensors_malformed) {
+  static const bad_file cases[] = {
+      {"empty", NULL, 0, "", 0, "too short"},
+      {"short", NULL, 0, "\x10\x00\x00", 3, "too short"},
+      {"huge_header", NULL, 0, "\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10, "header length"},
+      {"truncated", NULL, 0, "\x40\x00\x00\x00\x00\x00\x00\x00{\"a\":", 13, "header length"},
+      {"bad_json", "{\"a\": {\"dtype\": \"F32\",", 0, NULL, 0, "not valid JSON"},
+      {"garbage_json", "{]                     ", 0, NULL, 0, "not valid JSON"},
+      {"not_object", "[1, 2]  ", 0, NULL, 0, "expected a JSON object"},
+      {"trailing", "{} x", 0, NULL, 0, "text after its JSON object"},
+      {"past_end", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, NULL, 0,
+       "data_offsets"},
+      {"reversed", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,0]}}", 4, NULL, 0,
+       "data_offsets"},
+      {"size_mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8,
+       NULL, 0, "does not match"},
+      {"shape_overflow",
+       "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", 4,
+       NULL, 0, "does not match"},
+      {"negative_dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, NULL,
+       0, "shape"},
+      {"overlap",
+       "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+       "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+       8, NULL, 0, "contiguously"},
+      {"gap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, NULL, 0,
+       "contiguously"},
+      {"unused_tail", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, NULL,
+       0, "belong to no tensor"},
+      {"dtype", "{\"a\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, NULL, 0,
+       "dtype 'I64'"},
+      {"no_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, NULL, 0,
+       "dtype, shape and data_offsets"},
+  };
+  static const unsigned char zeros[16];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const bad_file *c = &cases[i];
+    char path[PATH_MAX + 64], err[512];
+    snprintf(path, sizeof path, "%s/%s.safetensors", tmpdir, c->what);
+    if (c->json)
+      write_st(path, c->json, zeros, c->ndata);
+    else
+      write_bytes(path, c->raw, c->nraw);
+    weight_set ws;
+    err[0] = '\0';
+    int rc = weights_load_safetensors(path, &ws, err, sizeof err);
+    ck_assert_msg(rc != 0, "%s: loaded a malformed file", c->what);
+    ck_assert_msg(strncmp(err, path, strlen(path)) == 0, "%s: error does not name the file: %s",
+                  c->what, err);
+    ck_assert_msg(strstr(err, c->expect) != NULL, "%s: error '%s' lacks '%s'", c->what, err,
+                  c->expect);
+    ck_assert_uint_eq(ws.count, 0);
+    ck_assert_ptr_null(ws.tensors);
+  }
+  weight_set ws;
+  char err[512];
+  ck_assert_int_ne(weights_load_safetensors("/nonexistent.safetensors", &ws, err, sizeof err), 0);
+  ck_assert_str_eq(err, "/nonexistent.safetensors: cannot open: No such file or directory");
+  ck_assert_int_ne(weights_load_safetensors(tmpdir, &ws, err, sizeof err), 0);
+  ck_assert_ptr_nonnull(strstr(err, "directory"));
+}
+END_TEST
+
+START_TEST(test_safetensors_save_error) {
+  weight_set ws;
+  weight_set_init(&ws);
+  float x = 1;
+  uint64_t one = 1;
+  ck_assert_int_eq(weight_set_add(&ws, "x", 1, &one, &x), 0);
+  char path[PATH_MAX + 32], err[512];
+  snprintf(path, sizeof path, "%s/no/such/dir/w.safetensors", tmpdir);
+  ck_assert_int_ne(weights_save_safetensors(path, &ws, err, sizeof err), 0);
+  ck_assert_ptr_nonnull(strstr(err, "cannot write"));
+  weight_set_free(&ws);
+}
+END_TEST
+
+int main(void) {
+  printf("test_spec: deterministic (no random seeds); source tree %s\n", tu_srcdir());
+  Suite *s = suite_create("frontend-spec");
+  TCase *models = tcase_create("models");
+  tcase_add_test(models, test_gmm8);
+  tcase_add_test(models, test_graph_model);
+  tcase_add_test(models, test_failed_load_is_zeroed);
+  suite_add_tcase(s, models);
+  TCase *sched = tcase_create("schedule");
+  tcase_add_test(sched, test_schedule_values);
+  suite_add_tcase(s, sched);
+  TCase *diag = tcase_create("diag");
+  tcase_add_test(diag, test_diag_suggest);
+  tcase_add_test(diag, test_diag_print);
+  suite_add_tcase(s, diag);
+  TCase *st = tcase_create("safetensors");
+  tcase_add_checked_fixture(st, setup_tmp, teardown_tmp);
+  tcase_add_test(st, test_safetensors_round_trip);
+  tcase_add_test(st, test_f16_bf16_bits);
+  tcase_add_test(st, test_safetensors_malformed);
+  tcase_add_test(st, test_safetensors_save_error);
+  suite_add_tcase(s, st);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

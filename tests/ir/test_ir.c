@@ -1,0 +1,396 @@
+/*
+ * test_ir.c - the IR core on hand-built modules: the verifier rejects each
+ * kind of malformation with a message naming block and instruction, the
+ * memory plan is aligned and non-overlapping, the FLOP count matches a hand
+ * count, and the printer's output matches a golden text.
+ *
+ * Nothing here is random or approximate: every assertion is exact.
+ */
+#define _GNU_SOURCE /* open_memstream */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/ir/ir.h"
+
+/* Emit and abort the test when out of memory. */
+static int32_t emit(ir_block *b, ir_op op, uint32_t nargs, const int32_t *args, uint32_t len,
+                    int uniform) {
+  int32_t i = ir_emit(b, op, nargs, args, len, uniform);
+  ck_assert_int_ge(i, 0);
+  return i;
+}
+
+static void set_label(ir_block *b, int32_t i, const char *label) {
+  b->insts[i].label = strdup(label);
+  ck_assert_ptr_nonnull(b->insts[i].label);
+}
+
+/* A valid module used by most tests (steps 3, state [2], block 4):
+ *   init  { %0 = fill 0.5 ; return %0 }
+ *   step  { %0 = state; %1 = table c; %2 = mul(%1, %0); %3 = dense w, b (%2);
+ *           %4 = randn; %5 = add(%3, %4); return %5 }
+ *   final { %0 = state; %1 = act relu (%0); return %1 } */
+static void build_small(ir_module *m) {
+  ck_assert_int_eq(ir_module_init(m, "small"), 0);
+  m->steps = 3;
+  m->rank = 1;
+  m->shape[0] = 2;
+  m->state_len = 2;
+  m->out_len = 2;
+  m->block_size = 4;
+  m->pair = strdup("normal-normal");
+  m->sampler = strdup("pmm");
+  m->output = strdup("posterior-mean");
+  m->schedule = strdup("table, 3 steps");
+  m->prior_precision = 1.0;
+  static const float c[3] = {0.25f, 0.5f, 1.0f};
+  static const float w[4] = {1, 2, 3, 4}, bias[2] = {-1, 1};
+  static const uint64_t wshape[2] = {2, 2}, bshape[1] = {2};
+  ck_assert_int_eq(ir_add_table(m, "c", 3, c), 0);
+  ck_assert_int_eq(ir_add_tensor(m, "w", 2, wshape, w), 0);
+  ck_assert_int_eq(ir_add_tensor(m, "b", 1, bshape, bias), 1);
+
+  ir_block *b = &m->blocks[IR_BLOCK_INIT];
+  b->result = emit(b, IR_OP_FILL, 0, NULL, 2, 0);
+  b->insts[0].fattr = 0.5f;
+
+  b = &m->blocks[IR_BLOCK_STEP];
+  int32_t mu = emit(b, IR_OP_STATE, 0, NULL, 2, 0);
+  int32_t t = emit(b, IR_OP_TABLE, 0, NULL, 1, 1);
+  b->insts[t].table = 0;
+  int32_t a1[2] = {t, mu};
+  int32_t x = emit(b, IR_OP_MUL, 2, a1, 2, 0);
+  int32_t d = emit(b, IR_OP_DENSE, 1, &x, 2, 0);
+  b->insts[d].weight = 0;
+  b->insts[d].bias = 1;
+  set_label(b, d, "fc");
+  int32_t e = emit(b, IR_OP_RANDN, 0, NULL, 2, 0);
+  int32_t a2[2] = {d, e};
+  b->result = emit(b, IR_OP_ADD, 2, a2, 2, 0);
+
+  b = &m->blocks[IR_BLOCK_FINAL];
+  int32_t s = emit(b, IR_OP_STATE, 0, NULL, 2, 0);
+  b->result = emit(b, IR_OP_ACT, 1, &s, 2, 0);
+  b->insts[b->result].act = PMM_ACT_RELU;
+}
+
+/* The module must fail verification with a message containing both
+ * fragments (where, what). */
+static void assert_rejected(const ir_module *m, const char *where, const char *what) {
+  char err[512];
+  ck_assert_int_ne(ir_verify(m, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, where) != NULL, "message '%s' does not name '%s'", err, where);
+  ck_assert_msg(strstr(err, what) != NULL, "message '%s' does not say '%s'", err, what);
+}
+
+START_TEST(test_verify_valid) {
+  ir_module m;
+  build_small(&m);
+  char err[512];
+  ck_assert_msg(ir_verify(&m, err, sizeof err) == 0, "%s", err);
+  ck_assert_str_eq(err, "");
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_verify_bad_operand) {
+  ir_module m;
+  build_small(&m);
+  m.blocks[IR_BLOCK_STEP].insts[2].args[1] = 99;
+  assert_rejected(&m, "step block, %2 (mul)", "operand 1: bad index 99");
+  m.blocks[IR_BLOCK_STEP].insts[2].args[1] = -1;
+  assert_rejected(&m, "step block, %2 (mul)", "bad index -1");
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_verify_forward_reference) {
+  ir_module m;
+  build_small(&m);
+  m.blocks[IR_BLOCK_STEP].insts[3].args[0] = 4;
+  assert_rejected(&m, "step block, %3 (dense 'fc')", "forward reference to %4");
+  m.blocks[IR_BLOCK_STEP].insts[3].args[0] = 3;
+  assert_rejected(&m, "step block, %3 (dense 'fc')", "refers to itself");
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_verify_length_mismatch) {
+  ir_module m;
+  build_small(&m);
+  m.blocks[IR_BLOCK_STEP].insts[4].len = 3; /* randn [3] + dense [2] */
+  assert_rejected(&m, "step block, %5 (add)", "operand lengths 2 (%3) and 3 (%4) do not match");
+  m.blocks[IR_BLOCK_STEP].insts[4].len = 2;
+  m.blocks[IR_BLOCK_STEP].insts[3].len = 3;
+  assert_rejected(&m, "step block, %3 (dense 'fc')", "length 3, but weight 'w' has 2 rows");
+  ir_module_free(&m);
+
+  build_small(&m);
+  m.blocks[IR_BLOCK_STEP].insts[0].len = 3;
+  assert_rejected(&m, "step block, %0 (state)", "length 3, but the state has 2 floats");
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_verify_table_outside_step) {
+  ir_module m;
+  build_small(&m);
+  ir_block *b = &m.blocks[IR_BLOCK_FINAL];
+  int32_t t = emit(b, IR_OP_TABLE, 0, NULL, 1, 1);
+  b->insts[t].table = 0;
+  assert_rejected(&m, "final block, %2 (table)", "table read outside the step block");
+  ir_module_free(&m);
+
+  build_small(&m);
+  m.blocks[IR_BLOCK_STEP].insts[1].table = 5;
+  assert_rejected(&m, "step block, %1 (table)", "table index 5 out of range (module has 1 tables)");
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_verify_missing_result) {
+  ir_module m;
+  build_small(&m);
+  m.blocks[IR_BLOCK_STEP].result = -1;
+  assert_rejected(&m, "step block: ", "missing result");
+  m.blocks[IR_BLOCK_STEP].result = 6;
+  assert_rejected(&m, "step block: ", "missing result (result is 6, block has 6 instructions)");
+  ir_module_free(&m);
+
+  build_small(&m); /* a block returning a uniform or wrong-length value */
+  m.blocks[IR_BLOCK_STEP].result = 1;
+  assert_rejected(&m, "step block: ", "result %1 is uniform");
+  ir_module_free(&m);
+
+  build_small(&m);
+  m.out_len = 3;
+  m.shape[0] = 3;
+  assert_rejected(&m, "final block: ", "result %1 has length 2, expected 3 (output)");
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_verify_bad_tensor) {
+  ir_module m;
+  build_small(&m);
+  m.blocks[IR_BLOCK_STEP].insts[3].weight = 7;
+  assert_rejected(&m, "step block, %3 (dense 'fc')",
+                  "weight tensor index 7 out of range (module has 2 tensors)");
+  m.blocks[IR_BLOCK_STEP].insts[3].weight = 1; /* the bias: rank 1 */
+  assert_rejected(&m, "step block, %3 (dense 'fc')", "weight 'b' has rank 1, expected 2");
+  m.blocks[IR_BLOCK_STEP].insts[3].weight = 0;
+  m.blocks[IR_BLOCK_STEP].insts[3].bias = 0;
+  assert_rejected(&m, "step block, %3 (dense 'fc')", "bias 'w' must have shape [2]");
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_verify_misc) {
+  ir_module m;
+  build_small(&m); /* uniformity must follow the operands */
+  m.blocks[IR_BLOCK_STEP].insts[2].uniform = 1;
+  assert_rejected(&m, "step block, %2 (mul)", "marked uniform, but its value is per-sample");
+  ir_module_free(&m);
+
+  build_small(&m); /* operand count */
+  m.blocks[IR_BLOCK_STEP].insts[2].nargs = 1;
+  assert_rejected(&m, "step block, %2 (mul)", "1 operands, expected 2");
+  ir_module_free(&m);
+
+  build_small(&m); /* state and noise have no meaning in init */
+  ir_block *b = &m.blocks[IR_BLOCK_INIT];
+  emit(b, IR_OP_RANDN, 0, NULL, 2, 0);
+  assert_rejected(&m, "init block, %1 (randn)", "noise drawn outside the step block");
+  ir_module_free(&m);
+
+  build_small(&m);
+  b = &m.blocks[IR_BLOCK_INIT];
+  emit(b, IR_OP_STATE, 0, NULL, 2, 0);
+  assert_rejected(&m, "init block, %1 (state)", "state read in the init block");
+  ir_module_free(&m);
+
+  build_small(&m); /* tables hold one entry a step */
+  m.steps = 4;
+  assert_rejected(&m, "module 'small': ", "table 'c' has 3 entries, expected one a step (4)");
+  ir_module_free(&m);
+
+  build_small(&m); /* exact_gmm needs a mixture and a uniform scalar precision */
+  b = &m.blocks[IR_BLOCK_FINAL];
+  int32_t args[2] = {0, 0};
+  int32_t g = emit(b, IR_OP_EXACT_GMM, 2, args, 2, 0);
+  b->insts[g].mixture = 0;
+  assert_rejected(&m, "final block, %2 (exact_gmm)", "mixture index 0 out of range");
+  static const float w[1] = {1}, mean[2] = {0, 0}, sd[1] = {1};
+  ck_assert_int_eq(ir_add_mixture(&m, 1, 2, w, mean, sd), 0);
+  assert_rejected(&m, "final block, %2 (exact_gmm)", "precision operand %0 must be a uniform");
+  ir_module_free(&m);
+}
+END_TEST
+
+/* ---- memory plan ----------------------------------------------------------- */
+
+START_TEST(test_plan_aligned_disjoint) {
+  ir_module m;
+  build_small(&m);
+  m.block_size = 5; /* odd sizes so alignment padding is exercised */
+  ck_assert_int_eq(ir_plan_memory(&m), 0);
+  ck_assert_uint_eq(m.state_offset, 0);
+  /* collect every slot [offset, offset + size) */
+  uint64_t lo[32], hi[32];
+  size_t n = 0;
+  lo[n] = m.state_offset;
+  hi[n++] = m.state_offset + (uint64_t)m.block_size * m.state_len;
+  for (int k = 0; k < IR_BLOCK_COUNT; k++) {
+    const ir_block *b = &m.blocks[k];
+    for (uint32_t i = 0; i < b->count; i++) {
+      const ir_inst *in = &b->insts[i];
+      ck_assert_uint_eq(in->offset % 16, 0);
+      if (in->op == IR_OP_STATE) {
+        ck_assert_uint_eq(in->offset, m.state_offset);
+        continue;
+      }
+      ck_assert_uint_lt(n, 32);
+      lo[n] = in->offset;
+      hi[n++] = in->offset + (uint64_t)(in->uniform ? 1 : m.block_size) * in->len;
+    }
+  }
+  ck_assert_uint_eq(n, 8); /* state + fill + 5 step values + act */
+  for (size_t i = 0; i < n; i++) {
+    ck_assert_uint_le(hi[i], m.scratch_floats);
+    for (size_t j = 0; j < i; j++)
+      ck_assert_msg(hi[i] <= lo[j] || hi[j] <= lo[i], "slots [%llu,%llu) and [%llu,%llu) overlap",
+                    (unsigned long long)lo[i], (unsigned long long)hi[i], (unsigned long long)lo[j],
+                    (unsigned long long)hi[j]);
+  }
+  /* 8 slots of at most 10 floats, each padded to 16, and so is the end */
+  ck_assert_uint_eq(m.scratch_floats, 8 * 16);
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_plan_overflow) {
+  ir_module m;
+  build_small(&m);
+  m.block_size = UINT32_MAX;
+  ir_block *b = &m.blocks[IR_BLOCK_FINAL];
+  emit(b, IR_OP_FILL, 0, NULL, UINT32_MAX, 0);
+  emit(b, IR_OP_FILL, 0, NULL, UINT32_MAX, 0);
+  ck_assert_int_eq(ir_plan_memory(&m), -1);
+  ir_module_free(&m);
+}
+END_TEST
+
+/* ---- cost ------------------------------------------------------------------- */
+
+START_TEST(test_count_flops) {
+  ir_module m;
+  build_small(&m);
+  /* step: mul 2 + dense 2*2*2+2 + randn 4*2 + add 2 = 22; final: relu 2 */
+  ck_assert_uint_eq(ir_count_flops(&m), 3 * 22 + 2);
+  /* weights: 4 + 2 tensor floats, 3 table floats */
+  ck_assert_uint_eq(ir_count_weight_bytes(&m), 9 * 4);
+
+  /* uniform work is shared by a block: a sinusoidal of dim 16 (32 flops) in
+   * the step block adds 3 * 32 / block_size = 24 with block 4 */
+  ir_block *b = &m.blocks[IR_BLOCK_STEP];
+  int32_t s = emit(b, IR_OP_SINUSOIDAL, 1, (int32_t[]){1}, 16, 1);
+  b->insts[s].dim = 16;
+  /* a layernorm [2] (16) and an exact_gmm k=3 dim=2 (3*(12+10) = 66) in final */
+  static const float g[2] = {1, 1}, w[3] = {0.2f, 0.3f, 0.5f}, mean[6] = {0}, sd[3] = {1, 1, 1};
+  ck_assert_int_eq(ir_add_tensor(&m, "g", 1, (uint64_t[]){2}, g), 2);
+  ck_assert_int_eq(ir_add_mixture(&m, 3, 2, w, mean, sd), 0);
+  b = &m.blocks[IR_BLOCK_FINAL];
+  int32_t ln = emit(b, IR_OP_LAYERNORM, 1, (int32_t[]){1}, 2, 0);
+  b->insts[ln].weight = 2;
+  b->insts[ln].fattr = 1e-5f;
+  int32_t a = emit(b, IR_OP_CONST, 0, NULL, 1, 1);
+  int32_t x = emit(b, IR_OP_EXACT_GMM, 2, (int32_t[]){ln, a}, 2, 0);
+  b->insts[x].mixture = 0;
+  b->result = x;
+  char err[256];
+  ck_assert_msg(ir_verify(&m, err, sizeof err) == 0, "%s", err);
+  ck_assert_uint_eq(ir_count_flops(&m), 3 * 22 + 2 + 16 + 66 + 3 * 32 / 4);
+  ck_assert_uint_eq(ir_count_weight_bytes(&m), (9 + 2 + 3 + 6 + 3) * 4);
+  ir_module_free(&m);
+}
+END_TEST
+
+/* ---- printer ----------------------------------------------------------------- */
+
+static const char small_golden[] =
+    "module small pair=normal-normal sampler=pmm output=posterior-mean steps=3 block=4 "
+    "shape=[2] state=2 out=2\n"
+    "schedule \"table, 3 steps\"\n"
+    "prior mean=0 precision=1\n"
+    "table c [3] = {0.25, 0.5, 1}\n"
+    "table long [6] = {0, 0.1, 0.2, ..., 0.5}\n"
+    "tensor w [2, 2] f32\n"
+    "tensor b [2] f32\n"
+    "memory state@0 scratch=128 floats\n"
+    "init {\n"
+    "  %0 = fill 0.5 : [2]\n"
+    "  return %0\n"
+    "}\n"
+    "step t=1..3 {\n"
+    "  %0 = state : [2]\n"
+    "  %1 = table c : uniform [1]\n"
+    "  %2 = mul (%1, %0) : [2]\n"
+    "  %3 = dense w, b (%2) : [2]                    # fc\n"
+    "  %4 = randn stream=0 : [2]\n"
+    "  %5 = add (%3, %4) : [2]\n"
+    "  return %5\n"
+    "}\n"
+    "final {\n"
+    "  %0 = state : [2]\n"
+    "  %1 = act relu (%0) : [2]\n"
+    "  return %1\n"
+    "}\n";
+
+START_TEST(test_print_golden) {
+  ir_module m;
+  build_small(&m);
+  static const float longt[6] = {0, 0.1f, 0.2f, 0.3f, 0.4f, 0.5f};
+  ck_assert_int_eq(ir_add_table(&m, "long", 6, longt), 1);
+  ck_assert_int_eq(ir_plan_memory(&m), 0);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  ck_assert_ptr_nonnull(f);
+  ir_print(&m, f);
+  fclose(f);
+  ck_assert_msg(strcmp(text, small_golden) == 0, "got:\n%s\nexpected:\n%s", text, small_golden);
+  free(text);
+  ir_module_free(&m);
+}
+END_TEST
+
+static Suite *ir_suite(void) {
+  Suite *s = suite_create("ir");
+  TCase *tc = tcase_create("verify");
+  tcase_add_test(tc, test_verify_valid);
+  tcase_add_test(tc, test_verify_bad_operand);
+  tcase_add_test(tc, test_verify_forward_reference);
+  tcase_add_test(tc, test_verify_length_mismatch);
+  tcase_add_test(tc, test_verify_table_outside_step);
+  tcase_add_test(tc, test_verify_missing_result);
+  tcase_add_test(tc, test_verify_bad_tensor);
+  tcase_add_test(tc, test_verify_misc);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("plan");
+  tcase_add_test(tc, test_plan_aligned_disjoint);
+  tcase_add_test(tc, test_plan_overflow);
+  tcase_add_test(tc, test_count_flops);
+  tcase_add_test(tc, test_print_golden);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(ir_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
