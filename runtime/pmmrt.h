@@ -74,6 +74,16 @@ double pmm_uniform_from_u32(uint32_t u);
 void pmm_rng_normal_block(const uint32_t key[2], uint64_t first_sample, size_t rows,
                           uint32_t step, size_t n, float *out);
 
+/* Fill out[r * n + e] with Poisson(rate[r * n + e]) draws for sample
+ * first_sample + r, step `step`, element e, under `key` (use the key of
+ * stream 1, pmm_rng_key(seed, 1, key), so draws are independent of the
+ * normals).  Exact for any mean >= 0 (inversion for small means, a
+ * transformed-rejection method for large ones); each element uses its own
+ * Philox counters, so a value never depends on rows, n or other elements.
+ * A rate of 0 (or below, or NaN) gives 0.  Results are integers in float. */
+void pmm_rng_poisson_block(const uint32_t key[2], uint64_t first_sample, size_t rows,
+                           uint32_t step, size_t n, const float *rate, float *out);
+
 /* ---- kernels (row-major, rows = samples in a block) --------------------- */
 
 typedef enum pmm_act {
@@ -127,6 +137,36 @@ typedef struct pmm_gmm {
 void pmm_kernel_exact_gmm(const pmm_gmm *g, double prior_mean, double prior_precision,
                           double A, size_t rows, const float *mu, float *xhat);
 
+/* y[r, g, :] = softmax(x[r, g, :]) over groups of k (max-subtracted, float
+ * expf, sum in double). */
+void pmm_kernel_softmax(size_t rows, size_t groups, size_t k, const float *x, float *y);
+
+/* y[r, g] = index of the largest x[r, g, :] (first on ties), as a float. */
+void pmm_kernel_argmax(size_t rows, size_t groups, size_t k, const float *x, float *y);
+
+/* A finite set of atoms (the data distribution is sum_k w_k delta(x_k)).
+ * All fields 8 bytes wide.  For dirichlet-categorical the atom values are
+ * symbol indices in 0..vocab-1, one per position (dim = L). */
+typedef struct pmm_atoms {
+  uint64_t k, dim, vocab;
+  const float *value;      /* [k, dim] */
+  const float *log_weight; /* [k], log w_k */
+} pmm_atoms;
+
+/* Exact posterior means over atom sets (DESIGN.md section 1), double
+ * precision, log-sum-exp, no overflow for large counts or many atoms.
+ * normal:  z = (lambda_t mu - lambda0 m0) / A ~ N(x, 1/A), lambda_t = lambda0 + A.
+ * gamma:   S = mu (b0 + A) - a0 ~ Poisson(A x) per coordinate.
+ * categorical: counts[r, l, c] ~ Poisson(A theta*_{l,c}) with
+ *   theta* = (1 - eps) onehot(x_l) + eps / K; output p[r, l, c] = P(x_l = c | counts).
+ * At A = 0 (no counts) the result is the prior (weighted) mean. */
+void pmm_kernel_exact_atoms_normal(const pmm_atoms *a, double prior_mean, double prior_precision,
+                                   double A, size_t rows, const float *mu, float *xhat);
+void pmm_kernel_exact_atoms_gamma(const pmm_atoms *a, double prior_shape, double prior_rate,
+                                  double A, size_t rows, const float *mu, float *xhat);
+void pmm_kernel_exact_atoms_categorical(const pmm_atoms *a, double smoothing, size_t rows,
+                                        const float *counts, float *p);
+
 /* ---- .npy and .csv ------------------------------------------------------ */
 
 /* A little-endian float32 array as read from / written to .npy. */
@@ -161,7 +201,7 @@ typedef struct pmm_block {
 
 typedef int (*pmm_run_block_fn)(void *user, const pmm_block *blk);
 
-#define PMM_DESC_ABI 1u
+#define PMM_DESC_ABI 2u
 
 /* A sampler's self-description.  Every field is 8 bytes wide (pointer or
  * uint64_t) so that generated code can emit it as a flat constant. */
@@ -174,7 +214,7 @@ typedef struct pmm_model_desc {
   const char *schedule;       /* human-readable schedule summary */
   const char *engine;         /* e.g. "pmmc 0.1.0, LLVM 19.1.7, -O3, znver4" */
   const char *weight_hash;    /* hex digest of the weights, "" when there are none */
-  const char *vocab;          /* categorical symbols, NULL otherwise */
+  const char *vocab;          /* categorical: the symbols, one UTF-8 code point each; NULL otherwise */
   uint64_t steps;
   uint64_t rank;              /* rank of one sample's shape, 1..4 */
   uint64_t shape[4];
@@ -183,6 +223,10 @@ typedef struct pmm_model_desc {
   uint64_t scratch_bytes;     /* per worker */
   uint64_t flops_per_sample;  /* whole chain, all steps */
   uint64_t weight_bytes;
+  uint64_t vocab_size;        /* categorical: K symbols, else 0 */
+  int64_t pad_symbol;         /* categorical: index of the padding symbol (stripped by
+                               * --format txt), -1 for none */
+  double range_lo, range_hi;  /* --format png maps [lo, hi] to black..white */
   pmm_run_block_fn run_block;
   void *user;
 } pmm_model_desc;

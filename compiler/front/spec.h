@@ -105,9 +105,20 @@ typedef struct spec_component {
 
 typedef struct spec_network {
   spec_network_kind kind;
-  /* exact */
+  /* exact: a Gaussian mixture (normal-normal) ... */
   spec_component *mixture;
   size_t ncomponents;
+  /* ... or a finite atom set (every pair): `atoms: FILE` (.npy rows [k, D]
+   * for normal-normal and gamma-poisson; for dirichlet-categorical a text
+   * file, one sequence per line, optional TAB and weight), optional
+   * `atom_weights: FILE.npy` [k] for .npy atoms.  Paths relative to the YAML. */
+  char *atoms_path;
+  spec_loc atoms_loc;
+  uint64_t natoms;
+  float *atoms;          /* [natoms, data_elems]: values, or symbol indices
+                          * for dirichlet-categorical (short sequences padded
+                          * with the padding symbol 0) */
+  double *atom_weights;  /* [natoms], positive, normalised to sum 1 */
   /* graph */
   spec_layer *layers;
   size_t nlayers;
@@ -125,7 +136,15 @@ typedef struct model_spec {
   uint32_t shape[SPEC_MAX_RANK];
   uint64_t data_elems; /* product of shape */
   spec_loc data_loc;
-  double prior_mean, prior_precision; /* normal-normal */
+  double data_range[2]; /* data.range: [lo, hi] for --format png, default [0, 1] */
+  /* dirichlet-categorical: data.vocab is a string, one symbol per UTF-8
+   * code point; with data.padding: true the first symbol is padding */
+  char **vocab;
+  uint32_t vocab_size;   /* K */
+  int pad_symbol;        /* 0 when data.padding is true, else -1 */
+  double prior_mean, prior_precision;        /* normal-normal */
+  double prior_shape, prior_rate;            /* gamma-poisson: Gamma(shape a0, rate b0) */
+  double prior_concentration, prior_smoothing; /* dirichlet-categorical: beta > 0, eps in [0, 1) */
   spec_loc prior_loc;
   spec_schedule schedule;
   spec_sampler_kind sampler;
