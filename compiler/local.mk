@@ -1,7 +1,7 @@
 # compiler/: libpmmc.a (one folder a layer) and the pmmc driver.
 noinst_LIBRARIES += compiler/libpmmc.a
 compiler_libpmmc_a_CPPFLAGS = $(AM_CPPFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(LLVM_CFLAGS) \
-	-DPMMC_CC='"$(CC)"' -DPMMC_LINK_LIBS='"$(BLAS_LIBS) -lm -pthread"'
+	-DPMMC_CC='"$(CC)"' -DPMMC_LINK_LIBS='"$(BLAS_LIBS) $(PNG_LIBS) -lm -pthread"'
 compiler_libpmmc_a_SOURCES =
 
 include compiler/util/local.mk
@@ -12,7 +12,7 @@ include compiler/interp/local.mk
 include compiler/codegen/local.mk
 
 # Everything a program using libpmmc links against.
-PMMC_LIBS = compiler/libpmmc.a runtime/libpmmrt.a $(YAML_LIBS) $(JSONC_LIBS) $(LLVM_LIBS) $(BLAS_LIBS) -lm
+PMMC_LIBS = compiler/libpmmc.a runtime/libpmmrt.a $(YAML_LIBS) $(JSONC_LIBS) $(LLVM_LIBS) $(BLAS_LIBS) $(PNG_LIBS) -lm
 
 bin_PROGRAMS += pmmc
 pmmc_SOURCES = compiler/driver/pmmc.c

@@ -1,6 +1,7 @@
 /*
- * kernels.c - activations, dense layers, sinusoidal time embedding and
- * LayerNorm, shared by the interpreter and by generated code.
+ * kernels.c - activations, dense layers, sinusoidal time embedding,
+ * LayerNorm, softmax and argmax, shared by the interpreter and by generated
+ * code.
  *
  * Activation formulas are part of the contract with code generation: the
  * LLVM back end emits calls to exactly the same libm float functions in the
@@ -143,5 +144,66 @@ void pmm_kernel_layernorm(size_t rows, size_t n, const float *x, const float *ga
         v += beta[i];
       yr[i] = (float)v;
     }
+  }
+}
+
+/* One group: e_i = expf(x_i - max) in float, their sum in double, y_i =
+ * e_i / sum rounded once.  The limits are kept where the formula would give
+ * inf - inf: entries at +inf share the mass equally, and a group that is -inf
+ * throughout is uniform.  A NaN anywhere makes the group NaN. */
+static void softmax_group(size_t k, const float *x, float *y)
+{
+  float m = -INFINITY;
+  int has_nan = 0;
+  for (size_t i = 0; i < k; i++) {
+    if (isnan(x[i]))
+      has_nan = 1;
+    else if (x[i] > m)
+      m = x[i];
+  }
+  if (has_nan) {
+    for (size_t i = 0; i < k; i++)
+      y[i] = NAN;
+    return;
+  }
+  if (isinf(m)) {
+    size_t hits = 0;
+    for (size_t i = 0; i < k; i++)
+      hits += x[i] == m;
+    for (size_t i = 0; i < k; i++)
+      y[i] = x[i] == m ? (float)(1.0 / (double)hits) : 0.0f;
+    return;
+  }
+  double sum = 0.0;
+  for (size_t i = 0; i < k; i++) {
+    y[i] = expf(x[i] - m);
+    sum += y[i];
+  }
+  for (size_t i = 0; i < k; i++)
+    y[i] = (float)((double)y[i] / sum);
+}
+
+void pmm_kernel_softmax(size_t rows, size_t groups, size_t k, const float *x, float *y)
+{
+  if (k == 0)
+    return;
+  for (size_t g = 0; g < rows * groups; g++)
+    softmax_group(k, x + g * k, y + g * k);
+}
+
+/* NaN never wins (comparisons with it are false) unless the whole group is
+ * NaN, which gives index 0. */
+void pmm_kernel_argmax(size_t rows, size_t groups, size_t k, const float *x, float *y)
+{
+  if (k == 0)
+    return;
+  for (size_t g = 0; g < rows * groups; g++) {
+    const float *xg = x + g * k;
+    size_t best = 0;
+    for (size_t i = 1; i < k; i++) {
+      if (xg[i] > xg[best] || (isnan(xg[best]) && !isnan(xg[i])))
+        best = i;
+    }
+    y[g] = (float)best;
   }
 }

@@ -77,10 +77,17 @@ void pmm_rng_normal_block(const uint32_t key[2], uint64_t first_sample, size_t r
 /* Fill out[r * n + e] with Poisson(rate[r * n + e]) draws for sample
  * first_sample + r, step `step`, element e, under `key` (use the key of
  * stream 1, pmm_rng_key(seed, 1, key), so draws are independent of the
- * normals).  Exact for any mean >= 0 (inversion for small means, a
- * transformed-rejection method for large ones); each element uses its own
- * Philox counters, so a value never depends on rows, n or other elements.
- * A rate of 0 (or below, or NaN) gives 0.  Results are integers in float. */
+ * normals).  Exact for any mean >= 0 (inversion for means below 10, Hormann's
+ * transformed rejection PTRS above; docs/poisson.md); each element uses its
+ * own Philox counters, so a value never depends on rows, n or other elements:
+ *   ctr[0] = e | round << 24 (e < 2^24, round 0..255), ctr[1] = step,
+ *   ctr[2] = low 32 bits of the sample index, ctr[3] = high 32 bits.
+ * Inversion uses round 0; PTRS makes one attempt per round and, should all
+ * 256 fail (probability below 1e-150), returns floor(rate).
+ * A rate of 0 (or below, or NaN) gives 0, +inf gives +inf, elements at
+ * e >= PMM_POISSON_MAX_ELEMS give NaN.  Results are integers in float
+ * (rounded to float above 2^24).  out may equal rate. */
+#define PMM_POISSON_MAX_ELEMS (UINT32_C(1) << 24)
 void pmm_rng_poisson_block(const uint32_t key[2], uint64_t first_sample, size_t rows,
                            uint32_t step, size_t n, const float *rate, float *out);
 
@@ -138,10 +145,13 @@ void pmm_kernel_exact_gmm(const pmm_gmm *g, double prior_mean, double prior_prec
                           double A, size_t rows, const float *mu, float *xhat);
 
 /* y[r, g, :] = softmax(x[r, g, :]) over groups of k (max-subtracted, float
- * expf, sum in double). */
+ * expf, sum in double).  Limits where the formula would give inf - inf:
+ * entries at +inf share the mass, an all -inf group is uniform; a NaN makes
+ * its group NaN.  x == y is allowed. */
 void pmm_kernel_softmax(size_t rows, size_t groups, size_t k, const float *x, float *y);
 
-/* y[r, g] = index of the largest x[r, g, :] (first on ties), as a float. */
+/* y[r, g] = index of the largest x[r, g, :] (first on ties, NaN never
+ * chosen unless the whole group is NaN: then 0), as a float. */
 void pmm_kernel_argmax(size_t rows, size_t groups, size_t k, const float *x, float *y);
 
 /* A finite set of atoms (the data distribution is sum_k w_k delta(x_k)).
@@ -159,7 +169,16 @@ typedef struct pmm_atoms {
  * gamma:   S = mu (b0 + A) - a0 ~ Poisson(A x) per coordinate.
  * categorical: counts[r, l, c] ~ Poisson(A theta*_{l,c}) with
  *   theta* = (1 - eps) onehot(x_l) + eps / K; output p[r, l, c] = P(x_l = c | counts).
- * At A = 0 (no counts) the result is the prior (weighted) mean. */
+ * At A = 0 (no counts) the result is the prior (weighted) mean.  Counts
+ * (S and counts[]) are rounded to integers.  Atoms impossible under the
+ * likelihood (gamma: x_d = 0 with S_d > 0; categorical with eps = 0: a count
+ * off the atom's symbol) get weight 0.  If every atom is impossible, the
+ * posterior is over the atoms that leave the fewest counts unexplained (the
+ * limit eps -> 0+, resp. x_d -> 0+, of the exact posterior), deterministic
+ * and finite; rows with NaN statistics get the prior mean.  log_weight need
+ * not be normalised; -inf means weight 0.  Gamma atoms must be >= 0;
+ * categorical values are clamped into 0..vocab-1.  Outputs must not overlap
+ * inputs.  Details: runtime/exact_atoms.c. */
 void pmm_kernel_exact_atoms_normal(const pmm_atoms *a, double prior_mean, double prior_precision,
                                    double A, size_t rows, const float *mu, float *xhat);
 void pmm_kernel_exact_atoms_gamma(const pmm_atoms *a, double prior_shape, double prior_rate,

@@ -1,7 +1,9 @@
 /*
  * sampler_cli.c - the command line every generated sampler shares
  * (DESIGN.md section 3): option parsing, --info/--help/--version, sample
- * ranges and shards, and the .npy/.csv writers.
+ * ranges and shards, and the writers: .npy, .csv, .txt (categorical
+ * samples decoded through the vocabulary, vocab.c) and .png (image grids,
+ * png_grid.c).
  *
  * Exit status: 0 success, 1 bad input, I/O or model failure, 2 usage.
  * An output file is written under a temporary name in its directory and
@@ -12,6 +14,7 @@
 #define _GNU_SOURCE /* getopt_long, optind = 0 re-initialisation */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +24,25 @@
 #include <unistd.h>
 
 #include "runtime/pmmrt.h"
+#include "runtime/png_grid.h"
+#include "runtime/vocab.h"
 
 #define CLI_MAX_THREADS 4096u
 #define CLI_CHUNK_BYTES (16u << 20) /* floats generated per write, roughly */
 
-typedef enum cli_format { CLI_FORMAT_AUTO, CLI_FORMAT_NPY, CLI_FORMAT_CSV } cli_format;
+typedef enum cli_format {
+  CLI_FORMAT_AUTO,
+  CLI_FORMAT_NPY,
+  CLI_FORMAT_CSV,
+  CLI_FORMAT_TXT,
+  CLI_FORMAT_PNG,
+  CLI_FORMAT_COUNT
+} cli_format;
+
+static const char *const cli_format_names[CLI_FORMAT_COUNT] = {
+    [CLI_FORMAT_AUTO] = "auto", [CLI_FORMAT_NPY] = "npy", [CLI_FORMAT_CSV] = "csv",
+    [CLI_FORMAT_TXT] = "txt",   [CLI_FORMAT_PNG] = "png",
+};
 
 typedef struct cli_opts {
   const char *prog;
@@ -86,8 +103,8 @@ static void cli_print_help(const cli_opts *o, const pmm_model_desc *d)
          "  -n, --num-samples N   number of samples (default 1)\n"
          "  -s, --seed S          random seed, 0 to 2^64-1 (default 0)\n"
          "  -o, --output PATH     output file, - for standard output (default -)\n"
-         "      --format F        npy or csv (default: from PATH's extension;\n"
-         "                        csv on standard output)\n"
+         "      --format F        npy, csv, txt or png (default: from PATH's\n"
+         "                        extension; csv on standard output)\n"
          "      --threads N       worker threads, 0 = one per online CPU (default 0)\n"
          "      --first-index I   index of the first sample (default 0)\n"
          "      --shard K/N       write only part K of N (0 <= K < N) of the samples\n"
@@ -96,8 +113,15 @@ static void cli_print_help(const cli_opts *o, const pmm_model_desc *d)
          "      --version         show the version and exit\n"
          "\n"
          "Sample i depends only on this program, the seed and i: any -n, --threads,\n"
-         "--first-index or --shard split gives the same values.  An .npy output gets\n"
-         "a sidecar PATH.json recording the model, seed and sample range.\n",
+         "--first-index or --shard split gives the same values.\n"
+         "\n"
+         "Formats: npy (float32, one row per sample) and csv (a '#' line naming the\n"
+         "model, seed and range, then one line per sample); txt, for categorical\n"
+         "models, prints each sample decoded through the vocabulary, one per line,\n"
+         "trailing padding dropped; png draws samples of shape [H, W] or [C, H, W]\n"
+         "(C = 1 or 3) as one grid, values mapped from the model's range to 0..255.\n"
+         "An .npy or .txt file gets a sidecar PATH.json recording the model, seed\n"
+         "and sample range; a .png records them in its text chunks.\n",
          o->prog, d->name, d->pair, (unsigned long long)d->steps);
 }
 
@@ -109,7 +133,8 @@ static void cli_print_shape(FILE *f, const pmm_model_desc *d)
   fputc(']', f);
 }
 
-static void cli_print_info(const pmm_model_desc *d)
+/* v is the model's vocabulary, NULL for non-categorical models. */
+static void cli_print_info(const pmm_model_desc *d, const cli_vocab *v)
 {
   printf("model:            %s\n", d->name);
   printf("pair:             %s\n", d->pair);
@@ -119,7 +144,21 @@ static void cli_print_info(const pmm_model_desc *d)
   printf("steps:            %llu\n", (unsigned long long)d->steps);
   printf("data shape:       ");
   cli_print_shape(stdout, d);
-  printf("\nblock size:       %llu\n", (unsigned long long)d->block_size);
+  putchar('\n');
+  if (v) {
+    printf("vocabulary:       %llu symbols \"%s\"\n", (unsigned long long)v->k, v->text);
+    printf("padding symbol:   ");
+    if (v->pad >= 0) {
+      putchar('\'');
+      vocab_put(v, stdout, (uint64_t)v->pad);
+      printf("' (index %lld)\n", (long long)v->pad);
+    } else {
+      printf("none\n");
+    }
+  }
+  if (isfinite(d->range_lo) && isfinite(d->range_hi) && d->range_hi > d->range_lo)
+    printf("value range:      [%g, %g]\n", d->range_lo, d->range_hi);
+  printf("block size:       %llu\n", (unsigned long long)d->block_size);
   printf("FLOPs per sample: %llu\n", (unsigned long long)d->flops_per_sample);
   printf("scratch bytes:    %llu\n", (unsigned long long)d->scratch_bytes);
   printf("weight bytes:     %llu\n", (unsigned long long)d->weight_bytes);
@@ -223,13 +262,14 @@ static int cli_parse(int argc, char **argv, cli_opts *o)
       o->output = optarg;
       break;
     case OPT_FORMAT:
-      if (strcmp(optarg, "npy") == 0)
-        o->format = CLI_FORMAT_NPY;
-      else if (strcmp(optarg, "csv") == 0)
-        o->format = CLI_FORMAT_CSV;
-      else
-        return cli_usage_error(o, "unknown format '%s' for --format (expected npy or csv)",
-                               optarg);
+      o->format = CLI_FORMAT_AUTO;
+      for (int f = CLI_FORMAT_NPY; f < CLI_FORMAT_COUNT; f++) {
+        if (strcmp(optarg, cli_format_names[f]) == 0)
+          o->format = (cli_format)f;
+      }
+      if (o->format == CLI_FORMAT_AUTO)
+        return cli_usage_error(
+            o, "unknown format '%s' for --format (expected npy, csv, txt or png)", optarg);
       break;
     case OPT_THREADS:
       if (parse_u64(optarg, &v) != 0)
@@ -467,6 +507,63 @@ static void write_sidecar(FILE *f, const cli_opts *o, const pmm_model_desc *d,
 
 /* ---- the run ------------------------------------------------------------ */
 
+/* Where samples go: the output file and the format's state. */
+typedef struct cli_writer {
+  cli_format fmt;
+  cli_sink *sink;
+  const cli_vocab *vocab; /* txt */
+  png_grid *grid;         /* png */
+  size_t elems;
+} cli_writer;
+
+static const char *sink_name(const cli_sink *s)
+{
+  return s->tmp_path ? s->path : "standard output";
+}
+
+/* Samples [index, index + rows) in buf to the output; 0, or -1 reported. */
+static int writer_put(const cli_opts *o, cli_writer *w, float *buf, uint64_t index,
+                      uint64_t rows)
+{
+  FILE *f = w->sink->f;
+  int bad = 0;
+  switch (w->fmt) {
+  case CLI_FORMAT_NPY:
+    bad = write_npy_rows(f, buf, (size_t)rows * w->elems);
+    break;
+  case CLI_FORMAT_TXT:
+    for (uint64_t r = 0; r < rows && !bad; r++) {
+      size_t pos;
+      const float *x = buf + (size_t)r * w->elems;
+      int st = vocab_write_line(w->vocab, f, x, w->elems, &pos);
+      if (st == 1) {
+        cli_error(o, "sample %llu holds %g at position %zu, which is not a symbol index "
+                     "(0 to %llu)",
+                  (unsigned long long)(index + r), (double)x[pos], pos,
+                  (unsigned long long)(w->vocab->k - 1));
+        return -1;
+      }
+      bad = st;
+    }
+    break;
+  case CLI_FORMAT_PNG: {
+    char err[256];
+    if (png_grid_add(w->grid, buf, rows, err, sizeof err) == 0)
+      return 0;
+    cli_error(o, "cannot write '%s': %s", sink_name(w->sink), err);
+    return -1;
+  }
+  default:
+    bad = write_csv_rows(f, buf, (size_t)rows, w->elems);
+    break;
+  }
+  if (bad) {
+    cli_error(o, "cannot write '%s': %s", sink_name(w->sink), strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
 /* Samples per generate call: whole blocks, at least one per worker, and
  * about CLI_CHUNK_BYTES of floats when blocks are small.  desc_check made
  * sure one block fits in memory, so one block is always possible. */
@@ -485,9 +582,9 @@ static uint64_t chunk_samples(const pmm_model_desc *d, unsigned threads)
   return blocks * d->block_size;
 }
 
-/* Generate [first, first + count) chunk by chunk into sink. */
-static int generate_into(const cli_opts *o, const pmm_model_desc *d, cli_format fmt,
-                         uint64_t first, uint64_t count, cli_sink *sink)
+/* Generate [first, first + count) chunk by chunk into the writer. */
+static int generate_into(const cli_opts *o, const pmm_model_desc *d, cli_writer *w,
+                         uint64_t first, uint64_t count)
 {
   uint64_t chunk = chunk_samples(d, o->threads);
   uint64_t buf_rows = chunk < count ? chunk : count > 0 ? count : 1;
@@ -513,27 +610,62 @@ static int generate_into(const cli_opts *o, const pmm_model_desc *d, cli_format 
       rc = -1;
       break;
     }
-    int bad = fmt == CLI_FORMAT_NPY ? write_npy_rows(sink->f, buf, (size_t)rows * elems)
-                                    : write_csv_rows(sink->f, buf, (size_t)rows, elems);
-    if (bad) {
-      cli_error(o, "cannot write '%s': %s", sink->tmp_path ? sink->path : "standard output",
-                strerror(errno));
-      rc = -1;
-    }
+    rc = writer_put(o, w, buf, at, rows);
     at = stop;
   }
   free(buf);
   return rc;
 }
 
-static int write_output(const cli_opts *o, const pmm_model_desc *d, cli_format fmt,
+/* What precedes the samples: the .npy header, the csv comment line, or
+ * the PNG header (txt has none: every line is a sample). */
+static int writer_start(const cli_opts *o, const pmm_model_desc *d, cli_writer *w,
                         uint64_t first, uint64_t count)
+{
+  char comment[512];
+  snprintf(comment, sizeof comment, "model=%s seed=%llu first_index=%llu count=%llu", d->name,
+           (unsigned long long)o->seed, (unsigned long long)first, (unsigned long long)count);
+  FILE *f = w->sink->f;
+  int bad = 0;
+  if (w->fmt == CLI_FORMAT_NPY) {
+    uint64_t shape[5] = {count};
+    memcpy(shape + 1, d->shape, (size_t)d->rank * sizeof shape[0]);
+    bad = pmm_npy_write_header(f, (uint32_t)d->rank + 1, shape) != PMM_OK;
+  } else if (w->fmt == CLI_FORMAT_CSV) {
+    bad = fprintf(f, "# %s\n", comment) < 0;
+  } else if (w->fmt == CLI_FORMAT_PNG) {
+    char err[256];
+    w->grid = png_grid_open(f, d, count, comment, err, sizeof err);
+    if (!w->grid) {
+      cli_error(o, "cannot write '%s': %s", sink_name(w->sink), err);
+      return -1;
+    }
+  }
+  if (bad) {
+    cli_error(o, "cannot write '%s': %s", sink_name(w->sink), strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static int writer_finish(const cli_opts *o, cli_writer *w)
+{
+  char err[256];
+  if (w->grid && png_grid_finish(w->grid, err, sizeof err) != 0) {
+    cli_error(o, "cannot write '%s': %s", sink_name(w->sink), err);
+    return -1;
+  }
+  return 0;
+}
+
+static int write_output(const cli_opts *o, const pmm_model_desc *d, cli_format fmt,
+                        const cli_vocab *vocab, uint64_t first, uint64_t count)
 {
   cli_sink data, side = {NULL, NULL, NULL};
   char *side_path = NULL;
   if (sink_open(&data, o->output, o) != 0)
     return 1;
-  if (fmt == CLI_FORMAT_NPY && data.tmp_path) {
+  if ((fmt == CLI_FORMAT_NPY || fmt == CLI_FORMAT_TXT) && data.tmp_path) {
     size_t len = strlen(o->output);
     side_path = malloc(len + sizeof ".json");
     if (!side_path) {
@@ -550,24 +682,13 @@ static int write_output(const cli_opts *o, const pmm_model_desc *d, cli_format f
     }
   }
 
-  int rc = 0;
-  if (fmt == CLI_FORMAT_NPY) {
-    uint64_t shape[5] = {count};
-    memcpy(shape + 1, d->shape, (size_t)d->rank * sizeof shape[0]);
-    if (pmm_npy_write_header(data.f, (uint32_t)d->rank + 1, shape) != PMM_OK) {
-      cli_error(o, "cannot write '%s': %s", data.tmp_path ? data.path : "standard output",
-                strerror(errno));
-      rc = -1;
-    }
-  } else if (fprintf(data.f, "# model=%s seed=%llu first_index=%llu count=%llu\n", d->name,
-                     (unsigned long long)o->seed, (unsigned long long)first,
-                     (unsigned long long)count) < 0) {
-    cli_error(o, "cannot write '%s': %s", data.tmp_path ? data.path : "standard output",
-              strerror(errno));
-    rc = -1;
-  }
+  cli_writer w = {fmt, &data, vocab, NULL, (size_t)d->sample_elems};
+  int rc = writer_start(o, d, &w, first, count);
   if (rc == 0)
-    rc = generate_into(o, d, fmt, first, count, &data);
+    rc = generate_into(o, d, &w, first, count);
+  if (rc == 0)
+    rc = writer_finish(o, &w);
+  png_grid_free(w.grid);
   if (rc == 0 && side.f)
     write_sidecar(side.f, o, d, first, count);
 
@@ -592,11 +713,13 @@ static int write_output(const cli_opts *o, const pmm_model_desc *d, cli_format f
 }
 
 /* The descriptor is generated code, but a bad one must still be reported,
- * not crash the program. */
+ * not crash the program.  The ABI version is checked first: a descriptor
+ * of another layout cannot be read any further. */
 static int desc_check(const cli_opts *o, const pmm_model_desc *d)
 {
   if (d->abi != PMM_DESC_ABI) {
-    cli_error(o, "model descriptor has ABI version %llu, this runtime expects %u",
+    cli_error(o, "model descriptor has ABI version %llu, this runtime expects %u: "
+                 "rebuild the sampler with the pmmc that goes with this runtime",
               (unsigned long long)d->abi, PMM_DESC_ABI);
     return -1;
   }
@@ -614,6 +737,72 @@ static int desc_check(const cli_opts *o, const pmm_model_desc *d)
     return -1;
   }
   return 0;
+}
+
+/* The format asked for or implied by the output's name, checked against
+ * the model; CLI_FORMAT_AUTO after a usage error has been reported. */
+static cli_format choose_format(const cli_opts *o, const pmm_model_desc *d,
+                                const cli_vocab *vocab, uint64_t count)
+{
+  cli_format fmt = o->format;
+  if (fmt == CLI_FORMAT_AUTO) {
+    if (strcmp(o->output, "-") == 0 || has_suffix(o->output, ".csv"))
+      fmt = CLI_FORMAT_CSV;
+    else if (has_suffix(o->output, ".npy"))
+      fmt = CLI_FORMAT_NPY;
+    else if (has_suffix(o->output, ".txt"))
+      fmt = CLI_FORMAT_TXT;
+    else if (has_suffix(o->output, ".png"))
+      fmt = CLI_FORMAT_PNG;
+    else {
+      cli_usage_error(o, "cannot tell the format of '%s' from its extension: "
+                         "use --format npy, csv, txt or png", o->output);
+      return CLI_FORMAT_AUTO;
+    }
+  }
+  if (fmt == CLI_FORMAT_TXT && !vocab) {
+    cli_usage_error(o, "--format txt decodes symbol sequences, and model '%s' (%s) has no "
+                       "vocabulary: use npy or csv", d->name, d->pair);
+    return CLI_FORMAT_AUTO;
+  }
+  char why[512];
+  if (fmt == CLI_FORMAT_PNG && png_grid_check(d, count, why, sizeof why) != 0) {
+    cli_usage_error(o, "%s", why);
+    return CLI_FORMAT_AUTO;
+  }
+  return fmt;
+}
+
+/* Everything after parsing, with the descriptor known to be sound. */
+static int cli_run(const cli_opts *o, const pmm_model_desc *desc, const cli_vocab *vocab)
+{
+  if (o->help) {
+    cli_print_help(o, desc);
+    return fflush(stdout) == 0 ? 0 : 1;
+  }
+  if (o->version) {
+    printf("%s sampler (%s)\n", desc->name, desc->engine);
+    return fflush(stdout) == 0 ? 0 : 1;
+  }
+  if (o->info) {
+    cli_print_info(desc, vocab);
+    return fflush(stdout) == 0 ? 0 : 1;
+  }
+
+  /* Shard K of N: the contiguous part [floor(n K / N), floor(n (K+1) / N))
+   * of the range, computed without overflowing n K (N < 2^32). */
+  uint64_t first = o->first, count = o->n;
+  if (o->has_shard) {
+    uint64_t q = o->n / o->shard_n, r = o->n % o->shard_n;
+    uint64_t lo = q * o->shard_k + r * o->shard_k / o->shard_n;
+    uint64_t hi = q * (o->shard_k + 1) + r * (o->shard_k + 1) / o->shard_n;
+    first = o->first + lo;
+    count = hi - lo;
+  }
+  cli_format fmt = choose_format(o, desc, vocab, count);
+  if (fmt == CLI_FORMAT_AUTO)
+    return 2;
+  return write_output(o, desc, fmt, vocab, first, count);
 }
 
 int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc)
@@ -636,39 +825,15 @@ int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc)
     return rc;
   if (desc_check(&o, desc) != 0)
     return 1;
-  if (o.help) {
-    cli_print_help(&o, desc);
-    return fflush(stdout) == 0 ? 0 : 1;
+  if (!desc->vocab)
+    return cli_run(&o, desc, NULL);
+  cli_vocab vocab;
+  char err[256];
+  if (vocab_init(&vocab, desc, err, sizeof err) != 0) {
+    cli_error(&o, "model descriptor is inconsistent: %s", err);
+    return 1;
   }
-  if (o.version) {
-    printf("%s sampler (%s)\n", desc->name, desc->engine);
-    return fflush(stdout) == 0 ? 0 : 1;
-  }
-  if (o.info) {
-    cli_print_info(desc);
-    return fflush(stdout) == 0 ? 0 : 1;
-  }
-
-  cli_format fmt = o.format;
-  if (fmt == CLI_FORMAT_AUTO) {
-    if (strcmp(o.output, "-") == 0 || has_suffix(o.output, ".csv"))
-      fmt = CLI_FORMAT_CSV;
-    else if (has_suffix(o.output, ".npy"))
-      fmt = CLI_FORMAT_NPY;
-    else
-      return cli_usage_error(&o, "cannot tell the format of '%s' from its extension: "
-                                 "use --format npy or --format csv", o.output);
-  }
-
-  /* Shard K of N: the contiguous part [floor(n K / N), floor(n (K+1) / N))
-   * of the range, computed without overflowing n K (N < 2^32). */
-  uint64_t first = o.first, count = o.n;
-  if (o.has_shard) {
-    uint64_t q = o.n / o.shard_n, r = o.n % o.shard_n;
-    uint64_t lo = q * o.shard_k + r * o.shard_k / o.shard_n;
-    uint64_t hi = q * (o.shard_k + 1) + r * (o.shard_k + 1) / o.shard_n;
-    first = o.first + lo;
-    count = hi - lo;
-  }
-  return write_output(&o, desc, fmt, first, count);
+  rc = cli_run(&o, desc, &vocab);
+  vocab_free(&vocab);
+  return rc;
 }

@@ -8,9 +8,10 @@
  * final block with t = steps + 1; each block's result is copied to the state
  * buffer (or to the output rows).  Network ops call the same runtime kernels
  * as the interpreter.  Elementwise ops (fill, const, table, act, add, sub,
- * mul, concat) are emitted inline as loops over compile-time trip counts, in
- * float, with no fast-math flags, so LLVM may vectorise them but never
- * reassociate or contract them: they compute the interpreter's bits.
+ * mul, concat, dirichlet_mean) are emitted inline as loops over compile-time
+ * trip counts, in float, with no fast-math flags, so LLVM may vectorise them
+ * but never reassociate or contract them: they compute the interpreter's
+ * bits.  A module whose step block never runs (steps = 0) has no step loop.
  * Activations call the libm functions pmm_act_eval calls, in its order.
  */
 #include "config.h"
@@ -47,11 +48,12 @@ typedef struct cg {
   LLVMContextRef ctx;
   LLVMModuleRef mod;
   LLVMBuilderRef b;
-  LLVMTypeRef i32, i64, isz, f32, f64, ptr, void_t, block_t, gmm_t;
+  LLVMTypeRef i32, i64, isz, f32, f64, ptr, void_t, block_t, gmm_t, atoms_t;
 
-  LLVMValueRef *tensors, *tables, *gmms; /* constant globals, by module index */
+  LLVMValueRef *tensors, *tables, *gmms, *atoms; /* constant globals, by module index */
   cg_fn expf_fn, erff_fn, tanhf_fn, log1pf_fn;
-  cg_fn dense, rng_key, rng_normal, sinusoidal, layernorm, exact_gmm;
+  cg_fn dense, rng_key, rng_normal, rng_poisson, sinusoidal, layernorm, exact_gmm;
+  cg_fn softmax, argmax, atoms_normal, atoms_gamma, atoms_categorical;
 
   /* while emitting run_block */
   LLVMValueRef fn, scratch, state, out, key0, seed, first_index;
@@ -205,14 +207,37 @@ static LLVMValueRef cg_string(cg *c, const char *s) {
   return g;
 }
 
-/* Tensors, tables and mixtures (with their pmm_gmm structs) as globals. */
+/* Atom sets as pmm_atoms structs over two float arrays. */
+static int cg_emit_atoms(cg *c) {
+  const ir_module *m = c->m;
+  char name[512];
+  for (uint32_t i = 0; i < m->natoms; i++) {
+    const ir_atoms *a = &m->atoms[i];
+    LLVMValueRef f[5];
+    f[0] = cg_i64(c, a->k);
+    f[1] = cg_i64(c, a->dim);
+    f[2] = cg_i64(c, a->vocab);
+    snprintf(name, sizeof name, "%s.atoms%u.value", m->name, i);
+    if (!(f[3] = cg_float_array(c, name, a->value, (uint64_t)a->k * a->dim))) return -1;
+    snprintf(name, sizeof name, "%s.atoms%u.log_weight", m->name, i);
+    if (!(f[4] = cg_float_array(c, name, a->log_weight, a->k))) return -1;
+    snprintf(name, sizeof name, "%s.atoms%u", m->name, i);
+    c->atoms[i] =
+        cg_global(c, LLVMConstNamedStruct(c->atoms_t, f, 5), name, LLVMInternalLinkage, 8);
+  }
+  return 0;
+}
+
+/* Tensors, tables, mixtures and atom sets (with their pmm_gmm and
+ * pmm_atoms structs) as globals. */
 static int cg_emit_data(cg *c) {
   const ir_module *m = c->m;
   char name[512];
   c->tensors = xcalloc_array(m->ntensors, sizeof *c->tensors);
   c->tables = xcalloc_array(m->ntables, sizeof *c->tables);
   c->gmms = xcalloc_array(m->nmixtures, sizeof *c->gmms);
-  if (!c->tensors || !c->tables || !c->gmms) {
+  c->atoms = xcalloc_array(m->natoms, sizeof *c->atoms);
+  if (!c->tensors || !c->tables || !c->gmms || !c->atoms) {
     snprintf(c->err, c->errlen, "out of memory");
     return -1;
   }
@@ -240,7 +265,7 @@ static int cg_emit_data(cg *c) {
     snprintf(name, sizeof name, "%s.mixture%u", m->name, i);
     c->gmms[i] = cg_global(c, LLVMConstNamedStruct(c->gmm_t, f, 5), name, LLVMInternalLinkage, 8);
   }
-  return 0;
+  return cg_emit_atoms(c);
 }
 
 /* ---- runtime and libm declarations --------------------------------------- */
@@ -274,6 +299,18 @@ static void cg_declare_runtime(cg *c) {
 
   LLVMTypeRef gmm[7] = {c->ptr, c->f64, c->f64, c->f64, c->isz, c->ptr, c->ptr};
   c->exact_gmm = cg_declare(c, "pmm_kernel_exact_gmm", c->void_t, gmm, 7);
+  c->atoms_normal = cg_declare(c, "pmm_kernel_exact_atoms_normal", c->void_t, gmm, 7);
+  c->atoms_gamma = cg_declare(c, "pmm_kernel_exact_atoms_gamma", c->void_t, gmm, 7);
+  LLVMTypeRef cat[5] = {c->ptr, c->f64, c->isz, c->ptr, c->ptr};
+  c->atoms_categorical = cg_declare(c, "pmm_kernel_exact_atoms_categorical", c->void_t, cat, 5);
+
+  LLVMTypeRef poisson[7] = {c->ptr, c->i64, c->isz, c->i32, c->isz, c->ptr, c->ptr};
+  c->rng_poisson = cg_declare(c, "pmm_rng_poisson_block", c->void_t, poisson, 7);
+  cg_fn_attr(c, c->rng_poisson.fn, 4, "zeroext");
+
+  LLVMTypeRef groups[5] = {c->isz, c->isz, c->isz, c->ptr, c->ptr};
+  c->softmax = cg_declare(c, "pmm_kernel_softmax", c->void_t, groups, 5);
+  c->argmax = cg_declare(c, "pmm_kernel_argmax", c->void_t, groups, 5);
 }
 
 /* ---- instructions -------------------------------------------------------- */
@@ -378,6 +415,34 @@ static void cg_emit_copy(cg *c, LLVMValueRef dst, uint64_t dst_stride, uint64_t 
   if (r) cg_loop_end(c, &lr);
 }
 
+/* DIRICHLET_MEAN as ir.h spells it: per group of K, a sequential float sum,
+ * then (beta + c_k) / (kb + n). */
+static void cg_emit_dirichlet_mean(cg *c, const ir_inst *in, const ir_inst *x) {
+  uint64_t k = in->dim, groups = cg_rows(c, in) * (in->len / k);
+  LLVMValueRef src = cg_value(c, x), dst = cg_value(c, in);
+  LLVMValueRef beta = cg_f32(c, in->fattr), kb = cg_f32(c, (float)in->dim * in->fattr);
+  cg_loop lg, ls, ld;
+  LLVMValueRef g = cg_loop_begin(c, &lg, 0, groups, "g");
+  LLVMValueRef base = cg_index(c, g, k, NULL);
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+  LLVMValueRef j = cg_loop_begin(c, &ls, 0, k, "j");
+  LLVMValueRef n = LLVMBuildPhi(c->b, c->f32, "n");
+  LLVMValueRef zero = cg_f32(c, 0.0f);
+  LLVMAddIncoming(n, &zero, &pre, 1);
+  LLVMValueRef sum =
+      LLVMBuildFAdd(c->b, n, cg_load(c, cg_elem(c, src, LLVMBuildNUWAdd(c->b, base, j, ""))), "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+  LLVMAddIncoming(n, &sum, &latch, 1);
+  cg_loop_end(c, &ls);
+  LLVMValueRef den = LLVMBuildFAdd(c->b, kb, sum, "den");
+  j = cg_loop_begin(c, &ld, 0, k, "j");
+  LLVMValueRef idx = LLVMBuildNUWAdd(c->b, base, j, "");
+  LLVMValueRef num = LLVMBuildFAdd(c->b, beta, cg_load(c, cg_elem(c, src, idx)), "");
+  cg_store(c, LLVMBuildFDiv(c->b, num, den, ""), cg_elem(c, dst, idx));
+  cg_loop_end(c, &ld);
+  cg_loop_end(c, &lg);
+}
+
 static LLVMValueRef cg_tensor_or_null(cg *c, int32_t t) {
   return t >= 0 ? c->tensors[t] : LLVMConstPointerNull(c->ptr);
 }
@@ -415,6 +480,38 @@ static void cg_emit_inst(cg *c, const ir_block *blk, const ir_inst *in) {
     LLVMValueRef a[6] = {key, c->first_index, cg_isz(c, rows),
                          c->step32, cg_isz(c, in->len), y};
     cg_call(c, &c->rng_normal, a, 6);
+    return;
+  }
+  case IR_OP_POISSON: {
+    LLVMValueRef key = in->stream ? cg_find_key(c, in->stream) : c->key0;
+    LLVMValueRef a[7] = {key, c->first_index, cg_isz(c, rows), c->step32,
+                         cg_isz(c, in->len), cg_value(c, x), y};
+    cg_call(c, &c->rng_poisson, a, 7);
+    return;
+  }
+  case IR_OP_SOFTMAX:
+  case IR_OP_ARGMAX: {
+    LLVMValueRef a[5] = {cg_isz(c, rows), cg_isz(c, x->len / in->dim), cg_isz(c, in->dim),
+                         cg_value(c, x), y};
+    cg_call(c, in->op == IR_OP_SOFTMAX ? &c->softmax : &c->argmax, a, 5);
+    return;
+  }
+  case IR_OP_DIRICHLET_MEAN: cg_emit_dirichlet_mean(c, in, x); return;
+  case IR_OP_EXACT_ATOMS_NORMAL:
+  case IR_OP_EXACT_ATOMS_GAMMA: {
+    int normal = in->op == IR_OP_EXACT_ATOMS_NORMAL;
+    LLVMValueRef A = cg_load(c, cg_value(c, &blk->insts[in->args[1]]));
+    LLVMValueRef a[7] = {c->atoms[in->atoms],
+                         LLVMConstReal(c->f64, normal ? m->prior_mean : m->prior_shape),
+                         LLVMConstReal(c->f64, normal ? m->prior_precision : m->prior_rate),
+                         LLVMBuildFPExt(c->b, A, c->f64, ""), cg_isz(c, rows), cg_value(c, x), y};
+    cg_call(c, normal ? &c->atoms_normal : &c->atoms_gamma, a, 7);
+    return;
+  }
+  case IR_OP_EXACT_ATOMS_CATEGORICAL: {
+    LLVMValueRef a[5] = {c->atoms[in->atoms], LLVMConstReal(c->f64, m->prior_smoothing),
+                         cg_isz(c, rows), cg_value(c, x), y};
+    cg_call(c, &c->atoms_categorical, a, 5);
     return;
   }
   case IR_OP_DENSE: {
@@ -468,7 +565,8 @@ static void cg_emit_block(cg *c, ir_block_kind k, LLVMValueRef dst) {
   cg_emit_copy(c, dst, r->len, 0, cg_value(c, r), r->len, c->m->block_size, r->len);
 }
 
-/* Keys of the non-zero RANDN streams, computed once at function entry. */
+/* Keys of the non-zero RANDN and POISSON streams, computed once at function
+ * entry. */
 static int cg_emit_stream_keys(cg *c) {
   size_t total = 0;
   for (int k = 0; k < IR_BLOCK_COUNT; k++) total += c->m->blocks[k].count;
@@ -482,7 +580,9 @@ static int cg_emit_stream_keys(cg *c) {
     const ir_block *blk = &c->m->blocks[k];
     for (uint32_t i = 0; i < blk->count; i++) {
       const ir_inst *in = &blk->insts[i];
-      if (in->op != IR_OP_RANDN || in->stream == 0 || cg_find_key(c, in->stream)) continue;
+      if ((in->op != IR_OP_RANDN && in->op != IR_OP_POISSON) || in->stream == 0 ||
+          cg_find_key(c, in->stream))
+        continue;
       LLVMValueRef key = LLVMBuildAlloca(c->b, key_t, "key");
       LLVMSetAlignment(key, 4);
       LLVMValueRef a[3] = {c->seed, LLVMConstInt(c->i32, in->stream, 0), key};
@@ -528,11 +628,13 @@ static int cg_emit_run_block(cg *c) {
   cg_set_step(c, 0);
   cg_emit_block(c, IR_BLOCK_INIT, c->state);
 
-  cg_loop steps;
-  c->step64 = cg_loop_begin(c, &steps, 1, (uint64_t)m->steps + 1, "t");
-  c->step32 = LLVMBuildTrunc(c->b, c->step64, c->i32, "t32");
-  cg_emit_block(c, IR_BLOCK_STEP, c->state);
-  cg_loop_end(c, &steps);
+  if (m->steps > 0) {
+    cg_loop steps;
+    c->step64 = cg_loop_begin(c, &steps, 1, (uint64_t)m->steps + 1, "t");
+    c->step32 = LLVMBuildTrunc(c->b, c->step64, c->i32, "t32");
+    cg_emit_block(c, IR_BLOCK_STEP, c->state);
+    cg_loop_end(c, &steps);
+  }
 
   cg_set_step(c, (uint64_t)m->steps + 1);
   cg_emit_block(c, IR_BLOCK_FINAL, c->out);
@@ -562,7 +664,7 @@ static LLVMValueRef cg_emit_desc(cg *c, const codegen_options *o) {
       cg_string(c, engine),
       cg_string(c, m->weight_hash ? m->weight_hash : ""),
       m->vocab ? cg_string(c, m->vocab) : LLVMConstPointerNull(c->ptr),
-      cg_i64(c, m->steps),
+      cg_i64(c, m->schedule_steps),
       cg_i64(c, m->rank),
       LLVMConstArray(c->i64, shape, 4),
       cg_i64(c, m->out_len),
@@ -570,6 +672,10 @@ static LLVMValueRef cg_emit_desc(cg *c, const codegen_options *o) {
       cg_i64(c, m->scratch_floats * sizeof(float)),
       cg_i64(c, ir_count_flops(m)),
       cg_i64(c, ir_count_weight_bytes(m)),
+      cg_i64(c, m->vocab_size),
+      LLVMConstInt(c->i64, (unsigned long long)(int64_t)m->pad_symbol, 1),
+      LLVMConstReal(c->f64, m->range_lo),
+      LLVMConstReal(c->f64, m->range_hi),
       c->fn,
       LLVMConstPointerNull(c->ptr),
   };
@@ -634,6 +740,10 @@ static void cg_types_init(cg *c) {
   LLVMTypeRef gf[5] = {c->i64, c->i64, c->ptr, c->ptr, c->ptr};
   c->gmm_t = LLVMStructCreateNamed(c->ctx, "pmm_gmm");
   LLVMStructSetBody(c->gmm_t, gf, 5, 0);
+  /* pmm_atoms: {uint64_t k, dim, vocab; const float *value, *log_weight} */
+  LLVMTypeRef af[5] = {c->i64, c->i64, c->i64, c->ptr, c->ptr};
+  c->atoms_t = LLVMStructCreateNamed(c->ctx, "pmm_atoms");
+  LLVMStructSetBody(c->atoms_t, af, 5, 0);
 }
 
 static int cg_build_module(cg *c, const codegen_options *o) {
@@ -716,6 +826,7 @@ int codegen_compile(const ir_module *m, const codegen_options *o, char *err, siz
   free(c.tensors);
   free(c.tables);
   free(c.gmms);
+  free(c.atoms);
   free(c.keys);
   LLVMDisposeBuilder(c.b);
   LLVMDisposeModule(c.mod);

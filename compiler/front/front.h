@@ -71,12 +71,17 @@ void front_missing(front_ctx *c, const yaml_node_t *map, const char *key, const 
 
 /* xstrdup that reports running out of memory as an error. */
 char *front_strdup(front_ctx *c, const char *s);
+/* rel resolved against the directory of the YAML file (absolute paths and
+ * YAML files without a directory part leave it unchanged); malloc'd. */
+char *front_resolve_path(front_ctx *c, const char *rel);
 
 /* Readers: 0 on success, -1 after reporting an error. */
 int front_read_double(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect,
                       double *out);
 int front_read_u32(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect,
                    uint32_t min, uint32_t max, uint32_t *out);
+/* YAML 1.2 core booleans: true, True, TRUE, false, False, FALSE (plain). */
+int front_read_bool(front_ctx *c, const yaml_node_t *n, const char *what, int *out);
 /* One of names[0..n) (an index into it); a near miss gets "did you mean". */
 int front_read_choice(front_ctx *c, const yaml_node_t *n, const char *what,
                       const char *const *names, size_t count, int *out);
@@ -96,6 +101,28 @@ typedef struct front_status {
 } front_status;
 
 void front_parse_model(front_ctx *c, const yaml_node_t *root, model_spec *s, front_status *st);
+
+/* ---- data.c ------------------------------------------------------------- */
+
+/* `data:` (shape, range, vocab, padding).  pair_known says whether s->pair
+ * was readable; keys that belong to another pair are judged only then.
+ * Returns 0 when shape, data_elems and (dirichlet-categorical) the vocab
+ * are valid. */
+int front_parse_data(front_ctx *c, const yaml_node_t *root, model_spec *s, int pair_known);
+
+/* Decode one UTF-8 code point from s[0..n) (n >= 1) into *cp; returns its
+ * length in bytes, or 0 for an invalid, overlong or surrogate sequence. */
+size_t front_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* ---- atoms.c ------------------------------------------------------------ */
+
+/* Load the exact network's atom set from s->network.atoms_path (resolved;
+ * s->network.atoms_loc is where the YAML names it) and, for .npy atoms, the
+ * optional weights file weights_path (NULL for none; named at weights_loc).
+ * Fills natoms, atoms and atom_weights (normalised; uniform without a
+ * weights file or column).  Needs a valid data section.  0 on success. */
+int front_load_atoms(front_ctx *c, model_spec *s, const char *weights_path,
+                     spec_loc weights_loc);
 
 /* ---- schedule.c --------------------------------------------------------- */
 

@@ -106,9 +106,17 @@ static long check_output(front_ctx *c, const spec_network *net) {
   return -1;
 }
 
+/* The length of `mu` and of the output: one value per data element, or for
+ * dirichlet-categorical one per position and symbol (L*K, checked to fit). */
+static uint32_t mu_len(const model_spec *s) {
+  if (s->pair == SPEC_PAIR_DIRICHLET_CATEGORICAL)
+    return (uint32_t)(s->data_elems * s->vocab_size);
+  return (uint32_t)s->data_elems;
+}
+
 static uint32_t input_len(const model_spec *s, const char *name) {
   if (!strcmp(name, "mu"))
-    return (uint32_t)s->data_elems;
+    return mu_len(s);
   if (!strcmp(name, "time"))
     return 1;
   return s->network.layers[find_layer(&s->network, name)].out_len;
@@ -286,11 +294,19 @@ void front_check_graph(front_ctx *c, model_spec *s, int data_ok, int weights_loa
   if (out < 0 || given != 0 || !data_ok || infer_lengths(c, s) != 0)
     return;
   const spec_layer *o = &net->layers[out];
-  if (o->out_len != s->data_elems)
+  if (o->out_len != mu_len(s) && s->pair == SPEC_PAIR_DIRICHLET_CATEGORICAL) {
+    front_error(c, net->output_loc,
+                "found length %u for output layer '%s', expected %u (L*K = %u*%u logits, one per "
+                "position and symbol)",
+                o->out_len, o->name, mu_len(s), s->shape[0], s->vocab_size);
+    diag_hint(c->dl, "the output is read as [L, K] in row-major order; the sampler applies the "
+                     "softmax over K at each position");
+  } else if (o->out_len != mu_len(s)) {
     front_error(c, net->output_loc,
                 "found length %u for output layer '%s', expected %llu (the number of data "
                 "elements)",
                 o->out_len, o->name, (unsigned long long)s->data_elems);
+  }
   if (weights_loaded)
     check_tensors(c, s);
 }

@@ -2,8 +2,9 @@
  * spec.c - spec_load: YAML text -> checked model_spec.
  *
  * The passes run in order: YAML syntax (libyaml), sections and values
- * (yaml_model.c, schedule.c), the weights file, then the graph's structure,
- * lengths and tensors (graph_check.c).  Nothing after a failed pass that
+ * (yaml_model.c, data.c, schedule.c, with an exact network's atom files in
+ * atoms.c), the weights file, then the graph's structure, lengths and
+ * tensors (graph_check.c).  Nothing after a failed pass that
  * depends on it runs, so every reported error is a real one.
  */
 #include <errno.h>
@@ -88,6 +89,12 @@ void spec_free(model_spec *s) {
   for (size_t i = 0; i < s->network.ncomponents; i++)
     free(s->network.mixture[i].mean);
   free(s->network.mixture);
+  free(s->network.atoms_path);
+  free(s->network.atoms);
+  free(s->network.atom_weights);
+  for (uint32_t i = 0; s->vocab && i < s->vocab_size; i++)
+    free(s->vocab[i]);
+  free(s->vocab);
   for (size_t i = 0; i < s->network.nlayers; i++) {
     spec_layer *l = &s->network.layers[i];
     free(l->name);

@@ -13,8 +13,9 @@
  *     }
  *
  * spec_load parses the YAML (libyaml document API), checks every key, type and
- * value, resolves `weights:` relative to the YAML file and loads that file
- * (safetensors, see weights.h), infers every layer's input and output length
+ * value (which keys exist depends on the pair: docs/model-yaml.md), resolves
+ * `weights:` and an exact network's `atoms:` / `atom_weights:` relative to the
+ * YAML file and loads them (safetensors, see weights.h; .npy or text), infers every layer's input and output length
  * and checks each layer's tensors against them ("<layer>.weight" [units, in],
  * "<layer>.bias" [units]; layernorm [n] and [n]; biases may be absent, as
  * PyTorch's bias=False omits them).  A spec that loads is fully
@@ -118,7 +119,8 @@ typedef struct spec_network {
   float *atoms;          /* [natoms, data_elems]: values, or symbol indices
                           * for dirichlet-categorical (short sequences padded
                           * with the padding symbol 0) */
-  double *atom_weights;  /* [natoms], positive, normalised to sum 1 */
+  double *atom_weights;  /* [natoms], positive, normalised to sum 1 (uniform when
+                          * the model gives no weights) */
   /* graph */
   spec_layer *layers;
   size_t nlayers;

@@ -54,7 +54,7 @@ static void parse_name(front_ctx *c, const yaml_node_t *root, model_spec *s) {
   s->name_loc = front_loc(n);
 }
 
-/* 0 when the pair is one this version implements. */
+/* 0 when the pair was read. */
 static int parse_pair(front_ctx *c, const yaml_node_t *root, model_spec *s) {
   yaml_node_t *n = front_map_get(c, root, "pair");
   if (!n) {
@@ -65,96 +65,88 @@ static int parse_pair(front_ctx *c, const yaml_node_t *root, model_spec *s) {
   if (front_read_choice(c, n, "'pair'", pair_names, COUNT(pair_names), &k) != 0)
     return -1;
   s->pair = (spec_pair)k;
-  if (s->pair != SPEC_PAIR_NORMAL_NORMAL) {
-    front_error(c, front_loc(n), "pair '%s' is not supported yet", pair_names[k]);
-    diag_hint(c->dl, "this version of pmmc supports pair: normal-normal");
-    return -1;
-  }
   return 0;
 }
 
-/* 0 when shape and data_elems are valid. */
-static int parse_data(front_ctx *c, const yaml_node_t *root, model_spec *s) {
-  static const char *const keys[] = {"shape"};
-  static const char *const expect = "a sequence of 1 to 4 positive integers";
-  yaml_node_t *n = front_map_get(c, root, "data");
-  if (!n) {
-    front_missing(c, root, "data", "at the top level");
-    return -1;
-  }
-  s->data_loc = front_loc(n);
-  front_check_keys(c, n, "'data'", "in 'data'", keys, COUNT(keys));
-  if (n->type != YAML_MAPPING_NODE)
-    return -1;
-  yaml_node_t *shape = front_map_get(c, n, "shape");
-  if (!shape) {
-    front_missing(c, n, "shape", "in 'data'");
-    return -1;
-  }
-  if (shape->type != YAML_SEQUENCE_NODE || seq_len(shape) == 0) {
-    front_expected(c, shape, "'data.shape'", expect);
-    return -1;
-  }
-  size_t rank = seq_len(shape);
-  if (rank > SPEC_MAX_RANK) {
-    front_error(c, front_loc(shape),
-                "found a shape of rank %zu for 'data.shape', expected rank 1 to %d", rank,
-                SPEC_MAX_RANK);
-    return -1;
-  }
-  int bad = 0;
-  uint64_t elems = 1;
-  for (size_t i = 0; i < rank; i++) {
-    char what[48];
-    snprintf(what, sizeof what, "'data.shape[%zu]'", i);
-    uint32_t d;
-    if (front_read_u32(c, seq_item(c, shape, i), what, "a positive integer", 1, FRONT_MAX_LEN,
-                       &d) != 0) {
-      bad = 1;
-      continue;
-    }
-    s->shape[i] = d;
-    elems *= d; /* each factor <= 2^24 and the product is capped below: no overflow */
-    if (elems > FRONT_MAX_LEN)
-      elems = (uint64_t)FRONT_MAX_LEN + 1;
-  }
-  if (bad)
-    return -1;
-  if (elems > FRONT_MAX_LEN) {
-    front_error(c, front_loc(shape),
-                "found more than %u elements for 'data.shape', expected at most %u",
-                (unsigned)FRONT_MAX_LEN, (unsigned)FRONT_MAX_LEN);
-    return -1;
-  }
-  s->rank = (uint32_t)rank;
-  s->data_elems = elems;
-  return 0;
+/* The prior keys of each pair, with what each value must be. */
+typedef struct prior_key {
+  const char *key;
+  spec_pair pair;
+  const char *expect;
+} prior_key;
+
+static const prior_key prior_keys[] = {
+    {"mean", SPEC_PAIR_NORMAL_NORMAL, "a finite number"},
+    {"precision", SPEC_PAIR_NORMAL_NORMAL, "a finite number > 0"},
+    {"shape", SPEC_PAIR_GAMMA_POISSON, "a finite number > 0"},
+    {"rate", SPEC_PAIR_GAMMA_POISSON, "a finite number > 0"},
+    {"concentration", SPEC_PAIR_DIRICHLET_CATEGORICAL, "a finite number > 0"},
+    {"smoothing", SPEC_PAIR_DIRICHLET_CATEGORICAL, "a number >= 0 and < 1"},
+};
+
+static double *prior_field(model_spec *s, size_t i) {
+  double *f[] = {&s->prior_mean,  &s->prior_precision,     &s->prior_shape,
+                 &s->prior_rate,  &s->prior_concentration, &s->prior_smoothing};
+  return f[i];
+}
+
+static int prior_value_ok(size_t i, double v) {
+  if (!isfinite(v))
+    return 0;
+  if (!strcmp(prior_keys[i].key, "mean"))
+    return 1;
+  if (!strcmp(prior_keys[i].key, "smoothing"))
+    return v >= 0 && v < 1;
+  return v > 0;
 }
 
 static void parse_prior(front_ctx *c, const yaml_node_t *root, model_spec *s) {
-  static const char *const keys[] = {"mean", "precision"};
+  const char *mine[COUNT(prior_keys)], *others[COUNT(prior_keys)];
+  size_t nmine = 0, nothers = 0;
+  for (size_t i = 0; i < COUNT(prior_keys); i++) {
+    if (prior_keys[i].pair == s->pair)
+      mine[nmine++] = prior_keys[i].key;
+    else
+      others[nothers++] = prior_keys[i].key;
+  }
   s->prior_mean = 0.0;
   s->prior_precision = 1.0;
+  s->prior_shape = 1.0;
+  s->prior_rate = 1.0;
+  s->prior_concentration = 1.0;
+  s->prior_smoothing = 0.0;
   s->prior_loc = front_loc(root);
   yaml_node_t *n = front_map_get(c, root, "prior");
   if (!n)
     return;
   s->prior_loc = front_loc(n);
-  front_check_keys(c, n, "'prior'", "in 'prior'", keys, COUNT(keys));
+  front_check_keys_known(c, n, "'prior'", "in 'prior'", mine, nmine, others, nothers);
   if (n->type != YAML_MAPPING_NODE)
     return;
-  yaml_node_t *m = front_map_get(c, n, "mean");
-  if (m && front_read_double(c, m, "'prior.mean'", "a finite number", &s->prior_mean) == 0 &&
-      !isfinite(s->prior_mean))
-    front_expected(c, m, "'prior.mean'", "a finite number");
-  yaml_node_t *p = front_map_get(c, n, "precision");
-  if (p && front_read_double(c, p, "'prior.precision'", "a finite number > 0",
-                             &s->prior_precision) == 0 &&
-      !(isfinite(s->prior_precision) && s->prior_precision > 0))
-    front_expected(c, p, "'prior.precision'", "a finite number > 0");
+  char list[128];
+  front_join(mine, nmine, list, sizeof list);
+  for (size_t i = 0; i < COUNT(prior_keys); i++) {
+    const prior_key *pk = &prior_keys[i];
+    if (pk->pair != s->pair) {
+      yaml_node_t *k = front_map_key(c, n, pk->key);
+      if (k) {
+        front_error(c, front_loc(k),
+                    "found key '%s' in 'prior', expected %s (the prior keys of pair '%s')",
+                    pk->key, list, spec_pair_name(s->pair));
+        diag_hint(c->dl, "'%s' is a prior key of pair %s", pk->key, spec_pair_name(pk->pair));
+      }
+      continue;
+    }
+    yaml_node_t *v = front_map_get(c, n, pk->key);
+    char what[48];
+    snprintf(what, sizeof what, "'prior.%s'", pk->key);
+    if (v && front_read_double(c, v, what, pk->expect, prior_field(s, i)) == 0 &&
+        !prior_value_ok(i, *prior_field(s, i)))
+      front_expected(c, v, what, pk->expect);
+  }
 }
 
-static void parse_sampler(front_ctx *c, const yaml_node_t *root, model_spec *s) {
+static void parse_sampler(front_ctx *c, const yaml_node_t *root, model_spec *s, int pair_known) {
   static const char *const keys[] = {"kind", "output"};
   s->sampler = SPEC_SAMPLER_PMM;
   s->output = SPEC_OUTPUT_POSTERIOR_MEAN;
@@ -171,9 +163,14 @@ static void parse_sampler(front_ctx *c, const yaml_node_t *root, model_spec *s) 
   if (kind && front_read_choice(c, kind, "'sampler.kind'", sampler_names, COUNT(sampler_names),
                                 &k) == 0) {
     s->sampler = (spec_sampler_kind)k;
-    if (s->sampler != SPEC_SAMPLER_PMM) {
-      front_error(c, front_loc(kind), "sampler '%s' is not supported yet", sampler_names[k]);
-      diag_hint(c->dl, "this version of pmmc supports sampler kind: pmm");
+    if (pair_known && s->sampler != SPEC_SAMPLER_PMM && s->pair != SPEC_PAIR_NORMAL_NORMAL) {
+      front_error(c, front_loc(kind),
+                  "found '%s' for 'sampler.kind' with pair '%s', expected pmm (sampler '%s' "
+                  "supports pair normal-normal only)",
+                  sampler_names[k], spec_pair_name(s->pair), sampler_names[k]);
+      diag_hint(c->dl, "%s integrates the normal-normal %s; sampler pmm works for every pair",
+                sampler_names[k],
+                s->sampler == SPEC_SAMPLER_HEUN ? "probability-flow ODE" : "SDE");
     }
   }
   yaml_node_t *out = front_map_get(c, n, "output");
@@ -509,12 +506,111 @@ static void parse_layers(front_ctx *c, const yaml_node_t *n, spec_network *net) 
     parse_layer(c, seq_item(c, n, i), i, &net->layers[i], i ? &net->layers[i - 1] : NULL);
 }
 
+/* The path in an `atoms:` or `atom_weights:` value, resolved against the
+ * YAML file; NULL after an error. */
+static char *read_path(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect) {
+  const char *v = front_scalar(c, n, what, expect);
+  if (v && !v[0])
+    front_expected(c, n, what, expect);
+  return v && v[0] ? front_resolve_path(c, v) : NULL;
+}
+
+/* A key of an exact network that the pair does not take. */
+static void exact_key_error(front_ctx *c, const yaml_node_t *n, const char *key,
+                            const model_spec *s, const char *expect, const char *hint) {
+  front_error(c, front_loc(front_map_key(c, n, key)),
+              "found key '%s' in an exact 'network', expected %s (the keys of pair '%s')", key,
+              expect, spec_pair_name(s->pair));
+  diag_hint(c->dl, "%s", hint);
+}
+
+/* An exact network: a Gaussian mixture (normal-normal) or an atom set. */
+static void parse_exact(front_ctx *c, const yaml_node_t *n, model_spec *s, int pair_known,
+                        int data_ok) {
+  static const char *const all[] = {"kind", "mixture", "atoms", "atom_weights"};
+  spec_network *net = &s->network;
+  int mixtures = !pair_known || s->pair == SPEC_PAIR_NORMAL_NORMAL;
+  int categorical = pair_known && s->pair == SPEC_PAIR_DIRICHLET_CATEGORICAL;
+  const char *allowed[COUNT(all)];
+  size_t na = 0;
+  allowed[na++] = "kind";
+  if (mixtures)
+    allowed[na++] = "mixture";
+  allowed[na++] = "atoms";
+  if (!categorical)
+    allowed[na++] = "atom_weights";
+  front_check_keys_known(c, n, "'network'", "in an exact 'network'", allowed, na, all,
+                         COUNT(all));
+  yaml_node_t *m = front_map_get(c, n, "mixture"), *a = front_map_get(c, n, "atoms");
+  yaml_node_t *w = front_map_get(c, n, "atom_weights");
+  int wrong_mixture = m && !mixtures;
+  if (wrong_mixture) {
+    exact_key_error(c, n, "mixture", s,
+                    categorical ? "kind or atoms" : "kind, atoms or atom_weights",
+                    "Gaussian mixtures are exact networks of pair normal-normal; write `atoms: "
+                    "FILE` for a finite set of data points");
+    m = NULL;
+  }
+  if (w && categorical) {
+    exact_key_error(c, n, "atom_weights", s, "kind or atoms",
+                    "give a sequence's weight in the atoms file: a TAB and a positive number "
+                    "after the sequence");
+    w = NULL;
+  }
+  if (m && a) {
+    front_error(c, front_loc(front_map_key(c, n, "atoms")),
+                "found both 'mixture' and 'atoms' in an exact 'network', expected one of them");
+    diag_hint(c->dl, "'mixture' is a Gaussian mixture written inline; 'atoms' names a file of "
+                     "data points");
+    return;
+  }
+  if (w && !a) {
+    if (m)
+      front_error(c, front_loc(front_map_key(c, n, "atom_weights")),
+                  "found key 'atom_weights' with 'mixture' in an exact 'network', expected it "
+                  "only with 'atoms' (mixture components carry their own weights)");
+    else
+      front_missing(c, n, "atoms", "in an exact 'network' (atom_weights weighs its rows)");
+    return;
+  }
+  if (!m && !a) {
+    if (!mixtures) {
+      if (!wrong_mixture) /* else saying 'atoms' is missing would repeat that error */
+        front_missing(c, n, "atoms", "in an exact 'network'");
+      return;
+    }
+    static const char *const either[] = {"mixture", "atoms"};
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+      yaml_node_t *k = front_node(c, p->key);
+      if (k->type == YAML_SCALAR_NODE &&
+          diag_suggest((const char *)k->data.scalar.value, either, 2))
+        return; /* a misspelling, already reported with a suggestion */
+    }
+    front_error(c, front_loc(n), "missing required key 'mixture' or 'atoms' in an exact 'network'");
+    return;
+  }
+  if (m) {
+    parse_mixture(c, m, s, data_ok);
+    return;
+  }
+  const char *expect = categorical ? "the path of a text file of sequences, one per line"
+                                   : "the path of a .npy file of atoms, one per row";
+  net->atoms_loc = front_loc(a);
+  net->atoms_path = read_path(c, a, "'network.atoms'", expect);
+  char *wpath = w ? read_path(c, w, "'network.atom_weights'",
+                              "the path of a .npy file of positive weights, one per atom")
+                  : NULL;
+  if (net->atoms_path && (!w || wpath) && pair_known && data_ok)
+    front_load_atoms(c, s, wpath, w ? front_loc(w) : net->atoms_loc);
+  free(wpath);
+}
+
 /* 0 when the network section is free of errors; *kind_known tells whether
  * network.kind was readable (what `weights:` is judged against). */
-static int parse_network(front_ctx *c, const yaml_node_t *root, model_spec *s, int data_ok,
-                         int *kind_known) {
-  static const char *const all_keys[] = {"kind", "mixture", "layers", "output"};
-  static const char *const exact_keys[] = {"kind", "mixture"};
+static int parse_network(front_ctx *c, const yaml_node_t *root, model_spec *s, int pair_known,
+                         int data_ok, int *kind_known) {
+  static const char *const all_keys[] = {"kind", "mixture", "atoms", "atom_weights", "layers",
+                                         "output"};
   static const char *const graph_keys[] = {"kind", "layers", "output"};
   spec_network *net = &s->network;
   yaml_node_t *n = front_map_get(c, root, "network");
@@ -541,12 +637,7 @@ static int parse_network(front_ctx *c, const yaml_node_t *root, model_spec *s, i
   net->kind = (spec_network_kind)k;
   *kind_known = 1;
   if (net->kind == SPEC_NETWORK_EXACT) {
-    front_check_keys(c, n, "'network'", "in an exact 'network'", exact_keys, COUNT(exact_keys));
-    yaml_node_t *m = front_map_get(c, n, "mixture");
-    if (!m)
-      front_missing(c, n, "mixture", "in 'network'");
-    else
-      parse_mixture(c, m, s, data_ok);
+    parse_exact(c, n, s, pair_known, data_ok);
     return c->dl->errors == before ? 0 : -1;
   }
   front_check_keys(c, n, "'network'", "in a graph 'network'", graph_keys, COUNT(graph_keys));
@@ -571,24 +662,6 @@ static int parse_network(front_ctx *c, const yaml_node_t *root, model_spec *s, i
 
 /* ---- weights ------------------------------------------------------------ */
 
-/* The weights path relative to the YAML file's directory. */
-static char *resolve_path(front_ctx *c, const char *yaml_path, const char *rel) {
-  const char *slash = strrchr(yaml_path, '/');
-  if (rel[0] == '/' || !slash)
-    return front_strdup(c, rel);
-  size_t dir = (size_t)(slash - yaml_path) + 1, len = strlen(rel), total;
-  char *p = NULL;
-  if (!size_add_overflow(dir, len, &total) && !size_add_overflow(total, 1, &total))
-    p = malloc(total);
-  if (!p) {
-    diag_error(c->dl, c->file, 0, 0, "out of memory");
-    return NULL;
-  }
-  memcpy(p, yaml_path, dir);
-  memcpy(p + dir, rel, len + 1);
-  return p;
-}
-
 static int parse_weights(front_ctx *c, const yaml_node_t *root, model_spec *s, int network_known) {
   yaml_node_t *n = front_map_get(c, root, "weights");
   if (!n)
@@ -605,7 +678,7 @@ static int parse_weights(front_ctx *c, const yaml_node_t *root, model_spec *s, i
                    "form)");
     return 0;
   }
-  s->weights_path = resolve_path(c, s->path, v);
+  s->weights_path = front_resolve_path(c, v);
   return s->weights_path != NULL;
 }
 
@@ -618,7 +691,7 @@ void front_parse_model(front_ctx *c, const yaml_node_t *root, model_spec *s, fro
   front_check_keys(c, root, "the model", "at the top level", top_keys, COUNT(top_keys));
   parse_name(c, root, s);
   int pair_ok = parse_pair(c, root, s) == 0;
-  st->data_ok = parse_data(c, root, s) == 0;
+  st->data_ok = front_parse_data(c, root, s, pair_ok) == 0;
   if (pair_ok)
     parse_prior(c, root, s);
   yaml_node_t *sched = front_map_get(c, root, "schedule");
@@ -626,8 +699,8 @@ void front_parse_model(front_ctx *c, const yaml_node_t *root, model_spec *s, fro
     front_missing(c, root, "schedule", "at the top level");
   else
     front_parse_schedule(c, sched, &s->schedule);
-  parse_sampler(c, root, s);
+  parse_sampler(c, root, s, pair_ok);
   int kind_known = 0;
-  st->network_ok = parse_network(c, root, s, st->data_ok, &kind_known) == 0;
+  st->network_ok = parse_network(c, root, s, pair_ok, st->data_ok, &kind_known) == 0;
   st->weights_ok = parse_weights(c, root, s, kind_known);
 }

@@ -210,6 +210,23 @@ char *front_strdup(front_ctx *c, const char *s) {
   return p;
 }
 
+char *front_resolve_path(front_ctx *c, const char *rel) {
+  const char *slash = strrchr(c->file, '/');
+  if (rel[0] == '/' || !slash)
+    return front_strdup(c, rel);
+  size_t dir = (size_t)(slash - c->file) + 1, len = strlen(rel), total;
+  char *p = NULL;
+  if (!size_add_overflow(dir, len, &total) && !size_add_overflow(total, 1, &total))
+    p = malloc(total);
+  if (!p) {
+    diag_error(c->dl, c->file, 0, 0, "out of memory");
+    return NULL;
+  }
+  memcpy(p, c->file, dir);
+  memcpy(p + dir, rel, len + 1);
+  return p;
+}
+
 /* YAML 1.2 core schema float or int: [-+]? (\.[0-9]+ | [0-9]+(\.[0-9]*)?) ([eE][-+]?[0-9]+)? */
 static int front_is_decimal(const char *s) {
   if (*s == '+' || *s == '-')
@@ -288,6 +305,22 @@ int front_read_u32(front_ctx *c, const yaml_node_t *n, const char *what, const c
     return -1;
   }
   return 0;
+}
+
+int front_read_bool(front_ctx *c, const yaml_node_t *n, const char *what, int *out) {
+  static const char *const yes[] = {"true", "True", "TRUE"}, *const no[] = {"false", "False",
+                                                                             "FALSE"};
+  if (front_plain(n)) {
+    const char *v = (const char *)n->data.scalar.value;
+    for (size_t i = 0; i < 3; i++) {
+      if (!strcmp(v, yes[i]) || !strcmp(v, no[i])) {
+        *out = !strcmp(v, yes[i]);
+        return 0;
+      }
+    }
+  }
+  front_expected(c, n, what, "true or false");
+  return -1;
 }
 
 int front_read_choice(front_ctx *c, const yaml_node_t *n, const char *what,

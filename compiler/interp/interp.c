@@ -19,7 +19,8 @@
 
 struct interp {
   const ir_module *m;
-  pmm_gmm *gmm; /* the module's mixtures in the kernel's layout */
+  pmm_gmm *gmm;     /* the module's mixtures in the kernel's layout */
+  pmm_atoms *atoms; /* the module's atom sets in the kernel's layout */
 };
 
 int interp_init(interp **out, const ir_module *m, char *err, size_t errlen) {
@@ -31,7 +32,12 @@ int interp_init(interp **out, const ir_module *m, char *err, size_t errlen) {
   }
   interp *ip = calloc(1, sizeof *ip);
   if (ip && m->nmixtures) ip->gmm = calloc(m->nmixtures, sizeof *ip->gmm);
-  if (!ip || (m->nmixtures && !ip->gmm)) {
+  if (ip && m->natoms) ip->atoms = calloc(m->natoms, sizeof *ip->atoms);
+  if (!ip || (m->nmixtures && !ip->gmm) || (m->natoms && !ip->atoms)) {
+    if (ip) {
+      free(ip->gmm);
+      free(ip->atoms);
+    }
     free(ip);
     snprintf(err, errlen, "out of memory");
     return -1;
@@ -41,6 +47,10 @@ int interp_init(interp **out, const ir_module *m, char *err, size_t errlen) {
     const ir_mixture *x = &m->mixtures[i];
     ip->gmm[i] = (pmm_gmm){x->k, x->dim, x->weight, x->mean, x->std};
   }
+  for (uint32_t i = 0; i < m->natoms; i++) {
+    const ir_atoms *a = &m->atoms[i];
+    ip->atoms[i] = (pmm_atoms){a->k, a->dim, a->vocab, a->value, a->log_weight};
+  }
   *out = ip;
   return 0;
 }
@@ -48,6 +58,7 @@ int interp_init(interp **out, const ir_module *m, char *err, size_t errlen) {
 void interp_free(interp *ip) {
   if (!ip) return;
   free(ip->gmm);
+  free(ip->atoms);
   free(ip);
 }
 
@@ -108,6 +119,28 @@ static void exec_concat(const interp_frame *f, const ir_block *b, const ir_inst 
   }
 }
 
+/* DIRICHLET_MEAN, in ir.h's operation order (the LLVM back end emits the
+ * same float operations). */
+static void exec_dirichlet_mean(const interp_frame *f, const ir_inst *in, const float *x) {
+  float *y = frame_value(f, in);
+  size_t k = in->dim, groups = inst_rows(f, in) * (in->len / k);
+  float beta = in->fattr, kb = (float)in->dim * in->fattr;
+  for (size_t g = 0; g < groups; g++) {
+    const float *c = x + g * k;
+    float n = 0.0f;
+    for (size_t j = 0; j < k; j++) n = n + c[j];
+    float den = kb + n;
+    for (size_t j = 0; j < k; j++) y[g * k + j] = (beta + c[j]) / den;
+  }
+}
+
+/* The Philox key of a noise stream (stream 0's comes with the block). */
+static void frame_key(const interp_frame *f, uint32_t stream, uint32_t key[2]) {
+  key[0] = f->blk->key[0];
+  key[1] = f->blk->key[1];
+  if (stream != 0) pmm_rng_key(f->blk->seed, stream, key);
+}
+
 static void exec_inst(const interp_frame *f, const ir_block *b, const ir_inst *in) {
   const ir_module *m = f->ip->m;
   float *y = frame_value(f, in);
@@ -126,9 +159,15 @@ static void exec_inst(const interp_frame *f, const ir_block *b, const ir_inst *i
   case IR_OP_CONST: y[0] = in->fattr; break;
   case IR_OP_TABLE: y[0] = m->tables[in->table].data[f->t - 1]; break;
   case IR_OP_RANDN: {
-    uint32_t key[2] = {f->blk->key[0], f->blk->key[1]};
-    if (in->stream != 0) pmm_rng_key(f->blk->seed, in->stream, key);
+    uint32_t key[2];
+    frame_key(f, in->stream, key);
     pmm_rng_normal_block(key, f->blk->first_index, rows, f->t, in->len, y);
+    break;
+  }
+  case IR_OP_POISSON: {
+    uint32_t key[2];
+    frame_key(f, in->stream, key);
+    pmm_rng_poisson_block(key, f->blk->first_index, rows, f->t, in->len, x, y);
     break;
   }
   case IR_OP_DENSE:
@@ -151,6 +190,24 @@ static void exec_inst(const interp_frame *f, const ir_block *b, const ir_inst *i
                          y);
     break;
   }
+  case IR_OP_SOFTMAX: pmm_kernel_softmax(rows, a->len / in->dim, in->dim, x, y); break;
+  case IR_OP_ARGMAX: pmm_kernel_argmax(rows, a->len / in->dim, in->dim, x, y); break;
+  case IR_OP_DIRICHLET_MEAN: exec_dirichlet_mean(f, in, x); break;
+  case IR_OP_EXACT_ATOMS_NORMAL: {
+    double A = frame_value(f, &b->insts[in->args[1]])[0];
+    pmm_kernel_exact_atoms_normal(&f->ip->atoms[in->atoms], m->prior_mean, m->prior_precision, A,
+                                  rows, x, y);
+    break;
+  }
+  case IR_OP_EXACT_ATOMS_GAMMA: {
+    double A = frame_value(f, &b->insts[in->args[1]])[0];
+    pmm_kernel_exact_atoms_gamma(&f->ip->atoms[in->atoms], m->prior_shape, m->prior_rate, A, rows,
+                                 x, y);
+    break;
+  }
+  case IR_OP_EXACT_ATOMS_CATEGORICAL:
+    pmm_kernel_exact_atoms_categorical(&f->ip->atoms[in->atoms], m->prior_smoothing, rows, x, y);
+    break;
   case IR_OP_COUNT: break;
   }
 }
@@ -187,7 +244,7 @@ void interp_describe(const interp *ip, pmm_model_desc *d) {
   d->engine = "pmmc " PACKAGE_VERSION " interpreter";
   d->weight_hash = m->weight_hash ? m->weight_hash : "";
   d->vocab = m->vocab;
-  d->steps = m->steps;
+  d->steps = m->schedule_steps;
   d->rank = m->rank;
   for (uint32_t i = 0; i < m->rank && i < 4; i++) d->shape[i] = m->shape[i];
   d->sample_elems = m->out_len;
@@ -195,6 +252,10 @@ void interp_describe(const interp *ip, pmm_model_desc *d) {
   d->scratch_bytes = m->scratch_floats * sizeof(float);
   d->flops_per_sample = ir_count_flops(m);
   d->weight_bytes = ir_count_weight_bytes(m);
+  d->vocab_size = m->vocab_size;
+  d->pad_symbol = m->pad_symbol;
+  d->range_lo = m->range_lo;
+  d->range_hi = m->range_hi;
   d->run_block = interp_run_block;
   d->user = (void *)ip;
 }

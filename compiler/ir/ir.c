@@ -37,6 +37,7 @@ int ir_module_init(ir_module *m, const char *name) {
   memset(m, 0, sizeof *m);
   for (int b = 0; b < IR_BLOCK_COUNT; b++) m->blocks[b].result = -1;
   m->block_size = 64;
+  m->pad_symbol = -1;
   m->name = xstrdup(name ? name : "");
   return m->name ? 0 : -1;
 }
@@ -75,6 +76,11 @@ void ir_module_free(ir_module *m) {
     free(m->mixtures[i].std);
   }
   free(m->mixtures);
+  for (uint32_t i = 0; i < m->natoms; i++) {
+    free(m->atoms[i].value);
+    free(m->atoms[i].log_weight);
+  }
+  free(m->atoms);
   for (int b = 0; b < IR_BLOCK_COUNT; b++) ir_block_free(&m->blocks[b]);
   memset(m, 0, sizeof *m);
   for (int b = 0; b < IR_BLOCK_COUNT; b++) m->blocks[b].result = -1;
@@ -102,6 +108,7 @@ int32_t ir_emit(ir_block *b, ir_op op, uint32_t nargs, const int32_t *args, uint
   in->bias = -1;
   in->table = -1;
   in->mixture = -1;
+  in->atoms = -1;
   return (int32_t)b->count++;
 }
 
@@ -167,6 +174,25 @@ int32_t ir_add_mixture(ir_module *m, uint32_t k, uint32_t dim, const float *weig
   return (int32_t)m->nmixtures++;
 }
 
+int32_t ir_add_atoms(ir_module *m, uint32_t k, uint32_t dim, uint32_t vocab, const float *value,
+                     const float *log_weight) {
+  if (m->natoms >= INT32_MAX) return -1;
+  if (ir_grow((void **)&m->atoms, m->natoms, &m->cap_atoms, sizeof *m->atoms) != 0) return -1;
+  ir_atoms a;
+  a.k = k;
+  a.dim = dim;
+  a.vocab = vocab;
+  a.value = ir_copy_floats(value, (uint64_t)k * dim);
+  a.log_weight = ir_copy_floats(log_weight, k);
+  if (!a.value || !a.log_weight) {
+    free(a.value);
+    free(a.log_weight);
+    return -1;
+  }
+  m->atoms[m->natoms] = a;
+  return (int32_t)m->natoms++;
+}
+
 const char *ir_op_name(ir_op op) {
   static const char *const names[IR_OP_COUNT] = {[IR_OP_STATE] = "state",
                                                  [IR_OP_FILL] = "fill",
@@ -181,7 +207,15 @@ const char *ir_op_name(ir_op op) {
                                                  [IR_OP_CONCAT] = "concat",
                                                  [IR_OP_SINUSOIDAL] = "sinusoidal",
                                                  [IR_OP_LAYERNORM] = "layernorm",
-                                                 [IR_OP_EXACT_GMM] = "exact_gmm"};
+                                                 [IR_OP_EXACT_GMM] = "exact_gmm",
+                                                 [IR_OP_POISSON] = "poisson",
+                                                 [IR_OP_SOFTMAX] = "softmax",
+                                                 [IR_OP_ARGMAX] = "argmax",
+                                                 [IR_OP_DIRICHLET_MEAN] = "dirichlet_mean",
+                                                 [IR_OP_EXACT_ATOMS_NORMAL] = "exact_atoms_normal",
+                                                 [IR_OP_EXACT_ATOMS_GAMMA] = "exact_atoms_gamma",
+                                                 [IR_OP_EXACT_ATOMS_CATEGORICAL] =
+                                                     "exact_atoms_categorical"};
   return (unsigned)op < IR_OP_COUNT ? names[op] : "?";
 }
 

@@ -5,9 +5,15 @@
  * A module has three blocks, run by every consumer (interpreter, LLVM codegen)
  * over a block of `block_size` samples at once:
  *
- *     init   -> mu_0                                  (no state)
- *     step   mu_{t-1} -> mu_t, run for t = 1..steps   (tables indexed by t-1)
- *     final  mu_T -> output sample
+ *     init   -> state_0                               (no state; step counter 0)
+ *     step   state -> state, run for t = 1..steps     (tables indexed by t-1)
+ *     final  state -> output sample                   (step counter steps + 1)
+ *
+ * The state is what the sampler carries from step to step: mu for the
+ * normal-normal and gamma-poisson PMM and Euler-Maruyama samplers, the count
+ * matrix C [L, K] for dirichlet-categorical, z for Heun (docs/samplers.md).
+ * `steps` counts runs of the step block and may be 0 (Heun with T <= 2);
+ * `schedule_steps` is the schedule's T, what --info reports.
  *
  * Each block is a list of instructions in SSA form; operands are indices of
  * earlier instructions of the same block, and `result` names the instruction
@@ -28,13 +34,17 @@
  *     ir_print(&m, stdout);        // pmmc build --emit=ir
  *     ir_module_free(&m);
  *
- * Instruction semantics (rows = block_size, "x" = first operand):
- *   STATE              -> mu entering the block, per-sample [state_len]
+ * Instruction semantics (rows = block_size, "x" = first operand, K = dim):
+ *   STATE              -> the state entering the block, per-sample [state_len]
  *   FILL      fattr    -> per-sample [len], every element fattr
  *   CONST     fattr    -> uniform [1]
  *   TABLE     table    -> uniform [1] = tables[table].data[t - 1] (step block only)
  *   RANDN     stream   -> per-sample [len] N(0,1): pmm_rng_normal_block with the key
- *                         of (seed, stream), first sample = block's first index, step t
+ *                         of (seed, stream), first sample = block's first index,
+ *                         step counter t (init: 0; not in the final block)
+ *   POISSON   stream   -> per-sample [len] Poisson(x) for a per-sample rate x:
+ *                         pmm_rng_poisson_block, keyed and counted like RANDN
+ *                         (lowering uses stream 1)
  *   DENSE     weight, bias -> x[in] W^T + b, len = W's rows (bias may be -1)
  *   ACT       act      -> act(x) elementwise
  *   ADD, SUB, MUL      -> elementwise, computed in float as `a OP b`
@@ -43,8 +53,23 @@
  *                         on every row; result is per-sample unless all are uniform
  *   SINUSOIDAL dim     -> pmm_kernel_sinusoidal of the scalar x ([1]), len = dim
  *   LAYERNORM weight, bias, fattr = eps -> pmm_kernel_layernorm
+ *   SOFTMAX   dim      -> pmm_kernel_softmax over each group of K consecutive
+ *                         elements of x; len = x's
+ *   ARGMAX    dim      -> pmm_kernel_argmax: index (as float) of the largest
+ *                         element of each group of K; len = x's / K
+ *   DIRICHLET_MEAN dim, fattr = beta -> per group of K counts c_0..c_{K-1}:
+ *                         y_k = (beta + c_k) / (K beta + n), computed in float
+ *                         as n = ((0 + c_0) + c_1) + ..., kb = (float)K * beta,
+ *                         y_k = (beta + c_k) / (kb + n); len = x's
  *   EXACT_GMM mixture  -> (mu, A): pmm_kernel_exact_gmm with the module's prior,
  *                         A a uniform scalar (cumulative precision of mu)
+ *   EXACT_ATOMS_NORMAL atoms -> (mu, A): pmm_kernel_exact_atoms_normal with
+ *                         the module's prior mean and precision
+ *   EXACT_ATOMS_GAMMA atoms  -> (mu, A): pmm_kernel_exact_atoms_gamma with the
+ *                         module's prior shape and rate
+ *   EXACT_ATOMS_CATEGORICAL atoms -> (counts [L*K]):
+ *                         pmm_kernel_exact_atoms_categorical with the module's
+ *                         smoothing; len = L*K (P(x_l = k | counts))
  */
 #ifndef PMMC_IR_H
 #define PMMC_IR_H
@@ -70,6 +95,13 @@ typedef enum ir_op {
   IR_OP_SINUSOIDAL,
   IR_OP_LAYERNORM,
   IR_OP_EXACT_GMM,
+  IR_OP_POISSON,
+  IR_OP_SOFTMAX,
+  IR_OP_ARGMAX,
+  IR_OP_DIRICHLET_MEAN,
+  IR_OP_EXACT_ATOMS_NORMAL,
+  IR_OP_EXACT_ATOMS_GAMMA,
+  IR_OP_EXACT_ATOMS_CATEGORICAL,
   IR_OP_COUNT
 } ir_op;
 
@@ -92,9 +124,10 @@ typedef struct ir_inst {
   int32_t bias;       /* DENSE, LAYERNORM: index or -1 */
   int32_t table;      /* TABLE: index into module tables */
   int32_t mixture;    /* EXACT_GMM: index into module mixtures */
-  uint32_t stream;    /* RANDN */
-  uint32_t dim;       /* SINUSOIDAL */
-  float fattr;        /* FILL, CONST, LAYERNORM eps */
+  int32_t atoms;      /* EXACT_ATOMS_*: index into module atom sets */
+  uint32_t stream;    /* RANDN, POISSON */
+  uint32_t dim;       /* SINUSOIDAL; SOFTMAX, ARGMAX, DIRICHLET_MEAN: group size K */
+  float fattr;        /* FILL, CONST, LAYERNORM eps, DIRICHLET_MEAN beta */
   char *label;        /* source layer name or role ("xhat"), for dumps; may be NULL;
                          malloc'd, freed by ir_module_free */
   /* memory plan (ir_plan_memory): offset in floats into the scratch arena */
@@ -126,21 +159,36 @@ typedef struct ir_mixture {
   float *weight, *mean, *std; /* owned: [k], [k*dim], [k] */
 } ir_mixture;
 
+/* A finite atom set (pmm_atoms): k rows of dim values (symbol indices in
+ * 0..vocab-1 for dirichlet-categorical, vocab 0 otherwise). */
+typedef struct ir_atoms {
+  uint32_t k, dim, vocab;
+  float *value, *log_weight; /* owned: [k*dim], [k] */
+} ir_atoms;
+
 typedef struct ir_module {
   char *name;
   /* what the sampler is, for --info and the generated descriptor */
   char *pair, *sampler, *output, *schedule, *weight_hash, *vocab; /* owned; vocab may be NULL */
-  uint32_t steps;
+  uint32_t steps;           /* runs of the step block (t = 1..steps); may be 0 */
+  uint32_t schedule_steps;  /* the schedule's T (>= 1) */
+  uint32_t nfe;             /* network evaluations per sample, whole chain */
   uint32_t rank;
   uint64_t shape[4];
-  uint32_t state_len;       /* floats of mu per sample */
+  uint32_t state_len;       /* floats of state per sample */
   uint32_t out_len;         /* floats of output per sample */
-  double prior_mean, prior_precision; /* used by EXACT_GMM */
+  double prior_mean, prior_precision;  /* normal-normal: EXACT_GMM, EXACT_ATOMS_NORMAL */
+  double prior_shape, prior_rate;      /* gamma-poisson: EXACT_ATOMS_GAMMA */
+  double prior_concentration, prior_smoothing; /* dirichlet-categorical */
+  uint32_t vocab_size;      /* categorical: K symbols, else 0 */
+  int32_t pad_symbol;       /* categorical: padding symbol index, -1 for none */
+  double range_lo, range_hi; /* data range for --format png */
   uint32_t block_size;      /* samples per block, default 64 */
 
   ir_tensor *tensors; uint32_t ntensors, cap_tensors;
   ir_table *tables;   uint32_t ntables, cap_tables;
   ir_mixture *mixtures; uint32_t nmixtures, cap_mixtures;
+  ir_atoms *atoms;    uint32_t natoms, cap_atoms;
   ir_block blocks[IR_BLOCK_COUNT];
 
   /* memory plan: the state buffer and every instruction value live in one
@@ -149,6 +197,7 @@ typedef struct ir_module {
   uint64_t scratch_floats;
 } ir_module;
 
+/* An empty module: no blocks, steps 0, pad_symbol -1, block_size 64. */
 int ir_module_init(ir_module *m, const char *name);
 void ir_module_free(ir_module *m);
 
@@ -164,13 +213,16 @@ int32_t ir_add_tensor(ir_module *m, const char *name, uint32_t rank, const uint6
 int32_t ir_add_table(ir_module *m, const char *name, uint32_t count, const float *data);
 int32_t ir_add_mixture(ir_module *m, uint32_t k, uint32_t dim, const float *weight,
                        const float *mean, const float *std);
+int32_t ir_add_atoms(ir_module *m, uint32_t k, uint32_t dim, uint32_t vocab, const float *value,
+                     const float *log_weight);
 
 const char *ir_op_name(ir_op op);
 const char *ir_block_name(ir_block_kind k);
 
 /* Check operand indices, operand counts, lengths and uniformity, attribute
- * indices, that STATE/TABLE/RANDN appear only where they mean something and
- * that each block's result has the right length.  0 when valid. */
+ * indices and atom sets, that STATE/TABLE/RANDN/POISSON appear only where
+ * they mean something and that each block's result has the right length.
+ * 0 when valid. */
 int ir_verify(const ir_module *m, char *err, size_t errlen);
 
 /* Assign offsets (in floats) for the state buffer and every instruction,
@@ -182,7 +234,7 @@ int ir_plan_memory(ir_module *m);
  * step + final); uniform values are computed once per block, so they count
  * 1/block_size each.  The cost model is documented in ir_plan.c. */
 uint64_t ir_count_flops(const ir_module *m);
-/* Bytes of tensor, table and mixture data. */
+/* Bytes of tensor, table, mixture and atom data. */
 uint64_t ir_count_weight_bytes(const ir_module *m);
 
 /* The textual form used by --emit=ir and golden tests. */

@@ -58,8 +58,15 @@ int ir_plan_memory(ir_module *m) {
  * bias); activations relu 1, sigmoid/softplus 3, silu/tanh 4, gelu 5 (their
  * transcendental counts as one); randn 4 (Box-Muller's log, sqrt, sin/cos and
  * scale; the Philox integer work is not counted); sinusoidal 2*dim; layernorm
- * 8n; exact_gmm k*(6*dim + 10).  state, fill, const, table and concat move
- * data and count 0.
+ * 8n; exact_gmm k*(6*dim + 10); poisson 10 per element (a uniform, a log
+ * and a few compares for inversion, a handful of transcendentals for the
+ * rejection method: an average); softmax 5n (max, subtract, exp, sum,
+ * divide); argmax n (compares over the input); dirichlet_mean 3n (sum, add,
+ * divide); exact_atoms_normal k*(5*dim + 5) (squared distance 3, weighted
+ * mean 2 per coordinate, log-sum-exp 5 per atom); exact_atoms_gamma
+ * k*(6*dim + 5) (S log(A x) - A x 4, weighted mean 2); exact_atoms_categorical
+ * k*(6*L + 5) + L*K (log-likelihood 4 and accumulation 2 per position, then
+ * the output).  state, fill, const, table and concat move data and count 0.
  *
  * A per-sample instruction costs the above for every sample.  A uniform one
  * is computed once per block and shared by block_size samples, so its cost
@@ -114,6 +121,20 @@ static uint64_t inst_cost(const ir_module *m, const ir_block *blk, const ir_inst
     const ir_mixture *g = &m->mixtures[in->mixture];
     return sat_mul(g->k, sat_add(sat_mul(6, g->dim), 10));
   }
+  case IR_OP_POISSON: return sat_mul(10, in->len);
+  case IR_OP_SOFTMAX: return sat_mul(5, in->len);
+  case IR_OP_ARGMAX: return blk->insts[in->args[0]].len;
+  case IR_OP_DIRICHLET_MEAN: return sat_mul(3, in->len);
+  case IR_OP_EXACT_ATOMS_NORMAL:
+  case IR_OP_EXACT_ATOMS_GAMMA: {
+    const ir_atoms *a = &m->atoms[in->atoms];
+    uint64_t per = in->op == IR_OP_EXACT_ATOMS_NORMAL ? 5 : 6;
+    return sat_mul(a->k, sat_add(sat_mul(per, a->dim), 5));
+  }
+  case IR_OP_EXACT_ATOMS_CATEGORICAL: {
+    const ir_atoms *a = &m->atoms[in->atoms];
+    return sat_add(sat_mul(a->k, sat_add(sat_mul(6, a->dim), 5)), in->len);
+  }
   case IR_OP_COUNT: break;
   }
   return 0;
@@ -146,6 +167,10 @@ uint64_t ir_count_weight_bytes(const ir_module *m) {
   for (uint32_t i = 0; i < m->nmixtures; i++) {
     const ir_mixture *g = &m->mixtures[i];
     floats = sat_add(floats, sat_add(sat_mul(2, g->k), sat_mul(g->k, g->dim)));
+  }
+  for (uint32_t i = 0; i < m->natoms; i++) {
+    const ir_atoms *a = &m->atoms[i];
+    floats = sat_add(floats, sat_add(a->k, sat_mul(a->k, a->dim)));
   }
   return sat_mul(floats, sizeof(float));
 }

@@ -5,27 +5,34 @@
  * it is stable: numbers print with %.6g, tables show their first three and
  * last entries, and labels are trailing comments from column 48 on.
  *
- *     module NAME pair=P sampler=S output=O steps=T block=B shape=[d0, ..] state=N out=M
+ *     module NAME pair=P sampler=S output=O steps=T nfe=E block=B shape=[d0, ..]
+ *            state=N out=M                    (one line)
  *     schedule "SUMMARY"                      (when set)
- *     prior mean=M0 precision=L0
+ *     prior mean=M0 precision=L0              (normal-normal, and modules without a pair)
+ *     prior shape=A0 rate=B0                  (gamma-poisson)
+ *     prior concentration=BETA smoothing=EPS  (dirichlet-categorical)
  *     weights HASH                            (when not empty)
- *     vocab "SYMBOLS"                         (when set)
- *     table NAME [T] = {v0, v1, v2, ..., vT-1}
+ *     vocab "SYMBOLS" size=K pad=P            (when set; pad -1: none)
+ *     range [LO, HI]                          (when not [0, 0])
+ *     table NAME [S] = {v0, v1, v2, ..., vS-1}
  *     tensor NAME [d0, d1] f32
  *     mixture mI k=K dim=D
+ *     atoms aI k=K dim=D[ vocab=V]
  *     memory state@OFFSET scratch=F floats    (once planned)
- *     init {  /  step t=1..T {  /  final {
+ *     init {  /  step t=1..S {  /  final {    (S = runs of the step block)
  *       %i = OP [ATTRS] [(%a, %b, ..)] : [uniform ][LEN]      # label
  *       return %r
  *     }
  *
  * with ATTRS by op: fill/const VALUE, table NAME, randn stream=S,
  * dense W[, B], layernorm W[, B] eps=E, act NAME, sinusoidal dim=D,
- * exact_gmm mI.
+ * exact_gmm mI, poisson stream=S, softmax k=K, argmax k=K,
+ * dirichlet_mean k=K beta=B, exact_atoms_{normal,gamma,categorical} aI.
  */
 #include "compiler/ir/ir.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 #define IR_PRINT_COMMENT_COLUMN 48
 
@@ -91,6 +98,13 @@ static void format_inst(const ir_module *m, int32_t i, const ir_inst *in, line_b
   case IR_OP_ACT: line_put(l, " %s", or_unknown(pmm_act_name(in->act))); break;
   case IR_OP_SINUSOIDAL: line_put(l, " dim=%u", in->dim); break;
   case IR_OP_EXACT_GMM: line_put(l, " m%d", (int)in->mixture); break;
+  case IR_OP_POISSON: line_put(l, " stream=%u", in->stream); break;
+  case IR_OP_SOFTMAX:
+  case IR_OP_ARGMAX: line_put(l, " k=%u", in->dim); break;
+  case IR_OP_DIRICHLET_MEAN: line_put(l, " k=%u beta=%.6g", in->dim, (double)in->fattr); break;
+  case IR_OP_EXACT_ATOMS_NORMAL:
+  case IR_OP_EXACT_ATOMS_GAMMA:
+  case IR_OP_EXACT_ATOMS_CATEGORICAL: line_put(l, " a%d", (int)in->atoms); break;
   default: break;
   }
   for (uint32_t a = 0; a < in->nargs; a++)
@@ -119,21 +133,41 @@ static void print_block(const ir_module *m, int b, FILE *out) {
   fprintf(out, "  return %%%d\n}\n", (int)blk->result);
 }
 
+static void print_prior(const ir_module *m, FILE *out) {
+  const char *pair = m->pair ? m->pair : "";
+  if (strcmp(pair, "gamma-poisson") == 0)
+    fprintf(out, "prior shape=%.6g rate=%.6g\n", m->prior_shape, m->prior_rate);
+  else if (strcmp(pair, "dirichlet-categorical") == 0)
+    fprintf(out, "prior concentration=%.6g smoothing=%.6g\n", m->prior_concentration,
+            m->prior_smoothing);
+  else
+    fprintf(out, "prior mean=%.6g precision=%.6g\n", m->prior_mean, m->prior_precision);
+}
+
 void ir_print(const ir_module *m, FILE *out) {
-  fprintf(out, "module %s pair=%s sampler=%s output=%s steps=%u block=%u shape=[",
+  fprintf(out, "module %s pair=%s sampler=%s output=%s steps=%u nfe=%u block=%u shape=[",
           or_unknown(m->name), or_unknown(m->pair), or_unknown(m->sampler), or_unknown(m->output),
-          m->steps, m->block_size);
+          m->schedule_steps, m->nfe, m->block_size);
   for (uint32_t d = 0; d < m->rank && d < 4; d++)
     fprintf(out, "%s%llu", d ? ", " : "", (unsigned long long)m->shape[d]);
   fprintf(out, "] state=%u out=%u\n", m->state_len, m->out_len);
   if (m->schedule) fprintf(out, "schedule \"%s\"\n", m->schedule);
-  fprintf(out, "prior mean=%.6g precision=%.6g\n", m->prior_mean, m->prior_precision);
+  print_prior(m, out);
   if (m->weight_hash && m->weight_hash[0]) fprintf(out, "weights %s\n", m->weight_hash);
-  if (m->vocab) fprintf(out, "vocab \"%s\"\n", m->vocab);
+  if (m->vocab)
+    fprintf(out, "vocab \"%s\" size=%u pad=%d\n", m->vocab, m->vocab_size, (int)m->pad_symbol);
+  if (m->range_lo != 0.0 || m->range_hi != 0.0)
+    fprintf(out, "range [%.6g, %.6g]\n", m->range_lo, m->range_hi);
   for (uint32_t i = 0; i < m->ntables; i++) print_table(&m->tables[i], out);
   for (uint32_t i = 0; i < m->ntensors; i++) print_tensor(&m->tensors[i], out);
   for (uint32_t i = 0; i < m->nmixtures; i++)
     fprintf(out, "mixture m%u k=%u dim=%u\n", i, m->mixtures[i].k, m->mixtures[i].dim);
+  for (uint32_t i = 0; i < m->natoms; i++) {
+    const ir_atoms *a = &m->atoms[i];
+    fprintf(out, "atoms a%u k=%u dim=%u", i, a->k, a->dim);
+    if (a->vocab) fprintf(out, " vocab=%u", a->vocab);
+    fputc('\n', out);
+  }
   if (m->scratch_floats)
     fprintf(out, "memory state@%llu scratch=%llu floats\n", (unsigned long long)m->state_offset,
             (unsigned long long)m->scratch_floats);

@@ -57,6 +57,26 @@ static const ir_tensor *verify_tensor(verifier *v, int b, int32_t i, const char 
   return &v->m->tensors[t];
 }
 
+/* The atom set of instruction i, or NULL after reporting why it cannot be used. */
+static const ir_atoms *verify_atoms(verifier *v, int b, int32_t i) {
+  int32_t a = v->m->blocks[b].insts[i].atoms;
+  if (a < 0 || (uint32_t)a >= v->m->natoms) {
+    verify_fail(v, b, i, "atom set index %d out of range (module has %u atom sets)", (int)a,
+                v->m->natoms);
+    return NULL;
+  }
+  return &v->m->atoms[a];
+}
+
+/* Instruction i must have the length of its operand x. */
+static int verify_same_len(verifier *v, int b, int32_t i, const ir_inst *x) {
+  const ir_inst *in = &v->m->blocks[b].insts[i];
+  if (in->len != x->len)
+    return verify_fail(v, b, i, "length %u, operand %%%d has %u", in->len, (int)in->args[0],
+                       x->len);
+  return 0;
+}
+
 /* Operand count expected for op: exact value, or -1 for "at least one". */
 static int verify_arity(ir_op op) {
   switch (op) {
@@ -68,11 +88,18 @@ static int verify_arity(ir_op op) {
   case IR_OP_DENSE:
   case IR_OP_ACT:
   case IR_OP_SINUSOIDAL:
-  case IR_OP_LAYERNORM: return 1;
+  case IR_OP_LAYERNORM:
+  case IR_OP_POISSON:
+  case IR_OP_SOFTMAX:
+  case IR_OP_ARGMAX:
+  case IR_OP_DIRICHLET_MEAN:
+  case IR_OP_EXACT_ATOMS_CATEGORICAL: return 1;
   case IR_OP_ADD:
   case IR_OP_SUB:
   case IR_OP_MUL:
-  case IR_OP_EXACT_GMM: return 2;
+  case IR_OP_EXACT_GMM:
+  case IR_OP_EXACT_ATOMS_NORMAL:
+  case IR_OP_EXACT_ATOMS_GAMMA: return 2;
   case IR_OP_CONCAT:
   case IR_OP_COUNT: break;
   }
@@ -108,8 +135,27 @@ static int verify_shape(verifier *v, int b, int32_t i) {
     if (in->len != 1) return verify_fail(v, b, i, "length %u, expected 1", in->len);
     return 0;
   case IR_OP_RANDN:
-    if (b != IR_BLOCK_STEP) return verify_fail(v, b, i, "noise drawn outside the step block");
+    if (b == IR_BLOCK_FINAL) return verify_fail(v, b, i, "noise drawn in the final block");
     return 0;
+  case IR_OP_POISSON:
+    if (b == IR_BLOCK_FINAL) return verify_fail(v, b, i, "noise drawn in the final block");
+    if (x->uniform)
+      return verify_fail(v, b, i, "rate operand %%%d must be per-sample", (int)in->args[0]);
+    return verify_same_len(v, b, i, x);
+  case IR_OP_SOFTMAX:
+  case IR_OP_ARGMAX:
+  case IR_OP_DIRICHLET_MEAN: {
+    if (in->dim == 0 || x->len % in->dim)
+      return verify_fail(v, b, i, "operand %%%d has length %u, not a multiple of groups of %u",
+                         (int)in->args[0], x->len, in->dim);
+    if (in->op == IR_OP_ARGMAX && in->len != x->len / in->dim)
+      return verify_fail(v, b, i, "length %u, expected %u (one per group of %u)", in->len,
+                         x->len / in->dim, in->dim);
+    if (in->op == IR_OP_DIRICHLET_MEAN && (!(in->fattr > 0.0f) || !isfinite(in->fattr)))
+      return verify_fail(v, b, i, "concentration %g must be positive and finite",
+                         (double)in->fattr);
+    return in->op == IR_OP_ARGMAX ? 0 : verify_same_len(v, b, i, x);
+  }
   case IR_OP_DENSE: {
     const ir_tensor *w = verify_tensor(v, b, i, "weight", in->weight);
     if (!w) return -1;
@@ -198,6 +244,25 @@ static int verify_shape(verifier *v, int b, int32_t i) {
                          (int)in->args[1]);
     return 0;
   }
+  case IR_OP_EXACT_ATOMS_NORMAL:
+  case IR_OP_EXACT_ATOMS_GAMMA:
+  case IR_OP_EXACT_ATOMS_CATEGORICAL: {
+    const ir_atoms *a = verify_atoms(v, b, i);
+    if (!a) return -1;
+    int categorical = in->op == IR_OP_EXACT_ATOMS_CATEGORICAL;
+    if (categorical != (a->vocab > 0))
+      return verify_fail(v, b, i, "atom set a%d %s symbols", (int)in->atoms,
+                         categorical ? "does not hold" : "holds");
+    uint64_t want = categorical ? (uint64_t)a->dim * a->vocab : a->dim;
+    if (x->len != want || in->len != want)
+      return verify_fail(v, b, i, "atom set a%d needs %llu floats, operand %%%d and result have "
+                         "%u, %u", (int)in->atoms, (unsigned long long)want, (int)in->args[0],
+                         x->len, in->len);
+    if (!categorical && (!y->uniform || y->len != 1))
+      return verify_fail(v, b, i, "precision operand %%%d must be a uniform scalar",
+                         (int)in->args[1]);
+    return 0;
+  }
   case IR_OP_COUNT: break;
   }
   return verify_fail(v, b, i, "unknown opcode %d", (int)in->op);
@@ -214,7 +279,8 @@ static int verify_uniform(verifier *v, int b, int32_t i) {
   case IR_OP_TABLE: want = 1; break;
   case IR_OP_STATE:
   case IR_OP_FILL:
-  case IR_OP_RANDN: want = 0; break;
+  case IR_OP_RANDN:
+  case IR_OP_POISSON: want = 0; break;
   default:
     want = 1;
     for (uint32_t a = 0; a < in->nargs; a++)
@@ -271,10 +337,33 @@ static int verify_block(verifier *v, int b) {
   return 0;
 }
 
+/* Kernels index with atom values of categorical sets, so they must be
+ * symbol indices; every value and log weight must be finite. */
+static int verify_atom_data(verifier *v, uint32_t g) {
+  const ir_atoms *a = &v->m->atoms[g];
+  if (!a->value || !a->log_weight || a->k == 0 || a->dim == 0)
+    return verify_fail(v, -1, -1, "atom set a%u is empty", g);
+  for (uint32_t j = 0; j < a->k; j++)
+    if (!isfinite(a->log_weight[j]))
+      return verify_fail(v, -1, -1, "atom set a%u: log weight of atom %u is not finite", g, j);
+  uint64_t n = (uint64_t)a->k * a->dim;
+  for (uint64_t e = 0; e < n; e++) {
+    float x = a->value[e];
+    if (!isfinite(x) || (a->vocab && !(x >= 0 && x < (float)a->vocab && x == floorf(x))))
+      return verify_fail(v, -1, -1, "atom set a%u: value %g of atom %llu is not %s", g, (double)x,
+                         (unsigned long long)(e / a->dim),
+                         a->vocab ? "a symbol index" : "finite");
+  }
+  return 0;
+}
+
 static int verify_module_data(verifier *v) {
   const ir_module *m = v->m;
   if (!m->name || !m->name[0]) return verify_fail(v, -1, -1, "no name");
-  if (m->steps == 0) return verify_fail(v, -1, -1, "zero steps");
+  if (m->schedule_steps == 0) return verify_fail(v, -1, -1, "zero schedule steps");
+  if (m->steps > m->schedule_steps)
+    return verify_fail(v, -1, -1, "step block runs %u times, more than the schedule's %u steps",
+                       m->steps, m->schedule_steps);
   if (m->state_len == 0) return verify_fail(v, -1, -1, "zero state length");
   if (m->out_len == 0) return verify_fail(v, -1, -1, "zero output length");
   if (m->block_size == 0) return verify_fail(v, -1, -1, "zero block size");
@@ -304,6 +393,8 @@ static int verify_module_data(verifier *v) {
     if (!x->weight || !x->mean || !x->std)
       return verify_fail(v, -1, -1, "mixture m%u has no data", g);
   }
+  for (uint32_t g = 0; g < m->natoms; g++)
+    if (verify_atom_data(v, g) != 0) return -1;
   return 0;
 }
 

@@ -6,7 +6,8 @@
  *
  * Lowering folds the schedule into per-step coefficient tables, binds weight
  * tensors to layers (checking names and shapes; errors point at the layer in
- * the YAML) and builds the init, step and final blocks of DESIGN.md section 1.
+ * the YAML) and builds the init, step and final blocks of DESIGN.md section 1
+ * for every pair and sampler (derivations in docs/samplers.md).
  * On success the module is verified and memory-planned.
  */
 #ifndef PMMC_LOWER_H

@@ -5,6 +5,6 @@ CODEGEN_TEST_LIST = tests/codegen/test_codegen
 check_PROGRAMS += $(CODEGEN_TEST_LIST)
 TESTS += $(CODEGEN_TEST_LIST)
 
-tests_codegen_test_codegen_SOURCES = tests/codegen/test_codegen.c
+tests_codegen_test_codegen_SOURCES = tests/codegen/test_codegen.c tests/ir/ir_spec.c tests/ir/ir_spec.h
 tests_codegen_test_codegen_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_codegen_test_codegen_LDADD = $(TEST_LIBS)

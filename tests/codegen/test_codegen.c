@@ -12,7 +12,9 @@
  * The compiled side is a real executable (codegen_compile with
  * CODEGEN_EMIT_EXE, linked with $PMMC_RUNTIME_LIB) run as
  * `EXE -n N --seed S --first-index F -o out.npy`; the interpreted side is
- * pmm_sampler_generate over interp_run_block in this process.
+ * pmm_sampler_generate over interp_run_block in this process.  The modules
+ * compared are hand-built (every op) and lowered from specs built in C: every
+ * pair and sampler, graph and exact networks, both outputs.
  */
 #include "config.h"
 
@@ -26,7 +28,9 @@
 #include "compiler/codegen/codegen.h"
 #include "compiler/interp/interp.h"
 #include "compiler/ir/ir.h"
+#include "compiler/lower/lower.h"
 #include "runtime/pmmrt.h"
+#include "tests/ir/ir_spec.h"
 #include "tests/util/testutil.h"
 
 static int32_t emit(ir_block *b, ir_op op, uint32_t nargs, const int32_t *args, uint32_t len,
@@ -86,6 +90,7 @@ static void module_header(ir_module *m, const char *name, uint32_t steps, uint32
                           uint32_t block) {
   ck_assert_int_eq(ir_module_init(m, name), 0);
   m->steps = steps;
+  m->schedule_steps = steps;
   m->state_len = state_len;
   m->block_size = block;
   m->prior_mean = 0.25;
@@ -214,6 +219,166 @@ static void build_scalar(ir_module *m) {
   ck_assert_int_eq(ir_plan_memory(m), 0);
 }
 
+/* The discrete ops and noise in init (L = 2 positions of K = 3 symbols):
+ *   init  counts_0 = randn(stream 4)^2 (drawn at step 0)
+ *   step  mu = dirichlet_mean(C); p = softmax(mu); y = poisson(alpha_t p), stream 3;
+ *         q = exact_atoms_categorical(C); g = exact_atoms_gamma(exact_atoms_normal(mu, A), A);
+ *         C_t = ((C + y) + q) + g * 0.01
+ *   final concat(C, argmax(C), dirichlet_mean(C))  (sample shape [14]: the bits of the
+ *         counts and of the inline dirichlet_mean are compared too) */
+static void build_discrete(ir_module *m) {
+  module_header(m, "cgdisc", 6, 6, 8);
+  m->rank = 1;
+  m->shape[0] = 14;
+  m->out_len = 14;
+  m->vocab_size = 3;
+  m->pad_symbol = 0;
+  m->prior_shape = 1.5;
+  m->prior_rate = 0.7;
+  m->prior_smoothing = 0.1;
+  static const float alpha[6] = {0.5f, 1, 2, 4, 8, 16}, A[6] = {0, 0.5f, 1.5f, 3.5f, 7.5f, 15.5f};
+  static const float words[6] = {1, 2, 2, 0, 0, 0}, lw0[3] = {-0.2f, -1.5f, -2.0f};
+  static const float rows[12] = {0.2f, 0.3f, 0.5f, 0.1f, 0.1f, 0.8f,
+                                 0.6f, 0.2f, 0.2f, 0.3f, 0.3f, 0.4f};
+  static const float lw1[2] = {-0.7f, -0.7f};
+  int32_t ta = ir_add_table(m, "alpha", 6, alpha), tA = ir_add_table(m, "A", 6, A);
+  ck_assert(ta >= 0 && tA >= 0);
+  ck_assert_int_eq(ir_add_atoms(m, 3, 2, 3, words, lw0), 0);
+  ck_assert_int_eq(ir_add_atoms(m, 2, 6, 0, rows, lw1), 1);
+
+  ir_block *b = &m->blocks[IR_BLOCK_INIT];
+  int32_t e = emit(b, IR_OP_RANDN, 0, NULL, 6, 0);
+  b->insts[e].stream = 4;
+  b->result = emit_binary(b, IR_OP_MUL, e, e);
+
+  b = &m->blocks[IR_BLOCK_STEP];
+  int32_t c = emit(b, IR_OP_STATE, 0, NULL, 6, 0);
+  int32_t mu = emit_unary(b, IR_OP_DIRICHLET_MEAN, c, 6, 0);
+  b->insts[mu].dim = 3;
+  b->insts[mu].fattr = 0.3f;
+  int32_t p = emit_unary(b, IR_OP_SOFTMAX, mu, 6, 0);
+  b->insts[p].dim = 3;
+  int32_t t = emit(b, IR_OP_TABLE, 0, NULL, 1, 1);
+  b->insts[t].table = ta;
+  int32_t y = emit_unary(b, IR_OP_POISSON, emit_binary(b, IR_OP_MUL, t, p), 6, 0);
+  b->insts[y].stream = 3;
+  int32_t q = emit_unary(b, IR_OP_EXACT_ATOMS_CATEGORICAL, c, 6, 0);
+  b->insts[q].atoms = 0;
+  int32_t a = emit(b, IR_OP_TABLE, 0, NULL, 1, 1);
+  b->insts[a].table = tA;
+  int32_t n = emit(b, IR_OP_EXACT_ATOMS_NORMAL, 2, (int32_t[]){mu, a}, 6, 0);
+  b->insts[n].atoms = 1;
+  int32_t g = emit(b, IR_OP_EXACT_ATOMS_GAMMA, 2, (int32_t[]){n, a}, 6, 0);
+  b->insts[g].atoms = 1;
+  int32_t x = emit_binary(b, IR_OP_ADD, emit_binary(b, IR_OP_ADD, c, y), q);
+  g = emit_binary(b, IR_OP_MUL, g, emit_fattr(b, IR_OP_CONST, 1, 1, 0.01f));
+  b->result = emit_binary(b, IR_OP_ADD, x, g);
+
+  b = &m->blocks[IR_BLOCK_FINAL];
+  int32_t s = emit(b, IR_OP_STATE, 0, NULL, 6, 0);
+  int32_t am = emit_unary(b, IR_OP_ARGMAX, s, 2, 0);
+  b->insts[am].dim = 3;
+  int32_t dm = emit_unary(b, IR_OP_DIRICHLET_MEAN, s, 6, 0);
+  b->insts[dm].dim = 3;
+  b->insts[dm].fattr = 0.3f;
+  b->result = emit(b, IR_OP_CONCAT, 3, (int32_t[]){s, am, dm}, 14, 0);
+
+  char err[512];
+  ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(ir_plan_memory(m), 0);
+}
+
+/* ---- lowered models ----------------------------------------------------- */
+
+/* A small graph: temb = sinusoidal(time, 4); h = concat(mu, temb);
+ * fc1 = dense(h, 8, silu); out = dense(fc1, n). */
+static void spec_net(model_spec *s, uint32_t mu_len, uint32_t n) {
+  spec_layer *l = irt_spec_layer(s, "temb", SPEC_LAYER_SINUSOIDAL, "time");
+  l->dim = 4;
+  irt_spec_layer(s, "h", SPEC_LAYER_CONCAT, "mu temb");
+  l = irt_spec_layer(s, "fc1", SPEC_LAYER_DENSE, "h");
+  l->units = 8, l->activation = PMM_ACT_SILU, l->has_bias = 1;
+  l = irt_spec_layer(s, "out", SPEC_LAYER_DENSE, "fc1");
+  l->units = n, l->has_bias = 1;
+  irt_spec_tensor(s, "fc1.weight", 2, (uint64_t[]){8, mu_len + 4}, 0.7, 41);
+  irt_spec_tensor(s, "fc1.bias", 1, (uint64_t[]){8}, 0.2, 42);
+  irt_spec_tensor(s, "out.weight", 2, (uint64_t[]){n, 8}, 0.9, 43);
+  irt_spec_tensor(s, "out.bias", 1, (uint64_t[]){n}, 0.4, 44);
+}
+
+typedef enum lowered_kind {
+  LOWERED_NORMAL_PMM,    /* graph, prediction */
+  LOWERED_NORMAL_EM,     /* graph */
+  LOWERED_NORMAL_EM_GMM, /* exact mixture */
+  LOWERED_HEUN,          /* graph, prediction, prior mean 0.5 */
+  LOWERED_HEUN_ATOMS,    /* exact atom set */
+  LOWERED_HEUN_T2,       /* two steps: the step block never runs */
+  LOWERED_GAMMA,         /* graph (softplus) */
+  LOWERED_GAMMA_ATOMS,   /* exact atom set, prediction */
+  LOWERED_CAT,           /* graph, smoothing 0.2, prediction */
+  LOWERED_CAT_ATOMS      /* exact atom set, no smoothing */
+} lowered_kind;
+
+static void build_lowered(ir_module *m, lowered_kind kind) {
+  static const float natoms[6] = {1, -1, 0.5f, 2, -2, 0}, gatoms[6] = {1, 4, 0, 2, 7, 3};
+  static const float words[8] = {1, 2, 3, 0, 3, 3, 1, 2};
+  model_spec s;
+  uint32_t dim = kind >= LOWERED_CAT ? 4 : kind >= LOWERED_GAMMA ? 3 : 2;
+  irt_spec_graph(&s, "lowered", dim, kind == LOWERED_HEUN_T2 ? 2 : 12);
+  switch (kind) {
+  case LOWERED_NORMAL_PMM:
+  case LOWERED_NORMAL_EM:
+    s.sampler = kind == LOWERED_NORMAL_EM ? SPEC_SAMPLER_EULER_MARUYAMA : SPEC_SAMPLER_PMM;
+    s.output = kind == LOWERED_NORMAL_PMM ? SPEC_OUTPUT_PREDICTION : SPEC_OUTPUT_POSTERIOR_MEAN;
+    spec_net(&s, 2, 2);
+    break;
+  case LOWERED_NORMAL_EM_GMM:
+    spec_free(&s);
+    irt_spec_exact(&s, "lowered", 2, 2, (double[]){0.3, 0.7}, (double[]){1, 1, -1, 0.5},
+                   (double[]){0.2, 0.5}, 12);
+    s.sampler = SPEC_SAMPLER_EULER_MARUYAMA;
+    break;
+  case LOWERED_HEUN:
+  case LOWERED_HEUN_T2:
+    s.sampler = SPEC_SAMPLER_HEUN;
+    s.output = SPEC_OUTPUT_PREDICTION;
+    s.prior_mean = 0.5;
+    spec_net(&s, 2, 2);
+    break;
+  case LOWERED_HEUN_ATOMS:
+    s.sampler = SPEC_SAMPLER_HEUN;
+    irt_spec_atoms(&s, 3, natoms, (double[]){1, 2, 3});
+    break;
+  case LOWERED_GAMMA:
+    irt_spec_gamma(&s, 2.0, 0.5);
+    spec_net(&s, 3, 3);
+    break;
+  case LOWERED_GAMMA_ATOMS:
+    irt_spec_gamma(&s, 1.0, 1.0);
+    s.output = SPEC_OUTPUT_PREDICTION;
+    irt_spec_atoms(&s, 2, gatoms, NULL);
+    break;
+  case LOWERED_CAT:
+    irt_spec_categorical(&s, "_abc", 1, 0.5, 0.2);
+    s.output = SPEC_OUTPUT_PREDICTION;
+    spec_net(&s, 16, 16);
+    break;
+  case LOWERED_CAT_ATOMS:
+    irt_spec_categorical(&s, "_abc", 1, 0.5, 0.0);
+    irt_spec_atoms(&s, 2, words, NULL);
+    break;
+  }
+  s.data_range[0] = -1;
+  s.data_range[1] = 3;
+  diag_list dl;
+  diag_list_init(&dl);
+  int rc = lower_model(&s, &(lower_options){16}, m, &dl);
+  if (rc != 0) diag_print(&dl, stderr);
+  ck_assert_int_eq(rc, 0);
+  diag_list_free(&dl);
+  spec_free(&s);
+}
+
 static const char *runtime_lib(void) {
   const char *p = getenv("PMMC_RUNTIME_LIB");
   ck_assert_msg(p && *p, "PMMC_RUNTIME_LIB is not set (run through make check)");
@@ -251,13 +416,30 @@ static int count_substr(const char *s, const char *sub) {
 
 /* ---- compiled == interpreted, bit for bit -------------------------------- */
 
+enum { MODEL_NET = -3, MODEL_SCALAR = -2, MODEL_DISCRETE = -1 }; /* else a lowered_kind */
+
 static const struct {
-  int model; /* 0 net, 1 scalar */
+  int model;
   int opt;
   uint64_t seed, first, n;
 } compare_cases[] = {
-    {0, 0, 7, 5, 50},   {0, 3, 7, 5, 50},   {0, 3, 918273645, 0, 33},
-    {1, 0, 1234, 2, 11}, {1, 3, 1234, 2, 11},
+    {MODEL_NET, 0, 7, 5, 50},
+    {MODEL_NET, 3, 7, 5, 50},
+    {MODEL_NET, 3, 918273645, 0, 33},
+    {MODEL_SCALAR, 0, 1234, 2, 11},
+    {MODEL_SCALAR, 3, 1234, 2, 11},
+    {MODEL_DISCRETE, 0, 55, 3, 20},
+    {MODEL_DISCRETE, 3, 55, 3, 20},
+    {LOWERED_NORMAL_PMM, 3, 21, 7, 40},
+    {LOWERED_NORMAL_EM, 0, 22, 0, 40},
+    {LOWERED_NORMAL_EM_GMM, 3, 23, 16, 40},
+    {LOWERED_HEUN, 3, 24, 1, 40},
+    {LOWERED_HEUN_ATOMS, 2, 25, 0, 40},
+    {LOWERED_HEUN_T2, 3, 26, 9, 40},
+    {LOWERED_GAMMA, 3, 27, 0, 40},
+    {LOWERED_GAMMA_ATOMS, 1, 28, 4, 40},
+    {LOWERED_CAT, 3, 29, 0, 40},
+    {LOWERED_CAT_ATOMS, 3, 30, 2, 40},
 };
 
 START_TEST(test_compiled_equals_interpreted) {
@@ -265,11 +447,16 @@ START_TEST(test_compiled_equals_interpreted) {
   uint64_t seed = compare_cases[_i].seed, first = compare_cases[_i].first;
   uint64_t n = compare_cases[_i].n;
   ir_module m;
-  if (model == 0)
+  if (model == MODEL_NET)
     build_net(&m, 7);
-  else
+  else if (model == MODEL_SCALAR)
     build_scalar(&m);
-  printf("compare %s -O%d: seed %llu, samples [%llu, %llu)\n", m.name, opt,
+  else if (model == MODEL_DISCRETE)
+    build_discrete(&m);
+  else
+    build_lowered(&m, (lowered_kind)model);
+  printf("compare %s (%s, %s) -O%d: seed %llu, samples [%llu, %llu)\n", m.name,
+         m.pair ? m.pair : "hand-built", m.sampler ? m.sampler : "-", opt,
          (unsigned long long)seed, (unsigned long long)first, (unsigned long long)(first + n));
 
   char dir[PATH_MAX], exe[PATH_MAX + 16], npy[PATH_MAX + 16];
@@ -423,6 +610,74 @@ START_TEST(test_descriptor_info) {
 }
 END_TEST
 
+/* The runtime calls of the discrete ops: one each, keys for streams 3 and 4
+ * made once, and still no fused multiply-add after optimisation. */
+START_TEST(test_llvm_discrete_calls) {
+  ir_module m;
+  build_discrete(&m);
+  char dir[PATH_MAX], path[PATH_MAX + 16];
+  tu_make_tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/cgdisc.ll", dir);
+  compile_to(&m, CODEGEN_EMIT_LLVM, 0, path);
+  char *text = tu_read_file(path, NULL);
+  ck_assert_ptr_nonnull(text);
+  static const char *const once[] = {
+      "call void @pmm_rng_poisson_block(",          "call void @pmm_kernel_softmax(",
+      "call void @pmm_kernel_exact_atoms_categorical(", "call void @pmm_kernel_exact_atoms_normal(",
+      "call void @pmm_kernel_exact_atoms_gamma(",   "call void @pmm_rng_normal_block("};
+  for (size_t i = 0; i < sizeof once / sizeof once[0]; i++)
+    ck_assert_msg(count_substr(text, once[i]) == 1, "%s appears %d times", once[i],
+                  count_substr(text, once[i]));
+  ck_assert_int_eq(count_substr(text, "call void @pmm_kernel_argmax("), 1);
+  ck_assert_int_eq(count_substr(text, "call void @pmm_rng_key("), 2);
+  ck_assert_ptr_nonnull(strstr(text, "%pmm_atoms = type { i64, i64, i64, ptr, ptr }"));
+  free(text);
+  compile_to(&m, CODEGEN_EMIT_LLVM, 3, path);
+  text = tu_read_file(path, NULL);
+  ck_assert_ptr_nonnull(text);
+  ck_assert_ptr_null(strstr(text, "fmuladd"));
+  ck_assert_ptr_null(strstr(text, " fast "));
+  free(text);
+  tu_remove_tree(dir);
+  ir_module_free(&m);
+}
+END_TEST
+
+/* The ABI 2 descriptor of lowered models, as the compiled sampler's --info
+ * shows it: the schedule's T (not the step block's runs), the network
+ * evaluations, the vocabulary and padding symbol, the value range. */
+START_TEST(test_descriptor_pairs) {
+  char dir[PATH_MAX], exe[PATH_MAX + 16];
+  tu_make_tmpdir(dir, sizeof dir);
+  snprintf(exe, sizeof exe, "%s/lowered", dir);
+  static const struct {
+    lowered_kind kind;
+    const char *lines[4];
+  } cases[] = {
+      {LOWERED_HEUN,
+       {"sampler:          heun\n", "steps:            12\n", ", 22 network evaluations\n",
+        "value range:      [-1, 3]\n"}},
+      {LOWERED_CAT,
+       {"pair:             dirichlet-categorical\n", "vocabulary:       4 symbols \"_abc\"\n",
+        "padding symbol:   '_' (index 0)\n", "steps:            12\n"}},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    ir_module m;
+    build_lowered(&m, cases[c].kind);
+    compile_to(&m, CODEGEN_EMIT_EXE, 1, exe);
+    char *out = NULL;
+    ck_assert_int_eq(tu_run_capture(&out, NULL, "'%s' --info", exe), 0);
+    ck_assert_ptr_nonnull(out);
+    for (int i = 0; i < 4; i++)
+      ck_assert_msg(strstr(out, cases[c].lines[i]), "'%s' missing from --info:\n%s",
+                    cases[c].lines[i], out);
+    free(out);
+    ir_module_free(&m);
+  }
+  tu_remove_tree(dir);
+}
+END_TEST
+
 /* ---- targets and errors -------------------------------------------------- */
 
 START_TEST(test_cross_target_object) {
@@ -530,6 +785,8 @@ static Suite *codegen_suite(void) {
   tcase_add_test(tc, test_llvm_text_shape);
   tcase_add_test(tc, test_object_and_asm);
   tcase_add_test(tc, test_descriptor_info);
+  tcase_add_test(tc, test_llvm_discrete_calls);
+  tcase_add_test(tc, test_descriptor_pairs);
   suite_add_tcase(s, tc);
   tc = tcase_create("errors");
   tcase_add_test(tc, test_cross_target_object);

@@ -7,11 +7,15 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "compiler/front/weights.h"
 
 int e2e_env_init(e2e_env *env, const char *suite)
 {
@@ -100,7 +104,8 @@ static size_t npy_payload_offset(const unsigned char *b, size_t len)
   return off <= len ? off : 0;
 }
 
-void e2e_npy_load(const char *path, uint64_t rows, uint64_t cols, e2e_npy *out)
+void e2e_npy_load_shape(const char *path, uint64_t rows, uint32_t rank, const uint64_t *shape,
+                        e2e_npy *out)
 {
   memset(out, 0, sizeof *out);
   out->bytes = tu_read_file(path, &out->len);
@@ -121,16 +126,30 @@ void e2e_npy_load(const char *path, uint64_t rows, uint64_t cols, e2e_npy *out)
                 "%s: not C order; header: %s", path, header + 10);
   free(header);
   tu_read_npy(path, &out->a);
-  ck_assert_msg(out->a.rank == 2 && out->a.shape[0] == rows && out->a.shape[1] == cols,
-                "%s: shape has rank %u [%llu, %llu], expected [%llu, %llu]", path,
-                (unsigned)out->a.rank, (unsigned long long)out->a.shape[0],
-                (unsigned long long)(out->a.rank > 1 ? out->a.shape[1] : 0),
-                (unsigned long long)rows, (unsigned long long)cols);
+  char want[256], got[256];
+  uint64_t count = rows;
+  int w = snprintf(want, sizeof want, "[%llu", (unsigned long long)rows);
+  for (uint32_t i = 0; i < rank && w > 0 && (size_t)w < sizeof want; i++) {
+    w += snprintf(want + w, sizeof want - (size_t)w, ", %llu", (unsigned long long)shape[i]);
+    count *= shape[i];
+  }
+  int g = snprintf(got, sizeof got, "[");
+  for (uint32_t i = 0; i < out->a.rank && g > 0 && (size_t)g < sizeof got; i++)
+    g += snprintf(got + g, sizeof got - (size_t)g, "%s%llu", i ? ", " : "",
+                  (unsigned long long)out->a.shape[i]);
+  int same = out->a.rank == rank + 1 && out->a.shape[0] == rows;
+  for (uint32_t i = 0; same && i < rank; i++)
+    same = out->a.shape[i + 1] == shape[i];
+  ck_assert_msg(same, "%s: shape is %s], expected %s]", path, got, want);
   out->payload_len = out->len - out->payload;
-  ck_assert_msg(out->payload_len == rows * cols * sizeof(float),
-                "%s: payload is %zu bytes, expected %llu for [%llu, %llu] float32", path,
-                out->payload_len, (unsigned long long)(rows * cols * sizeof(float)),
-                (unsigned long long)rows, (unsigned long long)cols);
+  ck_assert_msg(out->payload_len == count * sizeof(float),
+                "%s: payload is %zu bytes, expected %llu for %s] float32", path, out->payload_len,
+                (unsigned long long)(count * sizeof(float)), want);
+}
+
+void e2e_npy_load(const char *path, uint64_t rows, uint64_t cols, e2e_npy *out)
+{
+  e2e_npy_load_shape(path, rows, 1, &cols, out);
 }
 
 void e2e_npy_free(e2e_npy *n)
@@ -138,6 +157,96 @@ void e2e_npy_free(e2e_npy *n)
   free(n->bytes);
   pmm_array_free(&n->a);
   memset(n, 0, sizeof *n);
+}
+
+int e2e_model_yaml(const char *name, char *out, size_t len)
+{
+  return e2e_format(out, len, "%s/models/%s/model.yaml", tu_srcdir(), name);
+}
+
+int e2e_write_text(const char *path, const char *text, char *err, size_t errlen)
+{
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+    return -1;
+  }
+  int bad = fputs(text, f) == EOF;
+  if (fclose(f) != 0 || bad) {
+    snprintf(err, errlen, "cannot write %s", path);
+    return -1;
+  }
+  return 0;
+}
+
+int e2e_write_npy(const char *path, uint32_t rank, const uint64_t *shape, const float *data,
+                  char *err, size_t errlen)
+{
+  uint64_t count = 1;
+  for (uint32_t i = 0; i < rank; i++)
+    count *= shape[i];
+  FILE *f = fopen(path, "wb");
+  if (!f) {
+    snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+    return -1;
+  }
+  int bad = pmm_npy_write_header(f, rank, shape) != PMM_OK ||
+            fwrite(data, sizeof *data, count, f) != count;
+  if (fclose(f) != 0 || bad) {
+    snprintf(err, errlen, "cannot write %s", path);
+    return -1;
+  }
+  return 0;
+}
+
+int e2e_write_dense_weights(const char *path, const e2e_dense *layers, size_t n,
+                            unsigned long seed, double scale, char *err, size_t errlen)
+{
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  if (!r) {
+    snprintf(err, errlen, "gsl_rng_alloc failed");
+    return -1;
+  }
+  gsl_rng_set(r, seed);
+  weight_set ws;
+  weight_set_init(&ws);
+  int rc = 0;
+  for (size_t l = 0; rc == 0 && l < n; l++) {
+    const e2e_dense *p = &layers[l];
+    double sd = scale / sqrt((double)p->in);
+    if (p->in == 0 || p->units == 0 || p->units > SIZE_MAX / sizeof(float) / p->in) {
+      snprintf(err, errlen, "layer %s: bad size [%llu, %llu]", p->name,
+               (unsigned long long)p->units, (unsigned long long)p->in);
+      rc = -1;
+      break;
+    }
+    float *buf = malloc(p->units * p->in * sizeof *buf);
+    if (!buf) {
+      snprintf(err, errlen, "out of memory");
+      rc = -1;
+      break;
+    }
+    char name[128];
+    uint64_t wshape[2] = {p->units, p->in}, bshape[1] = {p->units};
+    for (uint64_t i = 0; i < p->units * p->in; i++)
+      buf[i] = (float)gsl_ran_gaussian(r, sd);
+    snprintf(name, sizeof name, "%s.weight", p->name);
+    rc = weight_set_add(&ws, name, 2, wshape, buf);
+    if (rc == 0 && p->bias) {
+      for (uint64_t i = 0; i < p->units; i++)
+        buf[i] = (float)gsl_ran_gaussian(r, sd);
+      snprintf(name, sizeof name, "%s.bias", p->name);
+      rc = weight_set_add(&ws, name, 1, bshape, buf);
+    }
+    if (rc != 0)
+      snprintf(err, errlen, "weight_set_add(%s) failed", name);
+    free(buf);
+  }
+  if (rc == 0 && weights_save_safetensors(path, &ws, err, errlen) != 0)
+    rc = -1;
+  weight_set_free(&ws);
+  gsl_rng_free(r);
+  return rc;
 }
 
 long e2e_count_entries(const char *dir)

@@ -62,7 +62,34 @@ typedef struct e2e_npy {
 /* Load PATH and assert it is a C-order little-endian float32 .npy of shape
  * [rows, cols] whose payload is exactly rows * cols * 4 bytes. */
 void e2e_npy_load(const char *path, uint64_t rows, uint64_t cols, e2e_npy *out);
+/* The same for samples of shape [shape[0], .., shape[rank-1]]: asserts the
+ * file's shape is [rows, shape...]. */
+void e2e_npy_load_shape(const char *path, uint64_t rows, uint32_t rank, const uint64_t *shape,
+                        e2e_npy *out);
 void e2e_npy_free(e2e_npy *n);
+
+/* PMMC_SRCDIR/models/NAME/model.yaml into out; 0 on success (usable from main). */
+int e2e_model_yaml(const char *name, char *out, size_t len);
+
+/* Write text to path, replacing it; 0 on success, else -1 with a message in
+ * err.  Usable from main (no Check calls). */
+int e2e_write_text(const char *path, const char *text, char *err, size_t errlen);
+/* Write a C-order float32 .npy; 0 on success, else -1 with a message in err. */
+int e2e_write_npy(const char *path, uint32_t rank, const uint64_t *shape, const float *data,
+                  char *err, size_t errlen);
+
+/* A dense layer of a random-weight network written by a test. */
+typedef struct e2e_dense {
+  const char *name;
+  uint64_t in, units;
+  int bias;
+} e2e_dense;
+
+/* Write "<name>.weight" [units, in] and "<name>.bias" [units] for each layer,
+ * Gaussian with standard deviation scale / sqrt(in), from GSL's mt19937 seeded
+ * with seed, as safetensors.  0 on success, else -1 with a message in err. */
+int e2e_write_dense_weights(const char *path, const e2e_dense *layers, size_t n,
+                            unsigned long seed, double scale, char *err, size_t errlen);
 
 /* Number of directory entries other than "." and ".."; -1 if unreadable. */
 long e2e_count_entries(const char *dir);

@@ -7,7 +7,9 @@
  * repeated, whole files) are compared bytewise; there is no tolerance except
  * for the CSV check, where decimal text is compared with the float32 values.
  * Two samplers are built: the default block size and --block-size 16 (so
- * --first-index 401 and odd shard boundaries fall inside a block).
+ * --first-index 401 and odd shard boundaries fall inside a block).  The
+ * Poisson pairs (models/counts5, models/words50, block size 16) are checked
+ * too: their draws are keyed like the normals, so the contract is the same.
  */
 #include <check.h>
 #include <math.h>
@@ -23,6 +25,15 @@
 static e2e_env env;
 static char sampler[PATH_MAX], sampler16[PATH_MAX];
 static int build_status = -1, build16_status = -1;
+
+/* The Poisson pairs: model folder, floats per sample, sampler, build status. */
+static struct {
+  const char *model;
+  uint64_t cols;
+  char yaml[PATH_MAX], bin[PATH_MAX];
+  int status;
+} poisson_models[] = {{"counts5", 3, "", "", -1}, {"words50", 8, "", "", -1}};
+#define N_POISSON (sizeof poisson_models / sizeof poisson_models[0])
 
 /* Run SAMPLER -s SEED ARGS -o DIR/NAME.npy and load the result ([rows, 2]). */
 static void draw(const char *bin, unsigned long long seed, const char *args, const char *name,
@@ -61,7 +72,7 @@ static void assert_concat_equals(const e2e_npy *whole, const e2e_npy *parts, siz
       i++;
     ck_assert_msg(i == parts[p].payload_len,
                   "%s: part %zu differs from the whole run at payload byte %zu (row %zu)", what,
-                  p, off + i, (off + i) / (2 * sizeof(float)));
+                  p, off + i, (off + i) / (whole->payload_len / whole->a.shape[0]));
     off += parts[p].payload_len;
   }
   ck_assert_msg(off == whole->payload_len, "%s: parts cover %zu of %zu payload bytes", what, off,
@@ -264,6 +275,52 @@ START_TEST(test_csv_matches_npy)
 }
 END_TEST
 
+/* One run into DIR/NAME.npy, loaded as [rows, cols]. */
+static void draw_cols(const char *bin, const char *args, const char *name, uint64_t rows,
+                      uint64_t cols, e2e_npy *out)
+{
+  char path[PATH_MAX];
+  e2e_path(path, sizeof path, "%s/%s.npy", env.dir, name);
+  int st = tu_run("'%s' -s %llu %s -o '%s'", bin, SEED_A, args, path);
+  ck_assert_msg(st == 0, "sampler %s -s %llu %s exited with %d", bin, SEED_A, args, st);
+  e2e_npy_load(path, rows, cols, out);
+}
+
+/* -n 300 on one thread equals -n 131 plus --first-index 131 -n 169 on two
+ * threads (131 falls inside a block of 16), and three shards. */
+START_TEST(test_poisson_pairs)
+{
+  const char *m = poisson_models[_i].model;
+  uint64_t cols = poisson_models[_i].cols;
+  const char *bin = poisson_models[_i].bin;
+  ck_assert_msg(poisson_models[_i].status == 0, "pmmc build --block-size 16 of %s failed with "
+                "status %d", poisson_models[_i].yaml, poisson_models[_i].status);
+  printf("%s (block size 16): seed %llu\n", m, SEED_A);
+  char name[64], what[128];
+  e2e_npy whole, parts[3];
+  e2e_path(name, sizeof name, "%s_whole", m);
+  draw_cols(bin, "-n 300 --threads 1", name, 300, cols, &whole);
+  e2e_path(name, sizeof name, "%s_a", m);
+  draw_cols(bin, "-n 131 --threads 2", name, 131, cols, &parts[0]);
+  e2e_path(name, sizeof name, "%s_b", m);
+  draw_cols(bin, "--first-index 131 -n 169 --threads 2", name, 169, cols, &parts[1]);
+  e2e_path(what, sizeof what, "%s: -n 131 + --first-index 131 -n 169 (2 threads) vs -n 300", m);
+  assert_concat_equals(&whole, parts, 2, what);
+  free_all(parts, 2);
+  uint64_t rows[3] = {100, 100, 100};
+  for (unsigned k = 0; k < 3; k++) {
+    char args[64];
+    e2e_path(args, sizeof args, "-n 300 --shard %u/3", k);
+    e2e_path(name, sizeof name, "%s_shard%u", m, k);
+    draw_cols(bin, args, name, rows[k], cols, &parts[k]);
+  }
+  e2e_path(what, sizeof what, "%s: 3 shards of -n 300 vs -n 300", m);
+  assert_concat_equals(&whole, parts, 3, what);
+  free_all(parts, 3);
+  e2e_npy_free(&whole);
+}
+END_TEST
+
 int main(void)
 {
   if (e2e_env_init(&env, "determinism") != 0)
@@ -271,6 +328,13 @@ int main(void)
   build_status = e2e_build(env.gmm8_yaml, "", env.dir, "gmm8", sampler, sizeof sampler);
   build16_status =
       e2e_build(env.gmm8_yaml, "--block-size 16", env.dir, "gmm8_b16", sampler16, sizeof sampler16);
+  for (size_t i = 0; i < N_POISSON; i++) {
+    if (e2e_model_yaml(poisson_models[i].model, poisson_models[i].yaml,
+                       sizeof poisson_models[i].yaml) == 0)
+      poisson_models[i].status =
+          e2e_build(poisson_models[i].yaml, "--block-size 16", env.dir, poisson_models[i].model,
+                    poisson_models[i].bin, sizeof poisson_models[i].bin);
+  }
 
   Suite *s = suite_create("e2e_determinism");
   TCase *tc = tcase_create("determinism");
@@ -282,6 +346,7 @@ int main(void)
   tcase_add_test(tc, test_shards);
   tcase_add_test(tc, test_block_size_16);
   tcase_add_test(tc, test_csv_matches_npy);
+  tcase_add_loop_test(tc, test_poisson_pairs, 0, (int)N_POISSON);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

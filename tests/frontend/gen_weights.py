@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Write the small .safetensors files used by the front-end tests.
+"""Write the small binary files used by the front-end tests: .safetensors
+weights and .npy atom sets.
 
 The files are committed; this script documents how they were made and
 regenerates them byte for byte:  python3 tests/frontend/gen_weights.py
-(standard library only).  Values are small multiples of 1/8 so they are exact
-in F32, F16 and BF16, which test_spec.c relies on.
+(standard library only).  Weight values are small multiples of 1/8 so they
+are exact in F32, F16 and BF16, which test_spec.c relies on.
 """
 import json
 import os
@@ -50,6 +51,20 @@ def write(path, tensors, truncate=None):
         f.write(data)
 
 
+NPY_CODES = {"<f4": "f", "<f8": "d", "<i4": "i", "<i8": "q"}
+
+
+def write_npy(path, descr, shape, xs):
+    """A C-order .npy v1.0 file of the given dtype and shape."""
+    dims = ", ".join("%d" % d for d in shape) + ("," if len(shape) == 1 else "")
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, dims)
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    data = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode()
+    data += struct.pack("<%d%s" % (len(xs), NPY_CODES[descr]), *xs)
+    with open(os.path.join(HERE, path), "wb") as f:
+        f.write(data)
+
+
 # The graph used by most bad/ models: concat [mu, time] (3) -> fc1 (4) -> out (2).
 TINY = [("fc1.weight", "F32", [4, 3]), ("fc1.bias", "F32", [4]),
         ("out.weight", "F32", [2, 4]), ("out.bias", "F32", [2])]
@@ -68,3 +83,16 @@ write("good/graph.safetensors", [
     ("fc2.weight", "BF16", [5, 5]),
     ("out.weight", "F32", [3, 5]), ("out.bias", "BF16", [3]),
 ])
+
+# good/gamma.yaml: five count vectors of shape [2, 2] (integers, as counts
+# usually are) with weights 1, 2, 3, 4, 10.
+write_npy("good/gamma_atoms.npy", "<i8", [5, 2, 2],
+          [0, 1, 2, 3, 4, 5, 6, 7, 10, 0, 0, 10, 1, 1, 1, 1, 20, 15, 3, 0])
+write_npy("good/gamma_weights.npy", "<f8", [5], [1, 2, 3, 4, 10])
+
+# bad/: valid atom sets for models whose mistake lies elsewhere, and bad ones.
+write_npy("bad/gamma_atoms.npy", "<f4", [3, 2], [0, 1, 2, 3, 4, 5])
+write_npy("bad/normal_atoms.npy", "<f4", [3, 2], [-1, 0, 0, 1, 1, 0])
+write_npy("bad/gamma_negative.npy", "<f4", [3, 2], [0, 1, 2, -0.5, 4, 5])
+write_npy("bad/atoms_shape.npy", "<f4", [3, 5], list(range(15)))
+write_npy("bad/weights_zero.npy", "<f4", [3], [0.5, 0, 0.5])

@@ -1,7 +1,8 @@
 /*
  * test_spec.c - the front end in process: spec_load of shipped models,
- * schedules against hand-computed values, diagnostics, and safetensors
- * (round trip, F16/BF16 conversion, malformed files).
+ * schedules against hand-computed values, diagnostics, safetensors
+ * (round trip, F16/BF16 conversion, malformed files), and the three pairs'
+ * keys, defaults and exact atom sets (.npy and text).
  *
  * Nothing here is random.  Tolerances: schedules are compared with a
  * relative tolerance of 1e-12 (pow/exp rounding); everything read from a
@@ -174,6 +175,68 @@ START_TEST(test_graph_model) {
   ck_assert_msg(fabs(a[9] - 1e4) <= 1e-9 * 1e4, "A_10 = %.17g, expected 1e4 (rel 1e-9)", a[9]);
   for (int i = 1; i < 10; i++)
     ck_assert(a[i] > a[i - 1]);
+  spec_free(&s);
+}
+END_TEST
+
+START_TEST(test_gamma_model) {
+  model_spec s;
+  load_ok("tests/frontend/good/gamma.yaml", &s);
+  ck_assert_str_eq(s.name, "counts");
+  ck_assert_int_eq(s.pair, SPEC_PAIR_GAMMA_POISSON);
+  ck_assert_uint_eq(s.rank, 2);
+  ck_assert(s.shape[0] == 2 && s.shape[1] == 2 && s.data_elems == 4);
+  ck_assert(s.data_range[0] == 0.0 && s.data_range[1] == 20.0);
+  ck_assert(s.prior_shape == 2.5 && s.prior_rate == 0.5);
+  ck_assert_int_eq(s.prior_loc.line, 6);
+  ck_assert_ptr_null(s.vocab);
+  ck_assert_int_eq(s.pad_symbol, -1);
+  ck_assert_int_eq(s.schedule.kind, SPEC_SCHEDULE_TABLE);
+  ck_assert_uint_eq(s.schedule.steps, 5);
+  ck_assert_int_eq(s.output, SPEC_OUTPUT_PREDICTION);
+  ck_assert_int_eq(s.network.kind, SPEC_NETWORK_EXACT);
+  ck_assert_uint_eq(s.network.ncomponents, 0);
+  /* gen_weights.py: int64 counts [5, 2, 2], weights 1, 2, 3, 4, 10 (sum 20). */
+  static const float atoms[20] = {0, 1, 2, 3, 4, 5, 6, 7, 10, 0, 0, 10, 1, 1, 1, 1, 20, 15, 3, 0};
+  static const double weights[5] = {0.05, 0.1, 0.15, 0.2, 0.5};
+  ck_assert_uint_eq(s.network.natoms, 5);
+  for (int i = 0; i < 20; i++)
+    ck_assert_msg(s.network.atoms[i] == atoms[i], "atoms[%d] = %g, expected %g", i,
+                  s.network.atoms[i], atoms[i]);
+  for (int i = 0; i < 5; i++)
+    assert_rel(s.network.atom_weights[i], weights[i], "atom weight");
+  const char *tail = "tests/frontend/good/gamma_atoms.npy";
+  size_t n = strlen(s.network.atoms_path);
+  ck_assert(n >= strlen(tail));
+  ck_assert_str_eq(s.network.atoms_path + n - strlen(tail), tail); /* relative to the YAML */
+  ck_assert_int_eq(s.network.atoms_loc.line, 11);
+  ck_assert_int_eq(s.network.atoms_loc.col, 10);
+  spec_free(&s);
+}
+END_TEST
+
+START_TEST(test_words_model) {
+  static const char *const vocab[7] = {"_", "a", "b", "c", "d", "e", "\xc3\xa9"};
+  model_spec s;
+  load_ok("tests/frontend/good/words.yaml", &s);
+  ck_assert_int_eq(s.pair, SPEC_PAIR_DIRICHLET_CATEGORICAL);
+  ck_assert(s.rank == 1 && s.shape[0] == 6 && s.data_elems == 6);
+  ck_assert_uint_eq(s.vocab_size, 7);
+  for (int i = 0; i < 7; i++)
+    ck_assert_str_eq(s.vocab[i], vocab[i]);
+  ck_assert_int_eq(s.pad_symbol, 0);
+  ck_assert(s.prior_concentration == 0.5 && s.prior_smoothing == 0.3);
+  /* words.txt: "abc\t2", "bead\t1", a blank line, "décade\t0.5" (CRLF), "cab\t5e-1". */
+  static const float rows[4][6] = {
+      {1, 2, 3, 0, 0, 0}, {2, 5, 1, 4, 0, 0}, {4, 6, 3, 1, 4, 5}, {3, 1, 2, 0, 0, 0}};
+  static const double weights[4] = {0.5, 0.25, 0.125, 0.125};
+  ck_assert_uint_eq(s.network.natoms, 4);
+  for (int k = 0; k < 4; k++) {
+    for (int l = 0; l < 6; l++)
+      ck_assert_msg(s.network.atoms[k * 6 + l] == rows[k][l], "atom %d position %d = %g, "
+                    "expected %g", k, l, s.network.atoms[k * 6 + l], rows[k][l]);
+    assert_rel(s.network.atom_weights[k], weights[k], "sequence weight");
+  }
   spec_free(&s);
 }
 END_TEST
@@ -486,12 +549,196 @@ START_TEST(test_safetensors_save_error) {
 }
 END_TEST
 
+/* ---- pairs, data and atom sets (files in tmpdir) ------------------------- */
+
+static void write_tmp(const char *name, const char *text) {
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+  write_bytes(path, text, strlen(text));
+}
+
+/* A float32 .npy of the given shape in tmpdir. */
+static void write_tmp_npy(const char *name, uint32_t rank, const uint64_t *shape, const float *v,
+                          size_t n) {
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(pmm_npy_write_header(f, rank, shape), PMM_OK);
+  ck_assert_uint_eq(fwrite(v, sizeof *v, n, f), n);
+  ck_assert_int_eq(fclose(f), 0);
+}
+
+/* spec_load of tmpdir/name: the status, diagnostics left in dl. */
+static int load_tmp(const char *name, model_spec *s, diag_list *dl) {
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+  diag_list_init(dl);
+  return spec_load(path, s, dl);
+}
+
+static void load_tmp_ok(const char *name, model_spec *s) {
+  diag_list dl;
+  int rc = load_tmp(name, s, &dl);
+  if (rc != 0)
+    diag_print(&dl, stderr);
+  ck_assert_msg(rc == 0, "spec_load(%s) failed", name);
+  diag_list_free(&dl);
+}
+
+#define SCHED "schedule: {kind: geometric, steps: 10, start: 0.1, end: 100}\n"
+
+START_TEST(test_pair_defaults) {
+  model_spec s;
+  write_tmp("n.yaml", "name: n\npair: normal-normal\ndata: {shape: [2]}\n" SCHED
+                      "sampler: {kind: heun}\nnetwork: {kind: exact, mixture: "
+                      "[{weight: 1, mean: [0, 0], std: 1}]}\n");
+  load_tmp_ok("n.yaml", &s);
+  ck_assert(s.prior_mean == 0.0 && s.prior_precision == 1.0);
+  ck_assert(s.data_range[0] == 0.0 && s.data_range[1] == 1.0);
+  ck_assert_int_eq(s.sampler, SPEC_SAMPLER_HEUN);
+  ck_assert_ptr_null(s.vocab);
+  ck_assert_uint_eq(s.vocab_size, 0);
+  ck_assert_int_eq(s.pad_symbol, -1);
+  ck_assert_uint_eq(s.network.natoms, 0);
+  spec_free(&s);
+
+  static const float g[2] = {0, 3};
+  write_tmp_npy("g.npy", 2, (const uint64_t[]){2, 1}, g, 2);
+  write_tmp("g.yaml", "name: g\npair: gamma-poisson\ndata: {shape: [1], range: [-2.5, 1e3]}\n" SCHED
+                      "network: {kind: exact, atoms: g.npy}\n");
+  load_tmp_ok("g.yaml", &s);
+  ck_assert(s.prior_shape == 1.0 && s.prior_rate == 1.0);
+  ck_assert(s.data_range[0] == -2.5 && s.data_range[1] == 1000.0);
+  ck_assert_uint_eq(s.network.natoms, 2);
+  ck_assert(s.network.atoms[0] == 0.0f && s.network.atoms[1] == 3.0f);
+  ck_assert(s.network.atom_weights[0] == 0.5 && s.network.atom_weights[1] == 0.5);
+  spec_free(&s);
+
+  write_tmp("c.txt", "ab\nba\nbb\n");
+  write_tmp("c.yaml", "name: c\npair: dirichlet-categorical\ndata: {shape: [2], vocab: 'ab', "
+                      "padding: false}\n" SCHED "sampler: {kind: pmm}\n"
+                      "network: {kind: exact, atoms: c.txt}\n");
+  load_tmp_ok("c.yaml", &s);
+  ck_assert(s.prior_concentration == 1.0 && s.prior_smoothing == 0.0);
+  ck_assert_int_eq(s.pad_symbol, -1);
+  ck_assert_uint_eq(s.vocab_size, 2);
+  ck_assert_uint_eq(s.network.natoms, 3);
+  static const float rows[6] = {0, 1, 1, 0, 1, 1};
+  for (int i = 0; i < 6; i++)
+    ck_assert(s.network.atoms[i] == rows[i]);
+  for (int i = 0; i < 3; i++)
+    assert_rel(s.network.atom_weights[i], 1.0 / 3, "uniform weight");
+  spec_free(&s);
+}
+END_TEST
+
+/* `mu` and the output of a dirichlet-categorical graph have L*K elements. */
+START_TEST(test_categorical_graph) {
+  write_tmp("cg.yaml", "name: cg\npair: dirichlet-categorical\ndata: {shape: [3], vocab: abcd}\n"
+                       SCHED "network:\n  kind: graph\n  layers:\n"
+                       "    - {name: t, op: concat, inputs: [time, time]}\n"
+                       "    - {name: out, op: add, inputs: [mu, mu]}\n");
+  model_spec s;
+  load_tmp_ok("cg.yaml", &s);
+  ck_assert_uint_eq(s.network.nlayers, 2);
+  ck_assert_uint_eq(s.network.layers[1].in_len, 12);
+  ck_assert_uint_eq(s.network.layers[1].out_len, 12);
+  ck_assert_str_eq(s.network.output, "out");
+  spec_free(&s);
+
+  /* A normal-normal graph over the same shape sees mu of length 3. */
+  write_tmp("ng.yaml", "name: ng\npair: normal-normal\ndata: {shape: [3]}\n" SCHED
+                       "sampler: {kind: euler-maruyama}\nnetwork:\n  kind: graph\n  layers:\n"
+                       "    - {name: out, op: mul, inputs: [mu, mu]}\n");
+  load_tmp_ok("ng.yaml", &s);
+  ck_assert_int_eq(s.sampler, SPEC_SAMPLER_EULER_MARUYAMA);
+  ck_assert_uint_eq(s.network.layers[0].out_len, 3);
+  spec_free(&s);
+}
+END_TEST
+
+/* Atoms as [k, D] or [k, *data.shape]; both give rows of D floats. */
+START_TEST(test_atoms_npy_shapes) {
+  float v[12];
+  for (int i = 0; i < 12; i++)
+    v[i] = (float)i - 5.5f;
+  write_tmp_npy("flat.npy", 2, (const uint64_t[]){2, 6}, v, 12);
+  write_tmp_npy("full.npy", 3, (const uint64_t[]){2, 2, 3}, v, 12);
+  write_tmp_npy("w.npy", 1, (const uint64_t[]){2}, (const float[]){3e38f, 1e38f}, 2);
+  static const char *const files[2] = {"flat.npy", "full.npy"};
+  for (int f = 0; f < 2; f++) {
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "name: a\npair: normal-normal\ndata: {shape: [2, 3]}\nprior: {mean: -1, precision: "
+             "4}\n" SCHED "network: {kind: exact, atoms: %s, atom_weights: w.npy}\n",
+             files[f]);
+    write_tmp("a.yaml", yaml);
+    model_spec s;
+    load_tmp_ok("a.yaml", &s);
+    ck_assert(s.prior_mean == -1.0 && s.prior_precision == 4.0);
+    ck_assert_uint_eq(s.network.natoms, 2);
+    for (int i = 0; i < 12; i++)
+      ck_assert(s.network.atoms[i] == v[i]);
+    /* huge weights normalise without overflow */
+    double w0 = 3e38f, w1 = 1e38f;
+    assert_rel(s.network.atom_weights[0], w0 / (w0 + w1), "weight 0");
+    assert_rel(s.network.atom_weights[1], w1 / (w0 + w1), "weight 1");
+    spec_free(&s);
+  }
+}
+END_TEST
+
+/* Errors in an atoms text file name that file (resolved against the YAML's
+ * directory), with line and column in characters. */
+START_TEST(test_atoms_text_errors) {
+  /* é is \xc3\xa9; \xc0\x80 is an overlong NUL, \xed\xa0\x80 a surrogate */
+  write_tmp("bad.txt", "ab\xc3\xa9\n"
+                       "\xc3\xa9\xc3\xa9z\n"
+                       "\xc3\xa9\xc0\x80\n"
+                       "\xed\xa0\x80\n"
+                       "a\n"
+                       "ab\xc3\xa9\tx\n");
+  write_tmp("e.yaml", "name: e\npair: dirichlet-categorical\n"
+                      "data: {shape: [3], vocab: \"ab\xc3\xa9\"}\n" SCHED
+                      "network: {kind: exact, atoms: bad.txt}\n");
+  model_spec s;
+  diag_list dl;
+  ck_assert_int_ne(load_tmp("e.yaml", &s, &dl), 0);
+  char want_file[PATH_MAX + 64];
+  snprintf(want_file, sizeof want_file, "%s/bad.txt", tmpdir);
+  static const struct {
+    int line, col;
+    const char *phrase;
+  } want[] = {{2, 3, "symbol 'z' (U+007A)"},
+              {3, 2, "invalid UTF-8"}, /* overlong */
+              {4, 1, "invalid UTF-8"}, /* surrogate */
+              {5, 0, "sequence of 1 symbol, expected 3"},
+              {6, 5, "'x' for the weight"}};
+  ck_assert_uint_eq(dl.errors, 5);
+  for (size_t i = 0; i < 5; i++) {
+    const diag *d = &dl.items[i];
+    ck_assert_str_eq(d->file, want_file);
+    ck_assert_msg(d->line == want[i].line && d->col == want[i].col,
+                  "error %zu at %d:%d, expected %d:%d (%s)", i, d->line, d->col, want[i].line,
+                  want[i].col, d->message);
+    ck_assert_msg(strstr(d->message, want[i].phrase), "error %zu: '%s' lacks '%s'", i,
+                  d->message, want[i].phrase);
+  }
+  ck_assert_ptr_nonnull(strstr(dl.items[0].hint, "e.yaml:5:31"));
+  ck_assert_ptr_null(s.name);
+  diag_list_free(&dl);
+}
+END_TEST
+
 int main(void) {
   printf("test_spec: deterministic (no random seeds); source tree %s\n", tu_srcdir());
   Suite *s = suite_create("frontend-spec");
   TCase *models = tcase_create("models");
   tcase_add_test(models, test_gmm8);
   tcase_add_test(models, test_graph_model);
+  tcase_add_test(models, test_gamma_model);
+  tcase_add_test(models, test_words_model);
   tcase_add_test(models, test_failed_load_is_zeroed);
   suite_add_tcase(s, models);
   TCase *sched = tcase_create("schedule");
@@ -508,6 +755,13 @@ int main(void) {
   tcase_add_test(st, test_safetensors_malformed);
   tcase_add_test(st, test_safetensors_save_error);
   suite_add_tcase(s, st);
+  TCase *pairs = tcase_create("pairs");
+  tcase_add_checked_fixture(pairs, setup_tmp, teardown_tmp);
+  tcase_add_test(pairs, test_pair_defaults);
+  tcase_add_test(pairs, test_categorical_graph);
+  tcase_add_test(pairs, test_atoms_npy_shapes);
+  tcase_add_test(pairs, test_atoms_text_errors);
+  suite_add_tcase(s, pairs);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

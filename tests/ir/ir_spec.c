@@ -101,3 +101,36 @@ void irt_spec_tensor(model_spec *s, const char *name, uint32_t rank, const uint6
   ck_assert_int_eq(weight_set_add(&s->weights, name, rank, shape, data), 0);
   free(data);
 }
+
+void irt_spec_gamma(model_spec *s, double shape, double rate) {
+  s->pair = SPEC_PAIR_GAMMA_POISSON;
+  s->prior_shape = shape;
+  s->prior_rate = rate;
+}
+
+void irt_spec_categorical(model_spec *s, const char *vocab, int pad, double beta, double eps) {
+  s->pair = SPEC_PAIR_DIRICHLET_CATEGORICAL;
+  s->vocab_size = (uint32_t)strlen(vocab);
+  s->vocab = irt_alloc(s->vocab_size * sizeof *s->vocab);
+  for (uint32_t k = 0; k < s->vocab_size; k++) {
+    char sym[2] = {vocab[k], '\0'};
+    s->vocab[k] = irt_strdup(sym);
+  }
+  s->pad_symbol = pad ? 0 : -1;
+  s->prior_concentration = beta;
+  s->prior_smoothing = eps;
+}
+
+void irt_spec_atoms(model_spec *s, size_t k, const float *values, const double *weights) {
+  spec_network *n = &s->network;
+  n->kind = SPEC_NETWORK_EXACT;
+  n->natoms = k;
+  n->atoms = irt_alloc(k * s->data_elems * sizeof *n->atoms);
+  memcpy(n->atoms, values, k * s->data_elems * sizeof *n->atoms);
+  if (weights) {
+    double sum = 0;
+    for (size_t j = 0; j < k; j++) sum += weights[j];
+    n->atom_weights = irt_alloc(k * sizeof *n->atom_weights);
+    for (size_t j = 0; j < k; j++) n->atom_weights[j] = weights[j] / sum;
+  }
+}

@@ -33,6 +33,19 @@ spec_layer *irt_spec_layer(model_spec *s, const char *name, spec_layer_op op, co
 void irt_spec_tensor(model_spec *s, const char *name, uint32_t rank, const uint64_t *shape,
                      double scale, uint32_t salt);
 
+/* Switch s to gamma-poisson with prior Gamma(shape, rate). */
+void irt_spec_gamma(model_spec *s, double shape, double rate);
+
+/* Switch s to dirichlet-categorical over the ASCII symbols of `vocab` (the
+ * first is padding when pad is nonzero), with prior concentration beta and
+ * smoothing eps; the data shape [L] set by the constructor is kept. */
+void irt_spec_categorical(model_spec *s, const char *vocab, int pad, double beta, double eps);
+
+/* Make s's network an exact atom set of k rows of data_elems values
+ * (copied; symbol indices for categorical), weights NULL for uniform
+ * (otherwise normalised here, as the front end does). */
+void irt_spec_atoms(model_spec *s, size_t k, const float *values, const double *weights);
+
 /* The schedule's A_1..A_T recomputed here from the geometric formula. */
 double irt_geometric(uint32_t t, uint32_t steps);
 

@@ -33,6 +33,7 @@ static void module_header(ir_module *m, const char *name, uint32_t steps, uint32
                           uint32_t block) {
   ck_assert_int_eq(ir_module_init(m, name), 0);
   m->steps = steps;
+  m->schedule_steps = steps;
   m->rank = 1;
   m->shape[0] = dim;
   m->state_len = dim;
@@ -42,8 +43,9 @@ static void module_header(ir_module *m, const char *name, uint32_t steps, uint32
 }
 
 /* Verify, plan, and run one block starting at sample `first`; out holds
- * block_size * out_len floats. */
-static void run_module(ir_module *m, uint64_t seed, uint64_t first, float *out) {
+ * block_size * out_len floats.  Returns the scratch arena (the caller frees
+ * it): after the run it holds every step value of the last step. */
+static float *run_module_keep(ir_module *m, uint64_t seed, uint64_t first, float *out) {
   char err[512];
   ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
   ck_assert_int_eq(ir_plan_memory(m), 0);
@@ -55,8 +57,12 @@ static void run_module(ir_module *m, uint64_t seed, uint64_t first, float *out) 
   pmm_block blk = {.seed = seed, .first_index = first, .out = out, .scratch = scratch};
   pmm_rng_key(seed, 0, blk.key);
   ck_assert_int_eq(interp_run_block(ip, &blk), 0);
-  free(scratch);
   interp_free(ip);
+  return scratch;
+}
+
+static void run_module(ir_module *m, uint64_t seed, uint64_t first, float *out) {
+  free(run_module_keep(m, seed, first, out));
 }
 
 /* init mu = 4; step mu <- c_t * mu + 1 with c = {0.5, 0.25, 2}; final
@@ -213,6 +219,98 @@ START_TEST(test_interp_noise_streams) {
 }
 END_TEST
 
+/* The discrete ops, each checked on the values of the last step left in
+ * the arena (2 steps, L = 2 positions of K = 3 symbols, 5 rows):
+ *   %0 state C; %1 randn; %2 mul (%1, %1); %3 table scale {3, 40};
+ *   %4 mul (%3, %2) (rates); %5 poisson stream=2 (%4); %6 add (%0, %5) -> C_t
+ *   %7 dirichlet_mean k=3 beta=0.7 (%6); %8 softmax k=3 (%1); %9 argmax k=3 (%1)
+ *   final: argmax k=3 (state)
+ * poisson, softmax and argmax must equal the runtime's calls bit for bit;
+ * dirichlet_mean must equal ir.h's float formula bit for bit and the double
+ * one within 1e-6 relative. */
+START_TEST(test_interp_discrete_ops) {
+  enum { ROWS = 5, L = 2, K = 3, N = L * K };
+  const uint64_t seed = 4242, first = 10;
+  printf("test_interp_discrete_ops: seed %llu, first index %llu\n", (unsigned long long)seed,
+         (unsigned long long)first);
+  ir_module m;
+  module_header(&m, "disc", 2, N, ROWS);
+  m.shape[0] = L;
+  m.out_len = L;
+  static const float scale[2] = {3.0f, 40.0f};
+  ck_assert_int_eq(ir_add_table(&m, "scale", 2, scale), 0);
+  ir_block *b = &m.blocks[IR_BLOCK_INIT];
+  b->result = emit(b, IR_OP_FILL, 0, NULL, N, 0);
+  b = &m.blocks[IR_BLOCK_STEP];
+  int32_t c = emit(b, IR_OP_STATE, 0, NULL, N, 0);
+  int32_t e = emit(b, IR_OP_RANDN, 0, NULL, N, 0);
+  int32_t sq = emit(b, IR_OP_MUL, 2, (int32_t[]){e, e}, N, 0);
+  int32_t t = emit(b, IR_OP_TABLE, 0, NULL, 1, 1);
+  b->insts[t].table = 0;
+  int32_t rate = emit(b, IR_OP_MUL, 2, (int32_t[]){t, sq}, N, 0);
+  int32_t y = emit(b, IR_OP_POISSON, 1, &rate, N, 0);
+  b->insts[y].stream = 2;
+  int32_t ct = emit(b, IR_OP_ADD, 2, (int32_t[]){c, y}, N, 0);
+  int32_t dm = emit(b, IR_OP_DIRICHLET_MEAN, 1, &ct, N, 0);
+  b->insts[dm].dim = K;
+  b->insts[dm].fattr = 0.7f;
+  int32_t sm = emit(b, IR_OP_SOFTMAX, 1, &e, N, 0);
+  b->insts[sm].dim = K;
+  int32_t am = emit(b, IR_OP_ARGMAX, 1, &e, L, 0);
+  b->insts[am].dim = K;
+  b->result = ct;
+  b = &m.blocks[IR_BLOCK_FINAL];
+  int32_t s = emit(b, IR_OP_STATE, 0, NULL, N, 0);
+  b->result = emit(b, IR_OP_ARGMAX, 1, &s, L, 0);
+  b->insts[b->result].dim = K;
+
+  float out[ROWS * L];
+  float *arena = run_module_keep(&m, seed, first, out);
+  const ir_block *sb = &m.blocks[IR_BLOCK_STEP];
+#define VAL(i) (arena + sb->insts[i].offset)
+  uint32_t k0[2], k2[2];
+  pmm_rng_key(seed, 0, k0);
+  pmm_rng_key(seed, 2, k2);
+  float want[ROWS * N], wl[ROWS * L];
+  pmm_rng_normal_block(k0, first, ROWS, 2, N, want);
+  ck_assert_int_eq(memcmp(VAL(e), want, sizeof want), 0);
+  pmm_rng_poisson_block(k2, first, ROWS, 2, N, VAL(rate), want);
+  ck_assert_int_eq(memcmp(VAL(y), want, sizeof want), 0);
+  pmm_kernel_softmax(ROWS, L, K, VAL(e), want);
+  ck_assert_int_eq(memcmp(VAL(sm), want, sizeof want), 0);
+  pmm_kernel_argmax(ROWS, L, K, VAL(e), wl);
+  ck_assert_int_eq(memcmp(VAL(am), wl, sizeof wl), 0);
+  pmm_kernel_argmax(ROWS, L, K, VAL(ct), wl);
+  ck_assert_int_eq(memcmp(out, wl, sizeof wl), 0);
+
+  double total = 0;
+  const float *counts = VAL(ct), *mean = VAL(dm);
+  for (int g = 0; g < ROWS * L; g++) {
+    const float *cg = counts + g * K;
+    float n = 0.0f;
+    for (int j = 0; j < K; j++) n = n + cg[j];
+    float den = (float)K * 0.7f + n;
+    double nd = 0;
+    for (int j = 0; j < K; j++) nd += cg[j];
+    for (int j = 0; j < K; j++) {
+      float wf = (0.7f + cg[j]) / den;
+      double wd = (0.7 + cg[j]) / (K * 0.7 + nd);
+      ck_assert_msg(memcmp(&mean[g * K + j], &wf, sizeof wf) == 0,
+                    "dirichlet_mean[%d] = %.9g, float formula %.9g", g * K + j, mean[g * K + j],
+                    wf);
+      ck_assert_msg(fabs(mean[g * K + j] - wd) <= 1e-6 * wd, "dirichlet_mean[%d] = %.9g vs %.9g",
+                    g * K + j, mean[g * K + j], wd);
+      ck_assert(cg[j] >= 0 && cg[j] == floorf(cg[j])); /* counts stay integers */
+    }
+    total += nd;
+  }
+  ck_assert_msg(total > ROWS * L, "counts too small to test anything: %g", total);
+#undef VAL
+  free(arena);
+  ir_module_free(&m);
+}
+END_TEST
+
 START_TEST(test_interp_init_rejects) {
   ir_module m;
   module_header(&m, "bad", 1, 2, 4);
@@ -346,7 +444,8 @@ START_TEST(test_interp_describe) {
   ck_assert_str_eq(d.pair, "normal-normal");
   ck_assert_str_eq(d.sampler, "pmm");
   ck_assert_str_eq(d.output, "posterior-mean");
-  ck_assert_str_eq(d.schedule, "geometric, 10 steps, A_1=0.01 .. A_T=10000");
+  ck_assert_str_eq(d.schedule,
+                   "geometric, 10 steps, A_1=0.01 .. A_T=10000, 10 network evaluations");
   ck_assert_ptr_nonnull(strstr(d.engine, "interpreter"));
   ck_assert_str_eq(d.weight_hash, m.weight_hash);
   ck_assert_ptr_null(d.vocab);
@@ -360,8 +459,149 @@ START_TEST(test_interp_describe) {
   ck_assert_uint_eq(d.flops_per_sample, 10 * 25);
   /* 4 tables of 10, mixture 1 + 1 + 1 */
   ck_assert_uint_eq(d.weight_bytes, (40 + 3) * 4);
+  ck_assert_uint_eq(d.vocab_size, 0);
+  ck_assert_int_eq(d.pad_symbol, -1);
+  ck_assert(d.range_lo == 0.0 && d.range_hi == 0.0);
   ck_assert(d.run_block == interp_run_block);
   ck_assert_ptr_eq(d.user, ip);
+  interp_free(ip);
+  ir_module_free(&m);
+  spec_free(&s);
+}
+END_TEST
+
+/* Lower s and draw n samples with the interpreter (2 threads); the caller
+ * frees the result. */
+static float *sample_lowered(const model_spec *s, uint64_t seed, size_t n, ir_module *m) {
+  diag_list dl;
+  diag_list_init(&dl);
+  int rc = lower_model(s, NULL, m, &dl);
+  if (rc != 0) diag_print(&dl, stderr);
+  ck_assert_int_eq(rc, 0);
+  diag_list_free(&dl);
+  interp *ip;
+  char err[256];
+  ck_assert_msg(interp_init(&ip, m, err, sizeof err) == 0, "%s", err);
+  pmm_model_desc d;
+  interp_describe(ip, &d);
+  float *out = malloc(n * m->out_len * sizeof *out);
+  ck_assert_ptr_nonnull(out);
+  ck_assert_int_eq(pmm_sampler_generate(&d, seed, 0, n, 2, out, err, sizeof err), PMM_OK);
+  interp_free(ip);
+  return out;
+}
+
+/* Gamma-Poisson with a one-atom set x = (3, 0, 12): the exact network returns
+ * x at every step (also at A = 0, the prior mean of the set), so the draws
+ * are y_t ~ Poisson(alpha_t x) and S_T = mu_T (b0 + A_T) - a0 ~ Poisson(A_T x)
+ * exactly (a0 = 2, b0 = 0.5, A_T = 1e4, 200 steps).  With n = 4000:
+ * - every sample within 6 sd (sqrt(x / A_T) / (1 + b0/A_T)) + 1e-3 of its
+ *   expectation (a0 + A_T x) / (b0 + A_T), which is within 2.5e-4 of x;
+ * - the mean of S within 5 standard errors sqrt(A_T x / n) of A_T x, and its
+ *   variance within 5 * sqrt(2/n) = 11% of A_T x (Poisson); the zero
+ *   coordinate is a0 / (b0 + A_T) within 1e-6 in every sample. */
+START_TEST(test_interp_gamma_one_atom) {
+  enum { N = 4000 };
+  const uint64_t seed = 77031;
+  const double x[3] = {3.0, 0.0, 12.0}, a0 = 2.0, b0 = 0.5, AT = 1e4;
+  printf("test_interp_gamma_one_atom: seed %llu, %d samples\n", (unsigned long long)seed, N);
+  model_spec s;
+  irt_spec_graph(&s, "gone", 3, 200);
+  irt_spec_gamma(&s, a0, b0);
+  irt_spec_atoms(&s, 1, (const float[]){3.0f, 0.0f, 12.0f}, NULL);
+  ir_module m;
+  float *out = sample_lowered(&s, seed, N, &m);
+  for (int d = 0; d < 3; d++) {
+    double want = (a0 + AT * x[d]) / (b0 + AT), sd = sqrt(x[d] * AT) / (b0 + AT);
+    ck_assert(fabs(want - x[d]) < 5e-4);
+    double sum = 0, sq = 0;
+    for (int i = 0; i < N; i++) {
+      double v = out[i * 3 + d];
+      ck_assert_msg(fabs(v - want) <= 6 * sd + (d == 1 ? 1e-6 : 1e-3),
+                    "sample %d coordinate %d = %.6g, atom %g", i, d, v, x[d]);
+      double S = v * (b0 + AT) - a0;
+      sum += S;
+      sq += S * S;
+    }
+    if (x[d] == 0) continue;
+    double mean = sum / N, var = sq / N - mean * mean, lam = AT * x[d];
+    printf("  coordinate %d: mean S %.2f var %.1f, Poisson %.0f\n", d, mean, var, lam);
+    ck_assert_msg(fabs(mean - lam) < 5 * sqrt(lam / N), "mean of S %.2f vs %.0f", mean, lam);
+    ck_assert_msg(fabs(var / lam - 1) < 5 * sqrt(2.0 / N), "variance of S %.1f vs %.0f", var, lam);
+  }
+  free(out);
+  ir_module_free(&m);
+  spec_free(&s);
+}
+END_TEST
+
+/* Dirichlet-Categorical with a one-word atom set: every sample is that word,
+ * without and with smoothing (0.3), as posterior mean and as prediction.
+ * Not statistical: a single atom makes p one-hot, so the counts off the
+ * word's symbols grow at rate eps/K only; with A_T = 1e4 and 0.76 vs 0.06
+ * per unit of A a wrong argmax would be a many-sigma event. */
+START_TEST(test_interp_categorical_one_word) {
+  enum { N = 1000, L = 5 };
+  static const float word[L] = {3, 1, 2, 0, 0}; /* "cab" and two padding symbols */
+  static const struct {
+    double eps;
+    spec_output output;
+  } cases[] = {{0.0, SPEC_OUTPUT_POSTERIOR_MEAN}, {0.3, SPEC_OUTPUT_POSTERIOR_MEAN},
+               {0.3, SPEC_OUTPUT_PREDICTION}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const uint64_t seed = 1000 + c;
+    printf("test_interp_categorical_one_word: seed %llu, smoothing %.1f, %s\n",
+           (unsigned long long)seed, cases[c].eps, spec_output_name(cases[c].output));
+    model_spec s;
+    irt_spec_graph(&s, "word1", L, 100);
+    irt_spec_categorical(&s, "_abcd", 1, 0.5, cases[c].eps);
+    irt_spec_atoms(&s, 1, word, NULL);
+    s.output = cases[c].output;
+    ir_module m;
+    float *out = sample_lowered(&s, seed, N, &m);
+    ck_assert_uint_eq(m.state_len, L * 5);
+    ck_assert_uint_eq(m.out_len, L);
+    for (int i = 0; i < N; i++)
+      for (int l = 0; l < L; l++)
+        ck_assert_msg(out[i * L + l] == word[l], "sample %d position %d: symbol %g, expected %g",
+                      i, l, out[i * L + l], word[l]);
+    free(out);
+    ir_module_free(&m);
+    spec_free(&s);
+  }
+}
+END_TEST
+
+START_TEST(test_interp_describe_categorical) {
+  model_spec s;
+  irt_spec_graph(&s, "cat", 4, 10);
+  irt_spec_categorical(&s, "_xyz", 1, 0.5, 0.1);
+  irt_spec_atoms(&s, 2, (const float[]){1, 2, 3, 0, 3, 3, 0, 0}, (const double[]){1, 3});
+  s.data_range[0] = -2;
+  s.data_range[1] = 5;
+  ir_module m;
+  diag_list dl;
+  diag_list_init(&dl);
+  ck_assert_int_eq(lower_model(&s, NULL, &m, &dl), 0);
+  diag_list_free(&dl);
+  interp *ip;
+  char err[256];
+  ck_assert_int_eq(interp_init(&ip, &m, err, sizeof err), 0);
+  pmm_model_desc d;
+  interp_describe(ip, &d);
+  ck_assert_str_eq(d.pair, "dirichlet-categorical");
+  ck_assert_str_eq(d.vocab, "_xyz");
+  ck_assert_uint_eq(d.vocab_size, 4);
+  ck_assert_int_eq(d.pad_symbol, 0);
+  ck_assert(d.range_lo == -2.0 && d.range_hi == 5.0);
+  ck_assert_uint_eq(d.steps, 10);
+  ck_assert_uint_eq(d.sample_elems, 4);
+  ck_assert_uint_eq(d.rank, 1);
+  ck_assert_uint_eq(d.shape[0], 4);
+  /* 10 tables of alpha, atoms 2 x 4 values + 2 log weights */
+  ck_assert_uint_eq(d.weight_bytes, (10 + 8 + 2) * 4);
+  ck_assert(m.atoms[0].log_weight[0] == (float)log(0.25));
+  ck_assert(m.atoms[0].log_weight[1] == (float)log(0.75));
   interp_free(ip);
   ir_module_free(&m);
   spec_free(&s);
@@ -374,9 +614,13 @@ static Suite *interp_suite(void) {
   tcase_add_test(tc, test_interp_affine_chain);
   tcase_add_test(tc, test_interp_network_ops);
   tcase_add_test(tc, test_interp_noise_streams);
+  tcase_add_test(tc, test_interp_discrete_ops);
   tcase_add_test(tc, test_interp_init_rejects);
   tcase_add_test(tc, test_interp_describe);
   tcase_add_test(tc, test_interp_exact_gaussian_statistics);
+  tcase_add_test(tc, test_interp_describe_categorical);
+  tcase_add_test(tc, test_interp_gamma_one_atom);
+  tcase_add_test(tc, test_interp_categorical_one_word);
   suite_add_tcase(s, tc);
   return s;
 }

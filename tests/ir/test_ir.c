@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE /* open_memstream */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@ static void set_label(ir_block *b, int32_t i, const char *label) {
 static void build_small(ir_module *m) {
   ck_assert_int_eq(ir_module_init(m, "small"), 0);
   m->steps = 3;
+  m->schedule_steps = 3;
+  m->nfe = 3;
   m->rank = 1;
   m->shape[0] = 2;
   m->state_len = 2;
@@ -199,10 +202,14 @@ START_TEST(test_verify_misc) {
   assert_rejected(&m, "step block, %2 (mul)", "1 operands, expected 2");
   ir_module_free(&m);
 
-  build_small(&m); /* state and noise have no meaning in init */
+  build_small(&m); /* noise in init is Heun's start; in final it has no step */
   ir_block *b = &m.blocks[IR_BLOCK_INIT];
   emit(b, IR_OP_RANDN, 0, NULL, 2, 0);
-  assert_rejected(&m, "init block, %1 (randn)", "noise drawn outside the step block");
+  char err[256];
+  ck_assert_msg(ir_verify(&m, err, sizeof err) == 0, "%s", err);
+  b = &m.blocks[IR_BLOCK_FINAL];
+  emit(b, IR_OP_RANDN, 0, NULL, 2, 0);
+  assert_rejected(&m, "final block, %2 (randn)", "noise drawn in the final block");
   ir_module_free(&m);
 
   build_small(&m);
@@ -213,7 +220,18 @@ START_TEST(test_verify_misc) {
 
   build_small(&m); /* tables hold one entry a step */
   m.steps = 4;
+  m.schedule_steps = 4;
   assert_rejected(&m, "module 'small': ", "table 'c' has 3 entries, expected one a step (4)");
+  m.schedule_steps = 3; /* the step block never runs more often than the schedule has steps */
+  assert_rejected(&m, "module 'small': ", "step block runs 4 times, more than the schedule's 3");
+  m.schedule_steps = 0;
+  assert_rejected(&m, "module 'small': ", "zero schedule steps");
+  ir_module_free(&m);
+
+  build_small(&m); /* a step block that never runs (Heun, T <= 2) is valid */
+  m.steps = 0;
+  m.tables[0].count = 0;
+  ck_assert_msg(ir_verify(&m, err, sizeof err) == 0, "%s", err);
   ir_module_free(&m);
 
   build_small(&m); /* exact_gmm needs a mixture and a uniform scalar precision */
@@ -225,6 +243,170 @@ START_TEST(test_verify_misc) {
   static const float w[1] = {1}, mean[2] = {0, 0}, sd[1] = {1};
   ck_assert_int_eq(ir_add_mixture(&m, 1, 2, w, mean, sd), 0);
   assert_rejected(&m, "final block, %2 (exact_gmm)", "precision operand %0 must be a uniform");
+  ir_module_free(&m);
+}
+END_TEST
+
+/* The discrete ops (steps 2, state [6] = L 2 x K 3, out [2], block 4):
+ *   init  { %0 = fill 0 ; return %0 }
+ *   step  { %0 = state; %1 = dirichlet_mean k=3 beta=0.5 (%0); %2 = softmax k=3 (%1);
+ *           %3 = table alpha; %4 = mul (%3, %2); %5 = poisson stream=1 (%4);
+ *           %6 = exact_atoms_categorical a0 (%0); %7 = const 2;
+ *           %8 = exact_atoms_normal a1 (%6, %7); %9 = exact_atoms_gamma a1 (%8, %7);
+ *           %10 = add (%5, %9); return %10 }
+ *   final { %0 = state; %1 = argmax k=3 (%0); return %1 }
+ * a0: two words of L = 2 over K = 3 symbols; a1: two rows of 6 values. */
+static void build_discrete(ir_module *m) {
+  ck_assert_int_eq(ir_module_init(m, "disc"), 0);
+  m->steps = 2;
+  m->schedule_steps = 2;
+  m->nfe = 2;
+  m->rank = 1;
+  m->shape[0] = 2;
+  m->state_len = 6;
+  m->out_len = 2;
+  m->block_size = 4;
+  m->pair = strdup("dirichlet-categorical");
+  m->sampler = strdup("pmm");
+  m->output = strdup("posterior-mean");
+  m->vocab = strdup("_ab");
+  m->vocab_size = 3;
+  m->pad_symbol = 0;
+  m->prior_concentration = 0.5;
+  m->prior_smoothing = 0.25;
+  m->range_lo = -1;
+  m->range_hi = 2;
+  static const float alpha[2] = {0.5f, 1.5f};
+  static const float words[4] = {1, 2, 2, 0}, lw0[2] = {-0.5f, -1.0f};
+  static const float rows[12] = {1, 2, 3, 4, 5, 6, 0.5f, 0, 1, 2, 3, 4}, lw1[2] = {0, 0};
+  ck_assert_int_eq(ir_add_table(m, "alpha", 2, alpha), 0);
+  ck_assert_int_eq(ir_add_atoms(m, 2, 2, 3, words, lw0), 0);
+  ck_assert_int_eq(ir_add_atoms(m, 2, 6, 0, rows, lw1), 1);
+
+  ir_block *b = &m->blocks[IR_BLOCK_INIT];
+  b->result = emit(b, IR_OP_FILL, 0, NULL, 6, 0);
+
+  b = &m->blocks[IR_BLOCK_STEP];
+  int32_t c = emit(b, IR_OP_STATE, 0, NULL, 6, 0);
+  int32_t mu = emit(b, IR_OP_DIRICHLET_MEAN, 1, &c, 6, 0);
+  b->insts[mu].dim = 3;
+  b->insts[mu].fattr = 0.5f;
+  int32_t p = emit(b, IR_OP_SOFTMAX, 1, &mu, 6, 0);
+  b->insts[p].dim = 3;
+  int32_t t = emit(b, IR_OP_TABLE, 0, NULL, 1, 1);
+  b->insts[t].table = 0;
+  int32_t rate = emit(b, IR_OP_MUL, 2, (int32_t[]){t, p}, 6, 0);
+  int32_t y = emit(b, IR_OP_POISSON, 1, &rate, 6, 0);
+  b->insts[y].stream = 1;
+  set_label(b, y, "y");
+  int32_t ec = emit(b, IR_OP_EXACT_ATOMS_CATEGORICAL, 1, &c, 6, 0);
+  b->insts[ec].atoms = 0;
+  int32_t A = emit(b, IR_OP_CONST, 0, NULL, 1, 1);
+  b->insts[A].fattr = 2.0f;
+  int32_t en = emit(b, IR_OP_EXACT_ATOMS_NORMAL, 2, (int32_t[]){ec, A}, 6, 0);
+  b->insts[en].atoms = 1;
+  int32_t eg = emit(b, IR_OP_EXACT_ATOMS_GAMMA, 2, (int32_t[]){en, A}, 6, 0);
+  b->insts[eg].atoms = 1;
+  b->result = emit(b, IR_OP_ADD, 2, (int32_t[]){y, eg}, 6, 0);
+
+  b = &m->blocks[IR_BLOCK_FINAL];
+  int32_t s = emit(b, IR_OP_STATE, 0, NULL, 6, 0);
+  b->result = emit(b, IR_OP_ARGMAX, 1, &s, 2, 0);
+  b->insts[b->result].dim = 3;
+}
+
+START_TEST(test_verify_discrete_valid) {
+  ir_module m;
+  build_discrete(&m);
+  char err[512];
+  ck_assert_msg(ir_verify(&m, err, sizeof err) == 0, "%s", err);
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_verify_discrete_ops) {
+  ir_module m;
+  build_discrete(&m); /* poisson: per-sample rate of its own length, not in final */
+  ir_block *b = &m.blocks[IR_BLOCK_STEP];
+  b->insts[5].args[0] = 3;
+  assert_rejected(&m, "step block, %5 (poisson 'y')", "rate operand %3 must be per-sample");
+  b->insts[5].args[0] = 4;
+  b->insts[5].uniform = 1;
+  assert_rejected(&m, "step block, %5 (poisson 'y')",
+                  "marked uniform, but its value is per-sample");
+  b->insts[5].uniform = 0;
+  b->insts[5].len = 5;
+  assert_rejected(&m, "step block, %5 (poisson 'y')", "length 5, operand %4 has 6");
+  ir_module_free(&m);
+
+  build_discrete(&m);
+  b = &m.blocks[IR_BLOCK_FINAL];
+  int32_t r = emit(b, IR_OP_POISSON, 1, (int32_t[]){0}, 6, 0);
+  assert_rejected(&m, "final block, %2 (poisson)", "noise drawn in the final block");
+  b->insts[r].op = IR_OP_SOFTMAX; /* groups must divide the operand */
+  b->insts[r].dim = 4;
+  assert_rejected(&m, "final block, %2 (softmax)", "length 6, not a multiple of groups of 4");
+  b->insts[r].dim = 0;
+  assert_rejected(&m, "final block, %2 (softmax)", "not a multiple of groups of 0");
+  ir_module_free(&m);
+
+  build_discrete(&m);
+  b = &m.blocks[IR_BLOCK_FINAL];
+  b->insts[1].len = 3;
+  assert_rejected(&m, "final block, %1 (argmax)", "length 3, expected 2 (one per group of 3)");
+  ir_module_free(&m);
+
+  build_discrete(&m);
+  b = &m.blocks[IR_BLOCK_STEP];
+  b->insts[1].fattr = 0.0f;
+  assert_rejected(&m, "step block, %1 (dirichlet_mean)", "concentration 0 must be positive");
+  b->insts[1].fattr = 0.5f;
+  b->insts[1].len = 3;
+  assert_rejected(&m, "step block, %1 (dirichlet_mean)", "length 3, operand %0 has 6");
+  ir_module_free(&m);
+}
+END_TEST
+
+START_TEST(test_verify_atoms) {
+  ir_module m;
+  build_discrete(&m); /* index, kind of set, lengths, precision operand */
+  ir_block *b = &m.blocks[IR_BLOCK_STEP];
+  b->insts[6].atoms = 2;
+  assert_rejected(&m, "step block, %6 (exact_atoms_categorical)",
+                  "atom set index 2 out of range (module has 2 atom sets)");
+  b->insts[6].atoms = 1;
+  assert_rejected(&m, "step block, %6 (exact_atoms_categorical)",
+                  "atom set a1 does not hold symbols");
+  b->insts[6].atoms = 0;
+  b->insts[8].atoms = 0;
+  assert_rejected(&m, "step block, %8 (exact_atoms_normal)", "atom set a0 holds symbols");
+  b->insts[8].atoms = 1;
+  b->insts[9].args[1] = 8;
+  assert_rejected(&m, "step block, %9 (exact_atoms_gamma)",
+                  "precision operand %8 must be a uniform scalar");
+  ir_module_free(&m);
+
+  build_discrete(&m);
+  m.atoms[0].dim = 3; /* 3 x 3 = 9 counts, the operand has 6 */
+  m.atoms[0].k = 1;
+  assert_rejected(&m, "step block, %6 (exact_atoms_categorical)",
+                  "atom set a0 needs 9 floats, operand %0 and result have 6, 6");
+  ir_module_free(&m);
+
+  build_discrete(&m); /* categorical values must be symbol indices */
+  m.atoms[0].value[3] = 3;
+  assert_rejected(&m, "module 'disc': ", "atom set a0: value 3 of atom 1 is not a symbol index");
+  m.atoms[0].value[3] = 0.5f;
+  assert_rejected(&m, "module 'disc': ", "value 0.5 of atom 1 is not a symbol index");
+  m.atoms[0].value[3] = 0;
+  m.atoms[1].value[7] = INFINITY;
+  assert_rejected(&m, "module 'disc': ", "atom set a1: value inf of atom 1 is not finite");
+  m.atoms[1].value[7] = 0;
+  m.atoms[1].log_weight[0] = NAN;
+  assert_rejected(&m, "module 'disc': ", "atom set a1: log weight of atom 0 is not finite");
+  m.atoms[1].log_weight[0] = 0;
+  m.atoms[1].k = 0;
+  assert_rejected(&m, "module 'disc': ", "atom set a1 is empty");
   ir_module_free(&m);
 }
 END_TEST
@@ -317,10 +499,23 @@ START_TEST(test_count_flops) {
 }
 END_TEST
 
+START_TEST(test_count_flops_discrete) {
+  ir_module m;
+  build_discrete(&m);
+  /* step: dirichlet_mean 3*6 + softmax 5*6 + mul 6 + poisson 10*6
+   *       + exact_atoms_categorical 2*(6*2 + 5) + 6 + exact_atoms_normal 2*(5*6 + 5)
+   *       + exact_atoms_gamma 2*(6*6 + 5) + add 6 = 312; final: argmax over 6 */
+  ck_assert_uint_eq(ir_count_flops(&m), 2 * 312 + 6);
+  /* table 2, atoms 2*2 + 2 and 2*6 + 2 floats */
+  ck_assert_uint_eq(ir_count_weight_bytes(&m), (2 + 6 + 14) * 4);
+  ir_module_free(&m);
+}
+END_TEST
+
 /* ---- printer ----------------------------------------------------------------- */
 
 static const char small_golden[] =
-    "module small pair=normal-normal sampler=pmm output=posterior-mean steps=3 block=4 "
+    "module small pair=normal-normal sampler=pmm output=posterior-mean steps=3 nfe=3 block=4 "
     "shape=[2] state=2 out=2\n"
     "schedule \"table, 3 steps\"\n"
     "prior mean=0 precision=1\n"
@@ -366,6 +561,57 @@ START_TEST(test_print_golden) {
 }
 END_TEST
 
+static const char discrete_golden[] =
+    "module disc pair=dirichlet-categorical sampler=pmm output=posterior-mean steps=2 nfe=2 "
+    "block=4 shape=[2] state=6 out=2\n"
+    "prior concentration=0.5 smoothing=0.25\n"
+    "vocab \"_ab\" size=3 pad=0\n"
+    "range [-1, 2]\n"
+    "table alpha [2] = {0.5, 1.5}\n"
+    "atoms a0 k=2 dim=2 vocab=3\n"
+    "atoms a1 k=2 dim=6\n"
+    "memory state@0 scratch=368 floats\n"
+    "init {\n"
+    "  %0 = fill 0 : [6]\n"
+    "  return %0\n"
+    "}\n"
+    "step t=1..2 {\n"
+    "  %0 = state : [6]\n"
+    "  %1 = dirichlet_mean k=3 beta=0.5 (%0) : [6]\n"
+    "  %2 = softmax k=3 (%1) : [6]\n"
+    "  %3 = table alpha : uniform [1]\n"
+    "  %4 = mul (%3, %2) : [6]\n"
+    "  %5 = poisson stream=1 (%4) : [6]              # y\n"
+    "  %6 = exact_atoms_categorical a0 (%0) : [6]\n"
+    "  %7 = const 2 : uniform [1]\n"
+    "  %8 = exact_atoms_normal a1 (%6, %7) : [6]\n"
+    "  %9 = exact_atoms_gamma a1 (%8, %7) : [6]\n"
+    "  %10 = add (%5, %9) : [6]\n"
+    "  return %10\n"
+    "}\n"
+    "final {\n"
+    "  %0 = state : [6]\n"
+    "  %1 = argmax k=3 (%0) : [2]\n"
+    "  return %1\n"
+    "}\n";
+
+START_TEST(test_print_golden_discrete) {
+  ir_module m;
+  build_discrete(&m);
+  ck_assert_int_eq(ir_plan_memory(&m), 0);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  ck_assert_ptr_nonnull(f);
+  ir_print(&m, f);
+  fclose(f);
+  ck_assert_msg(strcmp(text, discrete_golden) == 0, "got:\n%s\nexpected:\n%s", text,
+                discrete_golden);
+  free(text);
+  ir_module_free(&m);
+}
+END_TEST
+
 static Suite *ir_suite(void) {
   Suite *s = suite_create("ir");
   TCase *tc = tcase_create("verify");
@@ -377,12 +623,17 @@ static Suite *ir_suite(void) {
   tcase_add_test(tc, test_verify_missing_result);
   tcase_add_test(tc, test_verify_bad_tensor);
   tcase_add_test(tc, test_verify_misc);
+  tcase_add_test(tc, test_verify_discrete_valid);
+  tcase_add_test(tc, test_verify_discrete_ops);
+  tcase_add_test(tc, test_verify_atoms);
   suite_add_tcase(s, tc);
   tc = tcase_create("plan");
   tcase_add_test(tc, test_plan_aligned_disjoint);
   tcase_add_test(tc, test_plan_overflow);
   tcase_add_test(tc, test_count_flops);
+  tcase_add_test(tc, test_count_flops_discrete);
   tcase_add_test(tc, test_print_golden);
+  tcase_add_test(tc, test_print_golden_discrete);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -104,7 +104,10 @@ START_TEST(test_lower_exact) {
   ck_assert_str_eq(m.pair, "normal-normal");
   ck_assert_str_eq(m.sampler, "pmm");
   ck_assert_str_eq(m.output, "posterior-mean");
-  ck_assert_str_eq(m.schedule, "geometric, 50 steps, A_1=0.01 .. A_T=10000");
+  ck_assert_str_eq(m.schedule,
+                   "geometric, 50 steps, A_1=0.01 .. A_T=10000, 50 network evaluations");
+  ck_assert_uint_eq(m.nfe, 50);
+  ck_assert_uint_eq(m.schedule_steps, 50);
   ck_assert_uint_eq(strlen(m.weight_hash), 16);
   ck_assert_uint_eq(strspn(m.weight_hash, "0123456789abcdef"), 16);
   ck_assert_uint_eq(m.steps, 50);
@@ -161,6 +164,7 @@ START_TEST(test_lower_exact_prediction) {
   lower_ok(&s, 16, &m);
   ck_assert_uint_eq(m.block_size, 16);
   ck_assert_str_eq(m.output, "prediction");
+  ck_assert_uint_eq(m.nfe, 11);
   ck_assert_uint_eq(m.nmixtures, 1); /* shared by step and final */
   const ir_block *fin = &m.blocks[IR_BLOCK_FINAL];
   const ir_inst *r = &fin->insts[fin->result];
@@ -502,11 +506,17 @@ START_TEST(test_lower_errors) {
   model_spec s;
   make_exact2(&s, 5);
   s.pair = SPEC_PAIR_GAMMA_POISSON;
-  assert_lower_fails(&s, "pair 'gamma-poisson' cannot be compiled yet");
-  s.pair = SPEC_PAIR_NORMAL_NORMAL;
+  s.prior_shape = s.prior_rate = 1;
   s.sampler = SPEC_SAMPLER_HEUN;
-  assert_lower_fails(&s, "sampler 'heun' cannot be compiled yet");
-  s.sampler = SPEC_SAMPLER_PMM;
+  assert_lower_fails(&s, "sampler 'heun' needs the normal-normal pair; this model is "
+                         "'gamma-poisson'");
+  s.sampler = SPEC_SAMPLER_EULER_MARUYAMA;
+  assert_lower_fails(&s, "sampler 'euler-maruyama' needs the normal-normal pair");
+  s.sampler = SPEC_SAMPLER_PMM; /* a mixture is normal-normal only */
+  assert_lower_fails(&s, "an exact network needs exactly one of a mixture");
+  s.prior_rate = 0;
+  assert_lower_fails(&s, "prior shape 1 and rate 0 must be positive");
+  s.pair = SPEC_PAIR_NORMAL_NORMAL;
   s.prior_precision = 0;
   assert_lower_fails(&s, "prior precision 0 is not positive");
   s.prior_precision = 1;

@@ -1,14 +1,15 @@
 /*
- * test_kernels.c - activations, dense, sinusoidal, LayerNorm and the exact
- * Gaussian-mixture posterior mean, each against a naive double-precision
- * reference written here.
+ * test_kernels.c - activations, dense, sinusoidal, LayerNorm, softmax,
+ * argmax and the exact Gaussian-mixture posterior mean, each against a
+ * naive double-precision reference written here.
  *
  * Tolerances: activations agree with the float formulas of kernels.c bit
  * for bit (that is the contract with generated code) and with exact double
  * formulas within 2e-6 relative; dense within 1e-5 of sum |x w| (float
  * GEMM accumulation); sinusoidal within 1e-6 absolute; LayerNorm within
  * 2e-6 relative to the output scale; exact_gmm within 1e-6 relative to the
- * data scale (the kernel rounds a double result to float once).
+ * data scale (the kernel rounds a double result to float once); softmax
+ * within 1e-6 relative of exp(x_i) / sum exp(x) in double.
  */
 #include <check.h>
 #include <float.h>
@@ -409,6 +410,85 @@ START_TEST(test_exact_gmm_limits)
 }
 END_TEST
 
+/* ---- softmax and argmax ------------------------------------------------ */
+
+START_TEST(test_softmax)
+{
+  enum { ROWS = 3, GROUPS = 4, K = 7 };
+  float x[ROWS * GROUPS * K], y[ROWS * GROUPS * K];
+  fill(x, ROWS * GROUPS * K, -8.0, 8.0);
+  /* one group far out in both directions: max subtraction keeps it finite */
+  for (int i = 0; i < K; i++)
+    x[K + i] = 1000.0f + (float)i;
+  for (int i = 0; i < K; i++)
+    x[2 * K + i] = -1000.0f - 3.0f * (float)i;
+  pmm_kernel_softmax(ROWS, GROUPS, K, x, y);
+  for (int g = 0; g < ROWS * GROUPS; g++) {
+    double m = -INFINITY, sum = 0.0, ysum = 0.0;
+    for (int i = 0; i < K; i++)
+      m = fmax(m, x[g * K + i]);
+    for (int i = 0; i < K; i++)
+      sum += exp((double)x[g * K + i] - m);
+    for (int i = 0; i < K; i++) {
+      double want = exp((double)x[g * K + i] - m) / sum;
+      ck_assert_msg(fabs(y[g * K + i] - want) <= 1e-6 * want + 1e-12,
+                    "group %d entry %d: %.9g, want %.9g", g, i, y[g * K + i], want);
+      ysum += y[g * K + i];
+    }
+    ck_assert_msg(fabs(ysum - 1.0) < 1e-6, "group %d sums to %.9g", g, ysum);
+  }
+  /* in place */
+  float z[ROWS * GROUPS * K];
+  memcpy(z, x, sizeof z);
+  pmm_kernel_softmax(ROWS, GROUPS, K, z, z);
+  ck_assert(memcmp(z, y, sizeof z) == 0);
+
+  /* limits: +inf entries share the mass, all -inf is uniform, NaN poisons */
+  float lim[3 * 4] = {INFINITY, 1.0f, INFINITY, -INFINITY,
+                      -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                      0.0f, NAN, 1.0f, 2.0f};
+  float out[12];
+  pmm_kernel_softmax(1, 3, 4, lim, out);
+  const float want[8] = {0.5f, 0.0f, 0.5f, 0.0f, 0.25f, 0.25f, 0.25f, 0.25f};
+  for (int i = 0; i < 8; i++)
+    ck_assert_msg(out[i] == want[i], "limit case %d: %g, want %g", i, out[i], want[i]);
+  for (int i = 8; i < 12; i++)
+    ck_assert(isnan(out[i]));
+  /* one symbol: always 1 */
+  float one = -3.5f, p1;
+  pmm_kernel_softmax(1, 1, 1, &one, &p1);
+  ck_assert(p1 == 1.0f);
+}
+END_TEST
+
+START_TEST(test_argmax)
+{
+  const float x[5 * 4] = {
+      0.1f, 0.7f, 0.7f, 0.2f,          /* tie: first */
+      -5.0f, -4.0f, -3.0f, -2.0f,      /* last */
+      NAN, 1.0f, NAN, 3.0f,            /* NaN never wins */
+      NAN, NAN, NAN, NAN,              /* all NaN: 0 */
+      INFINITY, 1e30f, -INFINITY, 0.0f /* +inf */
+  };
+  float y[5];
+  pmm_kernel_argmax(1, 5, 4, x, y);
+  const float want[5] = {1.0f, 3.0f, 3.0f, 0.0f, 0.0f};
+  for (int g = 0; g < 5; g++)
+    ck_assert_msg(y[g] == want[g], "group %d: %g, want %g", g, y[g], want[g]);
+  /* rows x groups layout, on random data against a plain loop */
+  enum { ROWS = 6, GROUPS = 5, K = 9 };
+  float r[ROWS * GROUPS * K], idx[ROWS * GROUPS];
+  fill(r, ROWS * GROUPS * K, -1.0, 1.0);
+  pmm_kernel_argmax(ROWS, GROUPS, K, r, idx);
+  for (int g = 0; g < ROWS * GROUPS; g++) {
+    int best = 0;
+    for (int i = 1; i < K; i++)
+      best = r[g * K + i] > r[g * K + best] ? i : best;
+    ck_assert_int_eq((int)idx[g], best);
+  }
+}
+END_TEST
+
 int main(void)
 {
   fprintf(stderr, "test_kernels: inputs from xorshift64* with fixed state %#llx\n",
@@ -423,6 +503,8 @@ int main(void)
   tcase_add_test(tc, test_layernorm);
   tcase_add_test(tc, test_exact_gmm_reference);
   tcase_add_test(tc, test_exact_gmm_limits);
+  tcase_add_test(tc, test_softmax);
+  tcase_add_test(tc, test_argmax);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

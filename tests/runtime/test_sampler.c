@@ -11,8 +11,8 @@
  * forks each test, so its global state (stdout, getopt) cannot leak.
  */
 #include <check.h>
-#include <fcntl.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,7 +201,7 @@ START_TEST(test_generate_errors)
                    PMM_OK);
 
   pmm_model_desc bad = d;
-  bad.abi = 2;
+  bad.abi = 1;
   ck_assert_int_eq(pmm_sampler_generate(&bad, 1, 0, 1, 1, out, err, sizeof err), PMM_ERR_USAGE);
   ck_assert_ptr_nonnull(strstr(err, "ABI"));
   bad = d;
@@ -267,46 +267,9 @@ static int run_cli(const pmm_model_desc *d, char **out, char **err, ...)
   }
   va_end(ap);
   argv[argc] = NULL;
-
   char *capdir = tmp_path("capture");
-  mkdir(capdir, 0700);
-  char *opath = tmp_path("capture/stdout"), *epath = tmp_path("capture/stderr");
-  fflush(stdout);
-  fflush(stderr);
-  int save_out = dup(1), save_err = dup(2);
-  int fo = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  int fe = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  ck_assert(save_out >= 0 && save_err >= 0 && fo >= 0 && fe >= 0);
-  dup2(fo, 1);
-  dup2(fe, 2);
-  close(fo);
-  close(fe);
-  int st = pmm_sampler_main(argc, argv, d);
-  fflush(stdout);
-  fflush(stderr);
-  clearerr(stdout);
-  dup2(save_out, 1);
-  dup2(save_err, 2);
-  close(save_out);
-  close(save_err);
-
-  char *so = tu_read_file(opath, NULL), *se = tu_read_file(epath, NULL);
-  ck_assert(so && se);
-  fprintf(stderr, "cli:");
-  for (int i = 0; i < argc; i++)
-    fprintf(stderr, " %s", argv[i]);
-  fprintf(stderr, " -> %d\n%s", st, se);
-  if (out)
-    *out = so;
-  else
-    free(so);
-  if (err)
-    *err = se;
-  else
-    free(se);
+  int st = tu_sampler_main(d, capdir, out, err, argc, argv);
   free(capdir);
-  free(opath);
-  free(epath);
   return st;
 }
 
@@ -586,8 +549,13 @@ START_TEST(test_cli_usage_errors)
       {{"--shard", "0/0"}, "invalid shard '0/0'"},
       {{"--shard", "1"}, "expected K/N"},
       {{"--shard", "a/b"}, "expected K/N"},
-      {{"--format", "txt"}, "unknown format 'txt' for --format (expected npy or csv)"},
-      {{"--format", "png"}, "unknown format 'png'"},
+      {{"--format", "jpg"}, "unknown format 'jpg' for --format (expected npy, csv, txt or png)"},
+      {{"--format", "txt"}, "--format txt decodes symbol sequences, and model 'toy' "
+                            "(normal-normal) has no vocabulary"},
+      {{"-o", "x.txt"}, "model 'toy' (normal-normal) has no vocabulary"},
+      {{"--format", "png"}, "--format png draws images of shape [H, W] or [C, H, W] with "
+                            "C = 1 or 3; the samples of model 'toy' have shape [3]"},
+      {{"-o", "x.png"}, "have shape [3]"},
       {{"-n", "3", "extra"}, "unexpected argument 'extra'"},
       {{"-o", "out.dat"}, "cannot tell the format of 'out.dat'"},
       {{"-o", ""}, "empty file name"},

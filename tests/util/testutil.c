@@ -9,6 +9,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <gsl/gsl_cdf.h>
 #include <math.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -170,6 +172,63 @@ int tu_run_capture(char **out, char **err, const char *fmt, ...)
     *err = se;
   else
     free(se);
+  return st;
+}
+
+/* path = dir/name in a fresh buffer. */
+static char *join_path(const char *dir, const char *name)
+{
+  size_t len = strlen(dir) + strlen(name) + 2;
+  char *p = malloc(len);
+  if (!p)
+    ck_abort_msg("tu_sampler_main: out of memory");
+  snprintf(p, len, "%s/%s", dir, name);
+  return p;
+}
+
+int tu_sampler_main(const pmm_model_desc *d, const char *capdir, char **out, char **err,
+                    int argc, char **argv)
+{
+  if (mkdir(capdir, 0700) != 0 && errno != EEXIST)
+    ck_abort_msg("tu_sampler_main: mkdir %s: %s", capdir, strerror(errno));
+  char *opath = join_path(capdir, "stdout"), *epath = join_path(capdir, "stderr");
+  fflush(stdout);
+  fflush(stderr);
+  int save_out = dup(STDOUT_FILENO), save_err = dup(STDERR_FILENO);
+  int fo = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int fe = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (save_out < 0 || save_err < 0 || fo < 0 || fe < 0)
+    ck_abort_msg("tu_sampler_main: cannot redirect output: %s", strerror(errno));
+  dup2(fo, STDOUT_FILENO);
+  dup2(fe, STDERR_FILENO);
+  close(fo);
+  close(fe);
+  int st = pmm_sampler_main(argc, argv, d);
+  fflush(stdout);
+  fflush(stderr);
+  clearerr(stdout);
+  dup2(save_out, STDOUT_FILENO);
+  dup2(save_err, STDERR_FILENO);
+  close(save_out);
+  close(save_err);
+
+  char *so = tu_read_file(opath, NULL), *se = tu_read_file(epath, NULL);
+  if (!so || !se)
+    ck_abort_msg("tu_sampler_main: cannot read the captured output in %s", capdir);
+  fprintf(stderr, "sampler:");
+  for (int i = 0; i < argc; i++)
+    fprintf(stderr, " %s", argv[i]);
+  fprintf(stderr, " -> %d\n%s", st, se);
+  if (out)
+    *out = so;
+  else
+    free(so);
+  if (err)
+    *err = se;
+  else
+    free(se);
+  free(opath);
+  free(epath);
   return st;
 }
 

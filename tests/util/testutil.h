@@ -36,6 +36,14 @@ int tu_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int tu_run_capture(char **out, char **err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Run pmm_sampler_main(argc, argv, d) in this process with stdout and
+ * stderr redirected to files in capdir (created if missing); returns its
+ * exit status.  *out / *err receive the captured text (malloc'd) when
+ * non-NULL; stderr is also echoed to the test log.  Check forks every test,
+ * so the sampler's global state (stdout, getopt) cannot leak between tests. */
+int tu_sampler_main(const pmm_model_desc *d, const char *capdir, char **out, char **err,
+                    int argc, char **argv);
+
 /* Whole file as a malloc'd NUL-terminated string, NULL if unreadable. */
 char *tu_read_file(const char *path, size_t *len);
 

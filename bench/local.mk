@@ -1,0 +1,17 @@
+# bench/run's helpers (docs/bench.md): sgemm peak, sample comparison, and the
+# benchmark model.  Built with everything else so they keep compiling.
+noinst_PROGRAMS += bench/peak bench/compare
+bench_peak_SOURCES = bench/peak.c
+bench_peak_LDADD = $(BLAS_LIBS)
+bench_compare_SOURCES = bench/compare.c
+bench_compare_LDADD = runtime/libpmmrt.a $(BLAS_LIBS) $(PNG_LIBS) -lm
+dist_noinst_SCRIPTS += bench/run
+EXTRA_DIST += models/bench-mlp/model.yaml models/bench-mlp/model.safetensors \
+	models/bench-mlp/gen_weights.py
+
+# bench/schedules (docs/schedules.md): sample quality against network
+# evaluations; bench/energy measures the energy distance to the target.
+noinst_PROGRAMS += bench/energy
+bench_energy_SOURCES = bench/energy.c
+bench_energy_LDADD = runtime/libpmmrt.a $(BLAS_LIBS) $(PNG_LIBS) -lm
+dist_noinst_SCRIPTS += bench/schedules
