@@ -249,7 +249,7 @@ static int cg_emit_data(cg *c) {
   for (uint32_t i = 0; i < m->ntables; i++) {
     const ir_table *t = &m->tables[i];
     snprintf(name, sizeof name, "%s.table.%s", m->name, t->name ? t->name : "");
-    if (!(c->tables[i] = cg_float_array(c, name, t->data, t->count))) return -1;
+    if (!(c->tables[i] = cg_float_array(c, name, t->data, (uint64_t)t->count * t->width))) return -1;
   }
   for (uint32_t i = 0; i < m->nmixtures; i++) {
     const ir_mixture *x = &m->mixtures[i];
@@ -349,9 +349,31 @@ static LLVMValueRef cg_act(cg *c, pmm_act act, LLVMValueRef x) {
   return x;
 }
 
-/* The scalar result of an elementwise instruction from its loaded operands. */
+/* An elementwise program on loaded operands v (v[k] = ARG k), uop by uop as
+ * ir.h orders them. */
+static LLVMValueRef cg_prog(cg *c, const ir_prog *p, LLVMValueRef *v) {
+  LLVMValueRef reg[IR_PROG_MAX_UOPS];
+  for (uint32_t u = 0; u < p->count; u++) {
+    const ir_uop *op = &p->uops[u];
+    switch (op->kind) {
+    case IR_UOP_ARG: reg[u] = v[op->a]; break;
+    case IR_UOP_CONST: reg[u] = cg_f32(c, op->f); break;
+    case IR_UOP_ADD: reg[u] = LLVMBuildFAdd(c->b, reg[op->a], reg[op->b], ""); break;
+    case IR_UOP_SUB: reg[u] = LLVMBuildFSub(c->b, reg[op->a], reg[op->b], ""); break;
+    case IR_UOP_MUL: reg[u] = LLVMBuildFMul(c->b, reg[op->a], reg[op->b], ""); break;
+    case IR_UOP_ACT: reg[u] = cg_act(c, op->act, reg[op->a]); break;
+    case IR_UOP_COUNT: reg[u] = cg_f32(c, 0.0f); break;
+    }
+  }
+  return reg[p->count - 1];
+}
+
+/* The scalar result of an elementwise instruction from its loaded operands
+ * (a DENSE here is its epilogue, v[0] being the GEMM result). */
 static LLVMValueRef cg_scalar(cg *c, const ir_inst *in, LLVMValueRef *v) {
   switch (in->op) {
+  case IR_OP_FUSED:
+  case IR_OP_DENSE: return cg_prog(c, &c->m->progs[in->prog], v);
   case IR_OP_ACT: return cg_act(c, in->act, v[0]);
   case IR_OP_ADD: return LLVMBuildFAdd(c->b, v[0], v[1], "");
   case IR_OP_SUB: return LLVMBuildFSub(c->b, v[0], v[1], "");
@@ -366,11 +388,12 @@ static LLVMValueRef cg_scalar(cg *c, const ir_inst *in, LLVMValueRef *v) {
  * the result or is a uniform scalar, one flat loop covers the block. */
 static void cg_emit_map(cg *c, const ir_block *blk, const ir_inst *in) {
   uint64_t rows = cg_rows(c, in), n = in->len;
-  LLVMValueRef y = cg_value(c, in), base[2], v[2];
-  const ir_inst *x[2];
-  int same[2], flat = 1;
+  LLVMValueRef y = cg_value(c, in), base[IR_PROG_MAX_UOPS], v[IR_PROG_MAX_UOPS];
+  const ir_inst *x[IR_PROG_MAX_UOPS];
+  int same[IR_PROG_MAX_UOPS], flat = 1;
   for (uint32_t a = 0; a < in->nargs; a++) {
-    x[a] = &blk->insts[in->args[a]];
+    /* a dense's operand 0 is its GEMM input; its epilogue reads the result */
+    x[a] = in->op == IR_OP_DENSE && a == 0 ? in : &blk->insts[in->args[a]];
     base[a] = cg_value(c, x[a]);
     same[a] = x[a]->uniform == in->uniform && x[a]->len == n;
     if (!same[a] && !(x[a]->uniform && x[a]->len == 1)) flat = 0;
@@ -469,12 +492,17 @@ static void cg_emit_inst(cg *c, const ir_block *blk, const ir_inst *in) {
   case IR_OP_ACT:
   case IR_OP_ADD:
   case IR_OP_SUB:
-  case IR_OP_MUL: cg_emit_map(c, blk, in); return;
+  case IR_OP_MUL:
+  case IR_OP_FUSED: cg_emit_map(c, blk, in); return;
   case IR_OP_TABLE: {
     LLVMValueRef idx = LLVMBuildNUWSub(c->b, c->step64, cg_i64(c, 1), "");
-    cg_store(c, cg_load(c, cg_elem(c, c->tables[in->table], idx)), y);
+    idx = LLVMBuildNUWMul(c->b, idx, cg_i64(c, in->len), "");
+    cg_emit_copy(c, y, in->len, 0, cg_elem(c, c->tables[in->table], idx), in->len, 1, in->len);
     return;
   }
+  case IR_OP_TENSOR:
+    cg_emit_copy(c, y, in->len, 0, c->tensors[in->weight], in->len, 1, in->len);
+    return;
   case IR_OP_RANDN: {
     LLVMValueRef key = in->stream ? cg_find_key(c, in->stream) : c->key0;
     LLVMValueRef a[6] = {key, c->first_index, cg_isz(c, rows),
@@ -519,6 +547,7 @@ static void cg_emit_inst(cg *c, const ir_block *blk, const ir_inst *in) {
                          cg_value(c, x), c->tensors[in->weight],
                          cg_tensor_or_null(c, in->bias), y};
     cg_call(c, &c->dense, a, 7);
+    if (in->prog >= 0) cg_emit_map(c, blk, in);
     return;
   }
   case IR_OP_CONCAT: {

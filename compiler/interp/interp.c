@@ -134,6 +134,42 @@ static void exec_dirichlet_mean(const interp_frame *f, const ir_inst *in, const 
   }
 }
 
+/* Element (r, e) of operand x of an elementwise program's instruction. */
+static float prog_operand(const interp_frame *f, const ir_inst *x, size_t r, size_t e) {
+  const float *p = frame_value(f, x);
+  if (x->uniform) return x->len == 1 ? p[0] : p[e];
+  return p[r * x->len + e];
+}
+
+/* FUSED, and a DENSE's epilogue applied in place to its GEMM result y:
+ * the program evaluated element by element, uop by uop, in float. */
+static void exec_prog(const interp_frame *f, const ir_block *b, const ir_inst *in, float *y) {
+  const ir_prog *p = &f->ip->m->progs[in->prog];
+  size_t rows = inst_rows(f, in);
+  float reg[IR_PROG_MAX_UOPS];
+  for (size_t r = 0; r < rows; r++) {
+    for (size_t e = 0; e < in->len; e++) {
+      for (uint32_t u = 0; u < p->count; u++) {
+        const ir_uop *op = &p->uops[u];
+        switch (op->kind) {
+        case IR_UOP_ARG:
+          reg[u] = in->op == IR_OP_DENSE && op->a == 0
+                       ? y[r * in->len + e]
+                       : prog_operand(f, &b->insts[in->args[op->a]], r, e);
+          break;
+        case IR_UOP_CONST: reg[u] = op->f; break;
+        case IR_UOP_ADD: reg[u] = reg[op->a] + reg[op->b]; break;
+        case IR_UOP_SUB: reg[u] = reg[op->a] - reg[op->b]; break;
+        case IR_UOP_MUL: reg[u] = reg[op->a] * reg[op->b]; break;
+        case IR_UOP_ACT: reg[u] = pmm_act_eval(op->act, reg[op->a]); break;
+        case IR_UOP_COUNT: reg[u] = 0.0f; break;
+        }
+      }
+      y[r * in->len + e] = reg[p->count - 1];
+    }
+  }
+}
+
 /* The Philox key of a noise stream (stream 0's comes with the block). */
 static void frame_key(const interp_frame *f, uint32_t stream, uint32_t key[2]) {
   key[0] = f->blk->key[0];
@@ -157,7 +193,11 @@ static void exec_inst(const interp_frame *f, const ir_block *b, const ir_inst *i
     for (size_t i = 0; i < rows * in->len; i++) y[i] = in->fattr;
     break;
   case IR_OP_CONST: y[0] = in->fattr; break;
-  case IR_OP_TABLE: y[0] = m->tables[in->table].data[f->t - 1]; break;
+  case IR_OP_TABLE:
+    memcpy(y, m->tables[in->table].data + (size_t)(f->t - 1) * in->len, in->len * sizeof *y);
+    break;
+  case IR_OP_TENSOR: memcpy(y, m->tensors[in->weight].data, in->len * sizeof *y); break;
+  case IR_OP_FUSED: exec_prog(f, b, in, y); break;
   case IR_OP_RANDN: {
     uint32_t key[2];
     frame_key(f, in->stream, key);
@@ -173,6 +213,7 @@ static void exec_inst(const interp_frame *f, const ir_block *b, const ir_inst *i
   case IR_OP_DENSE:
     pmm_kernel_dense(rows, a->len, in->len, x, m->tensors[in->weight].data,
                      in->bias >= 0 ? m->tensors[in->bias].data : NULL, y);
+    if (in->prog >= 0) exec_prog(f, b, in, y);
     break;
   case IR_OP_ACT: pmm_kernel_act(in->act, rows * in->len, x, y); break;
   case IR_OP_ADD:

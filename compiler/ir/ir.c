@@ -81,6 +81,8 @@ void ir_module_free(ir_module *m) {
     free(m->atoms[i].log_weight);
   }
   free(m->atoms);
+  for (uint32_t i = 0; i < m->nprogs; i++) free(m->progs[i].uops);
+  free(m->progs);
   for (int b = 0; b < IR_BLOCK_COUNT; b++) ir_block_free(&m->blocks[b]);
   memset(m, 0, sizeof *m);
   for (int b = 0; b < IR_BLOCK_COUNT; b++) m->blocks[b].result = -1;
@@ -109,6 +111,7 @@ int32_t ir_emit(ir_block *b, ir_op op, uint32_t nargs, const int32_t *args, uint
   in->table = -1;
   in->mixture = -1;
   in->atoms = -1;
+  in->prog = -1;
   return (int32_t)b->count++;
 }
 
@@ -137,12 +140,18 @@ int32_t ir_add_tensor(ir_module *m, const char *name, uint32_t rank, const uint6
 }
 
 int32_t ir_add_table(ir_module *m, const char *name, uint32_t count, const float *data) {
-  if (m->ntables >= INT32_MAX) return -1;
+  return ir_add_table_rows(m, name, count, 1, data);
+}
+
+int32_t ir_add_table_rows(ir_module *m, const char *name, uint32_t count, uint32_t width,
+                          const float *data) {
+  if (m->ntables >= INT32_MAX || width == 0) return -1;
   if (ir_grow((void **)&m->tables, m->ntables, &m->cap_tables, sizeof *m->tables) != 0) return -1;
   ir_table t;
   t.name = xstrdup(name);
   t.count = count;
-  t.data = ir_copy_floats(data, count);
+  t.width = width;
+  t.data = ir_copy_floats(data, (uint64_t)count * width);
   if (!t.name || !t.data) {
     free(t.name);
     free(t.data);
@@ -193,6 +202,24 @@ int32_t ir_add_atoms(ir_module *m, uint32_t k, uint32_t dim, uint32_t vocab, con
   return (int32_t)m->natoms++;
 }
 
+int32_t ir_add_prog(ir_module *m, uint32_t count, const ir_uop *uops) {
+  if (m->nprogs >= INT32_MAX || count == 0) return -1;
+  if (ir_grow((void **)&m->progs, m->nprogs, &m->cap_progs, sizeof *m->progs) != 0) return -1;
+  ir_uop *copy = xmalloc_array(count, sizeof *copy);
+  if (!copy) return -1;
+  memcpy(copy, uops, count * sizeof *copy);
+  m->progs[m->nprogs].count = count;
+  m->progs[m->nprogs].uops = copy;
+  return (int32_t)m->nprogs++;
+}
+
+const char *ir_uop_name(ir_uop_kind k) {
+  static const char *const names[IR_UOP_COUNT] = {
+      [IR_UOP_ARG] = "arg", [IR_UOP_CONST] = "const", [IR_UOP_ADD] = "add",
+      [IR_UOP_SUB] = "sub", [IR_UOP_MUL] = "mul",     [IR_UOP_ACT] = "act"};
+  return (unsigned)k < IR_UOP_COUNT ? names[k] : "?";
+}
+
 const char *ir_op_name(ir_op op) {
   static const char *const names[IR_OP_COUNT] = {[IR_OP_STATE] = "state",
                                                  [IR_OP_FILL] = "fill",
@@ -215,7 +242,9 @@ const char *ir_op_name(ir_op op) {
                                                  [IR_OP_EXACT_ATOMS_NORMAL] = "exact_atoms_normal",
                                                  [IR_OP_EXACT_ATOMS_GAMMA] = "exact_atoms_gamma",
                                                  [IR_OP_EXACT_ATOMS_CATEGORICAL] =
-                                                     "exact_atoms_categorical"};
+                                                     "exact_atoms_categorical",
+                                                 [IR_OP_TENSOR] = "tensor",
+                                                 [IR_OP_FUSED] = "fused"};
   return (unsigned)op < IR_OP_COUNT ? names[op] : "?";
 }
 

@@ -38,14 +38,22 @@
  *   STATE              -> the state entering the block, per-sample [state_len]
  *   FILL      fattr    -> per-sample [len], every element fattr
  *   CONST     fattr    -> uniform [1]
- *   TABLE     table    -> uniform [1] = tables[table].data[t - 1] (step block only)
+ *   TABLE     table    -> uniform [w] = tables[table].data[(t - 1) w .. t w - 1], w the
+ *                         table's width (step block only)
+ *   TENSOR    weight   -> uniform [count]: the module tensor's data (constant folding
+ *                         turns uniform values of the init and final blocks into these)
  *   RANDN     stream   -> per-sample [len] N(0,1): pmm_rng_normal_block with the key
  *                         of (seed, stream), first sample = block's first index,
  *                         step counter t (init: 0; not in the final block)
  *   POISSON   stream   -> per-sample [len] Poisson(x) for a per-sample rate x:
  *                         pmm_rng_poisson_block, keyed and counted like RANDN
  *                         (lowering uses stream 1)
- *   DENSE     weight, bias -> x[in] W^T + b, len = W's rows (bias may be -1)
+ *   DENSE     weight, bias -> x[in] W^T + b, len = W's rows (bias may be -1).  With an
+ *                         epilogue (prog >= 0) the value is prog applied elementwise,
+ *                         its ARG 0 being x W^T + b and ARG k (k >= 1) operand k
+ *                         (operands 1.. are the epilogue's extra inputs)
+ *   FUSED     prog     -> prog applied elementwise over len, ARG k = operand k;
+ *                         the fusion pass's elementwise chains
  *   ACT       act      -> act(x) elementwise
  *   ADD, SUB, MUL      -> elementwise, computed in float as `a OP b`
  *                         (uniform operands and uniform scalars broadcast)
@@ -102,6 +110,8 @@ typedef enum ir_op {
   IR_OP_EXACT_ATOMS_NORMAL,
   IR_OP_EXACT_ATOMS_GAMMA,
   IR_OP_EXACT_ATOMS_CATEGORICAL,
+  IR_OP_TENSOR,
+  IR_OP_FUSED,
   IR_OP_COUNT
 } ir_op;
 
@@ -125,6 +135,7 @@ typedef struct ir_inst {
   int32_t table;      /* TABLE: index into module tables */
   int32_t mixture;    /* EXACT_GMM: index into module mixtures */
   int32_t atoms;      /* EXACT_ATOMS_*: index into module atom sets */
+  int32_t prog;       /* FUSED, DENSE epilogue: index into module progs, or -1 */
   uint32_t stream;    /* RANDN, POISSON */
   uint32_t dim;       /* SINUSOIDAL; SOFTMAX, ARGMAX, DIRICHLET_MEAN: group size K */
   float fattr;        /* FILL, CONST, LAYERNORM eps, DIRICHLET_MEAN beta */
@@ -151,8 +162,45 @@ typedef struct ir_tensor {
 typedef struct ir_table {
   char *name;         /* e.g. "tau", "coef_mu" */
   uint32_t count;     /* == module steps */
+  uint32_t width;     /* floats a step (>= 1); data holds count * width */
   float *data;        /* owned */
 } ir_table;
+
+/* An elementwise program (FUSED, DENSE epilogues): a straight-line list of
+ * micro-ops in SSA form, each producing one float from earlier micro-ops
+ * (a, b are indices of earlier uops); the last one is the result.  Every
+ * consumer evaluates it in float, in this order, without contraction, so a
+ * fused chain gives the bits of the unfused instructions it replaced.
+ *
+ *   ARG    a = operand index: the operand's element (uniform scalars broadcast,
+ *          uniform vectors repeat on every row)
+ *   CONST  f
+ *   ADD, SUB, MUL   uops a OP b
+ *   ACT    act(uop a), pmm_act_eval's formula */
+typedef enum ir_uop_kind {
+  IR_UOP_ARG,
+  IR_UOP_CONST,
+  IR_UOP_ADD,
+  IR_UOP_SUB,
+  IR_UOP_MUL,
+  IR_UOP_ACT,
+  IR_UOP_COUNT
+} ir_uop_kind;
+
+/* Longest program a consumer must handle (registers live on the stack). */
+#define IR_PROG_MAX_UOPS 64
+
+typedef struct ir_uop {
+  ir_uop_kind kind;
+  uint32_t a, b;
+  pmm_act act;
+  float f;
+} ir_uop;
+
+typedef struct ir_prog {
+  uint32_t count;
+  ir_uop *uops;       /* owned */
+} ir_prog;
 
 typedef struct ir_mixture {
   uint32_t k, dim;
@@ -189,6 +237,7 @@ typedef struct ir_module {
   ir_table *tables;   uint32_t ntables, cap_tables;
   ir_mixture *mixtures; uint32_t nmixtures, cap_mixtures;
   ir_atoms *atoms;    uint32_t natoms, cap_atoms;
+  ir_prog *progs;     uint32_t nprogs, cap_progs;
   ir_block blocks[IR_BLOCK_COUNT];
 
   /* memory plan: the state buffer and every instruction value live in one
@@ -211,12 +260,17 @@ int32_t ir_emit(ir_block *b, ir_op op, uint32_t nargs, const int32_t *args, uint
 int32_t ir_add_tensor(ir_module *m, const char *name, uint32_t rank, const uint64_t *shape,
                       const float *data);
 int32_t ir_add_table(ir_module *m, const char *name, uint32_t count, const float *data);
+/* A table of `width` floats a step: data holds count * width floats. */
+int32_t ir_add_table_rows(ir_module *m, const char *name, uint32_t count, uint32_t width,
+                          const float *data);
+int32_t ir_add_prog(ir_module *m, uint32_t count, const ir_uop *uops);
 int32_t ir_add_mixture(ir_module *m, uint32_t k, uint32_t dim, const float *weight,
                        const float *mean, const float *std);
 int32_t ir_add_atoms(ir_module *m, uint32_t k, uint32_t dim, uint32_t vocab, const float *value,
                      const float *log_weight);
 
 const char *ir_op_name(ir_op op);
+const char *ir_uop_name(ir_uop_kind k);
 const char *ir_block_name(ir_block_kind k);
 
 /* Check operand indices, operand counts, lengths and uniformity, attribute

@@ -66,7 +66,9 @@ int ir_plan_memory(ir_module *m) {
  * mean 2 per coordinate, log-sum-exp 5 per atom); exact_atoms_gamma
  * k*(6*dim + 5) (S log(A x) - A x 4, weighted mean 2); exact_atoms_categorical
  * k*(6*L + 5) + L*K (log-likelihood 4 and accumulation 2 per position, then
- * the output).  state, fill, const, table and concat move data and count 0.
+ * the output).  state, fill, const, table, tensor and concat move data and
+ * count 0.  fused and a dense's epilogue cost their program per element:
+ * 1 a add/sub/mul uop, an activation as above.
  *
  * A per-sample instruction costs the above for every sample.  A uniform one
  * is computed once per block and shared by block_size samples, so its cost
@@ -98,18 +100,35 @@ static uint64_t act_cost(pmm_act act) {
   return 0;
 }
 
+/* An elementwise program's cost per element: its arithmetic and activations. */
+static uint64_t prog_cost(const ir_module *m, int32_t p) {
+  if (p < 0) return 0;
+  uint64_t c = 0;
+  for (uint32_t u = 0; u < m->progs[p].count; u++) {
+    const ir_uop *op = &m->progs[p].uops[u];
+    if (op->kind == IR_UOP_ACT)
+      c = sat_add(c, act_cost(op->act));
+    else if (op->kind != IR_UOP_ARG && op->kind != IR_UOP_CONST)
+      c = sat_add(c, 1);
+  }
+  return c;
+}
+
 static uint64_t inst_cost(const ir_module *m, const ir_block *blk, const ir_inst *in) {
   switch (in->op) {
   case IR_OP_STATE:
   case IR_OP_FILL:
   case IR_OP_CONST:
   case IR_OP_TABLE:
+  case IR_OP_TENSOR:
   case IR_OP_CONCAT: return 0;
+  case IR_OP_FUSED: return sat_mul(prog_cost(m, in->prog), in->len);
   case IR_OP_RANDN: return sat_mul(4, in->len);
   case IR_OP_DENSE: {
     uint64_t in_len = blk->insts[in->args[0]].len;
     uint64_t c = sat_mul(sat_mul(2, in_len), in->len);
-    return in->bias >= 0 ? sat_add(c, in->len) : c;
+    if (in->bias >= 0) c = sat_add(c, in->len);
+    return sat_add(c, sat_mul(prog_cost(m, in->prog), in->len));
   }
   case IR_OP_ACT: return sat_mul(act_cost(in->act), in->len);
   case IR_OP_ADD:

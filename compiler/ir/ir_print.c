@@ -14,10 +14,12 @@
  *     weights HASH                            (when not empty)
  *     vocab "SYMBOLS" size=K pad=P            (when set; pad -1: none)
  *     range [LO, HI]                          (when not [0, 0])
- *     table NAME [S] = {v0, v1, v2, ..., vS-1}
+ *     table NAME [S] = {v0, v1, v2, ..., vS-1}   (width 1)
+ *     table NAME [S x W] = {v0, v1, v2, ..., vSW-1}  (W floats a step, flattened)
  *     tensor NAME [d0, d1] f32
  *     mixture mI k=K dim=D
  *     atoms aI k=K dim=D[ vocab=V]
+ *     prog pI { u0 = arg 1; u1 = const 0.5; u2 = mul u0, u1; u3 = act silu u2 }
  *     memory state@OFFSET scratch=F floats    (once planned)
  *     init {  /  step t=1..S {  /  final {    (S = runs of the step block)
  *       %i = OP [ATTRS] [(%a, %b, ..)] : [uniform ][LEN]      # label
@@ -25,7 +27,7 @@
  *     }
  *
  * with ATTRS by op: fill/const VALUE, table NAME, randn stream=S,
- * dense W[, B], layernorm W[, B] eps=E, act NAME, sinusoidal dim=D,
+ * tensor NAME, fused pI, dense W[, B][ epilogue=pI], layernorm W[, B] eps=E, act NAME, sinusoidal dim=D,
  * exact_gmm mI, poisson stream=S, softmax k=K, argmax k=K,
  * dirichlet_mean k=K beta=B, exact_atoms_{normal,gamma,categorical} aI.
  */
@@ -39,11 +41,15 @@
 static const char *or_unknown(const char *s) { return s ? s : "?"; }
 
 static void print_table(const ir_table *t, FILE *out) {
-  fprintf(out, "table %s [%u] = {", t->name, t->count);
-  for (uint32_t i = 0; i < t->count; i++) {
-    if (t->count > 4 && i == 3) {
+  uint64_t n = (uint64_t)t->count * t->width;
+  if (t->width == 1)
+    fprintf(out, "table %s [%u] = {", t->name, t->count);
+  else
+    fprintf(out, "table %s [%u x %u] = {", t->name, t->count, t->width);
+  for (uint64_t i = 0; i < n; i++) {
+    if (n > 4 && i == 3) {
       fputs(", ...", out);
-      i = t->count - 1;
+      i = n - 1;
     }
     fprintf(out, "%s%.6g", i ? ", " : "", (double)t->data[i]);
   }
@@ -55,6 +61,21 @@ static void print_tensor(const ir_tensor *t, FILE *out) {
   for (uint32_t d = 0; d < t->rank; d++)
     fprintf(out, "%s%llu", d ? ", " : "", (unsigned long long)t->shape[d]);
   fputs("] f32\n", out);
+}
+
+static void print_prog(uint32_t index, const ir_prog *p, FILE *out) {
+  fprintf(out, "prog p%u {", index);
+  for (uint32_t u = 0; u < p->count; u++) {
+    const ir_uop *op = &p->uops[u];
+    fprintf(out, "%s u%u = %s", u ? ";" : "", u, ir_uop_name(op->kind));
+    switch (op->kind) {
+    case IR_UOP_ARG: fprintf(out, " %u", op->a); break;
+    case IR_UOP_CONST: fprintf(out, " %.9g", (double)op->f); break;
+    case IR_UOP_ACT: fprintf(out, " %s u%u", or_unknown(pmm_act_name(op->act)), op->a); break;
+    default: fprintf(out, " u%u, u%u", op->a, op->b); break;
+    }
+  }
+  fputs(" }\n", out);
 }
 
 static const char *tensor_name(const ir_module *m, int32_t t) {
@@ -94,7 +115,10 @@ static void format_inst(const ir_module *m, int32_t i, const ir_inst *in, line_b
     line_put(l, " %s", tensor_name(m, in->weight));
     if (in->bias >= 0) line_put(l, ", %s", tensor_name(m, in->bias));
     if (in->op == IR_OP_LAYERNORM) line_put(l, " eps=%.6g", (double)in->fattr);
+    if (in->op == IR_OP_DENSE && in->prog >= 0) line_put(l, " epilogue=p%d", (int)in->prog);
     break;
+  case IR_OP_TENSOR: line_put(l, " %s", tensor_name(m, in->weight)); break;
+  case IR_OP_FUSED: line_put(l, " p%d", (int)in->prog); break;
   case IR_OP_ACT: line_put(l, " %s", or_unknown(pmm_act_name(in->act))); break;
   case IR_OP_SINUSOIDAL: line_put(l, " dim=%u", in->dim); break;
   case IR_OP_EXACT_GMM: line_put(l, " m%d", (int)in->mixture); break;
@@ -168,6 +192,7 @@ void ir_print(const ir_module *m, FILE *out) {
     if (a->vocab) fprintf(out, " vocab=%u", a->vocab);
     fputc('\n', out);
   }
+  for (uint32_t i = 0; i < m->nprogs; i++) print_prog(i, &m->progs[i], out);
   if (m->scratch_floats)
     fprintf(out, "memory state@%llu scratch=%llu floats\n", (unsigned long long)m->state_offset,
             (unsigned long long)m->scratch_floats);

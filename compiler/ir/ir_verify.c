@@ -84,8 +84,8 @@ static int verify_arity(ir_op op) {
   case IR_OP_FILL:
   case IR_OP_CONST:
   case IR_OP_TABLE:
+  case IR_OP_TENSOR:
   case IR_OP_RANDN: return 0;
-  case IR_OP_DENSE:
   case IR_OP_ACT:
   case IR_OP_SINUSOIDAL:
   case IR_OP_LAYERNORM:
@@ -100,10 +100,72 @@ static int verify_arity(ir_op op) {
   case IR_OP_EXACT_GMM:
   case IR_OP_EXACT_ATOMS_NORMAL:
   case IR_OP_EXACT_ATOMS_GAMMA: return 2;
+  case IR_OP_DENSE: /* x, then the epilogue's extra inputs */
   case IR_OP_CONCAT:
+  case IR_OP_FUSED:
   case IR_OP_COUNT: break;
   }
   return -1;
+}
+
+/* Program p run elementwise over instruction i's len: its ARGs must name
+ * operands (first_arg.. for FUSED, 0.. for DENSE where ARG 0 is the GEMM),
+ * every extra operand must match the length or be a uniform scalar, and
+ * each uop may only use earlier ones. */
+static int verify_prog(verifier *v, int b, int32_t i, uint32_t first_arg) {
+  const ir_module *m = v->m;
+  const ir_block *blk = &m->blocks[b];
+  const ir_inst *in = &blk->insts[i];
+  if (in->prog < 0 || (uint32_t)in->prog >= m->nprogs)
+    return verify_fail(v, b, i, "program index %d out of range (module has %u programs)",
+                       (int)in->prog, m->nprogs);
+  const ir_prog *p = &m->progs[in->prog];
+  if (p->count == 0 || !p->uops) return verify_fail(v, b, i, "program p%d is empty", (int)in->prog);
+  if (p->count > IR_PROG_MAX_UOPS)
+    return verify_fail(v, b, i, "program p%d has %u uops, more than %d", (int)in->prog, p->count,
+                       IR_PROG_MAX_UOPS);
+  if (in->nargs > IR_PROG_MAX_UOPS)
+    return verify_fail(v, b, i, "%u operands, more than %d", in->nargs, IR_PROG_MAX_UOPS);
+  for (uint32_t a = first_arg; a < in->nargs; a++) {
+    const ir_inst *x = &blk->insts[in->args[a]];
+    if (x->len != in->len && !(x->uniform && x->len == 1))
+      return verify_fail(v, b, i, "operand %%%d has length %u, expected %u or a uniform scalar",
+                         (int)in->args[a], x->len, in->len);
+  }
+  for (uint32_t u = 0; u < p->count; u++) {
+    const ir_uop *op = &p->uops[u];
+    switch (op->kind) {
+    case IR_UOP_ARG:
+      if (op->a >= in->nargs)
+        return verify_fail(v, b, i, "program p%d, uop %u: argument %u out of range", (int)in->prog,
+                           u, op->a);
+      break;
+    case IR_UOP_CONST:
+      if (!isfinite(op->f))
+        return verify_fail(v, b, i, "program p%d, uop %u: constant is not finite", (int)in->prog, u);
+      break;
+    case IR_UOP_ADD:
+    case IR_UOP_SUB:
+    case IR_UOP_MUL:
+      if (op->b >= u)
+        return verify_fail(v, b, i, "program p%d, uop %u: operand %u is not earlier", (int)in->prog,
+                           u, op->b);
+      /* fall through */
+    case IR_UOP_ACT:
+      if (op->a >= u)
+        return verify_fail(v, b, i, "program p%d, uop %u: operand %u is not earlier", (int)in->prog,
+                           u, op->a);
+      if (op->kind == IR_UOP_ACT && ((unsigned)op->act >= PMM_ACT_COUNT || op->act == PMM_ACT_NONE))
+        return verify_fail(v, b, i, "program p%d, uop %u: invalid activation %d", (int)in->prog, u,
+                           (int)op->act);
+      break;
+    case IR_UOP_COUNT:
+    default:
+      return verify_fail(v, b, i, "program p%d, uop %u: unknown kind %d", (int)in->prog, u,
+                         (int)op->kind);
+    }
+  }
+  return 0;
 }
 
 /* Shape checks of one instruction whose operands are already known to be
@@ -132,8 +194,20 @@ static int verify_shape(verifier *v, int b, int32_t i) {
     if (in->table < 0 || (uint32_t)in->table >= m->ntables)
       return verify_fail(v, b, i, "table index %d out of range (module has %u tables)",
                          (int)in->table, m->ntables);
-    if (in->len != 1) return verify_fail(v, b, i, "length %u, expected 1", in->len);
+    if (in->len != m->tables[in->table].width)
+      return verify_fail(v, b, i, "length %u, table '%s' has width %u", in->len,
+                         m->tables[in->table].name, m->tables[in->table].width);
     return 0;
+  case IR_OP_TENSOR: {
+    const ir_tensor *t = verify_tensor(v, b, i, "constant", in->weight);
+    if (!t) return -1;
+    if (t->count != in->len)
+      return verify_fail(v, b, i, "length %u, tensor '%s' has %llu floats", in->len, t->name,
+                         (unsigned long long)t->count);
+    return 0;
+  }
+  case IR_OP_FUSED:
+    return verify_prog(v, b, i, 0);
   case IR_OP_RANDN:
     if (b == IR_BLOCK_FINAL) return verify_fail(v, b, i, "noise drawn in the final block");
     return 0;
@@ -173,6 +247,10 @@ static int verify_shape(verifier *v, int b, int32_t i) {
       if (bt->rank != 1 || bt->shape[0] != in->len)
         return verify_fail(v, b, i, "bias '%s' must have shape [%u]", bt->name, in->len);
     }
+    if (in->prog >= 0) return verify_prog(v, b, i, 1);
+    if (in->nargs != 1)
+      return verify_fail(v, b, i, "%u operands, but only a dense with an epilogue takes extras",
+                         in->nargs);
     return 0;
   }
   case IR_OP_ACT:
@@ -276,7 +354,8 @@ static int verify_uniform(verifier *v, int b, int32_t i) {
   int want;
   switch (in->op) {
   case IR_OP_CONST:
-  case IR_OP_TABLE: want = 1; break;
+  case IR_OP_TABLE:
+  case IR_OP_TENSOR: want = 1; break;
   case IR_OP_STATE:
   case IR_OP_FILL:
   case IR_OP_RANDN:
@@ -379,6 +458,8 @@ static int verify_module_data(verifier *v) {
     if (tb->count != m->steps || !tb->data)
       return verify_fail(v, -1, -1, "table '%s' has %u entries, expected one a step (%u)",
                          tb->name ? tb->name : "?", tb->count, m->steps);
+    if (tb->width == 0)
+      return verify_fail(v, -1, -1, "table '%s' has width 0", tb->name ? tb->name : "?");
   }
   for (uint32_t t = 0; t < m->ntensors; t++) {
     const ir_tensor *ts = &m->tensors[t];
