@@ -8,6 +8,7 @@ include compiler/util/local.mk
 include compiler/front/local.mk
 include compiler/ir/local.mk
 include compiler/lower/local.mk
+include compiler/opt/local.mk
 include compiler/interp/local.mk
 include compiler/codegen/local.mk
 

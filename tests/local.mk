@@ -20,3 +20,4 @@ include tests/frontend/local.mk
 include tests/ir/local.mk
 include tests/e2e/local.mk
 include tests/codegen/local.mk
+include tests/opt/local.mk

@@ -66,6 +66,8 @@ void opt_options_init(opt_options *o, opt_pipeline pipeline);
 const opt_pass *opt_list_passes(size_t *count);
 /* The pass of that name, or NULL. */
 const opt_pass *opt_find_pass(const char *name);
+/* The same for the first len characters of name. */
+const opt_pass *opt_find_pass_n(const char *name, size_t len);
 
 int opt_run_pipeline(ir_module *m, const opt_options *o, char *err, size_t errlen);
 
