@@ -15,3 +15,11 @@ noinst_PROGRAMS += bench/energy
 bench_energy_SOURCES = bench/energy.c
 bench_energy_LDADD = runtime/libpmmrt.a $(BLAS_LIBS) $(PNG_LIBS) -lm
 dist_noinst_SCRIPTS += bench/schedules
+
+# bench/gemm (docs/gemm.md): pmmc's LLVM dense kernel against OpenBLAS, the
+# measurements behind --gemm=auto.  Built with everything else so it keeps
+# compiling; run it by hand (it takes about a minute).
+noinst_PROGRAMS += bench/gemm
+bench_gemm_SOURCES = bench/gemm.c
+bench_gemm_CPPFLAGS = $(AM_CPPFLAGS) $(LLVM_CFLAGS)
+bench_gemm_LDADD = $(PMMC_LIBS)

@@ -107,6 +107,12 @@ typedef enum pmm_act {
 /* Name as written in model YAML ("silu"), or NULL for an invalid value. */
 const char *pmm_act_name(pmm_act act);
 
+/* e^x in float, branch-free (range reduction by ln 2, degree-6 polynomial,
+ * scaling by exponent bits): at most 1 ulp from expf, inf above ln(FLT_MAX),
+ * 0 below the subnormals, NaN for NaN.  SiLU, sigmoid and softplus use it,
+ * and generated code inlines the very same operations (runtime/fastmath.h). */
+float pmm_exp_f32(float x);
+
 /* The scalar formula; generated code inlines the same formula. */
 float pmm_act_eval(pmm_act act, float x);
 
@@ -220,7 +226,18 @@ typedef struct pmm_block {
 
 typedef int (*pmm_run_block_fn)(void *user, const pmm_block *blk);
 
-#define PMM_DESC_ABI 2u
+/* How a sampler was built.  A compiled sampler's code size is known only
+ * once its object has been emitted, so pmmc writes these values into a
+ * second, tiny object that the descriptor points into (codegen.c). */
+typedef struct pmm_build_info {
+  uint64_t code_bytes; /* machine code in the model's object (its code sections);
+                        * 0 for the interpreter, which generates none */
+  uint64_t compile_us; /* wall time from reading the model to the finished object
+                        * (the final link excluded), microseconds; for the
+                        * interpreter, from reading the model to ready to run */
+} pmm_build_info;
+
+#define PMM_DESC_ABI 3u
 
 /* A sampler's self-description.  Every field is 8 bytes wide (pointer or
  * uint64_t) so that generated code can emit it as a flat constant. */
@@ -248,6 +265,7 @@ typedef struct pmm_model_desc {
   double range_lo, range_hi;  /* --format png maps [lo, hi] to black..white */
   pmm_run_block_fn run_block;
   void *user;
+  const pmm_build_info *build;/* NULL when unknown (e.g. an object linked by hand) */
 } pmm_model_desc;
 
 /* Generate samples [first_index, first_index + count) into out
@@ -261,6 +279,12 @@ pmm_status pmm_sampler_generate(const pmm_model_desc *desc, uint64_t seed,
  * --threads, --first-index, --shard, --info, --help, --version).  Returns the
  * process exit status: 0 success, 1 bad input or I/O failure, 2 usage. */
 int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc);
+
+/* Print the report of `--info` for desc to standard output, for tools that
+ * describe a sampler without running it (`pmmc build --info`): run_block may
+ * be NULL.  Returns 0, or 1 after a "PROG: error: ..." message on stderr (a
+ * descriptor that does not hold together, a failed write). */
+int pmm_sampler_print_info(const char *prog, const pmm_model_desc *desc);
 
 #ifdef __cplusplus
 }

@@ -163,6 +163,16 @@ static void cli_print_info(const pmm_model_desc *d, const cli_vocab *v)
   printf("scratch bytes:    %llu\n", (unsigned long long)d->scratch_bytes);
   printf("weight bytes:     %llu\n", (unsigned long long)d->weight_bytes);
   printf("weight hash:      %s\n", d->weight_hash && *d->weight_hash ? d->weight_hash : "none");
+  if (!d->build)
+    printf("code bytes:       unknown\n");
+  else if (d->build->code_bytes == 0)
+    printf("code bytes:       n/a (interpreted)\n");
+  else
+    printf("code bytes:       %llu\n", (unsigned long long)d->build->code_bytes);
+  if (d->build)
+    printf("compile time:     %.3f ms\n", (double)d->build->compile_us / 1000.0);
+  else
+    printf("compile time:     unknown\n");
   printf("engine:           %s\n", d->engine);
 }
 
@@ -714,8 +724,9 @@ static int write_output(const cli_opts *o, const pmm_model_desc *d, cli_format f
 
 /* The descriptor is generated code, but a bad one must still be reported,
  * not crash the program.  The ABI version is checked first: a descriptor
- * of another layout cannot be read any further. */
-static int desc_check(const cli_opts *o, const pmm_model_desc *d)
+ * of another layout cannot be read any further.  run_block is needed only
+ * to generate samples (need_run). */
+static int desc_check(const cli_opts *o, const pmm_model_desc *d, int need_run)
 {
   if (d->abi != PMM_DESC_ABI) {
     cli_error(o, "model descriptor has ABI version %llu, this runtime expects %u: "
@@ -725,7 +736,7 @@ static int desc_check(const cli_opts *o, const pmm_model_desc *d)
   }
   uint64_t elems = 1;
   int ok = d->name && d->pair && d->sampler && d->output && d->schedule && d->engine &&
-           d->run_block && d->rank >= 1 && d->rank <= 4 && d->block_size > 0;
+           (d->run_block || !need_run) && d->rank >= 1 && d->rank <= 4 && d->block_size > 0;
   for (uint64_t i = 0; ok && i < d->rank; i++) {
     if (d->shape[i] == 0 || elems > UINT64_MAX / d->shape[i])
       ok = 0;
@@ -823,7 +834,7 @@ int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc)
   int rc = cli_parse(argc, argv, &o);
   if (rc != 0)
     return rc;
-  if (desc_check(&o, desc) != 0)
+  if (desc_check(&o, desc, 1) != 0)
     return 1;
   if (!desc->vocab)
     return cli_run(&o, desc, NULL);
@@ -836,4 +847,31 @@ int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc)
   rc = cli_run(&o, desc, &vocab);
   vocab_free(&vocab);
   return rc;
+}
+
+int pmm_sampler_print_info(const char *prog, const pmm_model_desc *desc)
+{
+  cli_opts o;
+  memset(&o, 0, sizeof o);
+  o.prog = prog && *prog ? prog : "pmm";
+  if (!desc) {
+    cli_error(&o, "no model descriptor");
+    return 1;
+  }
+  if (desc_check(&o, desc, 0) != 0)
+    return 1;
+  cli_vocab vocab;
+  char err[256];
+  if (desc->vocab && vocab_init(&vocab, desc, err, sizeof err) != 0) {
+    cli_error(&o, "model descriptor is inconsistent: %s", err);
+    return 1;
+  }
+  cli_print_info(desc, desc->vocab ? &vocab : NULL);
+  if (desc->vocab)
+    vocab_free(&vocab);
+  if (fflush(stdout) != 0) {
+    cli_error(&o, "cannot write to standard output");
+    return 1;
+  }
+  return 0;
 }

@@ -7,12 +7,15 @@
  * block runs with t = 0, the step block in a real loop t = 1..steps, the
  * final block with t = steps + 1; each block's result is copied to the state
  * buffer (or to the output rows).  Network ops call the same runtime kernels
- * as the interpreter.  Elementwise ops (fill, const, table, act, add, sub,
+ * as the interpreter, except dense layers, which by default run kernels
+ * specialised to their constant shapes (gemm.c; --gemm, docs/gemm.md) with
+ * bias and epilogue applied in registers.  Elementwise ops (fill, const, table, act, add, sub,
  * mul, concat, dirichlet_mean) are emitted inline as loops over compile-time
  * trip counts, in float, with no fast-math flags, so LLVM may vectorise them
  * but never reassociate or contract them: they compute the interpreter's
  * bits.  A module whose step block never runs (steps = 0) has no step loop.
- * Activations call the libm functions pmm_act_eval calls, in its order.
+ * Activations emit pmm_act_eval's operations in its order: the exponential
+ * inline (runtime/fastmath.h), erff, tanhf and log1pf as libm calls.
  */
 #include "config.h"
 
@@ -23,12 +26,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <llvm-c/Core.h>
 #include <llvm-c/Target.h>
 
 #include "compiler/codegen/emit.h"
+#include "compiler/codegen/gemm.h"
 #include "compiler/util/xalloc.h"
+#include "runtime/fastmath.h"
 
 /* A declared function and its type (calls need both with opaque pointers). */
 typedef struct cg_fn {
@@ -51,7 +57,7 @@ typedef struct cg {
   LLVMTypeRef i32, i64, isz, f32, f64, ptr, void_t, block_t, gmm_t, atoms_t;
 
   LLVMValueRef *tensors, *tables, *gmms, *atoms; /* constant globals, by module index */
-  cg_fn expf_fn, erff_fn, tanhf_fn, log1pf_fn;
+  cg_fn erff_fn, tanhf_fn, log1pf_fn;
   cg_fn dense, rng_key, rng_normal, rng_poisson, sinusoidal, layernorm, exact_gmm;
   cg_fn softmax, argmax, atoms_normal, atoms_gamma, atoms_categorical;
 
@@ -60,6 +66,10 @@ typedef struct cg {
   LLVMValueRef step32, step64; /* t of the block being emitted */
   cg_stream_key *keys;
   uint32_t nkeys;
+
+  codegen_gemm gemm; /* how DENSE layers are computed */
+  unsigned width;    /* floats a vector register holds */
+  int failed;        /* an instruction could not be emitted (message in err) */
 
   char *err;
   size_t errlen;
@@ -272,7 +282,6 @@ static int cg_emit_data(cg *c) {
 
 static void cg_declare_runtime(cg *c) {
   LLVMTypeRef f1[1] = {c->f32};
-  c->expf_fn = cg_declare(c, "expf", c->f32, f1, 1);
   c->erff_fn = cg_declare(c, "erff", c->f32, f1, 1);
   c->tanhf_fn = cg_declare(c, "tanhf", c->f32, f1, 1);
   c->log1pf_fn = cg_declare(c, "log1pf", c->f32, f1, 1);
@@ -315,32 +324,112 @@ static void cg_declare_runtime(cg *c) {
 
 /* ---- instructions -------------------------------------------------------- */
 
-/* pmm_act_eval's formula, operation for operation. */
+/* A float constant of type ty: a scalar, or splat over a <N x float>
+ * (constants take the type of the value they meet, so cg_act and cg_prog
+ * work on scalars and vectors alike). */
+static LLVMValueRef cg_splat(cg *c, LLVMTypeRef ty, LLVMValueRef scalar) {
+  if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind) return scalar;
+  /* insertelement + shufflevector of constants fold to a constant splat */
+  LLVMTypeRef sty = LLVMTypeOf(scalar);
+  LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(LLVMVectorType(sty, 1)), scalar,
+                                            LLVMConstInt(c->i32, 0, 0), "");
+  LLVMValueRef mask = LLVMConstNull(LLVMVectorType(c->i32, LLVMGetVectorSize(ty)));
+  return LLVMBuildShuffleVector(c->b, one, LLVMGetPoison(LLVMTypeOf(one)), mask, "");
+}
+
+static LLVMValueRef cg_fconst(cg *c, LLVMTypeRef ty, float v) {
+  return cg_splat(c, ty, cg_f32(c, v));
+}
+
+/* i32 (or <N x i32>) of the same shape as the float type ty. */
+static LLVMTypeRef cg_int_like(cg *c, LLVMTypeRef ty) {
+  if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind) return c->i32;
+  return LLVMVectorType(c->i32, LLVMGetVectorSize(ty));
+}
+
+static LLVMValueRef cg_iconst(cg *c, LLVMTypeRef ity, uint32_t v) {
+  return cg_splat(c, ity, LLVMConstInt(c->i32, v, 0));
+}
+
+/* A libm float function on a scalar, or lane by lane on a vector. */
+static LLVMValueRef cg_call_lanes(cg *c, const cg_fn *f, LLVMValueRef x) {
+  LLVMTypeRef ty = LLVMTypeOf(x);
+  if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind) return cg_call(c, f, &x, 1);
+  LLVMValueRef out = LLVMGetPoison(ty);
+  for (unsigned l = 0; l < LLVMGetVectorSize(ty); l++) {
+    LLVMValueRef lane = LLVMConstInt(c->i32, l, 0);
+    LLVMValueRef e = LLVMBuildExtractElement(c->b, x, lane, "");
+    out = LLVMBuildInsertElement(c->b, out, cg_call(c, f, &e, 1), lane, "");
+  }
+  return out;
+}
+
+/* pmm_fastmath_exp (runtime/fastmath.h), operation for operation: the
+ * clamp, the rounding by 1.5 * 2^23, Cody-Waite reduction, the polynomial
+ * and the two-factor scaling from exponent bits (wrapping i32 arithmetic). */
+static LLVMValueRef cg_exp(cg *c, LLVMValueRef x) {
+  LLVMBuilderRef b = c->b;
+  LLVMTypeRef ty = LLVMTypeOf(x), ity = cg_int_like(c, ty);
+  LLVMValueRef hi = cg_fconst(c, ty, PMM_EXP_HI), lo = cg_fconst(c, ty, PMM_EXP_LO);
+  LLVMValueRef shift = cg_fconst(c, ty, PMM_EXP_SHIFT);
+  x = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, hi, ""), hi, x, "");
+  x = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, lo, ""), lo, x, "");
+  LLVMValueRef k = LLVMBuildFMul(b, x, cg_fconst(c, ty, PMM_EXP_LOG2E), "");
+  k = LLVMBuildFAdd(b, k, shift, "");
+  LLVMValueRef n = LLVMBuildFSub(b, k, shift, "");
+  LLVMValueRef nhi = LLVMBuildFMul(b, n, cg_fconst(c, ty, PMM_EXP_LN2_HI), "");
+  LLVMValueRef nlo = LLVMBuildFMul(b, n, cg_fconst(c, ty, PMM_EXP_LN2_LO), "");
+  LLVMValueRef r = LLVMBuildFSub(b, x, nhi, "");
+  r = LLVMBuildFSub(b, r, nlo, "");
+  static const float coef[4] = {PMM_EXP_C5, PMM_EXP_C4, PMM_EXP_C3, PMM_EXP_C2};
+  LLVMValueRef p = LLVMBuildFMul(b, cg_fconst(c, ty, PMM_EXP_C6), r, "");
+  for (int i = 0; i < 4; i++) {
+    if (i) p = LLVMBuildFMul(b, p, r, "");
+    p = LLVMBuildFAdd(b, p, cg_fconst(c, ty, coef[i]), "");
+  }
+  p = LLVMBuildFMul(b, LLVMBuildFMul(b, r, r, ""), p, "");
+  p = LLVMBuildFAdd(b, p, r, "");
+  p = LLVMBuildFAdd(b, p, cg_fconst(c, ty, 1.0f), "");
+  LLVMValueRef ni = LLVMBuildSub(b, LLVMBuildBitCast(b, k, ity, ""),
+                                 cg_iconst(c, ity, PMM_EXP_SHIFT_BITS), "");
+  LLVMValueRef n1 = LLVMBuildAdd(b, ni, cg_iconst(c, ity, 256), "");
+  n1 = LLVMBuildSub(b, LLVMBuildLShr(b, n1, cg_iconst(c, ity, 1), ""), cg_iconst(c, ity, 128), "");
+  LLVMValueRef n2 = LLVMBuildSub(b, ni, n1, "");
+  LLVMValueRef s1 = LLVMBuildShl(b, LLVMBuildAdd(b, n1, cg_iconst(c, ity, 127), ""),
+                                 cg_iconst(c, ity, 23), "");
+  LLVMValueRef s2 = LLVMBuildShl(b, LLVMBuildAdd(b, n2, cg_iconst(c, ity, 127), ""),
+                                 cg_iconst(c, ity, 23), "");
+  p = LLVMBuildFMul(b, p, LLVMBuildBitCast(b, s1, ty, ""), "");
+  return LLVMBuildFMul(b, p, LLVMBuildBitCast(b, s2, ty, ""), "");
+}
+
+/* pmm_act_eval's formula, operation for operation, on a float or a vector
+ * of floats. */
 static LLVMValueRef cg_act(cg *c, pmm_act act, LLVMValueRef x) {
-  LLVMValueRef one = cg_f32(c, 1.0f), v;
+  LLVMTypeRef ty = LLVMTypeOf(x);
+  LLVMValueRef one = cg_fconst(c, ty, 1.0f), zero = cg_fconst(c, ty, 0.0f), v;
   switch (act) {
   case PMM_ACT_RELU:
-    v = LLVMBuildFCmp(c->b, LLVMRealOGT, x, cg_f32(c, 0.0f), "");
-    return LLVMBuildSelect(c->b, v, x, cg_f32(c, 0.0f), "");
+    v = LLVMBuildFCmp(c->b, LLVMRealOGT, x, zero, "");
+    return LLVMBuildSelect(c->b, v, x, zero, "");
   case PMM_ACT_SILU:
-    v = LLVMBuildFNeg(c->b, x, "");
-    v = LLVMBuildFAdd(c->b, one, cg_call(c, &c->expf_fn, &v, 1), "");
+    v = cg_exp(c, LLVMBuildFNeg(c->b, x, ""));
+    v = LLVMBuildFAdd(c->b, one, v, "");
     return LLVMBuildFDiv(c->b, x, v, "");
   case PMM_ACT_GELU: {
-    LLVMValueRef half = LLVMBuildFMul(c->b, cg_f32(c, 0.5f), x, "");
-    v = LLVMBuildFMul(c->b, x, cg_f32(c, 0.70710678f), "");
-    v = LLVMBuildFAdd(c->b, one, cg_call(c, &c->erff_fn, &v, 1), "");
+    LLVMValueRef half = LLVMBuildFMul(c->b, cg_fconst(c, ty, 0.5f), x, "");
+    v = LLVMBuildFMul(c->b, x, cg_fconst(c, ty, 0.70710678f), "");
+    v = LLVMBuildFAdd(c->b, one, cg_call_lanes(c, &c->erff_fn, v), "");
     return LLVMBuildFMul(c->b, half, v, "");
   }
-  case PMM_ACT_TANH: return cg_call(c, &c->tanhf_fn, &x, 1);
+  case PMM_ACT_TANH: return cg_call_lanes(c, &c->tanhf_fn, x);
   case PMM_ACT_SIGMOID:
-    v = LLVMBuildFNeg(c->b, x, "");
-    v = LLVMBuildFAdd(c->b, one, cg_call(c, &c->expf_fn, &v, 1), "");
+    v = cg_exp(c, LLVMBuildFNeg(c->b, x, ""));
+    v = LLVMBuildFAdd(c->b, one, v, "");
     return LLVMBuildFDiv(c->b, one, v, "");
   case PMM_ACT_SOFTPLUS: {
-    LLVMValueRef big = LLVMBuildFCmp(c->b, LLVMRealOGT, x, cg_f32(c, 20.0f), "");
-    v = cg_call(c, &c->expf_fn, &x, 1);
-    v = cg_call(c, &c->log1pf_fn, &v, 1);
+    LLVMValueRef big = LLVMBuildFCmp(c->b, LLVMRealOGT, x, cg_fconst(c, ty, 20.0f), "");
+    v = cg_call_lanes(c, &c->log1pf_fn, cg_exp(c, x));
     return LLVMBuildSelect(c->b, big, x, v, "");
   }
   case PMM_ACT_NONE:
@@ -350,30 +439,31 @@ static LLVMValueRef cg_act(cg *c, pmm_act act, LLVMValueRef x) {
 }
 
 /* An elementwise program on loaded operands v (v[k] = ARG k), uop by uop as
- * ir.h orders them. */
+ * ir.h orders them.  The operands are all floats or all vectors of one
+ * width (v[0], which every caller provides, gives the type), and so is the
+ * result. */
 static LLVMValueRef cg_prog(cg *c, const ir_prog *p, LLVMValueRef *v) {
+  LLVMTypeRef ty = LLVMTypeOf(v[0]);
   LLVMValueRef reg[IR_PROG_MAX_UOPS];
   for (uint32_t u = 0; u < p->count; u++) {
     const ir_uop *op = &p->uops[u];
     switch (op->kind) {
     case IR_UOP_ARG: reg[u] = v[op->a]; break;
-    case IR_UOP_CONST: reg[u] = cg_f32(c, op->f); break;
+    case IR_UOP_CONST: reg[u] = cg_fconst(c, ty, op->f); break;
     case IR_UOP_ADD: reg[u] = LLVMBuildFAdd(c->b, reg[op->a], reg[op->b], ""); break;
     case IR_UOP_SUB: reg[u] = LLVMBuildFSub(c->b, reg[op->a], reg[op->b], ""); break;
     case IR_UOP_MUL: reg[u] = LLVMBuildFMul(c->b, reg[op->a], reg[op->b], ""); break;
     case IR_UOP_ACT: reg[u] = cg_act(c, op->act, reg[op->a]); break;
-    case IR_UOP_COUNT: reg[u] = cg_f32(c, 0.0f); break;
+    case IR_UOP_COUNT: reg[u] = cg_fconst(c, ty, 0.0f); break;
     }
   }
   return reg[p->count - 1];
 }
 
-/* The scalar result of an elementwise instruction from its loaded operands
- * (a DENSE here is its epilogue, v[0] being the GEMM result). */
+/* The scalar result of an elementwise instruction from its loaded operands. */
 static LLVMValueRef cg_scalar(cg *c, const ir_inst *in, LLVMValueRef *v) {
   switch (in->op) {
-  case IR_OP_FUSED:
-  case IR_OP_DENSE: return cg_prog(c, &c->m->progs[in->prog], v);
+  case IR_OP_FUSED: return cg_prog(c, &c->m->progs[in->prog], v);
   case IR_OP_ACT: return cg_act(c, in->act, v[0]);
   case IR_OP_ADD: return LLVMBuildFAdd(c->b, v[0], v[1], "");
   case IR_OP_SUB: return LLVMBuildFSub(c->b, v[0], v[1], "");
@@ -392,8 +482,7 @@ static void cg_emit_map(cg *c, const ir_block *blk, const ir_inst *in) {
   const ir_inst *x[IR_PROG_MAX_UOPS];
   int same[IR_PROG_MAX_UOPS], flat = 1;
   for (uint32_t a = 0; a < in->nargs; a++) {
-    /* a dense's operand 0 is its GEMM input; its epilogue reads the result */
-    x[a] = in->op == IR_OP_DENSE && a == 0 ? in : &blk->insts[in->args[a]];
+    x[a] = &blk->insts[in->args[a]];
     base[a] = cg_value(c, x[a]);
     same[a] = x[a]->uniform == in->uniform && x[a]->len == n;
     if (!same[a] && !(x[a]->uniform && x[a]->len == 1)) flat = 0;
@@ -477,6 +566,91 @@ static LLVMValueRef cg_find_key(const cg *c, uint32_t stream) {
   return NULL;
 }
 
+/* A DENSE's epilogue on one register of GEMM results (gemm_epilogue_fn). */
+typedef struct cg_epilogue {
+  cg *c;
+  gemm_emitter *g;
+  const ir_block *blk;
+  const ir_inst *in;
+} cg_epilogue;
+
+static LLVMValueRef cg_dense_epilogue(void *user, LLVMValueRef acc, LLVMValueRef row,
+                                      LLVMValueRef col, LLVMValueRef mask) {
+  cg_epilogue *e = user;
+  cg *c = e->c;
+  const ir_inst *in = e->in;
+  if (in->prog < 0) return acc;
+  unsigned lanes = LLVMGetVectorSize(LLVMTypeOf(acc));
+  LLVMValueRef v[IR_PROG_MAX_UOPS];
+  v[0] = acc;
+  for (uint32_t a = 1; a < in->nargs; a++) {
+    const ir_inst *s = &e->blk->insts[in->args[a]];
+    if (s->uniform && s->len == 1) {
+      v[a] = gemm_splat(e->g, cg_load(c, cg_value(c, s)), lanes);
+      continue;
+    }
+    LLVMValueRef idx = s->uniform ? col : cg_index(c, row, s->len, col);
+    v[a] = gemm_load(e->g, cg_elem(c, cg_value(c, s), idx), lanes, mask);
+  }
+  return cg_prog(c, &c->m->progs[in->prog], v);
+}
+
+/* Whether a DENSE of this shape runs the LLVM kernel (docs/gemm.md). */
+static int cg_dense_is_llvm(const cg *c, uint64_t in, uint64_t out) {
+  switch (c->gemm) {
+  case CODEGEN_GEMM_BLAS: return 0;
+  case CODEGEN_GEMM_LLVM: return 1;
+  case CODEGEN_GEMM_AUTO: break;
+  }
+  return gemm_prefer_llvm(in, out);
+}
+
+/* Floats of OpenBLAS output (64 KiB, at least 16 rows) computed before the
+ * epilogue runs over them, so that it finds them in cache. */
+#define CG_EPILOGUE_CHUNK_FLOATS 16384
+
+/* DENSE: the LLVM kernel with bias and epilogue on its registers, or
+ * OpenBLAS (pmm_kernel_dense) over chunks of rows each followed by the
+ * epilogue while the chunk is in cache. */
+static void cg_emit_dense(cg *c, const ir_block *blk, const ir_inst *in, const ir_inst *x) {
+  const ir_tensor *w = &c->m->tensors[in->weight];
+  uint64_t rows = cg_rows(c, in);
+  LLVMValueRef y = cg_value(c, in);
+  gemm_emitter g = {c->ctx, c->mod, c->b, c->fn, c->width, cg_dense_epilogue, NULL};
+  cg_epilogue e = {c, &g, blk, in};
+  g.user = &e;
+  if (cg_dense_is_llvm(c, x->len, in->len)) {
+    char name[512];
+    snprintf(name, sizeof name, "%s.gemm.%s", c->m->name, w->name ? w->name : "");
+    gemm_shape s = {rows, x->len, in->len, w->data,
+                    in->bias >= 0 ? c->m->tensors[in->bias].data : NULL, name};
+    if (gemm_emit(&g, &s, cg_value(c, x), y, c->err, c->errlen) != 0) c->failed = 1;
+    return;
+  }
+  uint64_t chunk = in->prog < 0 ? rows : CG_EPILOGUE_CHUNK_FLOATS / (in->len ? in->len : 1);
+  if (chunk < 16) chunk = 16;
+  if (chunk > rows) chunk = rows;
+  uint64_t full = rows / chunk, tail = rows % chunk;
+  for (int last = 0; last < 2; last++) {
+    uint64_t n = last ? tail : chunk;
+    if (last ? tail == 0 : full == 0) continue;
+    cg_loop l;
+    LLVMValueRef ch = cg_i64(c, last ? full : 0);
+    if (!last && full > 1) ch = cg_loop_begin(c, &l, 0, full, "chunk");
+    LLVMValueRef row0 = cg_index(c, ch, chunk, NULL);
+    LLVMValueRef a[7] = {cg_isz(c, n),
+                         cg_isz(c, x->len),
+                         cg_isz(c, in->len),
+                         cg_elem(c, cg_value(c, x), cg_index(c, row0, x->len, NULL)),
+                         c->tensors[in->weight],
+                         cg_tensor_or_null(c, in->bias),
+                         cg_elem(c, y, cg_index(c, row0, in->len, NULL))};
+    cg_call(c, &c->dense, a, 7);
+    if (in->prog >= 0) gemm_emit_apply(&g, row0, n, in->len, y);
+    if (!last && full > 1) cg_loop_end(c, &l);
+  }
+}
+
 static void cg_emit_inst(cg *c, const ir_block *blk, const ir_inst *in) {
   const ir_module *m = c->m;
   const ir_inst *x = in->nargs ? &blk->insts[in->args[0]] : NULL;
@@ -542,14 +716,7 @@ static void cg_emit_inst(cg *c, const ir_block *blk, const ir_inst *in) {
     cg_call(c, &c->atoms_categorical, a, 5);
     return;
   }
-  case IR_OP_DENSE: {
-    LLVMValueRef a[7] = {cg_isz(c, rows), cg_isz(c, x->len), cg_isz(c, in->len),
-                         cg_value(c, x), c->tensors[in->weight],
-                         cg_tensor_or_null(c, in->bias), y};
-    cg_call(c, &c->dense, a, 7);
-    if (in->prog >= 0) cg_emit_map(c, blk, in);
-    return;
-  }
+  case IR_OP_DENSE: cg_emit_dense(c, blk, in, x); return;
   case IR_OP_CONCAT: {
     uint64_t col = 0;
     for (uint32_t i = 0; i < in->nargs; i++) {
@@ -668,47 +835,94 @@ static int cg_emit_run_block(cg *c) {
   cg_set_step(c, (uint64_t)m->steps + 1);
   cg_emit_block(c, IR_BLOCK_FINAL, c->out);
   LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
-  return 0;
+  return c->failed ? -1 : 0;
 }
 
 /* ---- descriptor and main ------------------------------------------------- */
 
-static LLVMValueRef cg_emit_desc(cg *c, const codegen_options *o) {
-  const ir_module *m = c->m;
-  char engine[512], name[512];
-  if (o->engine)
-    snprintf(engine, sizeof engine, "%s", o->engine);
-  else
-    snprintf(engine, sizeof engine, "pmmc %s, LLVM %s, -O%d, %s", PACKAGE_VERSION,
-             PMMC_LLVM_VERSION, o->opt_level, c->target->cpu);
+/* The descriptor as the generated code records it; cg_emit_desc and
+ * codegen_report both start from it, so `pmmc build --info` and the
+ * sampler's own --info cannot disagree.  Strings point into m and engine;
+ * run_block, user and build are left NULL. */
+static void cg_describe(const ir_module *m, const char *engine, pmm_model_desc *d) {
+  memset(d, 0, sizeof *d);
+  d->abi = PMM_DESC_ABI;
+  d->name = m->name;
+  d->pair = m->pair ? m->pair : "";
+  d->sampler = m->sampler ? m->sampler : "";
+  d->output = m->output ? m->output : "";
+  d->schedule = m->schedule ? m->schedule : "";
+  d->engine = engine;
+  d->weight_hash = m->weight_hash ? m->weight_hash : "";
+  d->vocab = m->vocab;
+  d->steps = m->schedule_steps;
+  d->rank = m->rank;
+  for (uint32_t i = 0; i < m->rank && i < 4; i++) d->shape[i] = m->shape[i];
+  d->sample_elems = m->out_len;
+  d->block_size = m->block_size;
+  d->scratch_bytes = m->scratch_floats * sizeof(float);
+  d->flops_per_sample = ir_count_flops(m);
+  d->weight_bytes = ir_count_weight_bytes(m);
+  d->vocab_size = m->vocab_size;
+  d->pad_symbol = m->pad_symbol;
+  d->range_lo = m->range_lo;
+  d->range_hi = m->range_hi;
+}
+
+/* "<model>_build_info", the pmm_build_info an executable's second object
+ * defines; -1 if it does not fit. */
+static int cg_build_info_symbol(const char *model, char *buf, size_t len) {
+  int n = snprintf(buf, len, "%s_build_info", model);
+  return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* A hidden declaration of the build info (defined by the second object). */
+static LLVMValueRef cg_declare_build_info(cg *c) {
+  char name[512];
+  if (cg_build_info_symbol(c->m->name, name, sizeof name) != 0) {
+    snprintf(c->err, c->errlen, "model name too long: %s", c->m->name);
+    return NULL;
+  }
+  LLVMTypeRef f[2] = {c->i64, c->i64};
+  LLVMValueRef g = LLVMAddGlobal(c->mod, LLVMStructTypeInContext(c->ctx, f, 2, 0), name);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetVisibility(g, LLVMHiddenVisibility);
+  return g;
+}
+
+/* <name>_desc from d, in pmm_model_desc's field order; build is the
+ * pointer to record (a null constant when unknown). */
+static LLVMValueRef cg_emit_desc(cg *c, const pmm_model_desc *d, LLVMValueRef build) {
+  char name[512];
   LLVMValueRef shape[4];
-  for (uint32_t i = 0; i < 4; i++) shape[i] = cg_i64(c, i < m->rank ? m->shape[i] : 0);
+  for (uint32_t i = 0; i < 4; i++) shape[i] = cg_i64(c, d->shape[i]);
   LLVMValueRef f[] = {
-      cg_i64(c, PMM_DESC_ABI),
-      cg_string(c, m->name),
-      cg_string(c, m->pair ? m->pair : ""),
-      cg_string(c, m->sampler ? m->sampler : ""),
-      cg_string(c, m->output ? m->output : ""),
-      cg_string(c, m->schedule ? m->schedule : ""),
-      cg_string(c, engine),
-      cg_string(c, m->weight_hash ? m->weight_hash : ""),
-      m->vocab ? cg_string(c, m->vocab) : LLVMConstPointerNull(c->ptr),
-      cg_i64(c, m->schedule_steps),
-      cg_i64(c, m->rank),
+      cg_i64(c, d->abi),
+      cg_string(c, d->name),
+      cg_string(c, d->pair),
+      cg_string(c, d->sampler),
+      cg_string(c, d->output),
+      cg_string(c, d->schedule),
+      cg_string(c, d->engine),
+      cg_string(c, d->weight_hash),
+      d->vocab ? cg_string(c, d->vocab) : LLVMConstPointerNull(c->ptr),
+      cg_i64(c, d->steps),
+      cg_i64(c, d->rank),
       LLVMConstArray(c->i64, shape, 4),
-      cg_i64(c, m->out_len),
-      cg_i64(c, m->block_size),
-      cg_i64(c, m->scratch_floats * sizeof(float)),
-      cg_i64(c, ir_count_flops(m)),
-      cg_i64(c, ir_count_weight_bytes(m)),
-      cg_i64(c, m->vocab_size),
-      LLVMConstInt(c->i64, (unsigned long long)(int64_t)m->pad_symbol, 1),
-      LLVMConstReal(c->f64, m->range_lo),
-      LLVMConstReal(c->f64, m->range_hi),
+      cg_i64(c, d->sample_elems),
+      cg_i64(c, d->block_size),
+      cg_i64(c, d->scratch_bytes),
+      cg_i64(c, d->flops_per_sample),
+      cg_i64(c, d->weight_bytes),
+      cg_i64(c, d->vocab_size),
+      LLVMConstInt(c->i64, (unsigned long long)d->pad_symbol, 1),
+      LLVMConstReal(c->f64, d->range_lo),
+      LLVMConstReal(c->f64, d->range_hi),
       c->fn,
       LLVMConstPointerNull(c->ptr),
+      build,
   };
-  snprintf(name, sizeof name, "%s_desc", m->name);
+  snprintf(name, sizeof name, "%s_desc", d->name);
   LLVMValueRef init = LLVMConstStructInContext(c->ctx, f, sizeof f / sizeof f[0], 0);
   return cg_global(c, init, name, LLVMExternalLinkage, 8);
 }
@@ -730,7 +944,7 @@ static void cg_emit_main(cg *c, LLVMValueRef desc) {
  * slot lies inside the arena the runtime allocates. */
 static int cg_check_plan(const ir_module *m, char *err, size_t errlen) {
   if (m->scratch_floats == 0 || m->scratch_floats > UINT64_MAX / sizeof(float)) {
-    snprintf(err, errlen, "module '%s' has no valid memory plan (run ir_plan_memory first)",
+    snprintf(err, errlen, "module '%s' has no valid memory plan (run opt_plan_memory first)",
              m->name);
     return -1;
   }
@@ -775,11 +989,20 @@ static void cg_types_init(cg *c) {
   LLVMStructSetBody(c->atoms_t, af, 5, 0);
 }
 
-static int cg_build_module(cg *c, const codegen_options *o) {
+/* Build the whole LLVM module; rep receives the descriptor it records. */
+static int cg_build_module(cg *c, const codegen_options *o, codegen_report *rep) {
   cg_types_init(c);
   cg_declare_runtime(c);
   if (cg_emit_data(c) != 0 || cg_emit_run_block(c) != 0) return -1;
-  LLVMValueRef desc = cg_emit_desc(c, o);
+  if (o->engine)
+    snprintf(rep->engine, sizeof rep->engine, "%s", o->engine);
+  else
+    snprintf(rep->engine, sizeof rep->engine, "pmmc %s, LLVM %s, -O%d, %s", PACKAGE_VERSION,
+             PMMC_LLVM_VERSION, o->opt_level, c->target->cpu);
+  cg_describe(c->m, rep->engine, &rep->desc);
+  LLVMValueRef build = LLVMConstPointerNull(c->ptr);
+  if (o->emit == CODEGEN_EMIT_EXE && !(build = cg_declare_build_info(c))) return -1;
+  LLVMValueRef desc = cg_emit_desc(c, &rep->desc, build);
   if (o->emit == CODEGEN_EMIT_EXE) cg_emit_main(c, desc);
   return 0;
 }
@@ -790,21 +1013,57 @@ void codegen_options_init(codegen_options *o) {
   o->emit = CODEGEN_EMIT_EXE;
 }
 
-/* Write the optimised module where o asks: through a temporary name next to
- * the output (renamed on success), or via a temporary object and the linker
- * for executables. */
-static int cg_write_output(const emit_target *t, LLVMModuleRef mod, const codegen_options *o,
-                           char *err, size_t errlen) {
+static uint64_t cg_elapsed_us(const struct timespec *start) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  int64_t us = ((int64_t)now.tv_sec - (int64_t)start->tv_sec) * 1000000 +
+               ((int64_t)now.tv_nsec - (int64_t)start->tv_nsec) / 1000;
+  return us > 0 ? (uint64_t)us : 0;
+}
+
+/* An executable: the model's object, measured (which ends the compile
+ * time), then the second object defining <name>_build_info with what was
+ * measured, then the linker over both.  Both objects are temporaries next
+ * to the output. */
+static int cg_write_executable(const emit_target *t, LLVMContextRef ctx, LLVMModuleRef mod,
+                               const codegen_options *o, const struct timespec *start,
+                               codegen_report *rep, char *err, size_t errlen) {
+  char obj[4096], info_obj[4096], symbol[512];
+  if (emit_temp_path(o->output, ".o", obj, sizeof obj) != 0 ||
+      emit_temp_path(o->output, ".info.o", info_obj, sizeof info_obj) != 0) {
+    snprintf(err, errlen, "output path too long: %s", o->output);
+    return -1;
+  }
+  if (cg_build_info_symbol(rep->desc.name, symbol, sizeof symbol) != 0) {
+    snprintf(err, errlen, "model name too long: %s", rep->desc.name);
+    return -1;
+  }
+  int rc = emit_object_measured(t, mod, obj, o->output, &rep->build.code_bytes, err, errlen);
+  if (rc == 0) {
+    rep->build.compile_us = cg_elapsed_us(start);
+    rc = emit_build_info_object(t, ctx, symbol, &rep->build, info_obj, o->output, err, errlen);
+  }
+  if (rc == 0) {
+    const char *objs[2] = {obj, info_obj};
+    rc = codegen_link_executable(objs, 2, o->output, o->runtime_lib, err, errlen);
+  }
+  remove(obj);
+  remove(info_obj);
+  return rc;
+}
+
+/* Write the optimised module where o asks: an executable as above, other
+ * kinds through a temporary name next to the output (renamed on success),
+ * objects measured on the way.  rep->desc.build is set when there was an
+ * object to measure. */
+static int cg_write_output(const emit_target *t, LLVMContextRef ctx, LLVMModuleRef mod,
+                           const codegen_options *o, const struct timespec *start,
+                           codegen_report *rep, char *err, size_t errlen) {
   char tmp[4096];
   if (o->emit == CODEGEN_EMIT_EXE) {
-    if (emit_temp_path(o->output, ".o", tmp, sizeof tmp) != 0) {
-      snprintf(err, errlen, "output path too long: %s", o->output);
-      return -1;
-    }
-    int rc = emit_module_write(t, mod, CODEGEN_EMIT_OBJ, tmp, o->output, err, errlen);
-    if (rc == 0) rc = codegen_link_executable(tmp, o->output, o->runtime_lib, err, errlen);
-    remove(tmp);
-    return rc;
+    if (cg_write_executable(t, ctx, mod, o, start, rep, err, errlen) != 0) return -1;
+    rep->desc.build = &rep->build;
+    return 0;
   }
   if (strcmp(o->output, "-") == 0)
     return emit_module_write(t, mod, o->emit, "-", "-", err, errlen);
@@ -812,7 +1071,14 @@ static int cg_write_output(const emit_target *t, LLVMModuleRef mod, const codege
     snprintf(err, errlen, "output path too long: %s", o->output);
     return -1;
   }
-  if (emit_module_write(t, mod, o->emit, tmp, o->output, err, errlen) != 0) {
+  int rc;
+  if (o->emit == CODEGEN_EMIT_OBJ) {
+    rc = emit_object_measured(t, mod, tmp, o->output, &rep->build.code_bytes, err, errlen);
+    rep->build.compile_us = cg_elapsed_us(start);
+  } else {
+    rc = emit_module_write(t, mod, o->emit, tmp, o->output, err, errlen);
+  }
+  if (rc != 0) {
     remove(tmp);
     return -1;
   }
@@ -821,10 +1087,17 @@ static int cg_write_output(const emit_target *t, LLVMModuleRef mod, const codege
     remove(tmp);
     return -1;
   }
+  if (o->emit == CODEGEN_EMIT_OBJ) rep->desc.build = &rep->build;
   return 0;
 }
 
 int codegen_compile(const ir_module *m, const codegen_options *o, char *err, size_t errlen) {
+  struct timespec now;
+  const struct timespec *start = o->start;
+  if (!start) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    start = &now;
+  }
   if (!o->output || !*o->output) {
     snprintf(err, errlen, "no output path given");
     return -1;
@@ -843,14 +1116,18 @@ int codegen_compile(const ir_module *m, const codegen_options *o, char *err, siz
   c.target = &target;
   c.err = err;
   c.errlen = errlen;
+  c.gemm = o->gemm;
+  c.width = gemm_target_width(target.features);
   c.ctx = LLVMContextCreate();
   c.mod = LLVMModuleCreateWithNameInContext(m->name, c.ctx);
   c.b = LLVMCreateBuilderInContext(c.ctx);
   emit_target_apply(&target, c.mod);
 
-  int rc = cg_build_module(&c, o);
+  codegen_report local, *rep = o->report ? o->report : &local;
+  memset(rep, 0, sizeof *rep);
+  int rc = cg_build_module(&c, o, rep);
   if (rc == 0) rc = emit_module_optimise(&target, c.mod, o->opt_level, err, errlen);
-  if (rc == 0) rc = cg_write_output(&target, c.mod, o, err, errlen);
+  if (rc == 0) rc = cg_write_output(&target, c.ctx, c.mod, o, start, rep, err, errlen);
 
   free(c.tensors);
   free(c.tables);

@@ -15,13 +15,21 @@
  *     const pmm_model_desc <name>_desc;                          (runtime descriptor)
  * and, for executables, main() calling pmm_sampler_main(argc, argv, &<name>_desc).
  * Weights, tables and mixtures are embedded as constant globals.
+ *
+ * An executable's descriptor also points at `const pmm_build_info
+ * <name>_build_info` (code bytes, compile time), which only exists once the
+ * model's object has been emitted and measured: codegen writes it into a
+ * second small object and links both.  Objects (--emit=obj) leave the
+ * pointer NULL, so they link without it.
  */
 #ifndef PMMC_CODEGEN_H
 #define PMMC_CODEGEN_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "compiler/ir/ir.h"
+#include "runtime/pmmrt.h"
 
 typedef enum codegen_emit {
   CODEGEN_EMIT_EXE,  /* object + link with the runtime */
@@ -29,6 +37,23 @@ typedef enum codegen_emit {
   CODEGEN_EMIT_ASM,  /* target assembly, no main() */
   CODEGEN_EMIT_LLVM  /* textual LLVM IR after optimisation, no main() */
 } codegen_emit;
+
+/* How DENSE layers are computed (docs/gemm.md). */
+typedef enum codegen_gemm {
+  CODEGEN_GEMM_AUTO, /* per layer, whichever bench/gemm measured faster */
+  CODEGEN_GEMM_BLAS, /* OpenBLAS's cblas_sgemm through pmm_kernel_dense */
+  CODEGEN_GEMM_LLVM  /* a kernel specialised to the layer's constant shape */
+} codegen_gemm;
+
+/* What `pmmc build --info` prints: the descriptor as the generated code
+ * records it (run_block and user NULL; strings point into the module and
+ * into the report, so neither may move or die before it).  desc.build points
+ * at build when the build wrote an object file (exe, obj), else is NULL. */
+typedef struct codegen_report {
+  pmm_model_desc desc;
+  pmm_build_info build;
+  char engine[512];
+} codegen_report;
 
 typedef struct codegen_options {
   int opt_level;          /* 0..3 */
@@ -39,15 +64,19 @@ typedef struct codegen_options {
   const char *output;     /* file path; "-" = stdout for ASM/LLVM */
   const char *runtime_lib;/* libpmmrt.a for linking (EXE) */
   const char *engine;     /* version string recorded in the descriptor */
+  codegen_gemm gemm;      /* default CODEGEN_GEMM_AUTO */
+  const struct timespec *start; /* CLOCK_MONOTONIC time the build began (before the
+                                 * front end); NULL: when codegen_compile was called */
+  codegen_report *report; /* filled on success when not NULL */
 } codegen_options;
 
 void codegen_options_init(codegen_options *o);
 
 int codegen_compile(const ir_module *m, const codegen_options *o, char *err, size_t errlen);
 
-/* Link obj with the runtime library, BLAS, libm and pthreads into exe
- * (runs $CC, default the C compiler configure found).  0 on success. */
-int codegen_link_executable(const char *obj, const char *exe, const char *runtime_lib,
-                            char *err, size_t errlen);
+/* Link the nobjs objects with the runtime library, BLAS, libm and pthreads
+ * into exe (runs $CC, default the C compiler configure found).  0 on success. */
+int codegen_link_executable(const char *const *objs, size_t nobjs, const char *exe,
+                            const char *runtime_lib, char *err, size_t errlen);
 
 #endif

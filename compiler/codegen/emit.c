@@ -11,6 +11,7 @@
  */
 #include "compiler/codegen/emit.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
+#include <llvm-c/Object.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "compiler/util/xalloc.h"
@@ -225,6 +227,79 @@ int emit_module_write(const emit_target *t, LLVMModuleRef mod, codegen_emit kind
   }
   if (msg) LLVMDisposeMessage(msg);
   return 0;
+}
+
+/* Code sections by name: LLVM's C API exposes no section flags, and these
+ * are the names its object writers give to code (function sections too). */
+static int emit_is_code_section(const char *name) {
+  return name && (strcmp(name, ".text") == 0 || strncmp(name, ".text.", 6) == 0 ||
+                  strncmp(name, ".text$", 6) == 0 || strcmp(name, "__text") == 0);
+}
+
+static int emit_count_code(LLVMMemoryBufferRef obj, uint64_t *code_bytes, char *err,
+                           size_t errlen) {
+  char *msg = NULL;
+  LLVMBinaryRef bin = LLVMCreateBinary(obj, NULL, &msg);
+  if (!bin) {
+    emit_take_message(msg, "cannot read back the emitted object", err, errlen);
+    return -1;
+  }
+  LLVMSectionIteratorRef it = LLVMObjectFileCopySectionIterator(bin);
+  if (!it) {
+    snprintf(err, errlen, "cannot read back the emitted object: it has no sections");
+    LLVMDisposeBinary(bin);
+    return -1;
+  }
+  uint64_t total = 0;
+  for (; !LLVMObjectFileIsSectionIteratorAtEnd(bin, it); LLVMMoveToNextSection(it))
+    if (emit_is_code_section(LLVMGetSectionName(it))) total += LLVMGetSectionSize(it);
+  LLVMDisposeSectionIterator(it);
+  LLVMDisposeBinary(bin);
+  *code_bytes = total;
+  return 0;
+}
+
+int emit_object_measured(const emit_target *t, LLVMModuleRef mod, const char *path,
+                         const char *shown, uint64_t *code_bytes, char *err, size_t errlen) {
+  LLVMMemoryBufferRef buf = NULL;
+  char *msg = NULL;
+  if (LLVMTargetMachineEmitToMemoryBuffer(t->machine, mod, LLVMObjectFile, &msg, &buf)) {
+    emit_take_message(msg, "LLVM code generation failed", err, errlen);
+    return -1;
+  }
+  if (msg) LLVMDisposeMessage(msg);
+  int rc = emit_count_code(buf, code_bytes, err, errlen);
+  if (rc == 0) {
+    size_t n = LLVMGetBufferSize(buf);
+    FILE *f = fopen(path, "wb");
+    int bad = !f || fwrite(LLVMGetBufferStart(buf), 1, n, f) != n;
+    if (f && fclose(f) != 0) bad = 1;
+    if (bad) {
+      snprintf(err, errlen, "cannot write '%s': %s", shown, strerror(errno));
+      rc = -1;
+    }
+  }
+  LLVMDisposeMemoryBuffer(buf);
+  return rc;
+}
+
+int emit_build_info_object(const emit_target *t, LLVMContextRef ctx, const char *symbol,
+                           const pmm_build_info *info, const char *path, const char *shown,
+                           char *err, size_t errlen) {
+  LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(symbol, ctx);
+  emit_target_apply(t, mod);
+  LLVMTypeRef i64 = LLVMInt64TypeInContext(ctx);
+  LLVMValueRef f[2] = {LLVMConstInt(i64, info->code_bytes, 0),
+                       LLVMConstInt(i64, info->compile_us, 0)};
+  LLVMValueRef init = LLVMConstStructInContext(ctx, f, 2, 0);
+  LLVMValueRef g = LLVMAddGlobal(mod, LLVMTypeOf(init), symbol);
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetVisibility(g, LLVMHiddenVisibility);
+  LLVMSetAlignment(g, 8);
+  int rc = emit_module_write(t, mod, CODEGEN_EMIT_OBJ, path, shown, err, errlen);
+  LLVMDisposeModule(mod);
+  return rc;
 }
 
 int emit_temp_path(const char *path, const char *suffix, char *buf, size_t len) {

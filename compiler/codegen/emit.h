@@ -18,12 +18,14 @@
 #define PMMC_CODEGEN_EMIT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <llvm-c/Core.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 
 #include "compiler/codegen/codegen.h"
+#include "runtime/pmmrt.h"
 
 typedef struct emit_target {
   LLVMTargetMachineRef machine;
@@ -47,6 +49,19 @@ int emit_module_optimise(const emit_target *t, LLVMModuleRef mod, int opt_level,
  * for what path will become). */
 int emit_module_write(const emit_target *t, LLVMModuleRef mod, codegen_emit kind,
                       const char *path, const char *shown, char *err, size_t errlen);
+
+/* Write mod as an object file to path exactly (no temporary name) and count
+ * its machine code into *code_bytes: the sizes of its code sections (ELF and
+ * COFF ".text", ".text.*", ".text$*"; Mach-O "__text"), read back from the
+ * emitted bytes with LLVM's object-file reader.  Errors name `shown`. */
+int emit_object_measured(const emit_target *t, LLVMModuleRef mod, const char *path,
+                         const char *shown, uint64_t *code_bytes, char *err, size_t errlen);
+
+/* Write an object file to path that defines only the hidden constant
+ * `const pmm_build_info symbol = *info` (built in its own module of ctx). */
+int emit_build_info_object(const emit_target *t, LLVMContextRef ctx, const char *symbol,
+                           const pmm_build_info *info, const char *path, const char *shown,
+                           char *err, size_t errlen);
 
 /* "<path><tag><pid><suffix>": a name next to path that no other pmmc process
  * uses, for write-then-rename.  0 on success, -1 if it does not fit. */

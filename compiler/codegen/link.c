@@ -1,7 +1,7 @@
 /*
  * link.c - turn a sampler object into an executable by running the C
  * compiler as the linker driver: $CC (or the compiler configure found)
- * -o EXE.tmp OBJ libpmmrt.a BLAS -lm -pthread, then rename EXE.tmp to EXE.
+ * -o EXE.tmp OBJ... libpmmrt.a BLAS -lm -pthread, then rename EXE.tmp to EXE.
  *
  * The compiler runs through posix_spawnp with an argv array (no shell), so
  * paths may contain spaces or quotes; its stdout and stderr go to an
@@ -134,8 +134,8 @@ static int link_run(char *const *argv, int logfd, char *err, size_t errlen) {
   return -1;
 }
 
-int codegen_link_executable(const char *obj, const char *exe, const char *runtime_lib,
-                            char *err, size_t errlen) {
+int codegen_link_executable(const char *const *objs, size_t nobjs, const char *exe,
+                            const char *runtime_lib, char *err, size_t errlen) {
   if (!runtime_lib || !*runtime_lib) {
     snprintf(err, errlen, "no runtime library given to link '%s' against", exe);
     return -1;
@@ -158,7 +158,7 @@ int codegen_link_executable(const char *obj, const char *exe, const char *runtim
   }
   link_argv_push(&a, "-o", 2);
   link_argv_push(&a, tmp, strlen(tmp));
-  link_argv_push(&a, obj, strlen(obj));
+  for (size_t i = 0; i < nobjs; i++) link_argv_push(&a, objs[i], strlen(objs[i]));
   link_argv_push(&a, runtime_lib, strlen(runtime_lib));
   link_argv_push_words(&a, PMMC_LINK_LIBS);
   if (a.oom) {

@@ -1,10 +1,12 @@
 /*
  * pmmc.c - the command-line driver: parses the subcommand and its options and
- * runs the pipeline  YAML -> spec -> IR -> { printer | interpreter | LLVM }.
+ * runs the pipeline  YAML -> spec -> IR -> passes -> { printer | interpreter | LLVM }.
  *
  *   pmmc build MODEL.yaml [-o OUT] [--emit=exe|obj|asm|llvm|ir] [-O0..-O3]
  *                         [--target TRIPLE] [--cpu CPU] [--features FEATS] [--block-size N]
- *   pmmc run MODEL.yaml [--block-size N] [sampler options]
+ *                         [--dump-after=PASS|all] [--passes=LIST] [--info]
+ *   pmmc run MODEL.yaml [--block-size N] [--dump-after=PASS|all] [--passes=LIST]
+ *                       [sampler options]
  *   pmmc check MODEL.yaml
  *
  * Exit status: 0 success, 1 bad input or failure, 2 usage error.
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "compiler/codegen/codegen.h"
@@ -24,6 +27,7 @@
 #include "compiler/interp/interp.h"
 #include "compiler/ir/ir.h"
 #include "compiler/lower/lower.h"
+#include "compiler/opt/opt.h"
 #include "compiler/util/diag.h"
 #include "runtime/pmmrt.h"
 
@@ -49,12 +53,32 @@ static const char usage_text[] =
     "      --target TRIPLE    target triple (default: this machine)\n"
     "      --cpu CPU          target CPU (default: this machine's)\n"
     "      --features FEATS   target features, e.g. +avx2,-avx512f (default: this machine's)\n"
+    "      --info             build as usual, then print the report the sampler's --info\n"
+    "                         prints: FLOPs per sample, scratch, weight and code bytes,\n"
+    "                         compile time (docs/info.md); run takes it too\n"
     "      --block-size N     samples per block (default 64); build and run also take it\n"
+    "      --gemm KIND        dense layers: auto (default: per layer, the faster), blas\n"
+    "                         (OpenBLAS) or llvm (kernels specialised to the shapes)\n"
+    "      --dump-after PASS  print the IR after PASS (or after every pass: all) to stderr\n"
+    "                         and carry on; build and run take it\n"
+    "      --passes LIST      run the comma-separated passes instead of the pipeline, e.g.\n"
+    "                         shapes,plan for no optimisation (shapes first and plan last\n"
+    "                         are implied); build and run take it\n"
     "\n"
     "  -h, --help             show this help\n"
     "  -V, --version          show the version\n"
     "\n"
     "Environment: CC (linker driver), PMMC_RUNTIME_LIB (runtime library to link).\n";
+
+/* The usage text, then the optimiser's passes (their list lives in opt.c). */
+static void print_usage(FILE *out) {
+  fputs(usage_text, out);
+  size_t n;
+  const opt_pass *p = opt_list_passes(&n);
+  fprintf(out, "\nPasses (build: %s; run: %s):\n", opt_pipeline_passes(OPT_PIPELINE_COMPILED),
+          opt_pipeline_passes(OPT_PIPELINE_INTERPRETED));
+  for (size_t i = 0; i < n; i++) fprintf(out, "  %-8s %s\n", p[i].name, p[i].summary);
+}
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "pmmc: error: ");
@@ -91,6 +115,38 @@ static int load_module(const char *path, uint32_t block_size, ir_module *m) {
   diag_print(&dl, stderr);
   diag_list_free(&dl);
   return rc;
+}
+
+/* --dump-after and --passes, checked before any work is done: 0 when
+ * valid, else the usage error's exit status. */
+static int check_pass_options(const char *dump_after, const char *passes) {
+  if (dump_after && strcmp(dump_after, "all") != 0 && !opt_find_pass(dump_after))
+    return usage_error("--dump-after: unknown pass '%s' (expected shapes, fold, dce, fuse, plan "
+                       "or all)", dump_after);
+  for (const char *s = passes; s && *s;) {
+    size_t len = strcspn(s, ",");
+    if (!opt_find_pass_n(s, len) || (s[len] == ',' && !s[len + 1]))
+      return usage_error("--passes: '%s' is not a comma-separated list of shapes, fold, dce, "
+                         "fuse and plan", passes);
+    s += len + (s[len] == ',');
+  }
+  return 0;
+}
+
+/* Optimise and memory-plan a lowered module (opt.h); 0 on success, else
+ * the error is printed and the caller frees m. */
+static int optimise_module(ir_module *m, opt_pipeline pipeline, const char *dump_after,
+                           const char *passes) {
+  opt_options o;
+  opt_options_init(&o, pipeline);
+  o.dump_after = dump_after;
+  o.passes = passes;
+  char err[1024];
+  if (opt_run_pipeline(m, &o, err, sizeof err) != 0) {
+    fprintf(stderr, "pmmc: error: %s\n", err);
+    return EXIT_BAD_INPUT;
+  }
+  return 0;
 }
 
 /* The runtime library that samplers link against: $PMMC_RUNTIME_LIB, else
@@ -169,19 +225,41 @@ static const char *default_output(const ir_module *m, int is_ir, codegen_emit em
   return buf;
 }
 
+/* Microseconds of CLOCK_MONOTONIC since start. */
+static uint64_t elapsed_us(const struct timespec *start) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  int64_t us = ((int64_t)now.tv_sec - (int64_t)start->tv_sec) * 1000000 +
+               ((int64_t)now.tv_nsec - (int64_t)start->tv_nsec) / 1000;
+  return us > 0 ? (uint64_t)us : 0;
+}
+
+/* The compile time runs from here (front end included) to the emitted
+ * object (codegen measures the end, before the final link). */
 static int cmd_build(int argc, char **argv) {
-  enum { OPT_EMIT = 256, OPT_TARGET, OPT_CPU, OPT_FEATURES, OPT_BLOCK };
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  enum { OPT_EMIT = 256, OPT_TARGET, OPT_CPU, OPT_FEATURES, OPT_BLOCK, OPT_DUMP, OPT_PASSES,
+         OPT_GEMM, OPT_INFO };
   static const struct option opts[] = {
       {"output", required_argument, NULL, 'o'},   {"emit", required_argument, NULL, OPT_EMIT},
       {"target", required_argument, NULL, OPT_TARGET}, {"cpu", required_argument, NULL, OPT_CPU},
       {"features", required_argument, NULL, OPT_FEATURES},
       {"block-size", required_argument, NULL, OPT_BLOCK},
+      {"dump-after", required_argument, NULL, OPT_DUMP},
+      {"passes", required_argument, NULL, OPT_PASSES},
+      {"gemm", required_argument, NULL, OPT_GEMM},
+      {"info", no_argument, NULL, OPT_INFO},
       {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
   codegen_options co;
   codegen_options_init(&co);
+  codegen_report report;
+  co.start = &start;
+  co.report = &report;
   const char *output = NULL;
-  int is_ir = 0;
+  int is_ir = 0, info = 0;
   uint32_t block_size = 0;
+  const char *dump_after = NULL, *passes = NULL;
   int c;
   optind = 0;
   opterr = 0;
@@ -207,16 +285,37 @@ static int cmd_build(int argc, char **argv) {
         return usage_error("--block-size: expected an integer from 1 to 65536, found '%s'",
                            optarg);
       break;
-    case 'h': fputs(usage_text, stdout); return 0;
+    case OPT_DUMP: dump_after = optarg; break;
+    case OPT_PASSES: passes = optarg; break;
+    case OPT_INFO: info = 1; break;
+    case OPT_GEMM:
+      if (strcmp(optarg, "auto") == 0)
+        co.gemm = CODEGEN_GEMM_AUTO;
+      else if (strcmp(optarg, "blas") == 0)
+        co.gemm = CODEGEN_GEMM_BLAS;
+      else if (strcmp(optarg, "llvm") == 0)
+        co.gemm = CODEGEN_GEMM_LLVM;
+      else
+        return usage_error("unknown --gemm kind '%s' (expected auto, blas or llvm)", optarg);
+      break;
+    case 'h': print_usage(stdout); return 0;
     case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
     default: return usage_error("unknown option '%s'", argv[optind - 1]);
     }
   }
   if (optind >= argc) return usage_error("%s", "build: missing MODEL.yaml");
   if (optind + 1 < argc) return usage_error("build: unexpected argument '%s'", argv[optind + 1]);
+  if (info && (is_ir || (output && strcmp(output, "-") == 0)))
+    return usage_error("%s", "--info reports on generated code written to a file: not with "
+                             "--emit=ir or -o -");
+  if ((c = check_pass_options(dump_after, passes)) != 0) return c;
 
   ir_module m;
   if (load_module(argv[optind], block_size, &m) != 0) return EXIT_BAD_INPUT;
+  if (optimise_module(&m, OPT_PIPELINE_COMPILED, dump_after, passes) != 0) {
+    ir_module_free(&m);
+    return EXIT_BAD_INPUT;
+  }
   char outbuf[PATH_MAX];
   if (!output) output = default_output(&m, is_ir, co.emit, outbuf, sizeof outbuf);
   int rc;
@@ -232,25 +331,41 @@ static int cmd_build(int argc, char **argv) {
     if (codegen_compile(&m, &co, err, sizeof err) != 0) {
       fprintf(stderr, "pmmc: error: %s\n", err);
       rc = EXIT_BAD_INPUT;
+    } else if (info) {
+      rc = pmm_sampler_print_info("pmmc build", &report.desc);
     }
   }
   ir_module_free(&m);
   return rc;
 }
 
-/* `pmmc run MODEL.yaml [--block-size N] [sampler options]`: the model path
- * (always first, so option values are never mistaken for it) and
- * --block-size are ours; everything else goes to the sampler CLI. */
+/* Whether argv[*i] is option `name` ("--name V" or "--name=V"); if so *v
+ * receives its value (NULL when missing) and *i moves past it. */
+static int run_option(const char *name, int argc, char **argv, int *i, const char **v) {
+  size_t n = strlen(name);
+  const char *a = argv[*i];
+  if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '=')) return 0;
+  *v = a[n] == '=' ? a + n + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
+  return 1;
+}
+
+/* `pmmc run MODEL.yaml [--block-size N] [--dump-after PASS] [--passes LIST]
+ * [sampler options]`: the model path (always first, so option values are
+ * never mistaken for it) and those three options are ours; everything else
+ * goes to the sampler CLI. */
 static int cmd_run(int argc, char **argv) {
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
   if (argc < 2 || argv[1][0] == '-') {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-      fputs(usage_text, stdout);
+      print_usage(stdout);
       return 0;
     }
     return usage_error("%s", "run: missing MODEL.yaml (usage: pmmc run MODEL.yaml [OPTIONS])");
   }
   const char *model = argv[1];
   uint32_t block_size = 0;
+  const char *dump_after = NULL, *passes = NULL, *missing = NULL, *v;
   char **rest = calloc((size_t)argc + 1, sizeof *rest);
   if (!rest) {
     fprintf(stderr, "pmmc: error: out of memory\n");
@@ -259,20 +374,33 @@ static int cmd_run(int argc, char **argv) {
   int nrest = 0;
   rest[nrest++] = "pmmc run";
   for (int i = 2; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--block-size") == 0 || strncmp(a, "--block-size=", 13) == 0) {
-      const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : NULL);
+    if (run_option("--block-size", argc, argv, &i, &v)) {
       if (!v || parse_block_size(v, &block_size) != 0) {
         free(rest);
         return usage_error("--block-size: expected an integer from 1 to 65536, found '%s'",
                            v ? v : "");
       }
+    } else if (run_option("--dump-after", argc, argv, &i, &v)) {
+      if (!(dump_after = v)) missing = "--dump-after";
+    } else if (run_option("--passes", argc, argv, &i, &v)) {
+      if (!(passes = v)) missing = "--passes";
     } else {
       rest[nrest++] = argv[i];
     }
   }
+  int bad = missing ? usage_error("option '%s' needs a value", missing)
+                    : check_pass_options(dump_after, passes);
+  if (bad != 0) {
+    free(rest);
+    return bad;
+  }
   ir_module m;
   if (load_module(model, block_size, &m) != 0) {
+    free(rest);
+    return EXIT_BAD_INPUT;
+  }
+  if (optimise_module(&m, OPT_PIPELINE_INTERPRETED, dump_after, passes) != 0) {
+    ir_module_free(&m);
     free(rest);
     return EXIT_BAD_INPUT;
   }
@@ -283,8 +411,11 @@ static int cmd_run(int argc, char **argv) {
     fprintf(stderr, "pmmc: error: %s\n", err);
     rc = EXIT_BAD_INPUT;
   } else {
+    /* --info's compile time: reading the model to a ready interpreter */
+    pmm_build_info build = {.code_bytes = 0, .compile_us = elapsed_us(&start)};
     pmm_model_desc d;
     interp_describe(ip, &d);
+    d.build = &build;
     rc = pmm_sampler_main(nrest, rest, &d);
     interp_free(ip);
   }
@@ -308,12 +439,12 @@ static int cmd_check(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fputs(usage_text, stderr);
+    print_usage(stderr);
     return EXIT_USAGE;
   }
   const char *cmd = argv[1];
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-    fputs(usage_text, stdout);
+    print_usage(stdout);
     return 0;
   }
   if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0) {

@@ -27,7 +27,7 @@ int interp_init(interp **out, const ir_module *m, char *err, size_t errlen) {
   *out = NULL;
   if (ir_verify(m, err, errlen) != 0) return -1;
   if (m->scratch_floats == 0) {
-    snprintf(err, errlen, "module '%s' has no memory plan (run ir_plan_memory first)", m->name);
+    snprintf(err, errlen, "module '%s' has no memory plan (run opt_plan_memory first)", m->name);
     return -1;
   }
   interp *ip = calloc(1, sizeof *ip);
@@ -299,4 +299,6 @@ void interp_describe(const interp *ip, pmm_model_desc *d) {
   d->range_hi = m->range_hi;
   d->run_block = interp_run_block;
   d->user = (void *)ip;
+  /* build stays NULL: only the caller knows how long reading and preparing
+   * the module took (`pmmc run` points it at code_bytes 0 and that time). */
 }

@@ -30,7 +30,7 @@
  *     ...
  *     b->result = ...;
  *     if (ir_verify(&m, err, sizeof err) != 0) ...
- *     ir_plan_memory(&m);          // offsets into the per-worker scratch arena
+ *     opt_run_pipeline(&m, &opts, err, sizeof err);  // optimise and plan memory (opt.h)
  *     ir_print(&m, stdout);        // pmmc build --emit=ir
  *     ir_module_free(&m);
  *
@@ -141,7 +141,8 @@ typedef struct ir_inst {
   float fattr;        /* FILL, CONST, LAYERNORM eps, DIRICHLET_MEAN beta */
   char *label;        /* source layer name or role ("xhat"), for dumps; may be NULL;
                          malloc'd, freed by ir_module_free */
-  /* memory plan (ir_plan_memory): offset in floats into the scratch arena */
+  /* memory plan (opt_plan_memory, compiler/opt/plan.c): offset in floats into
+   * the scratch arena */
   uint64_t offset;
 } ir_inst;
 
@@ -279,14 +280,9 @@ const char *ir_block_name(ir_block_kind k);
  * 0 when valid. */
 int ir_verify(const ir_module *m, char *err, size_t errlen);
 
-/* Assign offsets (in floats) for the state buffer and every instruction,
- * each 16-float (64-byte) aligned; STATE instructions get the state buffer's
- * offset.  0 on success, -1 if the arena size overflows. */
-int ir_plan_memory(ir_module *m);
-
 /* Floating-point operations per sample for the whole chain (init + steps *
  * step + final); uniform values are computed once per block, so they count
- * 1/block_size each.  The cost model is documented in ir_plan.c. */
+ * 1/block_size each.  The cost model is documented in ir_count.c. */
 uint64_t ir_count_flops(const ir_module *m);
 /* Bytes of tensor, table, mixture and atom data. */
 uint64_t ir_count_weight_bytes(const ir_module *m);

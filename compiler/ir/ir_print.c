@@ -22,7 +22,7 @@
  *     prog pI { u0 = arg 1; u1 = const 0.5; u2 = mul u0, u1; u3 = act silu u2 }
  *     memory state@OFFSET scratch=F floats    (once planned)
  *     init {  /  step t=1..S {  /  final {    (S = runs of the step block)
- *       %i = OP [ATTRS] [(%a, %b, ..)] : [uniform ][LEN]      # label
+ *       %i = OP [ATTRS] [(%a, %b, ..)] : [uniform ][LEN][ @OFFSET]   # label
  *       return %r
  *     }
  *
@@ -30,6 +30,9 @@
  * tensor NAME, fused pI, dense W[, B][ epilogue=pI], layernorm W[, B] eps=E, act NAME, sinusoidal dim=D,
  * exact_gmm mI, poisson stream=S, softmax k=K, argmax k=K,
  * dirichlet_mean k=K beta=B, exact_atoms_{normal,gamma,categorical} aI.
+ * @OFFSET is the value's place in the scratch arena, in floats, shown once
+ * the module is memory-planned (scratch_floats > 0) so that plans can be
+ * read and compared in golden files.
  */
 #include "compiler/ir/ir.h"
 
@@ -134,6 +137,7 @@ static void format_inst(const ir_module *m, int32_t i, const ir_inst *in, line_b
   for (uint32_t a = 0; a < in->nargs; a++)
     line_put(l, "%s%%%d%s", a ? ", " : " (", (int)in->args[a], a + 1 == in->nargs ? ")" : "");
   line_put(l, " : %s[%u]", in->uniform ? "uniform " : "", in->len);
+  if (m->scratch_floats) line_put(l, " @%llu", (unsigned long long)in->offset);
 }
 
 static void print_block(const ir_module *m, int b, FILE *out) {

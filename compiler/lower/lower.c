@@ -278,11 +278,6 @@ int lower_model(const model_spec *spec, const lower_options *opts, ir_module *m,
     char err[512];
     if (ir_verify(m, err, sizeof err) != 0)
       rc = lower_error_at(&c, spec->name_loc, "internal error: the lowered IR is invalid: %s", err);
-    else if (ir_plan_memory(m) != 0)
-      rc = lower_error_at(&c, spec->data_loc,
-                          "model too large: the scratch memory for a block of %u samples "
-                          "overflows",
-                          m->block_size);
   }
   free(c.A);
   free(c.live);

@@ -8,7 +8,8 @@
  * tensors to layers (checking names and shapes; errors point at the layer in
  * the YAML) and builds the init, step and final blocks of DESIGN.md section 1
  * for every pair and sampler (derivations in docs/samplers.md).
- * On success the module is verified and memory-planned.
+ * On success the module is verified but not optimised or memory-planned:
+ * that is the optimiser's job (compiler/opt/opt.h, opt_run_pipeline).
  */
 #ifndef PMMC_LOWER_H
 #define PMMC_LOWER_H

@@ -33,6 +33,10 @@ const opt_pass *opt_list_passes(size_t *count) {
   return opt_passes;
 }
 
+const char *opt_pipeline_passes(opt_pipeline pipeline) {
+  return (unsigned)pipeline < OPT_PIPELINE_COUNT ? opt_pipelines[pipeline] : NULL;
+}
+
 const opt_pass *opt_find_pass(const char *name) {
   return opt_find_pass_n(name, strlen(name));
 }

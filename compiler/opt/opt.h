@@ -64,6 +64,8 @@ void opt_options_init(opt_options *o, opt_pipeline pipeline);
 
 /* All passes, in pipeline order; *count receives their number. */
 const opt_pass *opt_list_passes(size_t *count);
+/* The pipeline's pass list, comma-separated ("shapes,fold,..."), or NULL. */
+const char *opt_pipeline_passes(opt_pipeline pipeline);
 /* The pass of that name, or NULL. */
 const opt_pass *opt_find_pass(const char *name);
 /* The same for the first len characters of name. */

@@ -1,13 +1,167 @@
 /*
- * plan.c - pass 'plan' (opt.h).  Being rewritten with liveness; for now the
- * IR core's one-slot-per-instruction plan.
+ * plan.c - pass 'plan' (opt.h): the static memory plan.
+ *
+ * Each worker owns one scratch arena of scratch_floats floats, allocated
+ * once before its first block, so the step loop allocates nothing.  The
+ * arena holds:
+ *
+ *   [state_offset, +block_size*state_len)  the state buffer, carried from
+ *       block to block; STATE instructions read it in place (their offset
+ *       is state_offset), and a block's result is copied into it only after
+ *       the block has finished;
+ *   [base, scratch_floats)  the values of one block at a time.  Blocks run
+ *       init, step x T, final, and a block's values die at its end, so all
+ *       three blocks share this region.
+ *
+ * Within a block a value lives from its definition to its last use,
+ * inclusive (the block's result to the end of the block).  Inclusive ends
+ * keep a value clear of every operand of the instruction that defines it,
+ * which consumers rely on: a DENSE with an epilogue reads its extra operands
+ * after writing its output, and a FUSED loop reads all operands element by
+ * element while it writes.  Values that are never live at the same time may
+ * share floats.
+ *
+ * Placement is greedy by size: values in decreasing size (ties: earlier
+ * definition first), each at the lowest 16-float (64-byte) aligned offset
+ * that is free for its whole lifetime (first fit).  Big activations go
+ * first, so the small ones fill the gaps between them.  A per-sample value
+ * takes block_size*len floats, a uniform one len.  Every size and offset is
+ * overflow-checked, and the arena's size in bytes must fit a size_t.
+ * The pass expects a verified module (operands are earlier instructions),
+ * which the pipeline guarantees.
  */
 #include "compiler/opt/opt.h"
 
-int opt_plan_memory(ir_module *m, char *err, size_t errlen) {
-  if (ir_plan_memory(m) != 0) {
-    snprintf(err, errlen, "the scratch memory for a block of %u samples overflows", m->block_size);
-    return -1;
-  }
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/util/xalloc.h"
+
+#define PLAN_ALIGN 16u /* floats: 64 bytes */
+
+/* One value of the block being planned. */
+typedef struct plan_value {
+  uint32_t inst;        /* its instruction */
+  uint32_t first, last; /* live range, instruction indices, inclusive */
+  uint64_t size;        /* floats */
+  uint64_t offset;      /* from the region's base, once placed */
+} plan_value;
+
+/* x rounded up to the alignment; -1 on overflow. */
+static int plan_align(uint64_t x, uint64_t *out) {
+  if (__builtin_add_overflow(x, PLAN_ALIGN - 1, out)) return -1;
+  *out -= *out % PLAN_ALIGN;
   return 0;
+}
+
+static int plan_by_size(const void *pa, const void *pb) {
+  const plan_value *a = pa, *b = pb;
+  if (a->size != b->size) return a->size > b->size ? -1 : 1;
+  return a->first < b->first ? -1 : a->first > b->first;
+}
+
+static int plan_by_offset(const void *pa, const void *pb) {
+  const plan_value *a = *(const plan_value *const *)pa, *b = *(const plan_value *const *)pb;
+  return a->offset < b->offset ? -1 : a->offset > b->offset;
+}
+
+/* Place v[k] among the already placed v[0..k-1]: the lowest aligned offset
+ * whose floats no value live at the same time uses.  busy has room for k
+ * pointers.  -1 on overflow. */
+static int plan_place(plan_value *v, uint32_t k, const plan_value **busy) {
+  uint32_t n = 0;
+  for (uint32_t j = 0; j < k; j++)
+    if (v[j].first <= v[k].last && v[k].first <= v[j].last) busy[n++] = &v[j];
+  qsort(busy, n, sizeof *busy, plan_by_offset);
+  uint64_t at = 0, end;
+  for (uint32_t j = 0; j < n; j++) {
+    if (__builtin_add_overflow(at, v[k].size, &end)) return -1;
+    if (end <= busy[j]->offset) break;
+    uint64_t past;
+    if (__builtin_add_overflow(busy[j]->offset, busy[j]->size, &past)) return -1;
+    if (past > at && plan_align(past, &at) != 0) return -1;
+  }
+  v[k].offset = at;
+  return 0;
+}
+
+/* Scratch space for planning one block, sized for the longest. */
+typedef struct plan_work {
+  plan_value *v;           /* the block's values */
+  const plan_value **busy; /* values live alongside the one being placed */
+  uint32_t *slot;          /* instruction -> its value in v (UINT32_MAX: none) */
+} plan_work;
+
+/* Plan block blk from offset base; *top receives the end of its region.
+ * -1 on overflow. */
+static int plan_block(const ir_module *m, ir_block *blk, uint64_t base, plan_work *w,
+                      uint64_t *top) {
+  plan_value *v = w->v;
+  uint32_t *slot = w->slot, nv = 0;
+  *top = base;
+  for (uint32_t i = 0; i < blk->count; i++) {
+    const ir_inst *in = &blk->insts[i];
+    slot[i] = UINT32_MAX;
+    for (uint32_t a = 0; a < in->nargs; a++) {
+      uint32_t s = slot[in->args[a]];
+      if (s != UINT32_MAX) v[s].last = i;
+    }
+    if (in->op == IR_OP_STATE) continue;
+    uint64_t rows = in->uniform ? 1 : m->block_size;
+    if (__builtin_mul_overflow(rows, (uint64_t)in->len, &v[nv].size)) return -1;
+    v[nv].inst = i;
+    v[nv].first = v[nv].last = i;
+    slot[i] = nv++;
+  }
+  if (blk->result >= 0 && (uint32_t)blk->result < blk->count && slot[blk->result] != UINT32_MAX)
+    v[slot[blk->result]].last = blk->count - 1;
+  qsort(v, nv, sizeof *v, plan_by_size);
+  for (uint32_t k = 0; k < nv; k++) {
+    if (plan_place(v, k, w->busy) != 0) return -1;
+    uint64_t off, end;
+    if (__builtin_add_overflow(base, v[k].offset, &off) ||
+        __builtin_add_overflow(off, v[k].size, &end))
+      return -1;
+    blk->insts[v[k].inst].offset = off;
+    if (end > *top) *top = end;
+  }
+  for (uint32_t i = 0; i < blk->count; i++)
+    if (blk->insts[i].op == IR_OP_STATE) blk->insts[i].offset = m->state_offset;
+  return 0;
+}
+
+int opt_plan_memory(ir_module *m, char *err, size_t errlen) {
+  uint32_t most = 1;
+  for (int b = 0; b < IR_BLOCK_COUNT; b++)
+    if (m->blocks[b].count > most) most = m->blocks[b].count;
+  plan_work w = {xmalloc_array(most, sizeof *w.v), xmalloc_array(most, sizeof *w.busy),
+                 xmalloc_array(most, sizeof *w.slot)};
+  uint64_t state, base, top, arena = 0, bytes;
+  int rc = -1;
+  if (!w.v || !w.busy || !w.slot) {
+    snprintf(err, errlen, "out of memory");
+    goto done;
+  }
+  m->state_offset = 0;
+  if (!__builtin_mul_overflow((uint64_t)m->block_size, (uint64_t)m->state_len, &state) &&
+      plan_align(state, &base) == 0) {
+    arena = base;
+    rc = 0;
+    for (int b = 0; b < IR_BLOCK_COUNT && rc == 0; b++) {
+      rc = plan_block(m, &m->blocks[b], base, &w, &top);
+      if (top > arena) arena = top;
+    }
+  }
+  if (rc != 0 || plan_align(arena, &arena) != 0 || __builtin_mul_overflow(arena, 4u, &bytes) ||
+      bytes > (uint64_t)SIZE_MAX) {
+    snprintf(err, errlen, "the scratch memory for a block of %u samples overflows", m->block_size);
+    rc = -1;
+    goto done;
+  }
+  m->scratch_floats = arena;
+done:
+  free(w.v);
+  free(w.busy);
+  free(w.slot);
+  return rc;
 }

@@ -29,6 +29,7 @@
 #include "compiler/interp/interp.h"
 #include "compiler/ir/ir.h"
 #include "compiler/lower/lower.h"
+#include "compiler/opt/opt.h"
 #include "runtime/pmmrt.h"
 #include "tests/ir/ir_spec.h"
 #include "tests/util/testutil.h"
@@ -183,7 +184,7 @@ static void build_net(ir_module *m, uint32_t steps) {
 
   char err[512];
   ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
-  ck_assert_int_eq(ir_plan_memory(m), 0);
+  ck_assert_msg(opt_plan_memory(m, err, sizeof err) == 0, "%s", err);
 }
 
 /* Edge cases: a scalar state (per-sample values of length 1 next to uniform
@@ -216,7 +217,7 @@ static void build_scalar(ir_module *m) {
 
   char err[512];
   ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
-  ck_assert_int_eq(ir_plan_memory(m), 0);
+  ck_assert_msg(opt_plan_memory(m, err, sizeof err) == 0, "%s", err);
 }
 
 /* The discrete ops and noise in init (L = 2 positions of K = 3 symbols):
@@ -285,7 +286,7 @@ static void build_discrete(ir_module *m) {
 
   char err[512];
   ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
-  ck_assert_int_eq(ir_plan_memory(m), 0);
+  ck_assert_msg(opt_plan_memory(m, err, sizeof err) == 0, "%s", err);
 }
 
 /* ---- lowered models ----------------------------------------------------- */
@@ -377,6 +378,12 @@ static void build_lowered(ir_module *m, lowered_kind kind) {
   ck_assert_int_eq(rc, 0);
   diag_list_free(&dl);
   spec_free(&s);
+  /* what `pmmc build` compiles: the optimised module (the interpreter runs
+   * the same module in these comparisons, fused ops included) */
+  opt_options oo;
+  opt_options_init(&oo, OPT_PIPELINE_COMPILED);
+  char err[1024];
+  ck_assert_msg(opt_run_pipeline(m, &oo, err, sizeof err) == 0, "%s", err);
 }
 
 static const char *runtime_lib(void) {
@@ -391,6 +398,7 @@ static void compile_to(const ir_module *m, codegen_emit kind, int opt, const cha
   o.opt_level = opt;
   o.emit = kind;
   o.output = path;
+  o.gemm = CODEGEN_GEMM_BLAS; /* the interpreter's GEMM, for bit-for-bit comparisons */
   o.runtime_lib = runtime_lib();
   char err[4096];
   ck_assert_msg(codegen_compile(m, &o, err, sizeof err) == 0, "codegen: %s", err);
@@ -524,19 +532,24 @@ START_TEST(test_llvm_text_shape) {
   ck_assert_int_eq(count_substr(text, "call void @pmm_rng_normal_block("), 3);
   ck_assert_int_eq(count_substr(text, "call void @pmm_rng_key("), 1); /* stream 5, once */
   ck_assert_int_eq(count_substr(text, "call void @pmm_kernel_dense("), 3);
-  /* activations call libm by name; no fast-math, no FMA */
-  ck_assert_int_eq(count_substr(text, "call float @expf("), 5);
+  /* the five exponentials are inline (runtime/fastmath.h: each adds and
+   * subtracts 1.5 * 2^23, 0x4168000000000000 as LLVM prints it); the other
+   * activations call libm by name; no fast-math, no FMA */
+  ck_assert_int_eq(count_substr(text, "call float @expf("), 0);
+  ck_assert_int_eq(count_substr(text, ", 0x4168000000000000"), 10);
   ck_assert_int_eq(count_substr(text, "call float @erff("), 1);
   ck_assert_ptr_null(strstr(text, " fast "));
   ck_assert_ptr_null(strstr(text, "contract"));
   ck_assert_ptr_null(strstr(text, "fmuladd"));
   free(text);
 
-  /* optimised code still calls expf (not an intrinsic) and never fuses */
+  /* optimised code still calls erff (not an intrinsic), turns no
+   * exponential into a call, and never fuses */
   compile_to(&m, CODEGEN_EMIT_LLVM, 3, path);
   text = tu_read_file(path, NULL);
   ck_assert_ptr_nonnull(text);
-  ck_assert_ptr_nonnull(strstr(text, "call float @expf("));
+  ck_assert_ptr_nonnull(strstr(text, "call float @erff("));
+  ck_assert_ptr_null(strstr(text, "@expf("));
   ck_assert_ptr_null(strstr(text, "llvm.exp."));
   ck_assert_ptr_null(strstr(text, "fmuladd"));
   ck_assert_ptr_null(strstr(text, "llvm.fma"));
@@ -564,6 +577,8 @@ START_TEST(test_object_and_asm) {
   ck_assert_int_eq(tu_run("nm '%s' | grep -q ' D cgscalar_desc$'", path), 0);
   ck_assert_int_eq(tu_run("nm '%s' | grep -q ' U pmm_rng_normal_block$'", path), 0);
   ck_assert_int_ne(tu_run("nm '%s' | grep -q ' main$'", path), 0);
+  /* an object's descriptor has no build info, so it links on its own */
+  ck_assert_int_ne(tu_run("nm '%s' | grep -q build_info", path), 0);
 
   snprintf(path, sizeof path, "%s/cgscalar.s", dir);
   compile_to(&m, CODEGEN_EMIT_ASM, 1, path);
@@ -600,10 +615,23 @@ START_TEST(test_descriptor_info) {
   o.output = exe;
   o.runtime_lib = runtime_lib();
   o.engine = "test engine 42";
+  codegen_report rep;
+  o.report = &rep;
   char err[4096];
   ck_assert_msg(codegen_compile(&m, &o, err, sizeof err) == 0, "%s", err);
   ck_assert_int_eq(tu_run_capture(&out, NULL, "'%s' --info", exe), 0);
   ck_assert_ptr_nonnull(strstr(out, "test engine 42"));
+  /* the report is the descriptor the sampler carries, build info included */
+  ck_assert_str_eq(rep.desc.engine, "test engine 42");
+  ck_assert_uint_eq(rep.desc.flops_per_sample, ir_count_flops(&m));
+  ck_assert_ptr_eq(rep.desc.build, &rep.build);
+  ck_assert_msg(rep.build.code_bytes > 0 && rep.build.code_bytes < 10u << 20,
+                "code bytes %llu", (unsigned long long)rep.build.code_bytes);
+  ck_assert_uint_gt(rep.build.compile_us, 0);
+  char line[128];
+  snprintf(line, sizeof line, "code bytes:       %llu\ncompile time:     %.3f ms\n",
+           (unsigned long long)rep.build.code_bytes, rep.build.compile_us / 1000.0);
+  ck_assert_msg(strstr(out, line), "'%s' missing from --info:\n%s", line, out);
   free(out);
   tu_remove_tree(dir);
   ir_module_free(&m);
@@ -643,7 +671,7 @@ START_TEST(test_llvm_discrete_calls) {
 }
 END_TEST
 
-/* The ABI 2 descriptor of lowered models, as the compiled sampler's --info
+/* The descriptor of lowered models, as the compiled sampler's --info
  * shows it: the schedule's T (not the step block's runs), the network
  * evaluations, the vocabulary and padding symbol, the value range. */
 START_TEST(test_descriptor_pairs) {
@@ -761,13 +789,14 @@ START_TEST(test_bad_output_and_module) {
   m.scratch_floats = 0;
   ck_assert_int_ne(codegen_compile(&m, &o, err, sizeof err), 0);
   ck_assert_msg(strstr(err, "memory plan"), "%s", err);
-  ck_assert_int_eq(ir_plan_memory(&m), 0);
+  char why[512];
+  ck_assert_msg(opt_plan_memory(&m, why, sizeof why) == 0, "%s", why);
   m.blocks[IR_BLOCK_STEP].insts[1].offset = m.scratch_floats;
   ck_assert_int_ne(codegen_compile(&m, &o, err, sizeof err), 0);
   ck_assert_msg(strstr(err, "outside the scratch arena"), "%s", err);
 
   /* an invalid module is refused with the verifier's message */
-  ck_assert_int_eq(ir_plan_memory(&m), 0);
+  ck_assert_msg(opt_plan_memory(&m, why, sizeof why) == 0, "%s", why);
   m.blocks[IR_BLOCK_STEP].result = -1;
   ck_assert_int_ne(codegen_compile(&m, &o, err, sizeof err), 0);
   ck_assert_msg(strstr(err, "step block"), "%s", err);

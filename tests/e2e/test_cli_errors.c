@@ -18,6 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compiler/front/spec.h"
+#include "compiler/front/weights.h"
+#include "compiler/ir/ir.h"
+#include "compiler/lower/lower.h"
+#include "compiler/opt/opt.h"
+#include "compiler/util/diag.h"
 #include "tests/e2e/e2e.h"
 
 #define SEED 11ULL
@@ -387,6 +393,159 @@ START_TEST(test_emit_forms)
 }
 END_TEST
 
+/* ---- --info: what pmmc build and the samplers report -------------------- */
+
+/* The module `pmmc build` (OPT_PIPELINE_COMPILED) or `pmmc run` compiles or
+ * interprets from yaml; passes as for --passes (NULL: the pipeline's). */
+static void load_optimised(const char *yaml, opt_pipeline pipeline, const char *passes,
+                           ir_module *m)
+{
+  model_spec spec;
+  diag_list dl;
+  diag_list_init(&dl);
+  ck_assert_msg(spec_load(yaml, &spec, &dl) == 0, "cannot load %s", yaml);
+  lower_options lo = {.block_size = 0};
+  int rc = lower_model(&spec, &lo, m, &dl);
+  spec_free(&spec);
+  diag_print(&dl, stderr);
+  diag_list_free(&dl);
+  ck_assert_msg(rc == 0, "cannot lower %s", yaml);
+  opt_options o;
+  opt_options_init(&o, pipeline);
+  o.passes = passes;
+  char err[1024];
+  ck_assert_msg(opt_run_pipeline(m, &o, err, sizeof err) == 0, "%s: %s", yaml, err);
+}
+
+/* The text after "LABEL:" and its padding on the report's line LABEL. */
+static const char *info_value(const char *report, const char *label)
+{
+  size_t n = strlen(label);
+  for (const char *line = report; line && *line; line = strchr(line, '\n')) {
+    if (*line == '\n')
+      line++;
+    if (strncmp(line, label, n) == 0 && line[n] == ':')
+      return line + n + 1 + strspn(line + n + 1, " ");
+  }
+  ck_abort_msg("--info lacks '%s':\n%s", label, report);
+  return NULL;
+}
+
+static uint64_t info_u64(const char *report, const char *label)
+{
+  const char *v = info_value(report, label);
+  char *end;
+  unsigned long long x = strtoull(v, &end, 10);
+  ck_assert_msg(end != v && *end == '\n', "--info's %s is not a number: %s", label, v);
+  return x;
+}
+
+/* The compile time in milliseconds ("12.345 ms"). */
+static double info_ms(const char *report)
+{
+  const char *v = info_value(report, "compile time");
+  char *end;
+  double ms = strtod(v, &end);
+  ck_assert_msg(end != v && strncmp(end, " ms\n", 4) == 0, "compile time is not in ms: %s", v);
+  return ms;
+}
+
+/* `pmmc build --info` builds the sampler and prints exactly its --info;
+ * the counts are those of the optimised module, the code size and compile
+ * time plausible (a few KB of code, some milliseconds). */
+START_TEST(test_build_info)
+{
+  char exe[PATH_MAX];
+  char *built = NULL, *own = NULL;
+  e2e_path(exe, sizeof exe, "%s/gmm8-info", env.dir);
+  int st = tu_run_capture(&built, NULL, "'%s' build '%s' -o '%s' --info", tu_pmmc(),
+                          env.gmm8_yaml, exe);
+  ck_assert_msg(st == 0, "pmmc build --info: exit status %d", st);
+  st = tu_run_capture(&own, NULL, "'%s' --info", exe);
+  ck_assert_msg(st == 0, "%s --info: exit status %d", exe, st);
+  ck_assert_str_eq(built, own);
+
+  ir_module m;
+  load_optimised(env.gmm8_yaml, OPT_PIPELINE_COMPILED, NULL, &m);
+  ck_assert_uint_eq(info_u64(own, "FLOPs per sample"), ir_count_flops(&m));
+  ck_assert_uint_eq(info_u64(own, "weight bytes"), ir_count_weight_bytes(&m));
+  ck_assert_uint_eq(info_u64(own, "scratch bytes"), m.scratch_floats * sizeof(float));
+  ir_module_free(&m);
+  uint64_t code = info_u64(own, "code bytes");
+  ck_assert_msg(code > 0 && code < 10u << 20, "code bytes %llu out of (0, 10 MB)",
+                (unsigned long long)code);
+  double ms = info_ms(own);
+  ck_assert_msg(ms > 0 && ms < 600e3, "compile time %g ms out of (0, 10 min)", ms);
+  free(built);
+  free(own);
+
+  /* the option is refused where there is no generated file to describe */
+  st = tu_run_capture(NULL, &built, "'%s' build '%s' --emit=ir --info", tu_pmmc(),
+                      env.gmm8_yaml);
+  ck_assert_msg(st == 2 && e2e_contains(built, "--info"),
+                "--emit=ir --info: status %d, %s", st, built ? built : "");
+  free(built);
+}
+END_TEST
+
+/* `pmmc run --info`: the interpreter's module (its own pipeline), no code,
+ * a positive preparation time. */
+START_TEST(test_run_info)
+{
+  char *out = NULL;
+  int st = tu_run_capture(&out, NULL, "'%s' run '%s' --info", tu_pmmc(), env.gmm8_yaml);
+  ck_assert_msg(st == 0, "pmmc run --info: exit status %d", st);
+  ir_module m;
+  load_optimised(env.gmm8_yaml, OPT_PIPELINE_INTERPRETED, NULL, &m);
+  ck_assert_uint_eq(info_u64(out, "FLOPs per sample"), ir_count_flops(&m));
+  ck_assert_uint_eq(info_u64(out, "scratch bytes"), m.scratch_floats * sizeof(float));
+  ir_module_free(&m);
+  ck_assert_msg(strncmp(info_value(out, "code bytes"), "n/a (interpreted)\n", 18) == 0,
+                "code bytes of the interpreter:\n%s", out);
+  double ms = info_ms(out);
+  ck_assert_msg(ms > 0 && ms < 600e3, "compile time %g ms out of (0, 10 min)", ms);
+  free(out);
+}
+END_TEST
+
+/* bench-mlp unoptimised (--passes=shapes,plan): its weight bytes are the
+ * bytes of the tensors in its safetensors file plus the schedule's
+ * coefficient tables the lowering adds (count * width floats each). */
+START_TEST(test_build_info_weights)
+{
+  char yaml[PATH_MAX], st_path[PATH_MAX], obj[PATH_MAX];
+  ck_assert_int_eq(e2e_model_yaml("bench-mlp", yaml, sizeof yaml), 0);
+  e2e_path(st_path, sizeof st_path, "%s/models/bench-mlp/model.safetensors", tu_srcdir());
+  e2e_path(obj, sizeof obj, "%s/bench-mlp-info.o", env.dir);
+  char *out = NULL;
+  int st = tu_run_capture(&out, NULL, "'%s' build '%s' --passes=shapes,plan --emit=obj -o '%s' "
+                          "--info", tu_pmmc(), yaml, obj);
+  ck_assert_msg(st == 0, "pmmc build bench-mlp --info: exit status %d", st);
+
+  weight_set ws;
+  weight_set_init(&ws);
+  char err[512];
+  ck_assert_msg(weights_load_safetensors(st_path, &ws, err, sizeof err) == 0, "%s", err);
+  uint64_t tensor_bytes = 0;
+  for (size_t i = 0; i < ws.count; i++)
+    tensor_bytes += ws.tensors[i].count * sizeof(float);
+  weight_set_free(&ws);
+  ck_assert_uint_eq(tensor_bytes, 564232); /* 8 tensors: 141058 floats */
+  ir_module m;
+  load_optimised(yaml, OPT_PIPELINE_COMPILED, "shapes,plan", &m);
+  uint64_t table_bytes = 0;
+  for (uint32_t i = 0; i < m.ntables; i++)
+    table_bytes += (uint64_t)m.tables[i].count * m.tables[i].width * sizeof(float);
+  ir_module_free(&m);
+  ck_assert_uint_eq(info_u64(out, "weight bytes"), tensor_bytes + table_bytes);
+  uint64_t code = info_u64(out, "code bytes");
+  ck_assert_msg(code > 0 && code < 10u << 20, "code bytes %llu out of (0, 10 MB)",
+                (unsigned long long)code);
+  ck_assert_msg(info_ms(out) > 0, "no compile time:\n%s", out);
+  free(out);
+}
+END_TEST
+
 int main(void)
 {
   if (e2e_env_init(&env, "cli") != 0)
@@ -409,6 +568,9 @@ int main(void)
   tcase_set_timeout(tp, 900);
   tcase_add_test(tp, test_pmmc_driver);
   tcase_add_test(tp, test_emit_forms);
+  tcase_add_test(tp, test_build_info);
+  tcase_add_test(tp, test_run_info);
+  tcase_add_test(tp, test_build_info_weights);
   suite_add_tcase(s, tp);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

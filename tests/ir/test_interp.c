@@ -16,6 +16,7 @@
 #include "compiler/interp/interp.h"
 #include "compiler/ir/ir.h"
 #include "compiler/lower/lower.h"
+#include "compiler/opt/opt.h"
 #include "runtime/pmmrt.h"
 #include "tests/ir/ir_spec.h"
 #include "tests/util/testutil.h"
@@ -42,13 +43,37 @@ static void module_header(ir_module *m, const char *name, uint32_t steps, uint32
   m->prior_precision = 1.0;
 }
 
-/* Verify, plan, and run one block starting at sample `first`; out holds
- * block_size * out_len floats.  Returns the scratch arena (the caller frees
- * it): after the run it holds every step value of the last step. */
-static float *run_module_keep(ir_module *m, uint64_t seed, uint64_t first, float *out) {
+/* The memory plan of the IR as lowered, unoptimised (the passes have
+ * tests/opt; these tests are about the interpreter). */
+static void plan_ok(ir_module *m) {
   char err[512];
-  ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
-  ck_assert_int_eq(ir_plan_memory(m), 0);
+  ck_assert_msg(opt_plan_memory(m, err, sizeof err) == 0, "%s", err);
+}
+
+/* A plan without reuse: the state, then every other value in a slot of its
+ * own, 16-float aligned, so the arena still holds every value of the last
+ * step after a run (the liveness plan would have reused them). */
+static void plan_keep_all(ir_module *m) {
+  uint64_t off = ((uint64_t)m->block_size * m->state_len + 15) / 16 * 16;
+  m->state_offset = 0;
+  for (int k = 0; k < IR_BLOCK_COUNT; k++)
+    for (uint32_t i = 0; i < m->blocks[k].count; i++) {
+      ir_inst *in = &m->blocks[k].insts[i];
+      if (in->op == IR_OP_STATE) {
+        in->offset = m->state_offset;
+        continue;
+      }
+      in->offset = off;
+      off += ((uint64_t)(in->uniform ? 1 : m->block_size) * in->len + 15) / 16 * 16;
+    }
+  m->scratch_floats = off;
+}
+
+/* Run one block of the verified, planned m starting at sample `first`; out
+ * holds block_size * out_len floats.  Returns the scratch arena (the caller
+ * frees it). */
+static float *run_planned(const ir_module *m, uint64_t seed, uint64_t first, float *out) {
+  char err[512];
   interp *ip;
   ck_assert_msg(interp_init(&ip, m, err, sizeof err) == 0, "%s", err);
   float *scratch = aligned_alloc(64, (m->scratch_floats * 4 + 63) / 64 * 64);
@@ -61,8 +86,21 @@ static float *run_module_keep(ir_module *m, uint64_t seed, uint64_t first, float
   return scratch;
 }
 
+/* Verify, plan without reuse and run: after the run the arena holds every
+ * value of the last step. */
+static float *run_module_keep(ir_module *m, uint64_t seed, uint64_t first, float *out) {
+  char err[512];
+  ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
+  plan_keep_all(m);
+  return run_planned(m, seed, first, out);
+}
+
+/* Verify, plan from liveness (values share floats) and run. */
 static void run_module(ir_module *m, uint64_t seed, uint64_t first, float *out) {
-  free(run_module_keep(m, seed, first, out));
+  char err[512];
+  ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
+  plan_ok(m);
+  free(run_planned(m, seed, first, out));
 }
 
 /* init mu = 4; step mu <- c_t * mu + 1 with c = {0.5, 0.25, 2}; final
@@ -325,7 +363,7 @@ START_TEST(test_interp_init_rejects) {
   }
   ck_assert_int_ne(interp_init(&ip, &m, err, sizeof err), 0); /* valid, but not planned */
   ck_assert_ptr_nonnull(strstr(err, "no memory plan"));
-  ck_assert_int_eq(ir_plan_memory(&m), 0);
+  plan_ok(&m);
   ck_assert_msg(interp_init(&ip, &m, err, sizeof err) == 0, "%s", err);
   interp_free(ip);
   ir_module_free(&m);
@@ -382,6 +420,7 @@ START_TEST(test_interp_exact_gaussian_statistics) {
   if (rc != 0) diag_print(&dl, stderr);
   ck_assert_int_eq(rc, 0);
   diag_list_free(&dl);
+  plan_ok(&m);
   interp *ip;
   char err[256];
   ck_assert_msg(interp_init(&ip, &m, err, sizeof err) == 0, "%s", err);
@@ -434,6 +473,7 @@ START_TEST(test_interp_describe) {
   diag_list_init(&dl);
   ck_assert_int_eq(lower_model(&s, &(lower_options){32}, &m, &dl), 0);
   diag_list_free(&dl);
+  plan_ok(&m);
   interp *ip;
   char err[256];
   ck_assert_int_eq(interp_init(&ip, &m, err, sizeof err), 0);
@@ -479,6 +519,7 @@ static float *sample_lowered(const model_spec *s, uint64_t seed, size_t n, ir_mo
   if (rc != 0) diag_print(&dl, stderr);
   ck_assert_int_eq(rc, 0);
   diag_list_free(&dl);
+  plan_ok(m);
   interp *ip;
   char err[256];
   ck_assert_msg(interp_init(&ip, m, err, sizeof err) == 0, "%s", err);
@@ -584,6 +625,7 @@ START_TEST(test_interp_describe_categorical) {
   diag_list_init(&dl);
   ck_assert_int_eq(lower_model(&s, NULL, &m, &dl), 0);
   diag_list_free(&dl);
+  plan_ok(&m);
   interp *ip;
   char err[256];
   ck_assert_int_eq(interp_init(&ip, &m, err, sizeof err), 0);

@@ -1,8 +1,8 @@
 /*
  * test_ir.c - the IR core on hand-built modules: the verifier rejects each
  * kind of malformation with a message naming block and instruction, the
- * memory plan is aligned and non-overlapping, the FLOP count matches a hand
- * count, and the printer's output matches a golden text.
+ * FLOP count matches a hand count, and the printer's output (with a memory
+ * plan, tests/opt has the plan's own tests) matches a golden text.
  *
  * Nothing here is random or approximate: every assertion is exact.
  */
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "compiler/ir/ir.h"
+#include "compiler/opt/opt.h"
 
 /* Emit and abort the test when out of memory. */
 static int32_t emit(ir_block *b, ir_op op, uint32_t nargs, const int32_t *args, uint32_t len,
@@ -411,59 +412,6 @@ START_TEST(test_verify_atoms) {
 }
 END_TEST
 
-/* ---- memory plan ----------------------------------------------------------- */
-
-START_TEST(test_plan_aligned_disjoint) {
-  ir_module m;
-  build_small(&m);
-  m.block_size = 5; /* odd sizes so alignment padding is exercised */
-  ck_assert_int_eq(ir_plan_memory(&m), 0);
-  ck_assert_uint_eq(m.state_offset, 0);
-  /* collect every slot [offset, offset + size) */
-  uint64_t lo[32], hi[32];
-  size_t n = 0;
-  lo[n] = m.state_offset;
-  hi[n++] = m.state_offset + (uint64_t)m.block_size * m.state_len;
-  for (int k = 0; k < IR_BLOCK_COUNT; k++) {
-    const ir_block *b = &m.blocks[k];
-    for (uint32_t i = 0; i < b->count; i++) {
-      const ir_inst *in = &b->insts[i];
-      ck_assert_uint_eq(in->offset % 16, 0);
-      if (in->op == IR_OP_STATE) {
-        ck_assert_uint_eq(in->offset, m.state_offset);
-        continue;
-      }
-      ck_assert_uint_lt(n, 32);
-      lo[n] = in->offset;
-      hi[n++] = in->offset + (uint64_t)(in->uniform ? 1 : m.block_size) * in->len;
-    }
-  }
-  ck_assert_uint_eq(n, 8); /* state + fill + 5 step values + act */
-  for (size_t i = 0; i < n; i++) {
-    ck_assert_uint_le(hi[i], m.scratch_floats);
-    for (size_t j = 0; j < i; j++)
-      ck_assert_msg(hi[i] <= lo[j] || hi[j] <= lo[i], "slots [%llu,%llu) and [%llu,%llu) overlap",
-                    (unsigned long long)lo[i], (unsigned long long)hi[i], (unsigned long long)lo[j],
-                    (unsigned long long)hi[j]);
-  }
-  /* 8 slots of at most 10 floats, each padded to 16, and so is the end */
-  ck_assert_uint_eq(m.scratch_floats, 8 * 16);
-  ir_module_free(&m);
-}
-END_TEST
-
-START_TEST(test_plan_overflow) {
-  ir_module m;
-  build_small(&m);
-  m.block_size = UINT32_MAX;
-  ir_block *b = &m.blocks[IR_BLOCK_FINAL];
-  emit(b, IR_OP_FILL, 0, NULL, UINT32_MAX, 0);
-  emit(b, IR_OP_FILL, 0, NULL, UINT32_MAX, 0);
-  ck_assert_int_eq(ir_plan_memory(&m), -1);
-  ir_module_free(&m);
-}
-END_TEST
-
 /* ---- cost ------------------------------------------------------------------- */
 
 START_TEST(test_count_flops) {
@@ -523,23 +471,23 @@ static const char small_golden[] =
     "table long [6] = {0, 0.1, 0.2, ..., 0.5}\n"
     "tensor w [2, 2] f32\n"
     "tensor b [2] f32\n"
-    "memory state@0 scratch=128 floats\n"
+    "memory state@0 scratch=64 floats\n"
     "init {\n"
-    "  %0 = fill 0.5 : [2]\n"
+    "  %0 = fill 0.5 : [2] @16\n"
     "  return %0\n"
     "}\n"
     "step t=1..3 {\n"
-    "  %0 = state : [2]\n"
-    "  %1 = table c : uniform [1]\n"
-    "  %2 = mul (%1, %0) : [2]\n"
-    "  %3 = dense w, b (%2) : [2]                    # fc\n"
-    "  %4 = randn stream=0 : [2]\n"
-    "  %5 = add (%3, %4) : [2]\n"
+    "  %0 = state : [2] @0\n"
+    "  %1 = table c : uniform [1] @32\n"
+    "  %2 = mul (%1, %0) : [2] @16\n"
+    "  %3 = dense w, b (%2) : [2] @32                # fc\n"
+    "  %4 = randn stream=0 : [2] @16\n"
+    "  %5 = add (%3, %4) : [2] @48\n"
     "  return %5\n"
     "}\n"
     "final {\n"
-    "  %0 = state : [2]\n"
-    "  %1 = act relu (%0) : [2]\n"
+    "  %0 = state : [2] @0\n"
+    "  %1 = act relu (%0) : [2] @16\n"
     "  return %1\n"
     "}\n";
 
@@ -548,7 +496,8 @@ START_TEST(test_print_golden) {
   build_small(&m);
   static const float longt[6] = {0, 0.1f, 0.2f, 0.3f, 0.4f, 0.5f};
   ck_assert_int_eq(ir_add_table(&m, "long", 6, longt), 1);
-  ck_assert_int_eq(ir_plan_memory(&m), 0);
+  char err[256];
+  ck_assert_msg(opt_plan_memory(&m, err, sizeof err) == 0, "%s", err);
   char *text = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
@@ -570,35 +519,36 @@ static const char discrete_golden[] =
     "table alpha [2] = {0.5, 1.5}\n"
     "atoms a0 k=2 dim=2 vocab=3\n"
     "atoms a1 k=2 dim=6\n"
-    "memory state@0 scratch=368 floats\n"
+    "memory state@0 scratch=144 floats\n"
     "init {\n"
-    "  %0 = fill 0 : [6]\n"
+    "  %0 = fill 0 : [6] @32\n"
     "  return %0\n"
     "}\n"
     "step t=1..2 {\n"
-    "  %0 = state : [6]\n"
-    "  %1 = dirichlet_mean k=3 beta=0.5 (%0) : [6]\n"
-    "  %2 = softmax k=3 (%1) : [6]\n"
-    "  %3 = table alpha : uniform [1]\n"
-    "  %4 = mul (%3, %2) : [6]\n"
-    "  %5 = poisson stream=1 (%4) : [6]              # y\n"
-    "  %6 = exact_atoms_categorical a0 (%0) : [6]\n"
-    "  %7 = const 2 : uniform [1]\n"
-    "  %8 = exact_atoms_normal a1 (%6, %7) : [6]\n"
-    "  %9 = exact_atoms_gamma a1 (%8, %7) : [6]\n"
-    "  %10 = add (%5, %9) : [6]\n"
+    "  %0 = state : [6] @0\n"
+    "  %1 = dirichlet_mean k=3 beta=0.5 (%0) : [6] @32\n"
+    "  %2 = softmax k=3 (%1) : [6] @64\n"
+    "  %3 = table alpha : uniform [1] @96\n"
+    "  %4 = mul (%3, %2) : [6] @32\n"
+    "  %5 = poisson stream=1 (%4) : [6] @64          # y\n"
+    "  %6 = exact_atoms_categorical a0 (%0) : [6] @32\n"
+    "  %7 = const 2 : uniform [1] @128\n"
+    "  %8 = exact_atoms_normal a1 (%6, %7) : [6] @96\n"
+    "  %9 = exact_atoms_gamma a1 (%8, %7) : [6] @32\n"
+    "  %10 = add (%5, %9) : [6] @96\n"
     "  return %10\n"
     "}\n"
     "final {\n"
-    "  %0 = state : [6]\n"
-    "  %1 = argmax k=3 (%0) : [2]\n"
+    "  %0 = state : [6] @0\n"
+    "  %1 = argmax k=3 (%0) : [2] @32\n"
     "  return %1\n"
     "}\n";
 
 START_TEST(test_print_golden_discrete) {
   ir_module m;
   build_discrete(&m);
-  ck_assert_int_eq(ir_plan_memory(&m), 0);
+  char err[256];
+  ck_assert_msg(opt_plan_memory(&m, err, sizeof err) == 0, "%s", err);
   char *text = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
@@ -627,9 +577,7 @@ static Suite *ir_suite(void) {
   tcase_add_test(tc, test_verify_discrete_ops);
   tcase_add_test(tc, test_verify_atoms);
   suite_add_tcase(s, tc);
-  tc = tcase_create("plan");
-  tcase_add_test(tc, test_plan_aligned_disjoint);
-  tcase_add_test(tc, test_plan_overflow);
+  tc = tcase_create("count_print");
   tcase_add_test(tc, test_count_flops);
   tcase_add_test(tc, test_count_flops_discrete);
   tcase_add_test(tc, test_print_golden);

@@ -19,6 +19,7 @@
 #include "compiler/interp/interp.h"
 #include "compiler/ir/ir.h"
 #include "compiler/lower/lower.h"
+#include "compiler/opt/opt.h"
 #include "runtime/pmmrt.h"
 #include "tests/ir/ir_spec.h"
 
@@ -38,6 +39,9 @@ static void lower_ok(const model_spec *s, uint32_t block_size, ir_module *m) {
   diag_list_free(&dl);
   char err[512];
   ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
+  ck_assert_uint_eq(m->scratch_floats, 0); /* lowering does not plan memory */
+  /* the IR as lowered, unoptimised: planned only so the interpreter can run it */
+  ck_assert_msg(opt_plan_memory(m, err, sizeof err) == 0, "%s", err);
   ck_assert_uint_gt(m->scratch_floats, 0);
 }
 

@@ -25,6 +25,7 @@
 #include "compiler/interp/interp.h"
 #include "compiler/ir/ir.h"
 #include "compiler/lower/lower.h"
+#include "compiler/opt/opt.h"
 #include "runtime/pmmrt.h"
 #include "tests/ir/ir_spec.h"
 
@@ -45,6 +46,8 @@ static void lower_ok(const model_spec *s, ir_module *m) {
   diag_list_free(&dl);
   char err[512];
   ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
+  /* the IR as lowered, unoptimised: planned only so the interpreter can run it */
+  ck_assert_msg(opt_plan_memory(m, err, sizeof err) == 0, "%s", err);
 }
 
 static const ir_table *find_table(const ir_module *m, const char *name) {

@@ -3,7 +3,7 @@
 # formats).  See tests/local.mk.
 RUNTIME_TEST_LIST = tests/runtime/test_rng tests/runtime/test_poisson \
 	tests/runtime/test_kernels tests/runtime/test_atoms tests/runtime/test_npy \
-	tests/runtime/test_sampler tests/runtime/test_formats
+	tests/runtime/test_sampler tests/runtime/test_formats tests/runtime/test_fastmath
 check_PROGRAMS += $(RUNTIME_TEST_LIST)
 TESTS += $(RUNTIME_TEST_LIST)
 
@@ -34,3 +34,7 @@ tests_runtime_test_sampler_LDADD = $(TEST_LIBS)
 tests_runtime_test_formats_SOURCES = tests/runtime/test_formats.c
 tests_runtime_test_formats_CPPFLAGS = $(TEST_CPPFLAGS) $(PNG_CFLAGS)
 tests_runtime_test_formats_LDADD = $(TEST_LIBS)
+
+tests_runtime_test_fastmath_SOURCES = tests/runtime/test_fastmath.c
+tests_runtime_test_fastmath_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_runtime_test_fastmath_LDADD = $(TEST_LIBS)

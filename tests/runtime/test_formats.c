@@ -294,7 +294,7 @@ START_TEST(test_abi_mismatch)
   char *err = NULL;
   ck_assert_int_eq(RUN(&d, NULL, &err, "-n", "1"), 1);
   ck_assert_ptr_nonnull(
-      strstr(err, "toy: error: model descriptor has ABI version 1, this runtime expects 2"));
+      strstr(err, "toy: error: model descriptor has ABI version 1, this runtime expects 3"));
   free(err);
   float out[WORD_LEN];
   char msg[256];

@@ -682,6 +682,66 @@ START_TEST(test_cli_info_help_version)
 }
 END_TEST
 
+/* pmm_sampler_print_info with stdout sent to tmpdir/NAME; returns its
+ * status, the text printed goes to *out. */
+static int print_info_to(const char *name, const pmm_model_desc *d, char **out)
+{
+  char *path = tmp_path(name);
+  fflush(stdout);
+  int save = dup(1), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ck_assert(save >= 0 && fd >= 0);
+  dup2(fd, 1);
+  close(fd);
+  int st = pmm_sampler_print_info("toy", d);
+  fflush(stdout);
+  dup2(save, 1);
+  close(save);
+  *out = tu_read_file(path, NULL);
+  ck_assert_ptr_nonnull(*out);
+  ck_assert_int_eq(unlink(path), 0);
+  free(path);
+  return st;
+}
+
+/* The build lines of --info: unknown without build info, "n/a
+ * (interpreted)" for no machine code, else the values (compile time in ms,
+ * three decimals).  pmm_sampler_print_info prints the very same report
+ * without needing run_block, and refuses a descriptor of another ABI. */
+START_TEST(test_cli_info_build)
+{
+  pmm_model_desc d = toy_desc(&toy3);
+  char *out = NULL;
+  ck_assert_int_eq(run_cli(&d, &out, NULL, "--info", NULL), 0);
+  ck_assert_msg(strstr(out, "weight hash:      0123abcd\ncode bytes:       unknown\n"
+                            "compile time:     unknown\nengine:           test harness\n"),
+                "--info without build info:\n%s", out);
+  free(out);
+  pmm_build_info interp = {.code_bytes = 0, .compile_us = 1500};
+  d.build = &interp;
+  ck_assert_int_eq(run_cli(&d, &out, NULL, "--info", NULL), 0);
+  ck_assert_msg(strstr(out, "code bytes:       n/a (interpreted)\ncompile time:     1.500 ms\n"),
+                "--info of an interpreted model:\n%s", out);
+  free(out);
+  pmm_build_info built = {.code_bytes = 4096, .compile_us = 2345678};
+  d.build = &built;
+  char *cli = NULL;
+  ck_assert_int_eq(run_cli(&d, &cli, NULL, "--info", NULL), 0);
+  ck_assert_msg(strstr(cli, "code bytes:       4096\ncompile time:     2345.678 ms\n"),
+                "--info of a compiled model:\n%s", cli);
+
+  d.run_block = NULL;
+  ck_assert_int_eq(print_info_to("info.txt", &d, &out), 0);
+  ck_assert_str_eq(out, cli);
+  free(out);
+  free(cli);
+  d.abi = PMM_DESC_ABI - 1;
+  ck_assert_int_eq(print_info_to("info.txt", &d, &out), 1);
+  ck_assert_str_eq(out, "");
+  free(out);
+  ck_assert_int_eq(tmpdir_outputs(), 0);
+}
+END_TEST
+
 /* getopt state is reset between calls. */
 START_TEST(test_cli_repeat_calls)
 {
@@ -726,6 +786,7 @@ int main(void)
   tcase_add_test(cli, test_cli_io_errors);
   tcase_add_test(cli, test_cli_stdout_full);
   tcase_add_test(cli, test_cli_info_help_version);
+  tcase_add_test(cli, test_cli_info_build);
   tcase_add_test(cli, test_cli_repeat_calls);
   suite_add_tcase(s, cli);
   SRunner *sr = srunner_create(s);

@@ -1,56 +1,9 @@
 /*
- * ir_plan.c - static resource planning for a verified module: where every
- * value lives in the per-worker scratch arena, and what the chain costs.
- *
- * Memory plan (simple, no reuse): the state buffer (block_size rows of
- * state_len floats) comes first; then every instruction of init, step and
- * final gets a slot of its own, block_size * len floats (len for uniform
- * values).  STATE instructions do not get a slot: their offset is the state
- * buffer itself, which a block only overwrites after it has finished.  Every
- * slot starts on a 16-float (64-byte) boundary so kernels see aligned rows,
- * and the arena's size is rounded up to one too.
+ * ir_count.c - what a verified module costs: floating-point operations per
+ * sample and bytes of constant data (pmmc build --info, ./sampler --info).
+ * The memory plan is the optimiser's 'plan' pass (compiler/opt/plan.c).
  */
 #include "compiler/ir/ir.h"
-
-#define IR_PLAN_ALIGN 16u /* floats: 64 bytes */
-
-/* *off rounded up to the alignment, then n floats reserved; -1 on overflow. */
-static int plan_reserve(uint64_t *off, uint64_t n, uint64_t *slot) {
-  uint64_t a = *off, end;
-  if (__builtin_add_overflow(a, IR_PLAN_ALIGN - 1, &a)) return -1;
-  a -= a % IR_PLAN_ALIGN;
-  if (__builtin_add_overflow(a, n, &end)) return -1;
-  *slot = a;
-  *off = end;
-  return 0;
-}
-
-int ir_plan_memory(ir_module *m) {
-  uint64_t off = 0, rows = m->block_size, n;
-  if (__builtin_mul_overflow(rows, (uint64_t)m->state_len, &n) ||
-      plan_reserve(&off, n, &m->state_offset) != 0)
-    return -1;
-  for (int b = 0; b < IR_BLOCK_COUNT; b++) {
-    ir_block *blk = &m->blocks[b];
-    for (uint32_t i = 0; i < blk->count; i++) {
-      ir_inst *in = &blk->insts[i];
-      if (in->op == IR_OP_STATE) {
-        in->offset = m->state_offset;
-        continue;
-      }
-      if (__builtin_mul_overflow(in->uniform ? 1 : rows, (uint64_t)in->len, &n) ||
-          plan_reserve(&off, n, &in->offset) != 0)
-        return -1;
-    }
-  }
-  /* the arena's size in bytes must fit the runtime's size_t and uint64_t */
-  uint64_t slot, bytes;
-  if (plan_reserve(&off, 0, &slot) != 0 || __builtin_mul_overflow(off, 4u, &bytes) ||
-      bytes > (uint64_t)SIZE_MAX)
-    return -1;
-  m->scratch_floats = off;
-  return 0;
-}
 
 /* ---- cost model ------------------------------------------------------------
  *
@@ -182,7 +135,8 @@ uint64_t ir_count_flops(const ir_module *m) {
 uint64_t ir_count_weight_bytes(const ir_module *m) {
   uint64_t floats = 0;
   for (uint32_t i = 0; i < m->ntensors; i++) floats = sat_add(floats, m->tensors[i].count);
-  for (uint32_t i = 0; i < m->ntables; i++) floats = sat_add(floats, m->tables[i].count);
+  for (uint32_t i = 0; i < m->ntables; i++)
+    floats = sat_add(floats, sat_mul(m->tables[i].count, m->tables[i].width));
   for (uint32_t i = 0; i < m->nmixtures; i++) {
     const ir_mixture *g = &m->mixtures[i];
     floats = sat_add(floats, sat_add(sat_mul(2, g->k), sat_mul(g->k, g->dim)));
