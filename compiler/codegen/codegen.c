@@ -840,35 +840,6 @@ static int cg_emit_run_block(cg *c) {
 
 /* ---- descriptor and main ------------------------------------------------- */
 
-/* The descriptor as the generated code records it; cg_emit_desc and
- * codegen_report both start from it, so `pmmc build --info` and the
- * sampler's own --info cannot disagree.  Strings point into m and engine;
- * run_block, user and build are left NULL. */
-static void cg_describe(const ir_module *m, const char *engine, pmm_model_desc *d) {
-  memset(d, 0, sizeof *d);
-  d->abi = PMM_DESC_ABI;
-  d->name = m->name;
-  d->pair = m->pair ? m->pair : "";
-  d->sampler = m->sampler ? m->sampler : "";
-  d->output = m->output ? m->output : "";
-  d->schedule = m->schedule ? m->schedule : "";
-  d->engine = engine;
-  d->weight_hash = m->weight_hash ? m->weight_hash : "";
-  d->vocab = m->vocab;
-  d->steps = m->schedule_steps;
-  d->rank = m->rank;
-  for (uint32_t i = 0; i < m->rank && i < 4; i++) d->shape[i] = m->shape[i];
-  d->sample_elems = m->out_len;
-  d->block_size = m->block_size;
-  d->scratch_bytes = m->scratch_floats * sizeof(float);
-  d->flops_per_sample = ir_count_flops(m);
-  d->weight_bytes = ir_count_weight_bytes(m);
-  d->vocab_size = m->vocab_size;
-  d->pad_symbol = m->pad_symbol;
-  d->range_lo = m->range_lo;
-  d->range_hi = m->range_hi;
-}
-
 /* "<model>_build_info", the pmm_build_info an executable's second object
  * defines; -1 if it does not fit. */
 static int cg_build_info_symbol(const char *model, char *buf, size_t len) {
@@ -999,7 +970,7 @@ static int cg_build_module(cg *c, const codegen_options *o, codegen_report *rep)
   else
     snprintf(rep->engine, sizeof rep->engine, "pmmc %s, LLVM %s, -O%d, %s", PACKAGE_VERSION,
              PMMC_LLVM_VERSION, o->opt_level, c->target->cpu);
-  cg_describe(c->m, rep->engine, &rep->desc);
+  ir_describe(c->m, rep->engine, &rep->desc);
   LLVMValueRef build = LLVMConstPointerNull(c->ptr);
   if (o->emit == CODEGEN_EMIT_EXE && !(build = cg_declare_build_info(c))) return -1;
   LLVMValueRef desc = cg_emit_desc(c, &rep->desc, build);

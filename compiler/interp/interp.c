@@ -151,19 +151,12 @@ static void exec_prog(const interp_frame *f, const ir_block *b, const ir_inst *i
     for (size_t e = 0; e < in->len; e++) {
       for (uint32_t u = 0; u < p->count; u++) {
         const ir_uop *op = &p->uops[u];
-        switch (op->kind) {
-        case IR_UOP_ARG:
+        if (op->kind == IR_UOP_ARG)
           reg[u] = in->op == IR_OP_DENSE && op->a == 0
                        ? y[r * in->len + e]
                        : prog_operand(f, &b->insts[in->args[op->a]], r, e);
-          break;
-        case IR_UOP_CONST: reg[u] = op->f; break;
-        case IR_UOP_ADD: reg[u] = reg[op->a] + reg[op->b]; break;
-        case IR_UOP_SUB: reg[u] = reg[op->a] - reg[op->b]; break;
-        case IR_UOP_MUL: reg[u] = reg[op->a] * reg[op->b]; break;
-        case IR_UOP_ACT: reg[u] = pmm_act_eval(op->act, reg[op->a]); break;
-        case IR_UOP_COUNT: reg[u] = 0.0f; break;
-        }
+        else
+          reg[u] = ir_uop_apply(op, reg);
       }
       y[r * in->len + e] = reg[p->count - 1];
     }
@@ -275,28 +268,7 @@ int interp_run_block(void *user, const pmm_block *blk) {
 
 void interp_describe(const interp *ip, pmm_model_desc *d) {
   const ir_module *m = ip->m;
-  memset(d, 0, sizeof *d);
-  d->abi = PMM_DESC_ABI;
-  d->name = m->name;
-  d->pair = m->pair ? m->pair : "";
-  d->sampler = m->sampler ? m->sampler : "";
-  d->output = m->output ? m->output : "";
-  d->schedule = m->schedule ? m->schedule : "";
-  d->engine = "pmmc " PACKAGE_VERSION " interpreter";
-  d->weight_hash = m->weight_hash ? m->weight_hash : "";
-  d->vocab = m->vocab;
-  d->steps = m->schedule_steps;
-  d->rank = m->rank;
-  for (uint32_t i = 0; i < m->rank && i < 4; i++) d->shape[i] = m->shape[i];
-  d->sample_elems = m->out_len;
-  d->block_size = m->block_size;
-  d->scratch_bytes = m->scratch_floats * sizeof(float);
-  d->flops_per_sample = ir_count_flops(m);
-  d->weight_bytes = ir_count_weight_bytes(m);
-  d->vocab_size = m->vocab_size;
-  d->pad_symbol = m->pad_symbol;
-  d->range_lo = m->range_lo;
-  d->range_hi = m->range_hi;
+  ir_describe(m, "pmmc " PACKAGE_VERSION " interpreter", d);
   d->run_block = interp_run_block;
   d->user = (void *)ip;
   /* build stays NULL: only the caller knows how long reading and preparing

@@ -287,6 +287,15 @@ uint64_t ir_count_flops(const ir_module *m);
 /* Bytes of tensor, table, mixture and atom data. */
 uint64_t ir_count_weight_bytes(const ir_module *m);
 
+/* The runtime descriptor's description of m (strings point into m and
+ * engine; run_block, user and build are left NULL), shared by the
+ * interpreter and the code generator so both report the same figures. */
+void ir_describe(const ir_module *m, const char *engine, pmm_model_desc *d);
+
+/* The value of a non-ARG uop given the earlier registers, in float as ir.h
+ * spells it (the reference evaluation of a program). */
+float ir_uop_apply(const ir_uop *op, const float *reg);
+
 /* The textual form used by --emit=ir and golden tests. */
 void ir_print(const ir_module *m, FILE *out);
 

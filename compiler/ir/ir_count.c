@@ -5,6 +5,8 @@
  */
 #include "compiler/ir/ir.h"
 
+#include <string.h>
+
 /* ---- cost model ------------------------------------------------------------
  *
  * Counted per evaluated element: add/sub/mul 1; dense 2*in*out (+out for the
@@ -146,4 +148,42 @@ uint64_t ir_count_weight_bytes(const ir_module *m) {
     floats = sat_add(floats, sat_add(a->k, sat_mul(a->k, a->dim)));
   }
   return sat_mul(floats, sizeof(float));
+}
+
+void ir_describe(const ir_module *m, const char *engine, pmm_model_desc *d) {
+  memset(d, 0, sizeof *d);
+  d->abi = PMM_DESC_ABI;
+  d->name = m->name;
+  d->pair = m->pair ? m->pair : "";
+  d->sampler = m->sampler ? m->sampler : "";
+  d->output = m->output ? m->output : "";
+  d->schedule = m->schedule ? m->schedule : "";
+  d->engine = engine;
+  d->weight_hash = m->weight_hash ? m->weight_hash : "";
+  d->vocab = m->vocab;
+  d->steps = m->schedule_steps;
+  d->rank = m->rank;
+  for (uint32_t i = 0; i < m->rank && i < 4; i++) d->shape[i] = m->shape[i];
+  d->sample_elems = m->out_len;
+  d->block_size = m->block_size;
+  d->scratch_bytes = m->scratch_floats * sizeof(float);
+  d->flops_per_sample = ir_count_flops(m);
+  d->weight_bytes = ir_count_weight_bytes(m);
+  d->vocab_size = m->vocab_size;
+  d->pad_symbol = m->pad_symbol;
+  d->range_lo = m->range_lo;
+  d->range_hi = m->range_hi;
+}
+
+float ir_uop_apply(const ir_uop *op, const float *reg) {
+  switch (op->kind) {
+  case IR_UOP_CONST: return op->f;
+  case IR_UOP_ADD: return reg[op->a] + reg[op->b];
+  case IR_UOP_SUB: return reg[op->a] - reg[op->b];
+  case IR_UOP_MUL: return reg[op->a] * reg[op->b];
+  case IR_UOP_ACT: return pmm_act_eval(op->act, reg[op->a]);
+  case IR_UOP_ARG:
+  case IR_UOP_COUNT: break;
+  }
+  return 0.0f;
 }

@@ -201,18 +201,11 @@ static void fold_exec_prog(const fold_eval *e, const ir_inst *in, float *y) {
   for (size_t j = 0; j < in->len; j++) {
     for (uint32_t u = 0; u < p->count; u++) {
       const ir_uop *op = &p->uops[u];
-      switch (op->kind) {
-      case IR_UOP_ARG:
+      if (op->kind == IR_UOP_ARG)
         reg[u] = in->op == IR_OP_DENSE && op->a == 0 ? y[j]
                                                      : fold_prog_operand(e, in->args[op->a], j);
-        break;
-      case IR_UOP_CONST: reg[u] = op->f; break;
-      case IR_UOP_ADD: reg[u] = reg[op->a] + reg[op->b]; break;
-      case IR_UOP_SUB: reg[u] = reg[op->a] - reg[op->b]; break;
-      case IR_UOP_MUL: reg[u] = reg[op->a] * reg[op->b]; break;
-      case IR_UOP_ACT: reg[u] = pmm_act_eval(op->act, reg[op->a]); break;
-      case IR_UOP_COUNT: reg[u] = 0.0f; break;
-      }
+      else
+        reg[u] = ir_uop_apply(op, reg);
     }
     y[j] = reg[p->count - 1];
   }
