@@ -42,7 +42,7 @@ int ir_module_init(ir_module *m, const char *name) {
   return m->name ? 0 : -1;
 }
 
-static void ir_block_free(ir_block *b) {
+void ir_block_free(ir_block *b) {
   for (uint32_t i = 0; i < b->count; i++) {
     free(b->insts[i].args);
     free(b->insts[i].label);

@@ -250,6 +250,9 @@ typedef struct ir_module {
 /* An empty module: no blocks, steps 0, pad_symbol -1, block_size 64. */
 int ir_module_init(ir_module *m, const char *name);
 void ir_module_free(ir_module *m);
+/* Free a block's instructions and leave it empty (result -1); for passes
+ * that rebuild a block. */
+void ir_block_free(ir_block *b);
 
 /* Append an instruction; returns its index or -1 when out of memory.
  * args is copied.  Attributes are set on the returned instruction afterwards

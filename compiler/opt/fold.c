@@ -461,16 +461,6 @@ static int fold_is_split(const fold_ctx *c, const ir_block *b, uint32_t i) {
   return parts > 0;
 }
 
-static void fold_block_free(ir_block *b) {
-  for (uint32_t i = 0; i < b->count; i++) {
-    free(b->insts[i].args);
-    free(b->insts[i].label);
-  }
-  free(b->insts);
-  memset(b, 0, sizeof *b);
-  b->result = -1;
-}
-
 /* Append instruction (op, args already in nb's numbering) with a copy of
  * label; the index, or -1 when out of memory. */
 static int32_t fold_emit(ir_block *nb, ir_op op, uint32_t nargs, const int32_t *args, uint32_t len,
@@ -666,10 +656,10 @@ static int fold_splits(fold_ctx *c) {
   }
   if (rc > 0 && changed) {
     nb.result = map[b->result];
-    fold_block_free(b);
+    ir_block_free(b);
     *b = nb;
   } else {
-    fold_block_free(&nb);
+    ir_block_free(&nb);
   }
   free(live);
   free(map);
