@@ -85,6 +85,12 @@ int front_read_bool(front_ctx *c, const yaml_node_t *n, const char *what, int *o
 /* One of names[0..n) (an index into it); a near miss gets "did you mean". */
 int front_read_choice(front_ctx *c, const yaml_node_t *n, const char *what,
                       const char *const *names, size_t count, int *out);
+/* The `kind` of section mapping map (section e.g. "schedule"): its index in
+ * names, or -1 after reporting it missing or unknown and checking the
+ * mapping's other keys against keys[0..nkeys). */
+int front_read_kind(front_ctx *c, const yaml_node_t *map, const char *section,
+                    const char *const *names, size_t count, const char *const *keys,
+                    size_t nkeys);
 /* Nonzero when s is a C identifier of at most FRONT_MAX_NAME characters. */
 int front_is_identifier(const char *s);
 /* "a, b or c" into buf. */

@@ -171,16 +171,9 @@ void front_parse_schedule(front_ctx *c, const yaml_node_t *n, spec_schedule *s) 
     front_expected(c, n, "'schedule'", "a mapping");
     return;
   }
-  yaml_node_t *kind = front_map_get(c, n, "kind");
-  int k = -1;
-  if (!kind)
-    front_missing(c, n, "kind", "in 'schedule'");
-  else if (front_read_choice(c, kind, "'schedule.kind'", kind_names, COUNT(kind_names), &k) != 0)
-    k = -1;
-  if (k < 0) {
-    front_check_keys(c, n, "'schedule'", "in 'schedule'", all_keys, COUNT(all_keys));
-    return;
-  }
+  int k = front_read_kind(c, n, "schedule", kind_names, COUNT(kind_names), all_keys,
+                          COUNT(all_keys));
+  if (k < 0) return;
   s->kind = (spec_schedule_kind)k;
   size_t before = c->dl->errors;
   int ok = 0;

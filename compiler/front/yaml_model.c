@@ -624,16 +624,9 @@ static int parse_network(front_ctx *c, const yaml_node_t *root, model_spec *s, i
     front_expected(c, n, "'network'", "a mapping");
     return -1;
   }
-  yaml_node_t *kind = front_map_get(c, n, "kind");
-  int k = -1;
-  if (!kind)
-    front_missing(c, n, "kind", "in 'network'");
-  else if (front_read_choice(c, kind, "'network.kind'", net_kinds, COUNT(net_kinds), &k) != 0)
-    k = -1;
-  if (k < 0) {
-    front_check_keys(c, n, "'network'", "in 'network'", all_keys, COUNT(all_keys));
-    return -1;
-  }
+  int k = front_read_kind(c, n, "network", net_kinds, COUNT(net_kinds), all_keys,
+                          COUNT(all_keys));
+  if (k < 0) return -1;
   net->kind = (spec_network_kind)k;
   *kind_known = 1;
   if (net->kind == SPEC_NETWORK_EXACT) {

@@ -323,6 +323,24 @@ int front_read_bool(front_ctx *c, const yaml_node_t *n, const char *what, int *o
   return -1;
 }
 
+int front_read_kind(front_ctx *c, const yaml_node_t *map, const char *section,
+                    const char *const *names, size_t count, const char *const *keys,
+                    size_t nkeys) {
+  char what[64], where[64], kind_what[80];
+  snprintf(what, sizeof what, "'%s'", section);
+  snprintf(where, sizeof where, "in '%s'", section);
+  snprintf(kind_what, sizeof kind_what, "'%s.kind'", section);
+  yaml_node_t *kind = front_map_get(c, map, "kind");
+  int k = -1;
+  if (!kind)
+    front_missing(c, map, "kind", where);
+  else if (front_read_choice(c, kind, kind_what, names, count, &k) != 0)
+    k = -1;
+  if (k < 0)
+    front_check_keys(c, map, what, where, keys, nkeys);
+  return k;
+}
+
 int front_read_choice(front_ctx *c, const yaml_node_t *n, const char *what,
                       const char *const *names, size_t count, int *out) {
   char list[512];
