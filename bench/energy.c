@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/energy_distance.h"
 #include "runtime/pmmrt.h"
 
 typedef struct energy_target {
@@ -74,34 +75,6 @@ static void energy_draw_target(const energy_target *t, uint64_t *state, size_t n
     x[2 * i] = c * t->radius * cos(phi) + sd * rad * cos(ang);
     x[2 * i + 1] = c * t->radius * sin(phi) + sd * rad * sin(ang);
   }
-}
-
-static double energy_mean_cross(const double *a, const double *b, size_t n)
-{
-  double s = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double row = 0.0;
-    for (size_t j = 0; j < n; j++) {
-      double dx = a[2 * i] - b[2 * j], dy = a[2 * i + 1] - b[2 * j + 1];
-      row += sqrt(dx * dx + dy * dy);
-    }
-    s += row;
-  }
-  return s / ((double)n * (double)n);
-}
-
-static double energy_mean_within(const double *a, size_t n)
-{
-  double s = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double row = 0.0;
-    for (size_t j = i + 1; j < n; j++) {
-      double dx = a[2 * i] - a[2 * j], dy = a[2 * i + 1] - a[2 * j + 1];
-      row += sqrt(dx * dx + dy * dy);
-    }
-    s += row;
-  }
-  return 2.0 * s / ((double)n * (double)n);
 }
 
 /* Pooled standard deviation of the n points around their nearest mode,
@@ -226,8 +199,8 @@ int main(int argc, char **argv)
     energy_draw_target(&t, &state, per, y);
     energy_draw_target(&t, &state, per, p);
     double yw = energy_mean_within(y, per);
-    model += (2.0 * energy_mean_cross(x, y, per) - energy_mean_within(x, per) - yw) / sets;
-    floor_ += (2.0 * energy_mean_cross(p, y, per) - energy_mean_within(p, per) - yw) / sets;
+    model += energy_distance(x, per, y, per, yw) / sets;
+    floor_ += energy_distance(p, per, y, per, yw) / sets;
   }
   /* Non-finite samples would poison the mean silently: report them as infinitely far. */
   printf("energy %.6g floor %.6g width %.4f sets %zu size %zu\n", finite ? model : INFINITY,

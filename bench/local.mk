@@ -12,7 +12,7 @@ EXTRA_DIST += models/bench-mlp/model.yaml models/bench-mlp/model.safetensors \
 # bench/schedules (docs/schedules.md): sample quality against network
 # evaluations; bench/energy measures the energy distance to the target.
 noinst_PROGRAMS += bench/energy
-bench_energy_SOURCES = bench/energy.c
+bench_energy_SOURCES = bench/energy.c bench/energy_distance.c bench/energy_distance.h
 bench_energy_LDADD = runtime/libpmmrt.a $(BLAS_LIBS) $(PNG_LIBS) -lm
 dist_noinst_SCRIPTS += bench/schedules
 

@@ -41,7 +41,7 @@ tests_e2e_test_words50_SOURCES = tests/e2e/test_words50.c $(E2E_COMMON)
 tests_e2e_test_words50_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_e2e_test_words50_LDADD = $(TEST_LIBS)
 
-tests_e2e_test_energy_SOURCES = tests/e2e/test_energy.c $(E2E_COMMON)
+tests_e2e_test_energy_SOURCES = tests/e2e/test_energy.c bench/energy_distance.c bench/energy_distance.h $(E2E_COMMON)
 tests_e2e_test_energy_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_e2e_test_energy_LDADD = $(TEST_LIBS)
 

@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/energy_distance.h"
 #include "tests/e2e/e2e.h"
 
 #define REPS 32
@@ -75,42 +76,6 @@ static void draw_target(gsl_rng *r, size_t n, double extra, double *x)
   }
 }
 
-/* Mean |a_i - b_j| over all n * m pairs. */
-static double mean_cross(const double *a, size_t n, const double *b, size_t m)
-{
-  double s = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double row = 0.0;
-    for (size_t j = 0; j < m; j++) {
-      double dx = a[2 * i] - b[2 * j], dy = a[2 * i + 1] - b[2 * j + 1];
-      row += sqrt(dx * dx + dy * dy);
-    }
-    s += row;
-  }
-  return s / ((double)n * (double)m);
-}
-
-/* Mean |a_i - a_i'| over all n^2 ordered pairs (i = i' included: V-statistic). */
-static double mean_within(const double *a, size_t n)
-{
-  double s = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double row = 0.0;
-    for (size_t j = i + 1; j < n; j++) {
-      double dx = a[2 * i] - a[2 * j], dy = a[2 * i + 1] - a[2 * j + 1];
-      row += sqrt(dx * dx + dy * dy);
-    }
-    s += row;
-  }
-  return 2.0 * s / ((double)n * (double)n);
-}
-
-/* Energy distance of sets (x, n) and (y, m), given y's mean_within. */
-static double energy(const double *x, size_t n, const double *y, size_t m, double y_within)
-{
-  return 2.0 * mean_cross(x, n, y, m) - mean_within(x, n) - y_within;
-}
-
 /* Sum over repetitions of ED(model rows, Y_r) into *model and ED(P_r, Y_r)
  * into *floor.  samples == NULL: the model rows are the control set. */
 static void energy_reps(const float *samples, double *model, double *floor_)
@@ -131,9 +96,9 @@ static void energy_reps(const float *samples, double *model, double *floor_)
     } else {
       draw_target(r, N_SET, CONTROL_EXTRA, x);
     }
-    double yw = mean_within(y, N_SET);
-    *model += energy(x, N_SET, y, N_SET, yw) / REPS;
-    *floor_ += energy(p, N_SET, y, N_SET, yw) / REPS;
+    double yw = energy_mean_within(y, N_SET);
+    *model += energy_distance(x, N_SET, y, N_SET, yw) / REPS;
+    *floor_ += energy_distance(p, N_SET, y, N_SET, yw) / REPS;
   }
   free(x);
   free(y);
