@@ -238,6 +238,15 @@ static void gemm_tile_shape(const gemm_ctx *c, unsigned *mr, unsigned *nv) {
   *mr = c->s->rows < m ? (unsigned)c->s->rows : m;
 }
 
+/* xrow[i] = &x[(row0 + i) * in] for i < mr: the input rows of a tile. */
+static void gemm_x_rows(gemm_ctx *c, LLVMValueRef row0, unsigned mr, LLVMValueRef *xrow) {
+  LLVMBuilderRef b = c->g->b;
+  for (unsigned i = 0; i < mr; i++) {
+    LLVMValueRef r = LLVMBuildNUWAdd(b, row0, gemm_i64(c, i), "");
+    xrow[i] = gemm_elem(b, c->f32, c->x, LLVMBuildNUWMul(b, r, gemm_i64(c, c->s->in), ""));
+  }
+}
+
 /* One tile: rows row0..row0+mr-1, panel columns col0.. (nv vectors, the
  * last with `valid` real lanes), W panel at wp ([in][nv * width]). */
 static void gemm_tile(gemm_ctx *c, LLVMValueRef row0, unsigned mr, LLVMValueRef col0,
@@ -246,11 +255,9 @@ static void gemm_tile(gemm_ctx *c, LLVMValueRef row0, unsigned mr, LLVMValueRef 
   const uint64_t in = c->s->in, pw = (uint64_t)nv * c->width;
   LLVMTypeRef vt = LLVMVectorType(c->f32, c->width);
   LLVMValueRef acc[8][8], xrow[8];
-  for (unsigned i = 0; i < mr; i++) {
-    LLVMValueRef r = LLVMBuildNUWAdd(g->b, row0, gemm_i64(c, i), "");
-    xrow[i] = gemm_elem(g->b, c->f32, c->x, LLVMBuildNUWMul(g->b, r, gemm_i64(c, in), ""));
+  gemm_x_rows(c, row0, mr, xrow);
+  for (unsigned i = 0; i < mr; i++)
     for (unsigned v = 0; v < nv; v++) acc[i][v] = LLVMConstNull(vt);
-  }
   if (in > 0) {
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
     gemm_loop lk;
@@ -389,11 +396,9 @@ static void gemm_dot_rows(gemm_ctx *c, LLVMValueRef row0, unsigned mr) {
   const uint64_t chunks = in / c->width, rem = in % c->width;
   LLVMTypeRef vt = LLVMVectorType(c->f32, c->width);
   LLVMValueRef acc[4][4], xrow[4];
-  for (unsigned i = 0; i < mr; i++) {
-    LLVMValueRef r = LLVMBuildNUWAdd(g->b, row0, gemm_i64(c, i), "");
-    xrow[i] = gemm_elem(g->b, c->f32, c->x, LLVMBuildNUWMul(g->b, r, gemm_i64(c, in), ""));
+  gemm_x_rows(c, row0, mr, xrow);
+  for (unsigned i = 0; i < mr; i++)
     for (unsigned j = 0; j < out; j++) acc[i][j] = LLVMConstNull(vt);
-  }
   for (int tail = 0; tail < 2; tail++) {
     if (tail ? rem == 0 : chunks == 0) continue;
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
