@@ -29,9 +29,10 @@
 
 #include "compiler/front/weights.h"
 #include "compiler/util/diag.h"
+#include "compiler/util/tshape.h"
 #include "runtime/pmmrt.h"
 
-#define SPEC_MAX_RANK 4
+#define SPEC_MAX_RANK TSHAPE_MAX_RANK
 
 /* Where something was written: 1-based line and column in spec->path. */
 typedef struct spec_loc {
@@ -70,30 +71,57 @@ typedef enum spec_output { SPEC_OUTPUT_POSTERIOR_MEAN, SPEC_OUTPUT_PREDICTION } 
 
 typedef enum spec_network_kind { SPEC_NETWORK_EXACT, SPEC_NETWORK_GRAPH } spec_network_kind;
 
+/* Layer ops, as written in `op:` (docs/model-yaml.md has every key). */
 typedef enum spec_layer_op {
-  SPEC_LAYER_DENSE,      /* input, units, activation */
-  SPEC_LAYER_ADD,        /* inputs (>= 2, equal sizes) */
-  SPEC_LAYER_MUL,        /* inputs (>= 2, equal sizes) */
-  SPEC_LAYER_CONCAT,     /* inputs (>= 2) */
-  SPEC_LAYER_SINUSOIDAL, /* input, dim (even) */
-  SPEC_LAYER_LAYERNORM   /* input, eps */
+  SPEC_LAYER_DENSE,      /* input, units, activation: nn.Linear over the last axis */
+  SPEC_LAYER_ADD,        /* inputs (>= 2), NumPy broadcasting, left to right */
+  SPEC_LAYER_MUL,        /* inputs (>= 2), NumPy broadcasting, left to right */
+  SPEC_LAYER_CONCAT,     /* inputs (>= 2), axis */
+  SPEC_LAYER_SINUSOIDAL, /* input ([1]), dim (even), order */
+  SPEC_LAYER_LAYERNORM,  /* input, eps, affine: over the last axis */
+  SPEC_LAYER_CONV2D,     /* input [C,H,W], channels, kernel, stride, padding, groups, activation */
+  SPEC_LAYER_GROUPNORM,  /* input [C,...], groups, eps, activation */
+  SPEC_LAYER_UPSAMPLE,   /* input [C,H,W], factor: nearest */
+  SPEC_LAYER_AVGPOOL,    /* input [C,H,W], kernel (stride = kernel) */
+  SPEC_LAYER_ATTENTION,  /* input [L,E], heads: nn.MultiheadAttention self-attention */
+  SPEC_LAYER_EMBED,      /* input [..., K], units: x @ W, W [K, units] */
+  SPEC_LAYER_PARAM,      /* no input; shape: a learned tensor */
+  SPEC_LAYER_RESHAPE,    /* input, shape (one -1) */
+  SPEC_LAYER_TRANSPOSE,  /* input, perm */
+  SPEC_LAYER_CHUNK,      /* input, chunks, index, axis */
+  SPEC_LAYER_MODULATE,   /* inputs = {input, shift, scale}: x * (1 + scale) + shift */
+  SPEC_LAYER_SOFTMAX,    /* input, axis */
+  SPEC_LAYER_ACT         /* input; `activation` says which (op: silu, gelu-tanh, ...) */
 } spec_layer_op;
 
 typedef struct spec_layer {
-  char *name;
+  char *name;         /* may contain dots: "down.0.conv1" */
   spec_layer_op op;
-  char **inputs;      /* names: "mu", "time" or an earlier layer */
+  char **inputs;      /* names: "mu", "time" or an earlier layer; modulate: input, shift, scale */
   spec_loc *input_locs;
   size_t ninputs;     /* a missing `input:` defaults to the previous layer */
-  uint32_t units;     /* dense */
-  pmm_act activation; /* dense */
+  uint32_t units;     /* dense, embed */
+  uint32_t channels;  /* conv2d: output channels */
+  uint32_t kernel;    /* conv2d, avgpool */
+  uint32_t stride;    /* conv2d (default 1) */
+  uint32_t padding;   /* conv2d (default (kernel - 1) / 2) */
+  uint32_t groups;    /* conv2d (default 1), groupnorm (required) */
+  uint32_t heads;     /* attention */
+  uint32_t factor;    /* upsample (default 2) */
+  uint32_t chunks, index; /* chunk */
+  uint32_t axis;      /* concat, chunk, softmax: normalised to 0..rank-1 by shape inference */
   uint32_t dim;       /* sinusoidal */
-  double eps;         /* layernorm, default 1e-5 */
-  int has_bias;       /* dense, layernorm: "<name>.bias" present (bias=False omits it) */
-  /* filled by the front end's shape inference: floats per sample going in
-   * (single-input ops; add/mul: each input's; concat: the total) and coming
-   * out; time counts as length 1 */
-  uint32_t in_len, out_len;
+  int cos_first;      /* sinusoidal: order cos-sin */
+  pmm_act activation; /* dense, conv2d, groupnorm; the act op's activation */
+  double eps;         /* layernorm, groupnorm, default 1e-5 */
+  int affine;         /* layernorm, default 1 */
+  uint32_t perm[SPEC_MAX_RANK]; /* transpose: one entry per input axis */
+  tshape target;      /* reshape: the shape with its -1 resolved; param: `shape` */
+  int has_bias;       /* "<name>.bias" (dense, conv2d, layernorm) or
+                       * "<name>.in_proj_bias" (attention) present */
+  int has_out_bias;   /* attention: "<name>.out_proj.bias" present */
+  tshape out;         /* filled by the front end's shape inference: the
+                       * per-sample output shape (time is [1]) */
   spec_loc loc;       /* the layer's mapping */
 } spec_layer;
 
@@ -161,6 +189,11 @@ typedef struct model_spec {
 /* Parse, check and load.  Returns 0 on success; otherwise nonzero with at
  * least one error in dl and *spec zeroed (nothing to free). */
 int spec_load(const char *path, model_spec *spec, diag_list *dl);
+/* spec_load with flags: SPEC_LOAD_ANY_OUTPUT skips the check that the
+ * output layer has the data shape (or its flattening), for `pmmc predict`,
+ * which evaluates the network alone. */
+#define SPEC_LOAD_ANY_OUTPUT 1u
+int spec_load_flags(const char *path, unsigned flags, model_spec *spec, diag_list *dl);
 void spec_free(model_spec *spec);
 
 /* The YAML spelling of enum values ("normal-normal", "geometric", ...). */
