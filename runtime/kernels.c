@@ -154,17 +154,18 @@ void pmm_kernel_dense(size_t rows, size_t in, size_t out, const float *x,
 /* Frequencies and angles in double, rounded once to float: the embedding
  * is then as exact as float allows whatever the time value, and trainer,
  * interpreter and generated code (which calls this kernel) agree. */
-void pmm_kernel_sinusoidal(size_t rows, size_t dim, const float *t, int t_uniform, float *y)
+void pmm_kernel_sinusoidal(size_t rows, size_t dim, const float *t, int t_uniform, int cos_first,
+                           float *y)
 {
-  size_t half = dim / 2;
+  size_t half = dim / 2, s = cos_first ? half : 0, c = cos_first ? 0 : half;
   const double ln_10000 = 9.2103403719761827360719658187375;
   for (size_t r = 0; r < rows; r++) {
     double tr = t_uniform ? t[0] : t[r];
     float *yr = y + r * dim;
     for (size_t j = 0; j < half; j++) {
       double f = exp(-ln_10000 * (double)j / (double)half);
-      yr[j] = (float)sin(tr * f);
-      yr[half + j] = (float)cos(tr * f);
+      yr[s + j] = (float)sin(tr * f);
+      yr[c + j] = (float)cos(tr * f);
     }
   }
 }

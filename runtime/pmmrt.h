@@ -127,8 +127,10 @@ void pmm_kernel_dense(size_t rows, size_t in, size_t out, const float *x,
 /* Sinusoidal embedding of a scalar per row: half = dim / 2,
  * f_j = exp(-ln(10000) j / half), y = [sin(t f_0..f_{half-1}), cos(t f_0..)].
  * dim must be even.  t has one value per row, or one value for all rows
- * when t_uniform is nonzero. */
-void pmm_kernel_sinusoidal(size_t rows, size_t dim, const float *t, int t_uniform, float *y);
+ * when t_uniform is nonzero.  With cos_first the cosines come first
+ * ([cos .., sin ..], as ADM and DiT order them). */
+void pmm_kernel_sinusoidal(size_t rows, size_t dim, const float *t, int t_uniform, int cos_first,
+                           float *y);
 
 /* PyTorch LayerNorm over the last n features (biased variance). */
 void pmm_kernel_layernorm(size_t rows, size_t n, const float *x, const float *gamma,

@@ -104,6 +104,7 @@ int32_t ir_emit(ir_block *b, ir_op op, uint32_t nargs, const int32_t *args, uint
   in->nargs = nargs;
   in->args = copy;
   in->len = len;
+  in->shape = tshape_vec(len);
   in->uniform = uniform ? 1 : 0;
   in->act = PMM_ACT_NONE;
   in->weight = -1;
@@ -220,36 +221,16 @@ const char *ir_uop_name(ir_uop_kind k) {
   return (unsigned)k < IR_UOP_COUNT ? names[k] : "?";
 }
 
-const char *ir_op_name(ir_op op) {
-  static const char *const names[IR_OP_COUNT] = {[IR_OP_STATE] = "state",
-                                                 [IR_OP_FILL] = "fill",
-                                                 [IR_OP_CONST] = "const",
-                                                 [IR_OP_TABLE] = "table",
-                                                 [IR_OP_RANDN] = "randn",
-                                                 [IR_OP_DENSE] = "dense",
-                                                 [IR_OP_ACT] = "act",
-                                                 [IR_OP_ADD] = "add",
-                                                 [IR_OP_SUB] = "sub",
-                                                 [IR_OP_MUL] = "mul",
-                                                 [IR_OP_CONCAT] = "concat",
-                                                 [IR_OP_SINUSOIDAL] = "sinusoidal",
-                                                 [IR_OP_LAYERNORM] = "layernorm",
-                                                 [IR_OP_EXACT_GMM] = "exact_gmm",
-                                                 [IR_OP_POISSON] = "poisson",
-                                                 [IR_OP_SOFTMAX] = "softmax",
-                                                 [IR_OP_ARGMAX] = "argmax",
-                                                 [IR_OP_DIRICHLET_MEAN] = "dirichlet_mean",
-                                                 [IR_OP_EXACT_ATOMS_NORMAL] = "exact_atoms_normal",
-                                                 [IR_OP_EXACT_ATOMS_GAMMA] = "exact_atoms_gamma",
-                                                 [IR_OP_EXACT_ATOMS_CATEGORICAL] =
-                                                     "exact_atoms_categorical",
-                                                 [IR_OP_TENSOR] = "tensor",
-                                                 [IR_OP_FUSED] = "fused"};
-  return (unsigned)op < IR_OP_COUNT ? names[op] : "?";
-}
-
 const char *ir_block_name(ir_block_kind k) {
   static const char *const names[IR_BLOCK_COUNT] = {
       [IR_BLOCK_INIT] = "init", [IR_BLOCK_STEP] = "step", [IR_BLOCK_FINAL] = "final"};
   return (unsigned)k < IR_BLOCK_COUNT ? names[k] : "?";
+}
+
+int32_t ir_emit_shaped(ir_block *b, ir_op op, uint32_t nargs, const int32_t *args,
+                       const tshape *shape, int uniform) {
+  uint64_t n = tshape_numel(shape);
+  int32_t i = ir_emit(b, op, nargs, args, n > UINT32_MAX ? 0 : (uint32_t)n, uniform);
+  if (i >= 0) b->insts[i].shape = *shape;
+  return i;
 }

@@ -34,50 +34,11 @@
  *     ir_print(&m, stdout);        // pmmc build --emit=ir
  *     ir_module_free(&m);
  *
- * Instruction semantics (rows = block_size, "x" = first operand, K = dim):
- *   STATE              -> the state entering the block, per-sample [state_len]
- *   FILL      fattr    -> per-sample [len], every element fattr
- *   CONST     fattr    -> uniform [1]
- *   TABLE     table    -> uniform [w] = tables[table].data[(t - 1) w .. t w - 1], w the
- *                         table's width (step block only)
- *   TENSOR    weight   -> uniform [count]: the module tensor's data (constant folding
- *                         turns uniform values of the init and final blocks into these)
- *   RANDN     stream   -> per-sample [len] N(0,1): pmm_rng_normal_block with the key
- *                         of (seed, stream), first sample = block's first index,
- *                         step counter t (init: 0; not in the final block)
- *   POISSON   stream   -> per-sample [len] Poisson(x) for a per-sample rate x:
- *                         pmm_rng_poisson_block, keyed and counted like RANDN
- *                         (lowering uses stream 1)
- *   DENSE     weight, bias -> x[in] W^T + b, len = W's rows (bias may be -1).  With an
- *                         epilogue (prog >= 0) the value is prog applied elementwise,
- *                         its ARG 0 being x W^T + b and ARG k (k >= 1) operand k
- *                         (operands 1.. are the epilogue's extra inputs)
- *   FUSED     prog     -> prog applied elementwise over len, ARG k = operand k;
- *                         the fusion pass's elementwise chains
- *   ACT       act      -> act(x) elementwise
- *   ADD, SUB, MUL      -> elementwise, computed in float as `a OP b`
- *                         (uniform operands and uniform scalars broadcast)
- *   CONCAT             -> operands side by side; a uniform operand is repeated
- *                         on every row; result is per-sample unless all are uniform
- *   SINUSOIDAL dim     -> pmm_kernel_sinusoidal of the scalar x ([1]), len = dim
- *   LAYERNORM weight, bias, fattr = eps -> pmm_kernel_layernorm
- *   SOFTMAX   dim      -> pmm_kernel_softmax over each group of K consecutive
- *                         elements of x; len = x's
- *   ARGMAX    dim      -> pmm_kernel_argmax: index (as float) of the largest
- *                         element of each group of K; len = x's / K
- *   DIRICHLET_MEAN dim, fattr = beta -> per group of K counts c_0..c_{K-1}:
- *                         y_k = (beta + c_k) / (K beta + n), computed in float
- *                         as n = ((0 + c_0) + c_1) + ..., kb = (float)K * beta,
- *                         y_k = (beta + c_k) / (kb + n); len = x's
- *   EXACT_GMM mixture  -> (mu, A): pmm_kernel_exact_gmm with the module's prior,
- *                         A a uniform scalar (cumulative precision of mu)
- *   EXACT_ATOMS_NORMAL atoms -> (mu, A): pmm_kernel_exact_atoms_normal with
- *                         the module's prior mean and precision
- *   EXACT_ATOMS_GAMMA atoms  -> (mu, A): pmm_kernel_exact_atoms_gamma with the
- *                         module's prior shape and rate
- *   EXACT_ATOMS_CATEGORICAL atoms -> (counts [L*K]):
- *                         pmm_kernel_exact_atoms_categorical with the module's
- *                         smoothing; len = L*K (P(x_l = k | counts))
+ * Every op's operands, attributes, shape rule, cost and kernels are one
+ * line of compiler/ir/ir_ops.def, which also states its semantics.  Every
+ * value has a per-row shape (tshape, PyTorch order: [C, H, W], [L, E], [n]);
+ * ir_set_shape infers it from the operands and attributes, and the 'shapes'
+ * pass re-infers the whole module.
  */
 #ifndef PMMC_IR_H
 #define PMMC_IR_H
@@ -86,32 +47,49 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "compiler/util/tshape.h"
 #include "runtime/pmmrt.h"
 
+/* Operand count of ops that take one or more (ir_ops.def). */
+#define IR_ARGS_ANY (-1)
+/* Most operands an instruction may have (consumers keep them on the stack). */
+#define IR_MAX_ARGS 1024
+
+/* Op flags (ir_ops.def). */
+#define IR_OPF_UNIFORM 0x01u     /* a source whose value is always uniform */
+#define IR_OPF_PER_SAMPLE 0x02u  /* always per-sample (sources, noise) */
+#define IR_OPF_NOT_INIT 0x04u    /* not in the init block (no state yet) */
+#define IR_OPF_STEP_ONLY 0x08u   /* only in the step block */
+#define IR_OPF_NOT_FINAL 0x10u   /* not in the final block (no noise there) */
+#define IR_OPF_FOLD 0x20u        /* folding may evaluate it when its operands are constant */
+#define IR_OPF_ELEMENTWISE 0x40u /* one float of each operand in, one out: fusable */
+
+/* Attributes an op reads (ir_ops.def): printed by ir_print, checked by ir_verify. */
+#define IR_ATTR_ACT 0x0001u
+#define IR_ATTR_WEIGHT 0x0002u
+#define IR_ATTR_BIAS 0x0004u
+#define IR_ATTR_TABLE 0x0008u
+#define IR_ATTR_MIXTURE 0x0010u
+#define IR_ATTR_ATOMS 0x0020u
+#define IR_ATTR_PROG 0x0040u
+#define IR_ATTR_STREAM 0x0080u
+#define IR_ATTR_DIM 0x0100u
+#define IR_ATTR_AXIS 0x0200u
+#define IR_ATTR_START 0x0400u
+#define IR_ATTR_CONV 0x0800u   /* stride, pad, groups */
+#define IR_ATTR_GROUPS 0x1000u
+#define IR_ATTR_FACTOR 0x2000u
+#define IR_ATTR_HEADS 0x4000u
+#define IR_ATTR_PERM 0x8000u
+#define IR_ATTR_ORDER 0x10000u
+#define IR_ATTR_VALUE 0x20000u /* fattr as a value */
+#define IR_ATTR_EPS 0x40000u   /* fattr as eps */
+#define IR_ATTR_BETA 0x80000u  /* fattr as a concentration */
+
 typedef enum ir_op {
-  IR_OP_STATE,
-  IR_OP_FILL,
-  IR_OP_CONST,
-  IR_OP_TABLE,
-  IR_OP_RANDN,
-  IR_OP_DENSE,
-  IR_OP_ACT,
-  IR_OP_ADD,
-  IR_OP_SUB,
-  IR_OP_MUL,
-  IR_OP_CONCAT,
-  IR_OP_SINUSOIDAL,
-  IR_OP_LAYERNORM,
-  IR_OP_EXACT_GMM,
-  IR_OP_POISSON,
-  IR_OP_SOFTMAX,
-  IR_OP_ARGMAX,
-  IR_OP_DIRICHLET_MEAN,
-  IR_OP_EXACT_ATOMS_NORMAL,
-  IR_OP_EXACT_ATOMS_GAMMA,
-  IR_OP_EXACT_ATOMS_CATEGORICAL,
-  IR_OP_TENSOR,
-  IR_OP_FUSED,
+#define OP(id, name, args, flags, attrs, shape, cost, scratch, exec, emit) IR_OP_##id,
+#include "compiler/ir/ir_ops.def"
+#undef OP
   IR_OP_COUNT
 } ir_op;
 
@@ -126,19 +104,28 @@ typedef struct ir_inst {
   ir_op op;
   uint32_t nargs;
   int32_t *args;      /* malloc'd, nargs entries; indices into the same block */
-  uint32_t len;       /* floats per row (uniform: in total) */
+  tshape shape;       /* per-row shape, PyTorch order (ir_infer_shape) */
+  uint32_t len;       /* floats per row (uniform: in total): the shape's element count */
   uint8_t uniform;    /* 1: one value shared by all rows */
-  /* attributes, by op (unused ones are 0 / -1) */
+  /* attributes, by op (ir_ops.def says which op uses which; unused ones are 0 / -1) */
   pmm_act act;        /* ACT */
-  int32_t weight;     /* DENSE, LAYERNORM: index into module tensors */
-  int32_t bias;       /* DENSE, LAYERNORM: index or -1 */
+  int32_t weight;     /* DENSE, CONV2D, LAYERNORM, GROUPNORM, TENSOR: index into module tensors
+                         (LAYERNORM: -1 without affine) */
+  int32_t bias;       /* DENSE, CONV2D, LAYERNORM, GROUPNORM: index or -1 */
   int32_t table;      /* TABLE: index into module tables */
   int32_t mixture;    /* EXACT_GMM: index into module mixtures */
   int32_t atoms;      /* EXACT_ATOMS_*: index into module atom sets */
   int32_t prog;       /* FUSED, DENSE epilogue: index into module progs, or -1 */
   uint32_t stream;    /* RANDN, POISSON */
-  uint32_t dim;       /* SINUSOIDAL; SOFTMAX, ARGMAX, DIRICHLET_MEAN: group size K */
-  float fattr;        /* FILL, CONST, LAYERNORM eps, DIRICHLET_MEAN beta */
+  uint32_t dim;       /* SINUSOIDAL; ARGMAX, DIRICHLET_MEAN: group size K */
+  uint32_t axis;      /* CONCAT, SOFTMAX, SLICE: axis of the shape (0..rank-1) */
+  uint32_t start;     /* SLICE: first index along axis */
+  uint32_t stride, pad, groups; /* CONV2D (groups also GROUPNORM) */
+  uint32_t factor;    /* UPSAMPLE factor, AVGPOOL kernel */
+  uint32_t heads;     /* ATTENTION */
+  uint8_t perm[TSHAPE_MAX_RANK]; /* TRANSPOSE: result axis i is operand axis perm[i] */
+  uint8_t cos_first;  /* SINUSOIDAL: cos before sin */
+  float fattr;        /* FILL, CONST, LAYERNORM/GROUPNORM eps, DIRICHLET_MEAN beta */
   char *label;        /* source layer name or role ("xhat"), for dumps; may be NULL;
                          malloc'd, freed by ir_module_free */
   /* memory plan (opt_plan_memory, compiler/opt/plan.c): offset in floats into
@@ -225,6 +212,10 @@ typedef struct ir_module {
   uint32_t rank;
   uint64_t shape[4];
   uint32_t state_len;       /* floats of state per sample */
+  uint8_t state_in;         /* 1: the caller writes the state before a block run and the
+                               init block is empty (pmmc predict: the network's inputs) */
+  tshape state_shape;       /* the state's per-sample shape (data shape; [L, K] counts for
+                               dirichlet-categorical) */
   uint32_t out_len;         /* floats of output per sample */
   double prior_mean, prior_precision;  /* normal-normal: EXACT_GMM, EXACT_ATOMS_NORMAL */
   double prior_shape, prior_rate;      /* gamma-poisson: EXACT_ATOMS_GAMMA */
@@ -244,6 +235,7 @@ typedef struct ir_module {
   /* memory plan: the state buffer and every instruction value live in one
    * per-worker arena of scratch_floats floats */
   uint64_t state_offset;
+  uint64_t work_offset, work_floats; /* kernel workspace (attention), shared by all */
   uint64_t scratch_floats;
 } ir_module;
 
@@ -272,6 +264,42 @@ int32_t ir_add_mixture(ir_module *m, uint32_t k, uint32_t dim, const float *weig
                        const float *mean, const float *std);
 int32_t ir_add_atoms(ir_module *m, uint32_t k, uint32_t dim, uint32_t vocab, const float *value,
                      const float *log_weight);
+
+/* An op's row of ir_ops.def. */
+typedef int (*ir_shape_fn)(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out,
+                           char *why, size_t whylen);
+typedef uint64_t (*ir_cost_fn)(const ir_module *m, const ir_block *b, const ir_inst *in);
+
+typedef struct ir_op_info {
+  const char *name;
+  int32_t args;       /* operand count, or IR_ARGS_ANY */
+  uint32_t flags;     /* IR_OPF_* */
+  uint32_t attrs;     /* IR_ATTR_* */
+  ir_shape_fn shape;  /* checks operands and attributes; the result's per-row shape */
+  ir_cost_fn cost;    /* FLOPs per row */
+  ir_cost_fn scratch; /* floats of kernel workspace for a block run; NULL: none */
+} ir_op_info;
+
+/* The table row of op (op < IR_OP_COUNT). */
+const ir_op_info *ir_op_get(ir_op op);
+
+/* Instruction i of block k: check its operand indices and count, then
+ * infer its per-row shape and uniformity from its operands and attributes
+ * (the op's shape rule).  0, or -1 with the reason in why. */
+int ir_infer_shape(const ir_module *m, ir_block_kind k, int32_t i, tshape *shape, int *uniform,
+                   char *why, size_t whylen);
+/* ir_infer_shape, then store shape, len and uniform in the instruction;
+ * -1 with a message naming block and instruction. */
+int ir_set_shape(ir_module *m, ir_block_kind k, int32_t i, char *err, size_t errlen);
+/* Append an instruction whose shape is given (rank 0: to be inferred with
+ * ir_set_shape once its attributes are set). */
+int32_t ir_emit_shaped(ir_block *b, ir_op op, uint32_t nargs, const int32_t *args,
+                       const tshape *shape, int uniform);
+/* Output size of a window of k sliding by stride over n elements padded by
+ * pad on both sides; 0 when no window fits. */
+uint32_t ir_conv_out_dim(uint32_t n, uint32_t k, uint32_t stride, uint32_t pad);
+/* "step %4 (dense 'fc1')": how messages name an instruction. */
+void ir_inst_where(const ir_block *blk, ir_block_kind k, int32_t i, char *buf, size_t len);
 
 const char *ir_op_name(ir_op op);
 const char *ir_uop_name(ir_uop_kind k);

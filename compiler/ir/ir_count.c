@@ -3,17 +3,18 @@
  * sample and bytes of constant data (pmmc build --info, ./sampler --info).
  * The memory plan is the optimiser's 'plan' pass (compiler/opt/plan.c).
  */
-#include "compiler/ir/ir.h"
+#include "compiler/ir/ir_shapes.h"
 
 #include <string.h>
 
 /* ---- cost model ------------------------------------------------------------
  *
  * Counted per evaluated element: add/sub/mul 1; dense 2*in*out (+out for the
- * bias); activations relu 1, sigmoid/softplus 3, silu/tanh 4, gelu 5 (their
+ * bias); activations relu 1, sigmoid/softplus 3, silu/tanh 4, gelu 5, gelu-tanh 8 (their
  * transcendental counts as one); randn 4 (Box-Muller's log, sqrt, sin/cos and
  * scale; the Philox integer work is not counted); sinusoidal 2*dim; layernorm
- * 8n; exact_gmm k*(6*dim + 10); poisson 10 per element (a uniform, a log
+ * and groupnorm 8n; conv2d 2*k*k*in/groups (+1 bias) per output; avgpool
+ * k*k per output; attention 4 L^2 E + 5 heads L^2 (two GEMMs, a softmax); exact_gmm k*(6*dim + 10); poisson 10 per element (a uniform, a log
  * and a few compares for inversion, a handful of transcendentals for the
  * rejection method: an average); softmax 5n (max, subtract, exp, sum,
  * divide); argmax n (compares over the input); dirichlet_mean 3n (sum, add,
@@ -22,7 +23,7 @@
  * k*(6*dim + 5) (S log(A x) - A x 4, weighted mean 2); exact_atoms_categorical
  * k*(6*L + 5) + L*K (log-likelihood 4 and accumulation 2 per position, then
  * the output).  state, fill, const, table, tensor and concat move data and
- * count 0.  fused and a dense's epilogue cost their program per element:
+ * count 0, and so do reshape, transpose, slice and upsample.  fused and a dense's epilogue cost their program per element:
  * 1 a add/sub/mul uop, an activation as above.
  *
  * A per-sample instruction costs the above for every sample.  A uniform one
@@ -50,6 +51,7 @@ static uint64_t act_cost(pmm_act act) {
   case PMM_ACT_SILU:
   case PMM_ACT_TANH: return 4;
   case PMM_ACT_GELU: return 5;
+  case PMM_ACT_GELU_TANH: return 8;
   case PMM_ACT_COUNT: break;
   }
   return 0;
@@ -69,49 +71,121 @@ static uint64_t prog_cost(const ir_module *m, int32_t p) {
   return c;
 }
 
-static uint64_t inst_cost(const ir_module *m, const ir_block *blk, const ir_inst *in) {
-  switch (in->op) {
-  case IR_OP_STATE:
-  case IR_OP_FILL:
-  case IR_OP_CONST:
-  case IR_OP_TABLE:
-  case IR_OP_TENSOR:
-  case IR_OP_CONCAT: return 0;
-  case IR_OP_FUSED: return sat_mul(prog_cost(m, in->prog), in->len);
-  case IR_OP_RANDN: return sat_mul(4, in->len);
-  case IR_OP_DENSE: {
-    uint64_t in_len = blk->insts[in->args[0]].len;
-    uint64_t c = sat_mul(sat_mul(2, in_len), in->len);
-    if (in->bias >= 0) c = sat_add(c, in->len);
-    return sat_add(c, sat_mul(prog_cost(m, in->prog), in->len));
-  }
-  case IR_OP_ACT: return sat_mul(act_cost(in->act), in->len);
-  case IR_OP_ADD:
-  case IR_OP_SUB:
-  case IR_OP_MUL: return in->len;
-  case IR_OP_SINUSOIDAL: return sat_mul(2, in->dim);
-  case IR_OP_LAYERNORM: return sat_mul(8, in->len);
-  case IR_OP_EXACT_GMM: {
-    const ir_mixture *g = &m->mixtures[in->mixture];
-    return sat_mul(g->k, sat_add(sat_mul(6, g->dim), 10));
-  }
-  case IR_OP_POISSON: return sat_mul(10, in->len);
-  case IR_OP_SOFTMAX: return sat_mul(5, in->len);
-  case IR_OP_ARGMAX: return blk->insts[in->args[0]].len;
-  case IR_OP_DIRICHLET_MEAN: return sat_mul(3, in->len);
-  case IR_OP_EXACT_ATOMS_NORMAL:
-  case IR_OP_EXACT_ATOMS_GAMMA: {
-    const ir_atoms *a = &m->atoms[in->atoms];
-    uint64_t per = in->op == IR_OP_EXACT_ATOMS_NORMAL ? 5 : 6;
-    return sat_mul(a->k, sat_add(sat_mul(per, a->dim), 5));
-  }
-  case IR_OP_EXACT_ATOMS_CATEGORICAL: {
-    const ir_atoms *a = &m->atoms[in->atoms];
-    return sat_add(sat_mul(a->k, sat_add(sat_mul(6, a->dim), 5)), in->len);
-  }
-  case IR_OP_COUNT: break;
-  }
+/* ---- the cost column of ir_ops.def: FLOPs per row ------------------------ */
+
+static const ir_inst *op0(const ir_block *b, const ir_inst *in) { return &b->insts[in->args[0]]; }
+
+uint64_t ir_cost_zero(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  (void)b;
+  (void)in;
   return 0;
+}
+
+uint64_t ir_cost_elems(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  (void)b;
+  return in->len;
+}
+
+uint64_t ir_cost_randn(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  (void)b;
+  return sat_mul(4, in->len);
+}
+
+uint64_t ir_cost_prog(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)b;
+  return sat_mul(prog_cost(m, in->prog), in->len);
+}
+
+uint64_t ir_cost_dense(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  uint64_t c = sat_mul(sat_mul(2, op0(b, in)->len), m->tensors[in->weight].shape[0]);
+  if (in->bias >= 0) c = sat_add(c, in->len);
+  return sat_add(c, sat_mul(prog_cost(m, in->prog), in->len));
+}
+
+uint64_t ir_cost_conv2d(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  const ir_tensor *w = &m->tensors[in->weight];
+  uint64_t per_out = sat_mul(2, sat_mul(w->shape[1], sat_mul(w->shape[2], w->shape[3])));
+  (void)b;
+  return sat_mul(in->len, sat_add(per_out, in->bias >= 0 ? 1 : 0));
+}
+
+uint64_t ir_cost_act(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  (void)b;
+  return sat_mul(act_cost(in->act), in->len);
+}
+
+uint64_t ir_cost_sinusoidal(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  (void)b;
+  return sat_mul(2, in->dim);
+}
+
+uint64_t ir_cost_norm(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  (void)b;
+  return sat_mul(8, in->len);
+}
+
+uint64_t ir_cost_avgpool(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  (void)b;
+  return sat_mul(in->len, (uint64_t)in->factor * in->factor);
+}
+
+/* q k^T and p v: 2 L^2 E each, plus the softmax's 5 per score. */
+uint64_t ir_cost_attention(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  (void)b;
+  uint64_t l = in->shape.dim[0], e = in->shape.dim[1];
+  return sat_add(sat_mul(4, sat_mul(sat_mul(l, l), e)), sat_mul(5, sat_mul(in->heads, sat_mul(l, l))));
+}
+
+uint64_t ir_scratch_attention(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  (void)b;
+  return pmm_attention_scratch_floats(in->shape.dim[0]);
+}
+
+uint64_t ir_cost_exact_gmm(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)b;
+  const ir_mixture *g = &m->mixtures[in->mixture];
+  return sat_mul(g->k, sat_add(sat_mul(6, g->dim), 10));
+}
+
+uint64_t ir_cost_poisson(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  (void)b;
+  return sat_mul(10, in->len);
+}
+
+uint64_t ir_cost_softmax(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  (void)b;
+  return sat_mul(5, in->len);
+}
+
+uint64_t ir_cost_argmax(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  return op0(b, in)->len;
+}
+
+uint64_t ir_cost_dirichlet_mean(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)m;
+  (void)b;
+  return sat_mul(3, in->len);
+}
+
+uint64_t ir_cost_exact_atoms(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)b;
+  const ir_atoms *a = &m->atoms[in->atoms];
+  if (in->op == IR_OP_EXACT_ATOMS_CATEGORICAL)
+    return sat_add(sat_mul(a->k, sat_add(sat_mul(6, a->dim), 5)), in->len);
+  uint64_t per = in->op == IR_OP_EXACT_ATOMS_NORMAL ? 5 : 6;
+  return sat_mul(a->k, sat_add(sat_mul(per, a->dim), 5));
 }
 
 uint64_t ir_count_flops(const ir_module *m) {
@@ -121,7 +195,7 @@ uint64_t ir_count_flops(const ir_module *m) {
     uint64_t ps = 0, un = 0;
     for (uint32_t i = 0; i < blk->count; i++) {
       const ir_inst *in = &blk->insts[i];
-      uint64_t c = inst_cost(m, blk, in);
+      uint64_t c = ir_op_get(in->op)->cost(m, blk, in);
       if (in->uniform)
         un = sat_add(un, c);
       else

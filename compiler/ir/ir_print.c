@@ -22,14 +22,15 @@
  *     prog pI { u0 = arg 1; u1 = const 0.5; u2 = mul u0, u1; u3 = act silu u2 }
  *     memory state@OFFSET scratch=F floats    (once planned)
  *     init {  /  step t=1..S {  /  final {    (S = runs of the step block)
- *       %i = OP [ATTRS] [(%a, %b, ..)] : [uniform ][LEN][ @OFFSET]   # label
+ *       %i = OP [ATTRS] [(%a, %b, ..)] : [uniform ][d0, d1, ..][ @OFFSET]   # label
  *       return %r
  *     }
  *
- * with ATTRS by op: fill/const VALUE, table NAME, randn stream=S,
- * tensor NAME, fused pI, dense W[, B][ epilogue=pI], layernorm W[, B] eps=E, act NAME, sinusoidal dim=D,
- * exact_gmm mI, poisson stream=S, softmax k=K, argmax k=K,
- * dirichlet_mean k=K beta=B, exact_atoms_{normal,gamma,categorical} aI.
+ * with ATTRS the attributes ir_ops.def lists for the op, in this order:
+ * VALUE, table NAME, stream=S, activation NAME, weight NAME[, bias NAME],
+ * pI (fused) or epilogue=pI, mI, aI, dim=D, cos-sin, axis=A, start=S,
+ * stride=S pad=P groups=G, groups=G, factor=F, heads=H, perm=[..], eps=E,
+ * beta=B.  The shape is the value's per-row shape.
  * @OFFSET is the value's place in the scratch arena, in floats, shown once
  * the module is memory-planned (scratch_floats > 0) so that plans can be
  * read and compared in golden files.
@@ -102,41 +103,47 @@ static void line_put(line_buf *l, const char *fmt, ...) {
   if (w > 0) l->n += (size_t)w < room ? (size_t)w : room - 1;
 }
 
-/* The instruction's text up to the label comment. */
-static void format_inst(const ir_module *m, int32_t i, const ir_inst *in, line_buf *l) {
-  line_put(l, "  %%%d = %s", (int)i, ir_op_name(in->op));
-  switch (in->op) {
-  case IR_OP_FILL:
-  case IR_OP_CONST: line_put(l, " %.6g", (double)in->fattr); break;
-  case IR_OP_TABLE:
+/* The attributes ir_ops.def says the op reads, in one fixed order. */
+static void format_attrs(const ir_module *m, const ir_inst *in, line_buf *l) {
+  uint32_t at = ir_op_get(in->op)->attrs;
+  if (at & IR_ATTR_VALUE) line_put(l, " %.6g", (double)in->fattr);
+  if (at & IR_ATTR_TABLE)
     line_put(l, " %s",
              in->table >= 0 && (uint32_t)in->table < m->ntables ? m->tables[in->table].name : "?");
-    break;
-  case IR_OP_RANDN: line_put(l, " stream=%u", in->stream); break;
-  case IR_OP_DENSE:
-  case IR_OP_LAYERNORM:
-    line_put(l, " %s", tensor_name(m, in->weight));
-    if (in->bias >= 0) line_put(l, ", %s", tensor_name(m, in->bias));
-    if (in->op == IR_OP_LAYERNORM) line_put(l, " eps=%.6g", (double)in->fattr);
-    if (in->op == IR_OP_DENSE && in->prog >= 0) line_put(l, " epilogue=p%d", (int)in->prog);
-    break;
-  case IR_OP_TENSOR: line_put(l, " %s", tensor_name(m, in->weight)); break;
-  case IR_OP_FUSED: line_put(l, " p%d", (int)in->prog); break;
-  case IR_OP_ACT: line_put(l, " %s", or_unknown(pmm_act_name(in->act))); break;
-  case IR_OP_SINUSOIDAL: line_put(l, " dim=%u", in->dim); break;
-  case IR_OP_EXACT_GMM: line_put(l, " m%d", (int)in->mixture); break;
-  case IR_OP_POISSON: line_put(l, " stream=%u", in->stream); break;
-  case IR_OP_SOFTMAX:
-  case IR_OP_ARGMAX: line_put(l, " k=%u", in->dim); break;
-  case IR_OP_DIRICHLET_MEAN: line_put(l, " k=%u beta=%.6g", in->dim, (double)in->fattr); break;
-  case IR_OP_EXACT_ATOMS_NORMAL:
-  case IR_OP_EXACT_ATOMS_GAMMA:
-  case IR_OP_EXACT_ATOMS_CATEGORICAL: line_put(l, " a%d", (int)in->atoms); break;
-  default: break;
+  if (at & IR_ATTR_STREAM) line_put(l, " stream=%u", in->stream);
+  if (at & IR_ATTR_ACT) line_put(l, " %s", or_unknown(pmm_act_name(in->act)));
+  if ((at & IR_ATTR_WEIGHT) && in->weight >= 0) line_put(l, " %s", tensor_name(m, in->weight));
+  if ((at & IR_ATTR_BIAS) && in->bias >= 0) line_put(l, ", %s", tensor_name(m, in->bias));
+  if ((at & IR_ATTR_PROG) && in->prog >= 0)
+    line_put(l, in->op == IR_OP_FUSED ? " p%d" : " epilogue=p%d", (int)in->prog);
+  if (at & IR_ATTR_MIXTURE) line_put(l, " m%d", (int)in->mixture);
+  if (at & IR_ATTR_ATOMS) line_put(l, " a%d", (int)in->atoms);
+  if (at & IR_ATTR_DIM) line_put(l, " dim=%u", in->dim);
+  if ((at & IR_ATTR_ORDER) && in->cos_first) line_put(l, " cos-sin");
+  if (at & IR_ATTR_AXIS) line_put(l, " axis=%u", in->axis);
+  if (at & IR_ATTR_START) line_put(l, " start=%u", in->start);
+  if (at & IR_ATTR_CONV) line_put(l, " stride=%u pad=%u groups=%u", in->stride, in->pad, in->groups);
+  if (at & IR_ATTR_GROUPS) line_put(l, " groups=%u", in->groups);
+  if (at & IR_ATTR_FACTOR) line_put(l, " factor=%u", in->factor);
+  if (at & IR_ATTR_HEADS) line_put(l, " heads=%u", in->heads);
+  if (at & IR_ATTR_PERM) {
+    const tshape *s = &in->shape;
+    for (uint32_t d = 0; d < s->rank; d++) line_put(l, "%s%u", d ? ", " : " perm=[", in->perm[d]);
+    line_put(l, "]");
   }
+  if (at & IR_ATTR_EPS) line_put(l, " eps=%.6g", (double)in->fattr);
+  if (at & IR_ATTR_BETA) line_put(l, " beta=%.6g", (double)in->fattr);
+}
+
+/* The instruction's text up to the label comment. */
+static void format_inst(const ir_module *m, int32_t i, const ir_inst *in, line_buf *l) {
+  char shape[TSHAPE_TEXT];
+  line_put(l, "  %%%d = %s", (int)i, ir_op_name(in->op));
+  format_attrs(m, in, l);
   for (uint32_t a = 0; a < in->nargs; a++)
     line_put(l, "%s%%%d%s", a ? ", " : " (", (int)in->args[a], a + 1 == in->nargs ? ")" : "");
-  line_put(l, " : %s[%u]", in->uniform ? "uniform " : "", in->len);
+  line_put(l, " : %s%s", in->uniform ? "uniform " : "",
+           tshape_format(&in->shape, shape, sizeof shape));
   if (m->scratch_floats) line_put(l, " @%llu", (unsigned long long)in->offset);
 }
 

@@ -47,6 +47,13 @@ int32_t lower_emit(lower_ctx *c, ir_block_kind bk, ir_op op, uint32_t nargs, con
   return i >= 0 ? i : lower_oom(c);
 }
 
+int32_t lower_emit_shaped(lower_ctx *c, ir_block_kind bk, ir_op op, uint32_t nargs,
+                          const int32_t *args, const tshape *shape) {
+  int32_t i = lower_emit(c, bk, op, nargs, args, (uint32_t)tshape_numel(shape));
+  if (i >= 0) c->m->blocks[bk].insts[i].shape = *shape;
+  return i;
+}
+
 int32_t lower_binary(lower_ctx *c, ir_block_kind bk, ir_op op, int32_t a, int32_t b) {
   const ir_inst *x = &c->m->blocks[bk].insts[a], *y = &c->m->blocks[bk].insts[b];
   int32_t args[2] = {a, b};
@@ -210,6 +217,7 @@ static int lower_check_pair(lower_ctx *c) {
     m->vocab_size = s->vocab_size;
     m->pad_symbol = s->pad_symbol < 0 ? -1 : s->pad_symbol;
     m->state_len = (uint32_t)(s->data_elems * s->vocab_size);
+    m->state_shape = tshape_make(2, (uint32_t[]){(uint32_t)s->data_elems, s->vocab_size});
     return 0;
   }
   return lower_error_at(c, s->prior_loc, "internal error: unknown pair %d", (int)s->pair);
@@ -232,6 +240,7 @@ static int lower_header(lower_ctx *c, const lower_options *opts) {
   m->rank = s->rank;
   for (uint32_t d = 0; d < s->rank; d++) m->shape[d] = s->shape[d];
   m->state_len = (uint32_t)s->data_elems;
+  m->state_shape = tshape_make(s->rank, s->shape);
   m->out_len = (uint32_t)s->data_elems;
   m->prior_mean = s->prior_mean;
   m->prior_precision = s->prior_precision;
@@ -256,6 +265,15 @@ static int lower_header(lower_ctx *c, const lower_options *opts) {
   return 0;
 }
 
+/* Every instruction's shape from its operands and attributes, in order:
+ * lowering sets attributes after emitting, so shapes are decided here. */
+static int lower_infer_shapes(ir_module *m, char *err, size_t errlen) {
+  for (int b = 0; b < IR_BLOCK_COUNT; b++)
+    for (uint32_t i = 0; i < m->blocks[b].count; i++)
+      if (ir_set_shape(m, (ir_block_kind)b, (int32_t)i, err, errlen) != 0) return -1;
+  return 0;
+}
+
 int lower_model(const model_spec *spec, const lower_options *opts, ir_module *m, diag_list *dl) {
   lower_ctx c;
   memset(&c, 0, sizeof c);
@@ -276,7 +294,7 @@ int lower_model(const model_spec *spec, const lower_options *opts, ir_module *m,
   if (rc == 0) rc = lower_strings(&c);
   if (rc == 0) {
     char err[512];
-    if (ir_verify(m, err, sizeof err) != 0)
+    if (lower_infer_shapes(m, err, sizeof err) != 0 || ir_verify(m, err, sizeof err) != 0)
       rc = lower_error_at(&c, spec->name_loc, "internal error: the lowered IR is invalid: %s", err);
   }
   free(c.A);

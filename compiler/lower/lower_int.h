@@ -56,6 +56,7 @@ typedef struct lower_ctx {
   int32_t *value;   /* graph: a layer's instruction in the current block */
   uint8_t *live;    /* graph: layer reachable from the output */
   size_t out_layer; /* graph: index of the output layer */
+  const char *output; /* graph: the layer to treat as the output, NULL: network.output */
   int failed;       /* an error is already in dl */
 } lower_ctx;
 
@@ -77,6 +78,11 @@ int lower_error_at(lower_ctx *c, spec_loc loc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int32_t lower_emit(lower_ctx *c, ir_block_kind bk, ir_op op, uint32_t nargs, const int32_t *args,
                    uint32_t len);
+/* lower_emit with the result's shape given (sources whose shape is their
+ * own: fill, noise, reshape).  Other instructions get their shapes from
+ * ir_set_shape once the module is lowered. */
+int32_t lower_emit_shaped(lower_ctx *c, ir_block_kind bk, ir_op op, uint32_t nargs,
+                          const int32_t *args, const tshape *shape);
 /* a OP b for elementwise ops; length of the longer operand (scalars broadcast). */
 int32_t lower_binary(lower_ctx *c, ir_block_kind bk, ir_op op, int32_t a, int32_t b);
 /* A uniform scalar CONST. */

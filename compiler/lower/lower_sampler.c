@@ -109,7 +109,8 @@ static int32_t lower_term(lower_ctx *c, lower_table_kind k, uint32_t shift, int3
 static int32_t lower_per_sample(lower_ctx *c, ir_block_kind bk, int32_t x) {
   const ir_inst *in = &c->m->blocks[bk].insts[x];
   if (!in->uniform) return x;
-  int32_t zero = lower_emit(c, bk, IR_OP_FILL, 0, NULL, in->len);
+  tshape shape = in->shape;
+  int32_t zero = lower_emit_shaped(c, bk, IR_OP_FILL, 0, NULL, &shape);
   int32_t r = zero >= 0 ? lower_binary(c, bk, IR_OP_ADD, x, zero) : -1;
   return r >= 0 && lower_label(c, bk, r, "broadcast") == 0 ? r : -1;
 }
@@ -121,7 +122,7 @@ static int32_t lower_state(lower_ctx *c, ir_block_kind bk, const char *label) {
 
 static int32_t lower_noise(lower_ctx *c, ir_block_kind bk, ir_op op, int32_t rate, uint32_t stream,
                            const char *label) {
-  int32_t r = lower_emit(c, bk, op, rate >= 0 ? 1 : 0, &rate, c->m->state_len);
+  int32_t r = lower_emit_shaped(c, bk, op, rate >= 0 ? 1 : 0, &rate, &c->m->state_shape);
   if (r < 0) return -1;
   c->m->blocks[bk].insts[r].stream = stream;
   return lower_label(c, bk, r, label) == 0 ? r : -1;
@@ -136,7 +137,7 @@ static int lower_result(lower_ctx *c, ir_block_kind bk, int32_t r, const char *l
 /* ---- init ------------------------------------------------------------------- */
 
 static int lower_fill_init(lower_ctx *c, double v, const char *label) {
-  int32_t r = lower_emit(c, IR_BLOCK_INIT, IR_OP_FILL, 0, NULL, c->m->state_len);
+  int32_t r = lower_emit_shaped(c, IR_BLOCK_INIT, IR_OP_FILL, 0, NULL, &c->m->state_shape);
   if (r < 0) return -1;
   c->m->blocks[IR_BLOCK_INIT].insts[r].fattr = (float)v;
   return lower_result(c, IR_BLOCK_INIT, r, label);

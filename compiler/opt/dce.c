@@ -58,30 +58,19 @@ typedef enum dce_kind {
 /* The fields of in that refer to data of kind k (by what the op reads);
  * returns their number (at most 2). */
 static int dce_refs(ir_inst *in, dce_kind k, int32_t *ref[2]) {
+  static const uint32_t attr[DCE_KIND_COUNT][2] = {
+      [DCE_TENSOR] = {IR_ATTR_WEIGHT, IR_ATTR_BIAS}, [DCE_TABLE] = {IR_ATTR_TABLE, 0},
+      [DCE_MIXTURE] = {IR_ATTR_MIXTURE, 0},          [DCE_ATOMS] = {IR_ATTR_ATOMS, 0},
+      [DCE_PROG] = {IR_ATTR_PROG, 0}};
+  int32_t *field[DCE_KIND_COUNT][2] = {[DCE_TENSOR] = {&in->weight, &in->bias},
+                                       [DCE_TABLE] = {&in->table, NULL},
+                                       [DCE_MIXTURE] = {&in->mixture, NULL},
+                                       [DCE_ATOMS] = {&in->atoms, NULL},
+                                       [DCE_PROG] = {&in->prog, NULL}};
+  uint32_t has = ir_op_get(in->op)->attrs;
   int n = 0;
-  switch (k) {
-  case DCE_TENSOR:
-    if (in->op == IR_OP_DENSE || in->op == IR_OP_LAYERNORM || in->op == IR_OP_TENSOR)
-      ref[n++] = &in->weight;
-    if ((in->op == IR_OP_DENSE || in->op == IR_OP_LAYERNORM) && in->bias >= 0)
-      ref[n++] = &in->bias;
-    break;
-  case DCE_TABLE:
-    if (in->op == IR_OP_TABLE) ref[n++] = &in->table;
-    break;
-  case DCE_MIXTURE:
-    if (in->op == IR_OP_EXACT_GMM) ref[n++] = &in->mixture;
-    break;
-  case DCE_ATOMS:
-    if (in->op == IR_OP_EXACT_ATOMS_NORMAL || in->op == IR_OP_EXACT_ATOMS_GAMMA ||
-        in->op == IR_OP_EXACT_ATOMS_CATEGORICAL)
-      ref[n++] = &in->atoms;
-    break;
-  case DCE_PROG:
-    if ((in->op == IR_OP_FUSED || in->op == IR_OP_DENSE) && in->prog >= 0) ref[n++] = &in->prog;
-    break;
-  case DCE_KIND_COUNT: break;
-  }
+  for (int j = 0; j < 2 && k < DCE_KIND_COUNT; j++)
+    if ((has & attr[k][j]) && *field[k][j] >= 0) ref[n++] = field[k][j];
   return n;
 }
 

@@ -38,9 +38,10 @@
  *    interpreter and compiled code both run the folded module and still
  *    agree with each other.
  *
- * Every other fold is bit-exact: values are computed with the kernels and
- * the float expressions the interpreter uses on a uniform value (one row),
- * so folding does not change a sample.  EXACT_* kernels are never uniform
+ * Every other fold is bit-exact: values are computed by the interpreter's
+ * own evaluator (interp_eval) on a uniform value (one row), so folding does
+ * not change a sample.  A folded value keeps its shape: the table or
+ * tensor holds its floats, the instruction its shape.  EXACT_* kernels are never uniform
  * in lowered modules and are not folded.
  *
  * Size limit: the new table and tensor data of a module may not exceed
@@ -57,6 +58,7 @@
 #include <string.h>
 #include <math.h>
 
+#include "compiler/interp/interp.h"
 #include "compiler/util/xalloc.h"
 
 #define FOLD_MAX_BYTES ((uint64_t)64 << 20)
@@ -77,9 +79,7 @@ static int fold_oom(fold_ctx *c) {
   return -1;
 }
 
-static int fold_is_leaf(ir_op op) {
-  return op == IR_OP_CONST || op == IR_OP_TABLE || op == IR_OP_TENSOR;
-}
+static int fold_is_leaf(ir_op op) { return (ir_op_get(op)->flags & IR_OPF_UNIFORM) != 0; }
 
 /* Which instructions of the block can be evaluated at compile time and
  * which of those read the step counter.  The arrays hold b->count entries. */
@@ -87,33 +87,15 @@ static void fold_analyse(fold_ctx *c) {
   const ir_block *b = &c->m->blocks[c->k];
   for (uint32_t i = 0; i < b->count; i++) {
     const ir_inst *in = &b->insts[i];
-    int ok = in->uniform != 0, dep = 0;
-    switch (in->op) {
-    case IR_OP_CONST:
-    case IR_OP_TENSOR: break;
-    case IR_OP_TABLE:
+    int ok = in->uniform && (ir_op_get(in->op)->flags & IR_OPF_FOLD), dep = 0;
+    if (in->op == IR_OP_TABLE) {
       /* with no steps there is no row to read */
       ok = c->k == IR_BLOCK_STEP && c->m->steps > 0;
       dep = 1;
-      break;
-    case IR_OP_DENSE:
-    case IR_OP_FUSED:
-    case IR_OP_ACT:
-    case IR_OP_ADD:
-    case IR_OP_SUB:
-    case IR_OP_MUL:
-    case IR_OP_CONCAT:
-    case IR_OP_SINUSOIDAL:
-    case IR_OP_LAYERNORM:
-    case IR_OP_SOFTMAX:
-    case IR_OP_ARGMAX:
-    case IR_OP_DIRICHLET_MEAN:
-      for (uint32_t a = 0; a < in->nargs && ok; a++) {
-        ok = c->foldable[in->args[a]];
-        dep |= c->tdep[in->args[a]];
-      }
-      break;
-    default: ok = 0; break;
+    }
+    for (uint32_t a = 0; a < in->nargs && ok; a++) {
+      ok = c->foldable[in->args[a]];
+      dep |= c->tdep[in->args[a]];
     }
     c->foldable[i] = (uint8_t)ok;
     c->tdep[i] = (uint8_t)(ok && dep);
@@ -138,9 +120,8 @@ static int fold_take(fold_ctx *c, uint64_t rows, uint64_t width) {
 
 /* ---- evaluation ------------------------------------------------------------
  *
- * A uniform value is one row; each op below is the interpreter's for a
- * uniform instruction (rows = 1), with the same kernels and the same float
- * expressions, so a folded constant has the bits the interpreter computed. */
+ * A uniform value is one row, evaluated by the interpreter's own kernels
+ * (interp_eval), so a folded constant has the bits the interpreter computed. */
 
 typedef struct fold_eval {
   const ir_module *m;
@@ -148,12 +129,16 @@ typedef struct fold_eval {
   uint8_t *want;  /* instructions to evaluate, closed under operands */
   float **val;    /* val[i]: len floats of wanted instruction i */
   float *store;
+  float *work;    /* kernel workspace */
+  const float **x; /* operand pointers of the instruction being evaluated */
 } fold_eval;
 
 static void fold_eval_free(fold_eval *e) {
   free(e->want);
   free(e->val);
   free(e->store);
+  free(e->work);
+  free(e->x);
   memset(e, 0, sizeof *e);
 }
 
@@ -167,15 +152,20 @@ static int fold_eval_init(fold_eval *e, const ir_module *m, const ir_block *b,
   uint32_t n = b->count ? b->count : 1;
   e->want = xcalloc_array(n, 1);
   e->val = xcalloc_array(n, sizeof *e->val);
-  if (!e->want || !e->val) goto fail;
+  e->x = xcalloc_array(IR_MAX_ARGS, sizeof *e->x);
+  if (!e->want || !e->val || !e->x) goto fail;
   memcpy(e->want, roots, b->count);
-  size_t total = 0;
+  size_t total = 0, work = 1;
   for (uint32_t i = b->count; i-- > 0;) {
     if (!e->want[i]) continue;
-    for (uint32_t a = 0; a < b->insts[i].nargs; a++) e->want[b->insts[i].args[a]] = 1;
-    if (size_add_overflow(total, b->insts[i].len, &total)) goto fail;
+    const ir_inst *in = &b->insts[i];
+    for (uint32_t a = 0; a < in->nargs; a++) e->want[in->args[a]] = 1;
+    if (size_add_overflow(total, in->len, &total)) goto fail;
+    ir_cost_fn scratch = ir_op_get(in->op)->scratch;
+    if (scratch && scratch(m, b, in) > work) work = (size_t)scratch(m, b, in);
   }
   if (!(e->store = xmalloc_array(total ? total : 1, sizeof *e->store))) goto fail;
+  if (!(e->work = xmalloc_array(work, sizeof *e->work))) goto fail;
   size_t off = 0;
   for (uint32_t i = 0; i < b->count; i++)
     if (e->want[i]) {
@@ -188,98 +178,15 @@ fail:
   return -1;
 }
 
-/* Element e of a uniform operand x of an elementwise program (uniform
- * scalars broadcast). */
-static float fold_prog_operand(const fold_eval *e, int32_t x, size_t j) {
-  return e->b->insts[x].len == 1 ? e->val[x][0] : e->val[x][j];
-}
-
-/* FUSED, or a DENSE's epilogue applied in place to its GEMM result y. */
-static void fold_exec_prog(const fold_eval *e, const ir_inst *in, float *y) {
-  const ir_prog *p = &e->m->progs[in->prog];
-  float reg[IR_PROG_MAX_UOPS];
-  for (size_t j = 0; j < in->len; j++) {
-    for (uint32_t u = 0; u < p->count; u++) {
-      const ir_uop *op = &p->uops[u];
-      if (op->kind == IR_UOP_ARG)
-        reg[u] = in->op == IR_OP_DENSE && op->a == 0 ? y[j]
-                                                     : fold_prog_operand(e, in->args[op->a], j);
-      else
-        reg[u] = ir_uop_apply(op, reg);
-    }
-    y[j] = reg[p->count - 1];
-  }
-}
-
-static void fold_exec_binary(const fold_eval *e, const ir_inst *in, float *y) {
-  const ir_inst *a = &e->b->insts[in->args[0]], *b = &e->b->insts[in->args[1]];
-  const float *x = e->val[in->args[0]], *z = e->val[in->args[1]];
-  size_t n = in->len, xe = a->len == n ? 1 : 0, ze = b->len == n ? 1 : 0;
-  for (size_t j = 0; j < n; j++) {
-    switch (in->op) {
-    case IR_OP_ADD: y[j] = x[j * xe] + z[j * ze]; break;
-    case IR_OP_SUB: y[j] = x[j * xe] - z[j * ze]; break;
-    default: y[j] = x[j * xe] * z[j * ze]; break;
-    }
-  }
-}
-
-static void fold_exec(const fold_eval *e, uint32_t i, uint32_t t) {
-  const ir_module *m = e->m;
-  const ir_inst *in = &e->b->insts[i];
-  float *y = e->val[i];
-  const ir_inst *a = in->nargs ? &e->b->insts[in->args[0]] : NULL;
-  const float *x = in->nargs ? e->val[in->args[0]] : NULL;
-  switch (in->op) {
-  case IR_OP_CONST: y[0] = in->fattr; break;
-  case IR_OP_TABLE:
-    memcpy(y, m->tables[in->table].data + (size_t)(t - 1) * in->len, in->len * sizeof *y);
-    break;
-  case IR_OP_TENSOR: memcpy(y, m->tensors[in->weight].data, in->len * sizeof *y); break;
-  case IR_OP_DENSE:
-    pmm_kernel_dense(1, a->len, in->len, x, m->tensors[in->weight].data,
-                     in->bias >= 0 ? m->tensors[in->bias].data : NULL, y);
-    if (in->prog >= 0) fold_exec_prog(e, in, y);
-    break;
-  case IR_OP_FUSED: fold_exec_prog(e, in, y); break;
-  case IR_OP_ACT: pmm_kernel_act(in->act, in->len, x, y); break;
-  case IR_OP_ADD:
-  case IR_OP_SUB:
-  case IR_OP_MUL: fold_exec_binary(e, in, y); break;
-  case IR_OP_CONCAT:
-    for (uint32_t k = 0; k < in->nargs; k++) {
-      uint32_t len = e->b->insts[in->args[k]].len;
-      memcpy(y, e->val[in->args[k]], len * sizeof *y);
-      y += len;
-    }
-    break;
-  case IR_OP_SINUSOIDAL: pmm_kernel_sinusoidal(1, in->dim, x, 1, y); break;
-  case IR_OP_LAYERNORM:
-    pmm_kernel_layernorm(1, in->len, x, m->tensors[in->weight].data,
-                         in->bias >= 0 ? m->tensors[in->bias].data : NULL, in->fattr, y);
-    break;
-  case IR_OP_SOFTMAX: pmm_kernel_softmax(1, a->len / in->dim, in->dim, x, y); break;
-  case IR_OP_ARGMAX: pmm_kernel_argmax(1, a->len / in->dim, in->dim, x, y); break;
-  case IR_OP_DIRICHLET_MEAN: {
-    size_t k = in->dim;
-    float beta = in->fattr, kb = (float)in->dim * in->fattr;
-    for (size_t g = 0; g < in->len / k; g++) {
-      const float *cnt = x + g * k;
-      float n = 0.0f;
-      for (size_t j = 0; j < k; j++) n = n + cnt[j];
-      float den = kb + n;
-      for (size_t j = 0; j < k; j++) y[g * k + j] = (beta + cnt[j]) / den;
-    }
-    break;
-  }
-  default: break; /* fold_analyse lets no other op through */
-  }
-}
-
 /* Evaluate every wanted instruction at step counter t. */
 static void fold_eval_run(const fold_eval *e, uint32_t t) {
-  for (uint32_t i = 0; i < e->b->count; i++)
-    if (e->want[i]) fold_exec(e, i, t);
+  interp_env env = {e->m, e->b, NULL, NULL, NULL, NULL, e->work, 1, t};
+  for (uint32_t i = 0; i < e->b->count; i++) {
+    if (!e->want[i]) continue;
+    const ir_inst *in = &e->b->insts[i];
+    for (uint32_t a = 0; a < in->nargs; a++) e->x[a] = e->val[in->args[a]];
+    interp_eval(&env, in, e->x, e->val[i]);
+  }
 }
 
 /* The step counter of the block's single evaluation (init, final, and
@@ -451,7 +358,7 @@ static int fold_is_split(const fold_ctx *c, const ir_block *b, uint32_t i) {
   const ir_inst *in = &b->insts[i];
   if (in->op != IR_OP_DENSE || in->uniform || in->prog >= 0 || in->nargs != 1) return 0;
   const ir_inst *x = &b->insts[in->args[0]];
-  if (x->op != IR_OP_CONCAT || x->uniform) return 0;
+  if (x->op != IR_OP_CONCAT || x->uniform || x->shape.rank != 1) return 0;
   int parts = 0;
   for (uint32_t a = 0; a < x->nargs; a++) {
     if (!b->insts[x->args[a]].uniform) continue;

@@ -78,9 +78,31 @@ static int fuse_build_uses(fuse_ctx *c) {
   return 0;
 }
 
-static int fuse_is_elementwise(const ir_inst *in) {
-  return in->op == IR_OP_ACT || in->op == IR_OP_ADD || in->op == IR_OP_SUB ||
-         in->op == IR_OP_MUL;
+/* An elementwise op whose operands a program can read element by element:
+ * each has the op's length or is a uniform scalar (a broadcast along
+ * other axes stays a separate instruction). */
+static int fuse_is_elementwise(const ir_block *b, const ir_inst *in) {
+  if (!(ir_op_get(in->op)->flags & IR_OPF_ELEMENTWISE)) return 0;
+  for (uint32_t a = 0; a < in->nargs; a++) {
+    const ir_inst *x = &b->insts[in->args[a]];
+    if (x->len != in->len && !(x->uniform && x->len == 1)) return 0;
+  }
+  return 1;
+}
+
+/* A group may become dense layer d's epilogue when the GEMM can read every
+ * leaf by (row, column): per-sample leaves of the dense's length, uniform
+ * scalars, and uniform vectors only when the dense has one row a sample. */
+static int fuse_epilogue_fits(const fuse_ctx *c, const ir_inst *d, uint32_t g, uint32_t lo,
+                              uint32_t r) {
+  const ir_block *b = c->b;
+  int one_row = b->insts[d->args[0]].shape.rank == 1;
+  for (uint32_t j = lo; j <= r; j++) {
+    const ir_inst *x = &b->insts[j];
+    if (c->leaf[j] != g || x == d || (x->uniform && x->len == 1)) continue;
+    if (x->uniform ? !one_row : x->len != d->len) return 0;
+  }
+  return 1;
 }
 
 /* Instruction i may disappear into group g: it is not the block's result,
@@ -118,7 +140,7 @@ static uint32_t fuse_grow(fuse_ctx *c, uint32_t r, uint32_t *lo, int32_t *dense)
   }
   for (uint32_t j = r; j-- > *lo;) {
     const ir_inst *in = &b->insts[j];
-    if (c->leaf[j] != g || !fuse_is_elementwise(in) || in->uniform || in->len != root->len ||
+    if (c->leaf[j] != g || !fuse_is_elementwise(b, in) || in->uniform || in->len != root->len ||
         !fuse_only_read_by(c, j, g))
       continue;
     /* j turns from a leaf into a member: one uop for it, its new leaves */
@@ -137,7 +159,8 @@ static uint32_t fuse_grow(fuse_ctx *c, uint32_t r, uint32_t *lo, int32_t *dense)
   for (uint32_t j = r; j-- > *lo && *dense < 0;) {
     const ir_inst *in = &b->insts[j];
     if (c->leaf[j] == g && in->op == IR_OP_DENSE && in->prog < 0 && !in->uniform &&
-        in->len == root->len && fuse_only_read_by(c, j, g))
+        in->len == root->len && fuse_only_read_by(c, j, g) &&
+        fuse_epilogue_fits(c, in, g, *lo, r))
       *dense = (int32_t)j;
   }
   return members;
@@ -232,7 +255,7 @@ static int fuse_block(fuse_ctx *c) {
   const ir_block *b = c->b;
   for (uint32_t r = b->count; r-- > 0;) {
     const ir_inst *in = &b->insts[r];
-    if (c->taken[r] || !fuse_is_elementwise(in) || in->uniform) continue;
+    if (c->taken[r] || !fuse_is_elementwise(c->b, in) || in->uniform) continue;
     uint32_t lo;
     int32_t dense;
     uint32_t members = fuse_grow(c, r, &lo, &dense);

@@ -9,6 +9,9 @@
  *       block to block; STATE instructions read it in place (their offset
  *       is state_offset), and a block's result is copied into it only after
  *       the block has finished;
+ *   [work_offset, +work_floats)  kernel workspace (attention's scores),
+ *       the most any one instruction asks for (the `scratch` column of
+ *       ir_ops.def); instructions run one at a time, so they share it;
  *   [base, scratch_floats)  the values of one block at a time.  Blocks run
  *       init, step x T, final, and a block's values die at its end, so all
  *       three blocks share this region.
@@ -130,6 +133,19 @@ static int plan_block(const ir_module *m, ir_block *blk, uint64_t base, plan_wor
   return 0;
 }
 
+/* The most kernel workspace any instruction needs (floats). */
+static uint64_t plan_work_floats(const ir_module *m) {
+  uint64_t most = 0;
+  for (int b = 0; b < IR_BLOCK_COUNT; b++)
+    for (uint32_t i = 0; i < m->blocks[b].count; i++) {
+      const ir_inst *in = &m->blocks[b].insts[i];
+      ir_cost_fn scratch = ir_op_get(in->op)->scratch;
+      uint64_t n = scratch ? scratch(m, &m->blocks[b], in) : 0;
+      if (n > most) most = n;
+    }
+  return most;
+}
+
 int opt_plan_memory(ir_module *m, char *err, size_t errlen) {
   uint32_t most = 1;
   for (int b = 0; b < IR_BLOCK_COUNT; b++)
@@ -143,8 +159,11 @@ int opt_plan_memory(ir_module *m, char *err, size_t errlen) {
     goto done;
   }
   m->state_offset = 0;
+  m->work_floats = plan_work_floats(m);
   if (!__builtin_mul_overflow((uint64_t)m->block_size, (uint64_t)m->state_len, &state) &&
-      plan_align(state, &base) == 0) {
+      plan_align(state, &m->work_offset) == 0 &&
+      !__builtin_add_overflow(m->work_offset, m->work_floats, &base) &&
+      plan_align(base, &base) == 0) {
     arena = base;
     rc = 0;
     for (int b = 0; b < IR_BLOCK_COUNT && rc == 0; b++) {

@@ -422,7 +422,7 @@ START_TEST(test_fold_init_final_tensors) {
   ck_assert_uint_eq(t->rank, 1);
   ck_assert_uint_eq(t->count, 4);
   float two = 2.0f, want[4];
-  pmm_kernel_sinusoidal(1, 4, &two, 1, want);
+  pmm_kernel_sinusoidal(1, 4, &two, 1, 0, want);
   pmm_kernel_act(PMM_ACT_TANH, 4, want, want);
   ck_assert(memcmp(t->data, want, sizeof want) == 0);
 
@@ -446,7 +446,7 @@ START_TEST(test_fold_init_final_tensors) {
   ck_assert_uint_eq(count_live(fin, IR_OP_DENSE), 0);
   ck_assert_uint_eq(count_live(fin, IR_OP_SINUSOIDAL), 0);
   float three = 3.0f, emb[4], proj[4];
-  pmm_kernel_sinusoidal(1, 4, &three, 1, emb);
+  pmm_kernel_sinusoidal(1, 4, &three, 1, 0, emb);
   pmm_kernel_dense(1, 4, 4, emb, a.tensors[0].data, NULL, proj);
   for (int j = 0; j < 4; j++) ck_assert(b.tensors[in->weight].data[j] == proj[j] * 0.25f);
 

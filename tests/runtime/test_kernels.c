@@ -186,8 +186,8 @@ START_TEST(test_sinusoidal)
 {
   enum { ROWS = 5, DIM = 32 };
   float t[ROWS] = {0.0f, 0.01f, 1.0f, 4.6f, 9.21f}, y[ROWS * DIM], yu[ROWS * DIM];
-  pmm_kernel_sinusoidal(ROWS, DIM, t, 0, y);
-  pmm_kernel_sinusoidal(ROWS, DIM, t + 3, 1, yu);
+  pmm_kernel_sinusoidal(ROWS, DIM, t, 0, 0, y);
+  pmm_kernel_sinusoidal(ROWS, DIM, t + 3, 1, 0, yu);
   for (int r = 0; r < ROWS; r++) {
     for (int j = 0; j < DIM / 2; j++) {
       double f = pow(10000.0, -(double)j / (DIM / 2));
