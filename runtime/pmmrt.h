@@ -130,7 +130,11 @@ void pmm_kernel_dense(size_t rows, size_t in, size_t out, const float *x,
  * when t_uniform is nonzero. */
 void pmm_kernel_sinusoidal(size_t rows, size_t dim, const float *t, int t_uniform, float *y);
 
-/* PyTorch LayerNorm over the last n features (biased variance). */
+/* PyTorch LayerNorm over the last n features: per row, mean and biased
+ * variance in double, y[i] = (x[i] - mean) / sqrt(var + eps) * gamma[i] +
+ * beta[i] (computed in double with the reciprocal 1 / sqrt(var + eps),
+ * rounded once).  gamma and beta may each be NULL (1 and 0; both NULL is
+ * nn.LayerNorm(elementwise_affine=False)). */
 void pmm_kernel_layernorm(size_t rows, size_t n, const float *x, const float *gamma,
                           const float *beta, float eps, float *y);
 

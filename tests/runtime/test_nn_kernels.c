@@ -1,9 +1,9 @@
 /*
  * test_nn_kernels.c - the convolution and attention kernels of
  * runtime/nn_kernels.c (conv2d, GroupNorm, nearest upsampling, average
- * pooling, attention, transpose, softmax along an axis), each against a
- * naive double-precision reference written here straight from its
- * definition in pmmrt.h, on random inputs.
+ * pooling, attention, transpose, softmax along an axis) and LayerNorm
+ * without gamma, each against a naive double-precision reference written
+ * here straight from its definition in pmmrt.h, on random inputs.
  *
  * Tolerance: |kernel - reference| <= 1e-5 * (1 + |reference|) for every
  * output (TOL below); inputs and weights are scaled like a trained
@@ -453,6 +453,52 @@ START_TEST(test_transpose)
 }
 END_TEST
 
+/* ---- LayerNorm without gamma -------------------------------------------- */
+
+/* gamma == NULL means 1 (nn.LayerNorm(elementwise_affine=False), or a
+ * bias-only LayerNorm when beta is given): the reference, and the same bits
+ * as an explicit gamma of ones. */
+static void check_layernorm_no_gamma(size_t rows, size_t n, int with_beta)
+{
+  size_t total = rows * n;
+  float *x = random_floats(total, -3, 5), *y = random_floats(total, 100, 200);
+  float *y1 = random_floats(total, 100, 200), *ones = random_floats(n, 1, 1);
+  float *beta = random_floats(n, -1, 1);
+  double *want = new_doubles(total);
+  const float eps = 1e-5f, *be = with_beta ? beta : NULL;
+  pmm_kernel_layernorm(rows, n, x, NULL, be, eps, y);
+  pmm_kernel_layernorm(rows, n, x, ones, be, eps, y1);
+  for (size_t r = 0; r < rows; r++) {
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < n; i++)
+      mean += x[r * n + i];
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++)
+      var += (x[r * n + i] - mean) * (x[r * n + i] - mean);
+    var /= (double)n;
+    for (size_t i = 0; i < n; i++)
+      want[r * n + i] = (x[r * n + i] - mean) / sqrt(var + eps) + (be ? be[i] : 0.0);
+  }
+  char what[64];
+  snprintf(what, sizeof what, "layernorm gamma NULL rows %zu n %zu beta %d", rows, n, with_beta);
+  expect_close(what, total, y, want);
+  ck_assert(memcmp(y, y1, total * sizeof *y) == 0);
+  free(x);
+  free(y);
+  free(y1);
+  free(ones);
+  free(beta);
+  free(want);
+}
+
+START_TEST(test_layernorm_gamma_null)
+{
+  check_layernorm_no_gamma(4, 32, 0);
+  check_layernorm_no_gamma(3, 7, 1);
+  check_layernorm_no_gamma(2, 1, 1); /* one feature: y = beta */
+}
+END_TEST
+
 int main(void)
 {
   fprintf(stderr, "test_nn_kernels: inputs from xorshift64* with fixed state %#llx\n",
@@ -468,6 +514,7 @@ int main(void)
   tcase_add_test(tc, test_softmax_axis);
   tcase_add_test(tc, test_attention);
   tcase_add_test(tc, test_transpose);
+  tcase_add_test(tc, test_layernorm_gamma_null);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
