@@ -101,6 +101,13 @@ typedef enum pmm_act {
   PMM_ACT_TANH,
   PMM_ACT_SIGMOID,
   PMM_ACT_SOFTPLUS, /* log1p(exp(x)), x itself above 20 (PyTorch's threshold) */
+  /* "gelu-tanh", nn.GELU(approximate='tanh'):
+   * 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), in float exactly as
+   *   float half = 0.5f * x; float x3 = (x * x) * x;
+   *   float inner = 0.7978845608f * (x + 0.044715f * x3);
+   *   return half * (1.0f + tanhf(inner));
+   * (no contraction; generated code must emit the same operations). */
+  PMM_ACT_GELU_TANH,
   PMM_ACT_COUNT
 } pmm_act;
 

@@ -1,15 +1,18 @@
 /*
  * test_nn_kernels.c - the convolution and attention kernels of
  * runtime/nn_kernels.c (conv2d, GroupNorm, nearest upsampling, average
- * pooling, attention, transpose, softmax along an axis) and LayerNorm
- * without gamma, each against a naive double-precision reference written
- * here straight from its definition in pmmrt.h, on random inputs.
+ * pooling, attention, transpose, softmax along an axis), LayerNorm
+ * without gamma and the gelu-tanh activation, each against a naive
+ * double-precision reference written here straight from its definition in
+ * pmmrt.h, on random inputs.
  *
  * Tolerance: |kernel - reference| <= 1e-5 * (1 + |reference|) for every
  * output (TOL below); inputs and weights are scaled like a trained
  * network's (weights ~ 1 / sqrt(fan-in)) so outputs are of order 1 and float
  * accumulation stays far inside it.  Upsampling and transpose only move
- * values and must be exact.
+ * values and must be exact.  gelu-tanh must match the float formula of
+ * pmmrt.h bit for bit and the double formula within 1e-6 absolute plus
+ * 1e-6 relative.
  */
 #include <check.h>
 #include <math.h>
@@ -499,6 +502,49 @@ START_TEST(test_layernorm_gamma_null)
 }
 END_TEST
 
+/* ---- gelu-tanh ---------------------------------------------------------- */
+
+/* The float operations pmmrt.h prescribes, written out again. */
+static float gelu_tanh_contract(float x)
+{
+  float half = 0.5f * x;
+  float x3 = (x * x) * x;
+  float inner = 0.7978845608f * (x + 0.044715f * x3);
+  return half * (1.0f + tanhf(inner));
+}
+
+/* Tolerance: 1e-6 absolute plus 1e-6 relative to the double formula. */
+START_TEST(test_gelu_tanh)
+{
+  ck_assert_str_eq(pmm_act_name(PMM_ACT_GELU_TANH), "gelu-tanh");
+  ck_assert_int_eq(PMM_ACT_GELU_TANH, PMM_ACT_SOFTPLUS + 1);
+  ck_assert_int_eq(PMM_ACT_COUNT, PMM_ACT_GELU_TANH + 1);
+  enum { N = 24001 };
+  float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+  ck_assert(x && y);
+  for (int i = 0; i < N; i++)
+    x[i] = (float)(i - N / 2) * 0.001f; /* [-12, 12] */
+  x[0] = -1e20f, x[1] = -1000.0f, x[N - 2] = 1000.0f, x[N - 1] = 1e20f;
+  pmm_kernel_act(PMM_ACT_GELU_TANH, N, x, y);
+  for (int i = 0; i < N; i++) {
+    float got = pmm_act_eval(PMM_ACT_GELU_TANH, x[i]), contract = gelu_tanh_contract(x[i]);
+    ck_assert_msg(memcmp(&got, &contract, sizeof got) == 0,
+                  "gelu-tanh(%.9g) = %.9g, contract formula gives %.9g", x[i], got, contract);
+    ck_assert(memcmp(&got, &y[i], sizeof got) == 0);
+    double xd = x[i];
+    double ref = 0.5 * xd * (1.0 + tanh(sqrt(2.0 / M_PI) * (xd + 0.044715 * xd * xd * xd)));
+    ck_assert_msg(fabs(got - ref) <= 1e-6 + 1e-6 * fabs(ref), "gelu-tanh(%.9g) = %.9g, exact %.17g",
+                  x[i], got, ref);
+  }
+  pmm_kernel_act(PMM_ACT_GELU_TANH, N, x, x); /* in place */
+  ck_assert(memcmp(x, y, N * sizeof *x) == 0);
+  ck_assert(isnan(pmm_act_eval(PMM_ACT_GELU_TANH, NAN)));
+  ck_assert(pmm_act_eval(PMM_ACT_GELU_TANH, 0.0f) == 0.0f);
+  free(x);
+  free(y);
+}
+END_TEST
+
 int main(void)
 {
   fprintf(stderr, "test_nn_kernels: inputs from xorshift64* with fixed state %#llx\n",
@@ -515,6 +561,7 @@ int main(void)
   tcase_add_test(tc, test_attention);
   tcase_add_test(tc, test_transpose);
   tcase_add_test(tc, test_layernorm_gamma_null);
+  tcase_add_test(tc, test_gelu_tanh);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
