@@ -16,7 +16,10 @@
  *   tanh      tanhf(x)
  *   sigmoid   1 / (1 + exp(-x))
  *   softplus  x > 20 ? x : log1pf(exp(x))
- * (gelu multiplies 0.5f * x first, then by (1 + erff(...)).)
+ *   gelu-tanh half * (1 + tanhf(0.7978845608f * (x + 0.044715f * x3)))
+ *             with half = 0.5f * x and x3 = (x * x) * x
+ * (gelu multiplies 0.5f * x first, then by (1 + erff(...)); gelu-tanh
+ * evaluates half, then x3, then the tanh argument, then the product.)
  */
 #include <cblas.h>
 #include <limits.h>
@@ -29,7 +32,7 @@
 static const char *const act_names[PMM_ACT_COUNT] = {
     [PMM_ACT_NONE] = "none",       [PMM_ACT_RELU] = "relu", [PMM_ACT_SILU] = "silu",
     [PMM_ACT_GELU] = "gelu",       [PMM_ACT_TANH] = "tanh", [PMM_ACT_SIGMOID] = "sigmoid",
-    [PMM_ACT_SOFTPLUS] = "softplus",
+    [PMM_ACT_SOFTPLUS] = "softplus", [PMM_ACT_GELU_TANH] = "gelu-tanh",
 };
 
 const char *pmm_act_name(pmm_act act)
@@ -64,6 +67,15 @@ static inline float act_softplus(float x)
   return x > 20.0f ? x : log1pf(pmm_fastmath_exp(x));
 }
 
+/* 0.7978845608f is sqrt(2 / pi) rounded to float. */
+static inline float act_gelu_tanh(float x)
+{
+  float half = 0.5f * x;
+  float x3 = (x * x) * x;
+  float inner = 0.7978845608f * (x + 0.044715f * x3);
+  return half * (1.0f + tanhf(inner));
+}
+
 float pmm_act_eval(pmm_act act, float x)
 {
   switch (act) {
@@ -82,6 +94,8 @@ float pmm_act_eval(pmm_act act, float x)
     return act_sigmoid(x);
   case PMM_ACT_SOFTPLUS:
     return act_softplus(x);
+  case PMM_ACT_GELU_TANH:
+    return act_gelu_tanh(x);
   }
   return x;
 }
@@ -119,6 +133,10 @@ void pmm_kernel_act(pmm_act act, size_t n, const float *x, float *y)
   case PMM_ACT_SOFTPLUS:
     for (size_t i = 0; i < n; i++)
       y[i] = act_softplus(x[i]);
+    return;
+  case PMM_ACT_GELU_TANH:
+    for (size_t i = 0; i < n; i++)
+      y[i] = act_gelu_tanh(x[i]);
     return;
   }
 }

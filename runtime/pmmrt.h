@@ -101,6 +101,13 @@ typedef enum pmm_act {
   PMM_ACT_TANH,
   PMM_ACT_SIGMOID,
   PMM_ACT_SOFTPLUS, /* log1p(exp(x)), x itself above 20 (PyTorch's threshold) */
+  /* "gelu-tanh", nn.GELU(approximate='tanh'):
+   * 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), in float exactly as
+   *   float half = 0.5f * x; float x3 = (x * x) * x;
+   *   float inner = 0.7978845608f * (x + 0.044715f * x3);
+   *   return half * (1.0f + tanhf(inner));
+   * (no contraction; generated code must emit the same operations). */
+  PMM_ACT_GELU_TANH,
   PMM_ACT_COUNT
 } pmm_act;
 
@@ -132,7 +139,11 @@ void pmm_kernel_dense(size_t rows, size_t in, size_t out, const float *x,
 void pmm_kernel_sinusoidal(size_t rows, size_t dim, const float *t, int t_uniform, int cos_first,
                            float *y);
 
-/* PyTorch LayerNorm over the last n features (biased variance). */
+/* PyTorch LayerNorm over the last n features: per row, mean and biased
+ * variance in double, y[i] = (x[i] - mean) / sqrt(var + eps) * gamma[i] +
+ * beta[i] (computed in double with the reciprocal 1 / sqrt(var + eps),
+ * rounded once).  gamma and beta may each be NULL (1 and 0; both NULL is
+ * nn.LayerNorm(elementwise_affine=False)). */
 void pmm_kernel_layernorm(size_t rows, size_t n, const float *x, const float *gamma,
                           const float *beta, float eps, float *y);
 
@@ -161,6 +172,78 @@ void pmm_kernel_softmax(size_t rows, size_t groups, size_t k, const float *x, fl
 /* y[r, g] = index of the largest x[r, g, :] (first on ties, NaN never
  * chosen unless the whole group is NaN: then 0), as a float. */
 void pmm_kernel_argmax(size_t rows, size_t groups, size_t k, const float *x, float *y);
+
+/* ---- convolutional and attention layers (runtime/nn_kernels.c) ---------- */
+
+/* All tensors are float32, row-major, `rows` samples one after another, each
+ * in PyTorch order (images [C, H, W], sequences [L, E]).  These kernels are
+ * single-threaded, allocate nothing (scratch, where needed, is the
+ * caller's) and trust their sizes: divisors (groups, heads, stride, k, f)
+ * must be nonzero and divide what the semantics say they divide.  Unless
+ * stated otherwise, outputs must not overlap inputs. */
+
+/* 2-D convolution (cross-correlation, zero padding), PyTorch nn.Conv2d:
+ * x [rows, ci, h, w], wt [co, ci / groups, k, k], b [co] or NULL,
+ * y [rows, co, ho, wo] with ho = (h + 2 pad - k) / stride + 1, wo likewise
+ * (h + 2 pad >= k and w + 2 pad >= k).
+ * Output channel o reads input channels of group o / (co / groups).  Each
+ * output is b[o] (or 0) plus the products wt * x added one at a time in
+ * float, in the order (input channel, kernel row, kernel column), padded
+ * taps skipped; a direct loop nest, no GEMM. */
+void pmm_kernel_conv2d(size_t rows, size_t ci, size_t h, size_t w, size_t co, size_t k,
+                       size_t stride, size_t pad, size_t groups, const float *x,
+                       const float *wt, const float *b, float *y);
+
+/* GroupNorm, PyTorch nn.GroupNorm: x [rows, c, n] (n = elements per channel,
+ * e.g. h * w), `groups` contiguous groups of c / groups channels, mean and
+ * biased variance over each group (accumulated in double), then
+ * y = (x - mean) / sqrt(var + eps) * gamma[ch] + beta[ch] (computed in double
+ * with the reciprocal 1 / sqrt(var + eps), rounded once, as
+ * pmm_kernel_layernorm); gamma and beta may be NULL (1 and 0).  x == y is
+ * allowed. */
+void pmm_kernel_groupnorm(size_t rows, size_t c, size_t n, size_t groups, const float *x,
+                          const float *gamma, const float *beta, float eps, float *y);
+
+/* Nearest-neighbour upsampling by an integer factor, nn.Upsample(scale_factor,
+ * 'nearest'): x [rows, c, h, w] -> y [rows, c, h * f, w * f],
+ * y[.., i, j] = x[.., i / f, j / f]. */
+void pmm_kernel_upsample_nearest(size_t rows, size_t c, size_t h, size_t w, size_t f,
+                                 const float *x, float *y);
+
+/* Average pooling, nn.AvgPool2d(k) (stride k, no padding, floor):
+ * x [rows, c, h, w] -> y [rows, c, h / k, w / k].  Each output is the float
+ * sum of its k x k window in row-major order, divided by k * k. */
+void pmm_kernel_avgpool(size_t rows, size_t c, size_t h, size_t w, size_t k, const float *x,
+                        float *y);
+
+/* Multi-head self-attention core, as inside nn.MultiheadAttention after the
+ * input projection: qkv [rows, L, 3E] holds q, k and v side by side on the
+ * last axis (q = qkv[..., 0:E], k = qkv[..., E:2E], v = qkv[..., 2E:3E]);
+ * head j uses columns j*d .. (j+1)*d - 1 of each, d = E / heads;
+ * y [rows, L, E], y[r, l, j*d + i] = sum_m softmax_m(q_l . k_m / sqrt(d)) v_m[i],
+ * the softmax that of pmm_kernel_softmax_axis.  q k^T (scaled by
+ * 1 / sqrt(d) as cblas's alpha) and p v are cblas_sgemm calls per sample
+ * and head, so L and 3E must not exceed INT_MAX.  scratch holds
+ * pmm_attention_scratch_floats(L) floats (one head's L x L scores; SIZE_MAX
+ * if L * L overflows), contents undefined on entry and on return. */
+size_t pmm_attention_scratch_floats(size_t L);
+void pmm_kernel_attention(size_t rows, size_t L, size_t E, size_t heads, const float *qkv,
+                          float *scratch, float *y);
+
+/* Permute the axes of each sample: x has per-sample shape dims[0..rank-1]
+ * (rank <= 4), y[.., i_perm ..] such that y's shape is dims[perm[0]], ..,
+ * dims[perm[rank-1]] (torch.permute over the per-sample axes): y's index
+ * (i_0, .., i_{rank-1}) reads x at index i_a along x's axis perm[a].  perm is
+ * a permutation of 0..rank-1.  x == y is allowed only for the identity. */
+void pmm_kernel_transpose(size_t rows, size_t rank, const size_t *dims, const size_t *perm,
+                          const float *x, float *y);
+
+/* Softmax along the middle axis of x viewed as [outer, n, inner]
+ * (max-subtracted, the exponential of pmm_exp_f32, sum in float in index
+ * order, then division): y same shape, x == y allowed.  Unlike
+ * pmm_kernel_softmax there is no special case for infinities: inputs are
+ * expected finite (a +inf, or a slice that is -inf throughout, gives NaN). */
+void pmm_kernel_softmax_axis(size_t outer, size_t n, size_t inner, const float *x, float *y);
 
 /* A finite set of atoms (the data distribution is sum_k w_k delta(x_k)).
  * All fields 8 bytes wide.  For dirichlet-categorical the atom values are

@@ -1,9 +1,10 @@
-# tests/runtime: the runtime library (RNG, Poisson draws, kernels, exact
-# atom posteriors, .npy, sample loop, sampler command line and its txt/png
-# formats).  See tests/local.mk.
+# tests/runtime: the runtime library (RNG, Poisson draws, kernels,
+# convolution and attention kernels, exact atom posteriors, .npy, sample
+# loop, sampler command line and its txt/png formats).  See tests/local.mk.
 RUNTIME_TEST_LIST = tests/runtime/test_rng tests/runtime/test_poisson \
 	tests/runtime/test_kernels tests/runtime/test_atoms tests/runtime/test_npy \
-	tests/runtime/test_sampler tests/runtime/test_formats tests/runtime/test_fastmath
+	tests/runtime/test_sampler tests/runtime/test_formats tests/runtime/test_fastmath \
+	tests/runtime/test_nn_kernels
 check_PROGRAMS += $(RUNTIME_TEST_LIST)
 TESTS += $(RUNTIME_TEST_LIST)
 
@@ -38,3 +39,7 @@ tests_runtime_test_formats_LDADD = $(TEST_LIBS)
 tests_runtime_test_fastmath_SOURCES = tests/runtime/test_fastmath.c
 tests_runtime_test_fastmath_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_runtime_test_fastmath_LDADD = $(TEST_LIBS)
+
+tests_runtime_test_nn_kernels_SOURCES = tests/runtime/test_nn_kernels.c
+tests_runtime_test_nn_kernels_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_runtime_test_nn_kernels_LDADD = $(TEST_LIBS)

@@ -43,8 +43,8 @@ static void fill(float *x, size_t n, double lo, double hi)
 
 START_TEST(test_act_names)
 {
-  static const char *const want[PMM_ACT_COUNT] = {"none", "relu",    "silu",    "gelu",
-                                                  "tanh", "sigmoid", "softplus"};
+  static const char *const want[PMM_ACT_COUNT] = {
+      "none", "relu", "silu", "gelu", "tanh", "sigmoid", "softplus", "gelu-tanh"};
   for (int a = 0; a < PMM_ACT_COUNT; a++)
     ck_assert_str_eq(pmm_act_name((pmm_act)a), want[a]);
   ck_assert_ptr_null(pmm_act_name(PMM_ACT_COUNT));
@@ -69,6 +69,12 @@ static float act_contract(pmm_act act, float x)
     return 1.0f / (1.0f + pmm_exp_f32(-x));
   case PMM_ACT_SOFTPLUS:
     return x > 20.0f ? x : log1pf(pmm_exp_f32(x));
+  case PMM_ACT_GELU_TANH: {
+    float half = 0.5f * x;
+    float x3 = (x * x) * x;
+    float inner = 0.7978845608f * (x + 0.044715f * x3);
+    return half * (1.0f + tanhf(inner));
+  }
   default:
     return x;
   }
@@ -90,6 +96,8 @@ static double act_exact(pmm_act act, double x)
     return 1.0 / (1.0 + exp(-x));
   case PMM_ACT_SOFTPLUS:
     return x > 20 ? x : log1p(exp(x));
+  case PMM_ACT_GELU_TANH:
+    return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
   default:
     return x;
   }
@@ -110,7 +118,7 @@ START_TEST(test_act_values)
       /* silu and gelu of large negative x are tiny differences of large
        * numbers in float: absolute accuracy relative to |x| is what the
        * float formula can give. */
-      if (a == PMM_ACT_SILU || a == PMM_ACT_GELU)
+      if (a == PMM_ACT_SILU || a == PMM_ACT_GELU || a == PMM_ACT_GELU_TANH)
         tol += 2e-7 * fabs(x);
       ck_assert_msg(fabs(got - ref) <= tol, "%s(%.9g) = %.9g, exact %.17g",
                     pmm_act_name((pmm_act)a), x, got, ref);
