@@ -109,6 +109,12 @@ LLVMValueRef cg_splat(cg *c, LLVMTypeRef ty, LLVMValueRef scalar);
 LLVMValueRef cg_act(cg *c, pmm_act act, LLVMValueRef x);
 LLVMValueRef cg_prog(cg *c, const ir_prog *p, LLVMValueRef *v);
 
+/* codegen.c: m as an optimised LLVM module in ctx (*mod, the caller's to
+ * dispose of); rep receives the descriptor it records. */
+int cg_build_optimised(const ir_module *m, const codegen_options *o, const emit_target *target,
+                       LLVMContextRef ctx, LLVMModuleRef *mod, codegen_report *rep, char *err,
+                       size_t errlen);
+
 /* cg_ops.c */
 void cg_emit_inst(cg *c, const ir_block *blk, const ir_inst *in);
 /* The key of a non-zero stream, NULL before the entry block made it. */

@@ -338,6 +338,40 @@ static int cg_write_output(const emit_target *t, LLVMContextRef ctx, LLVMModuleR
   return 0;
 }
 
+/* The optimised LLVM module of m in ctx (*mod; the caller disposes of it). */
+int cg_build_optimised(const ir_module *m, const codegen_options *o, const emit_target *target,
+                       LLVMContextRef ctx, LLVMModuleRef *mod, codegen_report *rep, char *err,
+                       size_t errlen) {
+  if (ir_verify(m, err, errlen) != 0 || cg_check_plan(m, err, errlen) != 0) return -1;
+  cg c;
+  memset(&c, 0, sizeof c);
+  c.m = m;
+  c.target = target;
+  c.err = err;
+  c.errlen = errlen;
+  c.gemm = o->gemm;
+  c.width = gemm_target_width(target->features);
+  c.ctx = ctx;
+  c.mod = LLVMModuleCreateWithNameInContext(m->name, ctx);
+  c.b = LLVMCreateBuilderInContext(ctx);
+  emit_target_apply(target, c.mod);
+  memset(rep, 0, sizeof *rep);
+  int rc = cg_build_module(&c, o, rep);
+  if (rc == 0) rc = emit_module_optimise(target, c.mod, o->opt_level, err, errlen);
+  free(c.tensors);
+  free(c.tables);
+  free(c.gmms);
+  free(c.atoms);
+  free(c.keys);
+  LLVMDisposeBuilder(c.b);
+  if (rc != 0) {
+    LLVMDisposeModule(c.mod);
+    return -1;
+  }
+  *mod = c.mod;
+  return 0;
+}
+
 int codegen_compile(const ir_module *m, const codegen_options *o, char *err, size_t errlen) {
   struct timespec now;
   const struct timespec *start = o->start;
@@ -353,38 +387,15 @@ int codegen_compile(const ir_module *m, const codegen_options *o, char *err, siz
     snprintf(err, errlen, "an executable cannot be written to standard output");
     return -1;
   }
-  if (ir_verify(m, err, errlen) != 0 || cg_check_plan(m, err, errlen) != 0) return -1;
-
   emit_target target;
   if (emit_target_init(&target, o, err, errlen) != 0) return -1;
-  cg c;
-  memset(&c, 0, sizeof c);
-  c.m = m;
-  c.target = &target;
-  c.err = err;
-  c.errlen = errlen;
-  c.gemm = o->gemm;
-  c.width = gemm_target_width(target.features);
-  c.ctx = LLVMContextCreate();
-  c.mod = LLVMModuleCreateWithNameInContext(m->name, c.ctx);
-  c.b = LLVMCreateBuilderInContext(c.ctx);
-  emit_target_apply(&target, c.mod);
-
   codegen_report local, *rep = o->report ? o->report : &local;
-  memset(rep, 0, sizeof *rep);
-  int rc = cg_build_module(&c, o, rep);
-  if (rc == 0) rc = emit_module_optimise(&target, c.mod, o->opt_level, err, errlen);
-  if (rc == 0) rc = cg_write_output(&target, c.ctx, c.mod, o, start, rep, err, errlen);
-
-  free(c.tensors);
-  free(c.tables);
-  free(c.gmms);
-  free(c.atoms);
-  free(c.keys);
-  LLVMDisposeBuilder(c.b);
-  LLVMDisposeModule(c.mod);
-  LLVMContextDispose(c.ctx);
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef mod = NULL;
+  int rc = cg_build_optimised(m, o, &target, ctx, &mod, rep, err, errlen);
+  if (rc == 0) rc = cg_write_output(&target, ctx, mod, o, start, rep, err, errlen);
+  if (mod) LLVMDisposeModule(mod);
+  LLVMContextDispose(ctx);
   emit_target_free(&target);
   return rc;
 }
-

@@ -74,6 +74,15 @@ void codegen_options_init(codegen_options *o);
 
 int codegen_compile(const ir_module *m, const codegen_options *o, char *err, size_t errlen);
 
+/* In-process compilation (ORC JIT) for this machine, e.g. for `pmmc
+ * predict --engine compiled`: *run receives <name>_run_block, valid until
+ * codegen_jit_free.  The runtime functions generated code calls are
+ * resolved in the running process. */
+typedef struct codegen_jit codegen_jit;
+int codegen_jit_compile(const ir_module *m, const codegen_options *o, codegen_jit **out,
+                        pmm_run_block_fn *run, char *err, size_t errlen);
+void codegen_jit_free(codegen_jit *j);
+
 /* Link the nobjs objects with the runtime library, BLAS, libm and pthreads
  * into exe (runs $CC, default the C compiler configure found).  0 on success. */
 int codegen_link_executable(const char *const *objs, size_t nobjs, const char *exe,

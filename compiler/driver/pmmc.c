@@ -8,6 +8,7 @@
  *   pmmc run MODEL.yaml [--block-size N] [--dump-after=PASS|all] [--passes=LIST]
  *                       [sampler options]
  *   pmmc check MODEL.yaml
+ *   pmmc predict MODEL.yaml --mu MU.npy --time TAU.npy -o OUT.npy [...]   (predict.c)
  *
  * Exit status: 0 success, 1 bad input or failure, 2 usage error.
  */
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "compiler/codegen/codegen.h"
+#include "compiler/driver/driver.h"
 #include "compiler/front/spec.h"
 #include "compiler/interp/interp.h"
 #include "compiler/ir/ir.h"
@@ -31,7 +33,7 @@
 #include "compiler/util/diag.h"
 #include "runtime/pmmrt.h"
 
-enum { EXIT_BAD_INPUT = 1, EXIT_USAGE = 2 };
+enum { EXIT_BAD_INPUT = DRIVER_EXIT_BAD_INPUT, EXIT_USAGE = DRIVER_EXIT_USAGE };
 
 static const char usage_text[] =
     "Usage: pmmc COMMAND MODEL.yaml [OPTIONS]\n"
@@ -44,6 +46,8 @@ static const char usage_text[] =
     "                     (-n, -s, -o, --format, --threads, --first-index, --shard, --info;\n"
     "                     see `pmmc run MODEL.yaml --help`)\n"
     "  check MODEL.yaml   validate the model and its weights, print nothing on success\n"
+    "  predict MODEL.yaml --mu MU.npy --time TAU.npy -o OUT.npy [--engine interp|compiled]\n"
+    "                     evaluate the network alone (see `pmmc predict --help`)\n"
     "\n"
     "Build options:\n"
     "  -o, --output PATH      output file ('-' = stdout for --emit=ir|llvm|asm)\n"
@@ -80,7 +84,7 @@ static void print_usage(FILE *out) {
   for (size_t i = 0; i < n; i++) fprintf(out, "  %-8s %s\n", p[i].name, p[i].summary);
 }
 
-static int usage_error(const char *fmt, const char *arg) {
+int driver_usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "pmmc: error: ");
   fprintf(stderr, fmt, arg);
   fprintf(stderr, "\nTry 'pmmc --help'.\n");
@@ -92,7 +96,7 @@ static void print_version(void) {
 }
 
 /* Parse a block size: a decimal integer in 1..65536. */
-static int parse_block_size(const char *s, uint32_t *out) {
+int driver_parse_block_size(const char *s, uint32_t *out) {
   char *end;
   errno = 0;
   long v = strtol(s, &end, 10);
@@ -121,12 +125,12 @@ static int load_module(const char *path, uint32_t block_size, ir_module *m) {
  * valid, else the usage error's exit status. */
 static int check_pass_options(const char *dump_after, const char *passes) {
   if (dump_after && strcmp(dump_after, "all") != 0 && !opt_find_pass(dump_after))
-    return usage_error("--dump-after: unknown pass '%s' (expected shapes, fold, dce, fuse, plan "
+    return driver_usage_error("--dump-after: unknown pass '%s' (expected shapes, fold, dce, fuse, plan "
                        "or all)", dump_after);
   for (const char *s = passes; s && *s;) {
     size_t len = strcspn(s, ",");
     if (!opt_find_pass_n(s, len) || (s[len] == ',' && !s[len + 1]))
-      return usage_error("--passes: '%s' is not a comma-separated list of shapes, fold, dce, "
+      return driver_usage_error("--passes: '%s' is not a comma-separated list of shapes, fold, dce, "
                          "fuse and plan", passes);
     s += len + (s[len] == ',');
   }
@@ -268,21 +272,21 @@ static int cmd_build(int argc, char **argv) {
     case 'o': output = optarg; break;
     case 'O':
       if (strlen(optarg) != 1 || optarg[0] < '0' || optarg[0] > '3')
-        return usage_error("unknown optimisation level '-O%s' (expected -O0, -O1, -O2 or -O3)",
+        return driver_usage_error("unknown optimisation level '-O%s' (expected -O0, -O1, -O2 or -O3)",
                            optarg);
       co.opt_level = optarg[0] - '0';
       break;
     case OPT_EMIT:
       if (parse_emit(optarg, &is_ir, &co.emit) != 0)
-        return usage_error("unknown --emit kind '%s' (expected exe, obj, asm, llvm or ir)",
+        return driver_usage_error("unknown --emit kind '%s' (expected exe, obj, asm, llvm or ir)",
                            optarg);
       break;
     case OPT_TARGET: co.triple = optarg; break;
     case OPT_CPU: co.cpu = optarg; break;
     case OPT_FEATURES: co.features = optarg; break;
     case OPT_BLOCK:
-      if (parse_block_size(optarg, &block_size) != 0)
-        return usage_error("--block-size: expected an integer from 1 to 65536, found '%s'",
+      if (driver_parse_block_size(optarg, &block_size) != 0)
+        return driver_usage_error("--block-size: expected an integer from 1 to 65536, found '%s'",
                            optarg);
       break;
     case OPT_DUMP: dump_after = optarg; break;
@@ -296,17 +300,17 @@ static int cmd_build(int argc, char **argv) {
       else if (strcmp(optarg, "llvm") == 0)
         co.gemm = CODEGEN_GEMM_LLVM;
       else
-        return usage_error("unknown --gemm kind '%s' (expected auto, blas or llvm)", optarg);
+        return driver_usage_error("unknown --gemm kind '%s' (expected auto, blas or llvm)", optarg);
       break;
     case 'h': print_usage(stdout); return 0;
-    case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
-    default: return usage_error("unknown option '%s'", argv[optind - 1]);
+    case ':': return driver_usage_error("option '%s' needs a value", argv[optind - 1]);
+    default: return driver_usage_error("unknown option '%s'", argv[optind - 1]);
     }
   }
-  if (optind >= argc) return usage_error("%s", "build: missing MODEL.yaml");
-  if (optind + 1 < argc) return usage_error("build: unexpected argument '%s'", argv[optind + 1]);
+  if (optind >= argc) return driver_usage_error("%s", "build: missing MODEL.yaml");
+  if (optind + 1 < argc) return driver_usage_error("build: unexpected argument '%s'", argv[optind + 1]);
   if (info && (is_ir || (output && strcmp(output, "-") == 0)))
-    return usage_error("%s", "--info reports on generated code written to a file: not with "
+    return driver_usage_error("%s", "--info reports on generated code written to a file: not with "
                              "--emit=ir or -o -");
   if ((c = check_pass_options(dump_after, passes)) != 0) return c;
 
@@ -322,7 +326,7 @@ static int cmd_build(int argc, char **argv) {
   if (is_ir) {
     rc = write_ir(&m, output);
   } else if (co.emit == CODEGEN_EMIT_EXE && strcmp(output, "-") == 0) {
-    rc = usage_error("%s", "an executable cannot be written to stdout; give -o PATH");
+    rc = driver_usage_error("%s", "an executable cannot be written to stdout; give -o PATH");
   } else {
     char libbuf[PATH_MAX], err[4096];
     co.output = output;
@@ -361,7 +365,7 @@ static int cmd_run(int argc, char **argv) {
       print_usage(stdout);
       return 0;
     }
-    return usage_error("%s", "run: missing MODEL.yaml (usage: pmmc run MODEL.yaml [OPTIONS])");
+    return driver_usage_error("%s", "run: missing MODEL.yaml (usage: pmmc run MODEL.yaml [OPTIONS])");
   }
   const char *model = argv[1];
   uint32_t block_size = 0;
@@ -375,9 +379,9 @@ static int cmd_run(int argc, char **argv) {
   rest[nrest++] = "pmmc run";
   for (int i = 2; i < argc; i++) {
     if (run_option("--block-size", argc, argv, &i, &v)) {
-      if (!v || parse_block_size(v, &block_size) != 0) {
+      if (!v || driver_parse_block_size(v, &block_size) != 0) {
         free(rest);
-        return usage_error("--block-size: expected an integer from 1 to 65536, found '%s'",
+        return driver_usage_error("--block-size: expected an integer from 1 to 65536, found '%s'",
                            v ? v : "");
       }
     } else if (run_option("--dump-after", argc, argv, &i, &v)) {
@@ -388,7 +392,7 @@ static int cmd_run(int argc, char **argv) {
       rest[nrest++] = argv[i];
     }
   }
-  int bad = missing ? usage_error("option '%s' needs a value", missing)
+  int bad = missing ? driver_usage_error("option '%s' needs a value", missing)
                     : check_pass_options(dump_after, passes);
   if (bad != 0) {
     free(rest);
@@ -425,8 +429,8 @@ static int cmd_run(int argc, char **argv) {
 }
 
 static int cmd_check(int argc, char **argv) {
-  if (argc < 2) return usage_error("%s", "check: missing MODEL.yaml");
-  if (argc > 2) return usage_error("check: unexpected argument '%s'", argv[2]);
+  if (argc < 2) return driver_usage_error("%s", "check: missing MODEL.yaml");
+  if (argc > 2) return driver_usage_error("check: unexpected argument '%s'", argv[2]);
   model_spec spec;
   diag_list dl;
   diag_list_init(&dl);
@@ -454,5 +458,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "build") == 0) return cmd_build(argc - 1, argv + 1);
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
   if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
-  return usage_error("unknown command '%s' (expected build, run or check)", cmd);
+  if (strcmp(cmd, "predict") == 0) return driver_predict(argc - 1, argv + 1);
+  return driver_usage_error("unknown command '%s' (expected build, run, check or predict)", cmd);
 }

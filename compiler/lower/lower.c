@@ -274,6 +274,45 @@ static int lower_infer_shapes(ir_module *m, char *err, size_t errlen) {
   return 0;
 }
 
+/* The network alone, for `pmmc predict`: the caller writes each sample's
+ * mu (flattened) followed by its tau into the state, and the final block
+ * returns the raw output of the output layer (flattened). */
+static int lower_predict_blocks(lower_ctx *c) {
+  const model_spec *s = c->spec;
+  ir_module *m = c->m;
+  if (s->network.kind != SPEC_NETWORK_GRAPH)
+    return lower_error_at(c, s->network.loc, "predict evaluates a graph network; this one is exact");
+  tshape mu = m->state_shape;
+  uint32_t n = m->state_len;
+  ir_block_kind bk = IR_BLOCK_FINAL;
+  m->state_in = 1;
+  m->steps = 0;
+  m->state_len = n + 1;
+  m->state_shape = tshape_vec(n + 1);
+  int32_t st = lower_emit_shaped(c, bk, IR_OP_STATE, 0, NULL, &m->state_shape);
+  int32_t flat = st >= 0 ? lower_emit(c, bk, IR_OP_SLICE, 1, &st, 0) : -1;
+  int32_t tau = st >= 0 ? lower_emit(c, bk, IR_OP_SLICE, 1, &st, 0) : -1;
+  if (flat < 0 || tau < 0) return -1;
+  m->blocks[bk].insts[flat].dim = n;
+  m->blocks[bk].insts[tau].start = n;
+  m->blocks[bk].insts[tau].dim = 1;
+  int32_t x = lower_emit_shaped(c, bk, IR_OP_RESHAPE, 1, &flat, &mu);
+  if (x < 0 || lower_label(c, bk, x, "mu") != 0 || lower_label(c, bk, tau, "time") != 0) return -1;
+  lower_inputs io = {bk, x, x, 0, tau, -1};
+  int32_t r = lower_network_raw(c, &io);
+  if (r < 0) return -1;
+  const tshape *out = &s->network.layers[c->out_layer].out;
+  uint64_t elems = tshape_numel(out);
+  tshape vec = tshape_vec((uint32_t)elems);
+  if ((r = lower_emit_shaped(c, bk, IR_OP_RESHAPE, 1, &r, &vec)) < 0) return -1;
+  m->blocks[bk].result = r;
+  m->out_len = (uint32_t)elems;
+  m->rank = out->rank;
+  for (uint32_t d = 0; d < out->rank; d++) m->shape[d] = out->dim[d];
+  m->nfe = 1;
+  return 0;
+}
+
 int lower_model(const model_spec *spec, const lower_options *opts, ir_module *m, diag_list *dl) {
   lower_ctx c;
   memset(&c, 0, sizeof c);
@@ -282,6 +321,7 @@ int lower_model(const model_spec *spec, const lower_options *opts, ir_module *m,
   c.dl = dl;
   c.mixture = -1;
   c.atoms = -1;
+  c.output = opts ? opts->output : NULL;
   for (int k = 0; k < LOWER_TABLE_COUNT; k++)
     for (int s = 0; s < LOWER_SHIFTS; s++) c.table[k][s] = -1;
   if (ir_module_init(m, spec->name) != 0) {
@@ -290,7 +330,7 @@ int lower_model(const model_spec *spec, const lower_options *opts, ir_module *m,
     return -1;
   }
   int rc = lower_header(&c, opts);
-  if (rc == 0) rc = lower_blocks(&c);
+  if (rc == 0) rc = opts && opts->predict ? lower_predict_blocks(&c) : lower_blocks(&c);
   if (rc == 0) rc = lower_strings(&c);
   if (rc == 0) {
     char err[512];

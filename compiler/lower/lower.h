@@ -22,6 +22,10 @@
 
 typedef struct lower_options {
   uint32_t block_size; /* 0 = LOWER_DEFAULT_BLOCK_SIZE */
+  int predict;         /* the network alone (pmmc predict): the caller writes
+                        * each sample's mu and then tau as its state; the
+                        * final block returns the raw output, flattened */
+  const char *output;  /* with predict: the layer to return (NULL: network.output) */
 } lower_options;
 
 /* 0 on success (m initialised, caller frees); nonzero with errors in dl

@@ -98,5 +98,7 @@ int lower_blocks(lower_ctx *c);
 /* lower_net.c: xhat (normal-normal, gamma-poisson) or p (categorical,
  * [L*K] per-position probabilities) at io's state and time. */
 int32_t lower_network(lower_ctx *c, lower_inputs *io);
+/* The graph's output layer itself, before the pair's mapping. */
+int32_t lower_network_raw(lower_ctx *c, lower_inputs *io);
 
 #endif

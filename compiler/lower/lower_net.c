@@ -509,6 +509,8 @@ static int32_t lower_exact(lower_ctx *c, lower_inputs *io) {
              : -1;
 }
 
+int32_t lower_network_raw(lower_ctx *c, lower_inputs *io) { return lower_graph(c, io); }
+
 int32_t lower_network(lower_ctx *c, lower_inputs *io) {
   if (c->spec->network.kind == SPEC_NETWORK_EXACT) return lower_exact(c, io);
   int32_t r = lower_graph(c, io);
