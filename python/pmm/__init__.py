@@ -4,9 +4,8 @@ pmm.load(model.yaml) builds the network a pmmc model YAML describes, with parame
 names equal to the tensor names of its safetensors weights file, so that PyTorch and
 pmmc evaluate the same function on the same tensors.
 """
-from .graph import GraphNet, load, parse_layers
+from .graph import GraphNet, load
 from .safetensors import load_weights, save_weights
-from .spec import Model, format_model, read_yaml
+from .spec import format_model
 
-__all__ = ["GraphNet", "Model", "format_model", "load", "load_weights", "parse_layers",
-           "read_yaml", "save_weights"]
+__all__ = ["GraphNet", "format_model", "load", "load_weights", "save_weights"]

@@ -91,8 +91,9 @@ class Layer:
     """One layer: its input names, checked keys and per-sample output shape (`dims`).
 
     A subclass declares KEYS (key -> (check, default or REQUIRED)) and INPUTS (the keys
-    naming input layers; `inputs` holds a list), computes its output shape in
-    out_dims, creates its tensors in make and computes its value in run.
+    naming input layers; `inputs` holds a list). out_dims computes the output shape
+    from the input shapes and settles what depends on them (negative axes, the default
+    padding); make creates the tensors and run computes the value.
     """
     KEYS = {}
     INPUTS = ("input",)
