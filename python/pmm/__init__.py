@@ -1,0 +1,11 @@
+"""PyTorch reference for pmmc graph networks.
+
+pmm.load(model.yaml) builds the network a pmmc model YAML describes, with parameter
+names equal to the tensor names of its safetensors weights file, so that PyTorch and
+pmmc evaluate the same function on the same tensors.
+"""
+from .graph import GraphNet, load
+from .safetensors import load_weights, save_weights
+from .spec import format_model
+
+__all__ = ["GraphNet", "format_model", "load", "load_weights", "save_weights"]
