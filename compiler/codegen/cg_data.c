@@ -22,24 +22,10 @@ LLVMValueRef cg_global(cg *c, LLVMValueRef init, const char *name, LLVMLinkage l
   return g;
 }
 
-/* A 64-byte aligned internal [n x float] constant; NULL when out of memory. */
+/* A 64-byte aligned internal constant of n floats; NULL (message in err)
+ * when it cannot be made. */
 static LLVMValueRef cg_float_array(cg *c, const char *name, const float *data, uint64_t n) {
-  if (n > UINT_MAX) {
-    snprintf(c->err, c->errlen, "constant '%s' has %llu floats, more than LLVM arrays hold", name,
-             (unsigned long long)n);
-    return NULL;
-  }
-  LLVMValueRef *vals = xmalloc_array(n ? (size_t)n : 1, sizeof *vals);
-  if (!vals) {
-    snprintf(c->err, c->errlen, "out of memory embedding '%s'", name);
-    return NULL;
-  }
-  for (uint64_t i = 0; i < n; i++) vals[i] = cg_f32(c, data[i]);
-  LLVMValueRef init = LLVMConstArray(c->f32, vals, (unsigned)n);
-  free(vals);
-  LLVMValueRef g = cg_global(c, init, name, LLVMInternalLinkage, 64);
-  LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
-  return g;
+  return emit_float_global(c->mod, name, data, n, 64, c->err, c->errlen);
 }
 
 /* A private NUL-terminated string constant. */

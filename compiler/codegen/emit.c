@@ -306,3 +306,37 @@ int emit_temp_path(const char *path, const char *suffix, char *buf, size_t len) 
   int n = snprintf(buf, len, "%s.tmp%ld%s", path, (long)getpid(), suffix);
   return n < 0 || (size_t)n >= len ? -1 : 0;
 }
+
+LLVMValueRef emit_float_global(LLVMModuleRef mod, const char *name, const float *data, uint64_t n,
+                               unsigned align, char *err, size_t errlen) {
+  if (n > SIZE_MAX / sizeof *data) {
+    snprintf(err, errlen, "constant '%s' has %llu floats, more than memory holds", name,
+             (unsigned long long)n);
+    return NULL;
+  }
+  /* the host's float bytes, swapped when the target's byte order differs */
+  size_t bytes = (size_t)n * sizeof *data;
+  LLVMTargetDataRef layout = LLVMCreateTargetData(LLVMGetDataLayoutStr(mod));
+  const uint32_t probe = 1;
+  int host_little = *(const unsigned char *)&probe == 1;
+  int swap = (LLVMByteOrder(layout) == LLVMLittleEndian) != host_little;
+  LLVMDisposeTargetData(layout);
+  char *swapped = swap ? malloc(bytes ? bytes : 1) : NULL;
+  if (swap && !swapped) {
+    snprintf(err, errlen, "out of memory embedding '%s'", name);
+    return NULL;
+  }
+  for (size_t i = 0; swap && i < bytes; i += 4)
+    for (int k = 0; k < 4; k++) swapped[i + (size_t)k] = ((const char *)data)[i + 3 - (size_t)k];
+  LLVMContextRef ctx = LLVMGetModuleContext(mod);
+  LLVMValueRef init =
+      LLVMConstStringInContext2(ctx, swap ? swapped : (const char *)data, bytes, 1);
+  free(swapped);
+  LLVMValueRef g = LLVMAddGlobal(mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMInternalLinkage);
+  LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+  LLVMSetAlignment(g, align);
+  return g;
+}

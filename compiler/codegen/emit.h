@@ -67,4 +67,11 @@ int emit_build_info_object(const emit_target *t, LLVMContextRef ctx, const char 
  * uses, for write-then-rename.  0 on success, -1 if it does not fit. */
 int emit_temp_path(const char *path, const char *suffix, char *buf, size_t len);
 
+/* An internal constant global of n floats as one byte array (a single
+ * LLVM constant however large, so embedding millions of weights costs
+ * a memcpy, not a constant per float), `align`-byte aligned, unnamed_addr;
+ * NULL with a message when n is 0 or too large. */
+LLVMValueRef emit_float_global(LLVMModuleRef mod, const char *name, const float *data, uint64_t n,
+                               unsigned align, char *err, size_t errlen);
+
 #endif

@@ -22,6 +22,8 @@
  */
 #include "compiler/codegen/gemm.h"
 
+#include "compiler/codegen/emit.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,26 +181,11 @@ static LLVMValueRef gemm_constant(gemm_ctx *c, const char *suffix, const float *
                                   char *err, size_t errlen) {
   char name[512];
   snprintf(name, sizeof name, "%s.%s", c->s->name, suffix);
-  if (n == 0 || n > UINT_MAX) {
-    snprintf(err, errlen, "packed weight '%s' has %llu floats, which LLVM arrays cannot hold",
-             name, (unsigned long long)n);
+  if (n == 0) {
+    snprintf(err, errlen, "packed weight '%s' is empty", name);
     return NULL;
   }
-  LLVMValueRef *vals = xmalloc_array((size_t)n, sizeof *vals);
-  if (!vals) {
-    snprintf(err, errlen, "out of memory packing '%s'", name);
-    return NULL;
-  }
-  for (uint64_t i = 0; i < n; i++) vals[i] = LLVMConstReal(c->f32, (double)data[i]);
-  LLVMValueRef init = LLVMConstArray(c->f32, vals, (unsigned)n);
-  free(vals);
-  LLVMValueRef gv = LLVMAddGlobal(c->g->mod, LLVMTypeOf(init), name);
-  LLVMSetInitializer(gv, init);
-  LLVMSetGlobalConstant(gv, 1);
-  LLVMSetLinkage(gv, LLVMInternalLinkage);
-  LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
-  LLVMSetAlignment(gv, 64);
-  return gv;
+  return emit_float_global(c->g->mod, name, data, n, 64, err, errlen);
 }
 
 /* Round n up to a multiple of k, or 0 on overflow. */

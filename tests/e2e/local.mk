@@ -11,7 +11,8 @@ E2E_TEST_LIST = \
 	tests/e2e/test_energy \
 	tests/e2e/test_interp_pairs \
 	tests/e2e/test_value_errors \
-	tests/e2e/test_png
+	tests/e2e/test_png \
+	tests/e2e/test_predict
 check_PROGRAMS += $(E2E_TEST_LIST)
 TESTS += $(E2E_TEST_LIST)
 
@@ -56,3 +57,9 @@ tests_e2e_test_value_errors_LDADD = $(TEST_LIBS)
 tests_e2e_test_png_SOURCES = tests/e2e/test_png.c $(E2E_COMMON)
 tests_e2e_test_png_CPPFLAGS = $(TEST_CPPFLAGS) $(PNG_CFLAGS)
 tests_e2e_test_png_LDADD = $(TEST_LIBS) $(PNG_LIBS)
+
+tests_e2e_test_predict_SOURCES = tests/e2e/test_predict.c $(E2E_COMMON)
+tests_e2e_test_predict_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_e2e_test_predict_LDADD = $(TEST_LIBS)
+# PyTorch reference fixtures of every op and of the shipped networks
+EXTRA_DIST += tests/fixtures
