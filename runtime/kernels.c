@@ -29,7 +29,7 @@
 static const char *const act_names[PMM_ACT_COUNT] = {
     [PMM_ACT_NONE] = "none",       [PMM_ACT_RELU] = "relu", [PMM_ACT_SILU] = "silu",
     [PMM_ACT_GELU] = "gelu",       [PMM_ACT_TANH] = "tanh", [PMM_ACT_SIGMOID] = "sigmoid",
-    [PMM_ACT_SOFTPLUS] = "softplus",
+    [PMM_ACT_SOFTPLUS] = "softplus", [PMM_ACT_GELU_TANH] = "gelu-tanh",
 };
 
 const char *pmm_act_name(pmm_act act)
@@ -82,6 +82,12 @@ float pmm_act_eval(pmm_act act, float x)
     return act_sigmoid(x);
   case PMM_ACT_SOFTPLUS:
     return act_softplus(x);
+  case PMM_ACT_GELU_TANH: {
+    float half = 0.5f * x;
+    float x3 = (x * x) * x;
+    float inner = 0.7978845608f * (x + 0.044715f * x3);
+    return half * (1.0f + tanhf(inner));
+  }
   }
   return x;
 }
@@ -119,6 +125,10 @@ void pmm_kernel_act(pmm_act act, size_t n, const float *x, float *y)
   case PMM_ACT_SOFTPLUS:
     for (size_t i = 0; i < n; i++)
       y[i] = act_softplus(x[i]);
+    return;
+  case PMM_ACT_GELU_TANH:
+    for (size_t i = 0; i < n; i++)
+      y[i] = pmm_act_eval(PMM_ACT_GELU_TANH, x[i]);
     return;
   }
 }

@@ -101,6 +101,7 @@ typedef enum pmm_act {
   PMM_ACT_TANH,
   PMM_ACT_SIGMOID,
   PMM_ACT_SOFTPLUS, /* log1p(exp(x)), x itself above 20 (PyTorch's threshold) */
+  PMM_ACT_GELU_TANH, /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GELU(approximate='tanh') */
   PMM_ACT_COUNT
 } pmm_act;
 

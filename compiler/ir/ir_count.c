@@ -49,7 +49,8 @@ static uint64_t act_cost(pmm_act act) {
   case PMM_ACT_SOFTPLUS: return 3;
   case PMM_ACT_SILU:
   case PMM_ACT_TANH: return 4;
-  case PMM_ACT_GELU: return 5;
+  case PMM_ACT_GELU:
+  case PMM_ACT_GELU_TANH: return 5;
   case PMM_ACT_COUNT: break;
   }
   return 0;

@@ -43,8 +43,8 @@ static void fill(float *x, size_t n, double lo, double hi)
 
 START_TEST(test_act_names)
 {
-  static const char *const want[PMM_ACT_COUNT] = {"none", "relu",    "silu",    "gelu",
-                                                  "tanh", "sigmoid", "softplus"};
+  static const char *const want[PMM_ACT_COUNT] = {"none", "relu",    "silu",     "gelu",
+                                                  "tanh", "sigmoid", "softplus", "gelu-tanh"};
   for (int a = 0; a < PMM_ACT_COUNT; a++)
     ck_assert_str_eq(pmm_act_name((pmm_act)a), want[a]);
   ck_assert_ptr_null(pmm_act_name(PMM_ACT_COUNT));
@@ -69,6 +69,8 @@ static float act_contract(pmm_act act, float x)
     return 1.0f / (1.0f + pmm_exp_f32(-x));
   case PMM_ACT_SOFTPLUS:
     return x > 20.0f ? x : log1pf(pmm_exp_f32(x));
+  case PMM_ACT_GELU_TANH:
+    return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * ((x * x) * x))));
   default:
     return x;
   }
@@ -90,6 +92,8 @@ static double act_exact(pmm_act act, double x)
     return 1.0 / (1.0 + exp(-x));
   case PMM_ACT_SOFTPLUS:
     return x > 20 ? x : log1p(exp(x));
+  case PMM_ACT_GELU_TANH:
+    return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
   default:
     return x;
   }
@@ -107,10 +111,10 @@ START_TEST(test_act_values)
                     x, got, contract);
       double ref = act_exact((pmm_act)a, x);
       double tol = 2e-6 * fabs(ref) + 1e-37;
-      /* silu and gelu of large negative x are tiny differences of large
+      /* silu and the gelus of large negative x are tiny differences of large
        * numbers in float: absolute accuracy relative to |x| is what the
        * float formula can give. */
-      if (a == PMM_ACT_SILU || a == PMM_ACT_GELU)
+      if (a == PMM_ACT_SILU || a == PMM_ACT_GELU || a == PMM_ACT_GELU_TANH)
         tol += 2e-7 * fabs(x);
       ck_assert_msg(fabs(got - ref) <= tol, "%s(%.9g) = %.9g, exact %.17g",
                     pmm_act_name((pmm_act)a), x, got, ref);
