@@ -173,6 +173,8 @@ static int32_t lower_layer_op(lower_ctx *c, ir_block_kind bk, const spec_layer *
       c->m->blocks[bk].insts[r].dim = l->dim;
     return r;
   case SPEC_LAYER_LAYERNORM: return lower_layernorm(c, bk, l, args[0]);
+  case SPEC_LAYER_RESHAPE: return args[0]; /* same floats, same C order */
+  default: break;
   }
   return lower_error_at(c, l->loc, "internal error: layer '%s' has an unknown op", l->name);
 }

@@ -95,19 +95,19 @@ typedef struct want_layer {
   const char *name;
   spec_layer_op op;
   const char *inputs;
-  uint32_t in_len, out_len;
+  uint32_t out; /* every shape here is a vector [out] */
 } want_layer;
 
 START_TEST(test_graph_model) {
   static const want_layer want[] = {
-      {"temb", SPEC_LAYER_SINUSOIDAL, "time", 1, 4},
-      {"h0", SPEC_LAYER_CONCAT, "mu,temb,time", 8, 8},
-      {"fc1", SPEC_LAYER_DENSE, "h0", 8, 5},
-      {"ln", SPEC_LAYER_LAYERNORM, "fc1", 5, 5}, /* input defaulted */
-      {"fc2", SPEC_LAYER_DENSE, "ln", 5, 5},
-      {"res", SPEC_LAYER_ADD, "ln,fc2", 5, 5},
-      {"gate", SPEC_LAYER_MUL, "res,fc1", 5, 5},
-      {"out", SPEC_LAYER_DENSE, "gate", 5, 3},
+      {"temb", SPEC_LAYER_SINUSOIDAL, "time", 4},
+      {"h0", SPEC_LAYER_CONCAT, "mu,temb,time", 8},
+      {"fc1", SPEC_LAYER_DENSE, "h0", 5},
+      {"ln", SPEC_LAYER_LAYERNORM, "fc1", 5}, /* input defaulted */
+      {"fc2", SPEC_LAYER_DENSE, "ln", 5},
+      {"res", SPEC_LAYER_ADD, "ln,fc2", 5},
+      {"gate", SPEC_LAYER_MUL, "res,fc1", 5},
+      {"out", SPEC_LAYER_DENSE, "gate", 3},
   };
   model_spec s;
   load_ok("tests/frontend/good/graph.yaml", &s);
@@ -127,16 +127,17 @@ START_TEST(test_graph_model) {
       strcat(joined, l->inputs[k]);
     }
     ck_assert_str_eq(joined, want[i].inputs);
-    ck_assert_msg(l->in_len == want[i].in_len && l->out_len == want[i].out_len,
-                  "layer %s: in %u out %u, expected %u %u", l->name, l->in_len, l->out_len,
-                  want[i].in_len, want[i].out_len);
+    ck_assert_msg(l->out.rank == 1 && l->out.dim[0] == want[i].out, "layer %s: out rank %u "
+                  "dim %u, expected [%u]", l->name, l->out.rank, l->out.dim[0], want[i].out);
     ck_assert_int_eq(l->loc.line, 12 + (int)i);
   }
   const spec_layer *L = s.network.layers;
   ck_assert_uint_eq(L[0].dim, 4);
   ck_assert_int_eq(L[2].activation, PMM_ACT_SILU);
   ck_assert_int_eq(L[2].has_bias, 1);
-  ck_assert(L[3].eps == 0.001);
+  ck_assert(L[3].eps == 0.001 && L[3].affine == 1);
+  ck_assert_uint_eq(L[1].axis, 0);
+  ck_assert_int_eq(L[0].cos_first, 0);
   ck_assert_int_eq(L[3].has_bias, 1);
   ck_assert_int_eq(L[4].activation, PMM_ACT_GELU);
   ck_assert_int_eq(L[4].has_bias, 0); /* fc2.bias is not in the file */
@@ -633,7 +634,7 @@ START_TEST(test_pair_defaults) {
 }
 END_TEST
 
-/* `mu` and the output of a dirichlet-categorical graph have L*K elements. */
+/* `mu` of a dirichlet-categorical graph is [L, K]; so may the output be. */
 START_TEST(test_categorical_graph) {
   write_tmp("cg.yaml", "name: cg\npair: dirichlet-categorical\ndata: {shape: [3], vocab: abcd}\n"
                        SCHED "network:\n  kind: graph\n  layers:\n"
@@ -642,18 +643,19 @@ START_TEST(test_categorical_graph) {
   model_spec s;
   load_tmp_ok("cg.yaml", &s);
   ck_assert_uint_eq(s.network.nlayers, 2);
-  ck_assert_uint_eq(s.network.layers[1].in_len, 12);
-  ck_assert_uint_eq(s.network.layers[1].out_len, 12);
+  const tshape *out = &s.network.layers[1].out;
+  ck_assert(out->rank == 2 && out->dim[0] == 3 && out->dim[1] == 4);
+  ck_assert(s.network.layers[0].out.rank == 1 && s.network.layers[0].out.dim[0] == 2);
   ck_assert_str_eq(s.network.output, "out");
   spec_free(&s);
 
-  /* A normal-normal graph over the same shape sees mu of length 3. */
+  /* A normal-normal graph over the same shape sees mu of shape [3]. */
   write_tmp("ng.yaml", "name: ng\npair: normal-normal\ndata: {shape: [3]}\n" SCHED
                        "sampler: {kind: euler-maruyama}\nnetwork:\n  kind: graph\n  layers:\n"
                        "    - {name: out, op: mul, inputs: [mu, mu]}\n");
   load_tmp_ok("ng.yaml", &s);
   ck_assert_int_eq(s.sampler, SPEC_SAMPLER_EULER_MARUYAMA);
-  ck_assert_uint_eq(s.network.layers[0].out_len, 3);
+  ck_assert(s.network.layers[0].out.rank == 1 && s.network.layers[0].out.dim[0] == 3);
   spec_free(&s);
 }
 END_TEST
