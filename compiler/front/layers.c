@@ -78,6 +78,13 @@ static size_t key_names(uint32_t mask, const char **out) {
 
 /* ---- keys ---------------------------------------------------------------- */
 
+static int key_id(const yaml_node_t *key) {
+  for (int k = 0; k < LK_COUNT && key->type == YAML_SCALAR_NODE; k++)
+    if (!strcmp((const char *)key->data.scalar.value, layer_keys[k].name))
+      return k;
+  return -1;
+}
+
 /* Why key k does not belong to op d, when that is more than "not its key". */
 static void hint_other_op(front_ctx *c, const layer_op_def *d, layer_key_id k) {
   int input_key = k == LK_INPUT || k == LK_INPUTS;
@@ -112,9 +119,11 @@ static void check_keys(layer_src *p, const layer_op_def *d) {
   front_check_keys_known(p->c, p->n, p->label, p->where, mine, nmine, all, LK_COUNT);
   char list[512];
   front_join(mine, nmine, list, sizeof list);
-  for (int k = 0; k < LK_COUNT; k++) {
-    yaml_node_t *key = front_map_key(p->c, p->n, layer_keys[k].name);
-    if (!key || (op_keys(d) & LK_BIT(k)))
+  const yaml_node_t *n = p->n;
+  for (yaml_node_pair_t *kv = n->data.mapping.pairs.start; kv < n->data.mapping.pairs.top; kv++) {
+    yaml_node_t *key = front_node(p->c, kv->key);
+    int k = key_id(key);
+    if (k < 0 || (op_keys(d) & LK_BIT(k)))
       continue;
     front_error(p->c, front_loc(key), "found key '%s' in %s, expected %s (the keys of op '%s')",
                 layer_keys[k].name, p->label, list, d->name);
@@ -230,19 +239,25 @@ static int read_value(layer_src *p, const layer_key *key, const yaml_node_t *v) 
   return -1;
 }
 
+/* The op's keys in the order written (so errors come in file order), then
+ * the required ones left out. */
 static void parse_attributes(layer_src *p, const layer_op_def *d) {
-  for (int k = 0; k < LK_COUNT; k++) {
-    if (!(d->keys & LK_BIT(k)))
-      continue;
-    yaml_node_t *v = front_map_get(p->c, p->n, layer_keys[k].name);
-    if (!v) {
-      if (d->required & LK_BIT(k))
-        front_missing(p->c, p->n, layer_keys[k].name, p->where);
-    } else if (read_value(p, &layer_keys[k], v) == 0) {
+  const yaml_node_t *n = p->n;
+  uint32_t seen = 0;
+  for (yaml_node_pair_t *kv = n->data.mapping.pairs.start; kv < n->data.mapping.pairs.top; kv++) {
+    int k = key_id(front_node(p->c, kv->key));
+    if (k < 0 || !(d->keys & LK_BIT(k) & ~seen))
+      continue; /* not this op's, or given twice: check_keys reports those */
+    seen |= LK_BIT(k);
+    yaml_node_t *v = front_node(p->c, kv->value);
+    if (read_value(p, &layer_keys[k], v) == 0) {
       p->a->given |= LK_BIT(k);
       p->a->at[k] = front_loc(v);
     }
   }
+  for (int k = 0; k < LK_COUNT; k++)
+    if (d->required & LK_BIT(k) & ~seen)
+      front_missing(p->c, p->n, layer_keys[k].name, p->where);
 }
 
 /* ---- inputs -------------------------------------------------------------- */
