@@ -20,7 +20,7 @@
 
 #include "compiler/front/spec.h"
 
-/* Largest data size and layer width, in floats per sample (2^24). */
+/* Largest dim and element count of any value, per sample (2^24). */
 #define FRONT_MAX_LEN (UINT32_C(1) << 24)
 /* Largest number of schedule steps. */
 #define FRONT_MAX_STEPS 1000000u
@@ -80,6 +80,8 @@ int front_read_double(front_ctx *c, const yaml_node_t *n, const char *what, cons
                       double *out);
 int front_read_u32(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect,
                    uint32_t min, uint32_t max, uint32_t *out);
+int front_read_int(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect,
+                   int64_t min, int64_t max, int64_t *out);
 /* YAML 1.2 core booleans: true, True, TRUE, false, False, FALSE (plain). */
 int front_read_bool(front_ctx *c, const yaml_node_t *n, const char *what, int *out);
 /* One of names[0..n) (an index into it); a near miss gets "did you mean". */
@@ -98,15 +100,26 @@ const char *front_join(const char *const *names, size_t n, char *buf, size_t len
 
 /* ---- yaml_model.c ------------------------------------------------------- */
 
+/* What a graph layer said beyond its spec_layer (layers.h). */
+typedef struct layer_args layer_args;
+
 /* What front_parse_model could establish, so later passes skip what depends
  * on a section that already failed (no cascades). */
 typedef struct front_status {
   int data_ok;    /* shape and data_elems are valid */
   int network_ok; /* network parsed without errors */
   int weights_ok; /* weights_path is set and should be loaded */
+  layer_args *layer_args; /* graph: one per layer (malloc'd; the caller frees it) */
 } front_status;
 
 void front_parse_model(front_ctx *c, const yaml_node_t *root, model_spec *s, front_status *st);
+
+/* ---- layers.c ----------------------------------------------------------- */
+
+/* `network.layers` (a graph's layers) into net->layers, with what each
+ * layer said beyond its spec_layer into *args (one per layer). */
+void front_parse_layers(front_ctx *c, const yaml_node_t *n, spec_network *net,
+                        layer_args **args);
 
 /* ---- data.c ------------------------------------------------------------- */
 
@@ -136,8 +149,10 @@ void front_parse_schedule(front_ctx *c, const yaml_node_t *n, spec_schedule *s);
 
 /* ---- graph_check.c ------------------------------------------------------ */
 
-/* Resolve layer inputs, infer lengths, check the output length and (when
- * weights_loaded) every layer's tensors against the weight set. */
-void front_check_graph(front_ctx *c, model_spec *s, int data_ok, int weights_loaded);
+/* Resolve layer inputs, infer every layer's shape, check the output shape
+ * against the data (unless flags has SPEC_LOAD_ANY_OUTPUT) and, when
+ * weights_loaded, every layer's tensors against the weight set. */
+void front_check_graph(front_ctx *c, model_spec *s, const front_status *st, int weights_loaded,
+                       unsigned flags);
 
 #endif

@@ -1,17 +1,18 @@
 /*
  * graph_check.c - a graph network's structure: unique names, inputs that
  * refer to 'mu', 'time' or earlier layers (so layer order is a topological
- * order and lowering can emit layers as written), the length of every layer,
- * the output length, and each layer's tensors against the weights file.
+ * order and lowering can emit layers as written), the shape of every layer
+ * (each op's rule in layer_shapes.c), the output shape against the data,
+ * and each layer's tensors against the weights file (layer_tensors.c).
  *
- * Each phase runs only when the ones before it found nothing wrong: lengths
- * are meaningless with a dangling input, tensor shapes with an unknown length.
+ * Each phase runs only when the ones before it found nothing wrong: shapes
+ * are meaningless with a dangling input, tensors with an unknown shape.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler/front/front.h"
+#include "compiler/front/layers.h"
 #include "compiler/util/xalloc.h"
 
 static long find_layer(const spec_network *net, const char *name) {
@@ -57,9 +58,8 @@ static int check_inputs(front_ctx *c, const spec_network *net) {
   int bad = 0;
   for (size_t i = 0; i < net->nlayers; i++) {
     const spec_layer *l = &net->layers[i];
-    const char *key = l->ninputs > 1 ? "inputs" : "input";
     for (size_t k = 0; k < l->ninputs; k++) {
-      const char *in = l->inputs[k];
+      const char *in = l->inputs[k], *key = layer_input_key(l, k);
       long j = is_builtin(in) ? -2 : find_layer(net, in);
       if (j == -2 || (j >= 0 && (size_t)j < i))
         continue;
@@ -106,165 +106,109 @@ static long check_output(front_ctx *c, const spec_network *net) {
   return -1;
 }
 
-/* The length of `mu` and of the output: one value per data element, or for
- * dirichlet-categorical one per position and symbol (L*K, checked to fit). */
-static uint32_t mu_len(const model_spec *s) {
+/* What shape inference works with. */
+typedef struct graph_ctx {
+  front_ctx *c;
+  model_spec *s;
+  const layer_args *args; /* one per layer */
+  tshape mu;              /* the data shape; dirichlet-categorical: [L, K] */
+} graph_ctx;
+
+static tshape mu_shape(const model_spec *s) {
+  tshape mu = tshape_make(s->rank, s->shape);
   if (s->pair == SPEC_PAIR_DIRICHLET_CATEGORICAL)
-    return (uint32_t)(s->data_elems * s->vocab_size);
-  return (uint32_t)s->data_elems;
+    mu.dim[mu.rank++] = s->vocab_size; /* data.c keeps categorical data rank 1 */
+  return mu;
 }
 
-static uint32_t input_len(const model_spec *s, const char *name) {
+static const tshape *input_shape(const graph_ctx *g, const char *name) {
+  static const tshape time = {1, {1}};
   if (!strcmp(name, "mu"))
-    return mu_len(s);
+    return &g->mu;
   if (!strcmp(name, "time"))
-    return 1;
-  return s->network.layers[find_layer(&s->network, name)].out_len;
+    return &time;
+  return &g->s->network.layers[find_layer(&g->s->network, name)].out;
 }
 
-/* Fill in_len/out_len in layer order.  in_len is the length of the (each)
- * input for single-input ops, add and mul, and the total for concat. */
-static int infer_lengths(front_ctx *c, model_spec *s) {
-  spec_network *net = &s->network;
+/* Every layer's `out`, in order.  A layer whose rule fails keeps rank 0,
+ * and layers reading it are skipped, so each error is independent. */
+static int infer_shapes(graph_ctx *g) {
+  spec_network *net = &g->s->network;
+  size_t most = 1;
+  for (size_t i = 0; i < net->nlayers; i++)
+    most = net->layers[i].ninputs > most ? net->layers[i].ninputs : most;
+  tshape *in = xmalloc_array(most, sizeof *in);
+  if (!in) {
+    diag_error(g->c->dl, g->c->file, 0, 0, "out of memory");
+    return -1;
+  }
+  int bad = 0;
   for (size_t i = 0; i < net->nlayers; i++) {
     spec_layer *l = &net->layers[i];
-    const char *opn = spec_layer_op_name(l->op);
-    uint32_t first = input_len(s, l->inputs[0]);
-    switch (l->op) {
-    case SPEC_LAYER_DENSE:
-      l->in_len = first;
-      l->out_len = l->units;
-      break;
-    case SPEC_LAYER_LAYERNORM:
-      l->in_len = l->out_len = first;
-      break;
-    case SPEC_LAYER_SINUSOIDAL:
-      if (first != 1) {
-        front_error(c, l->input_locs[0],
-                    "found '%s' of length %u for 'input' of sinusoidal layer '%s', expected a "
-                    "scalar (length 1) such as 'time'",
-                    l->inputs[0], first, l->name);
-        return -1;
-      }
-      l->in_len = 1;
-      l->out_len = l->dim;
-      break;
-    case SPEC_LAYER_ADD:
-    case SPEC_LAYER_MUL:
-      for (size_t k = 1; k < l->ninputs; k++) {
-        uint32_t len = input_len(s, l->inputs[k]);
-        if (len != first) {
-          front_error(c, l->input_locs[k],
-                      "found '%s' of length %u in 'inputs' of %s layer '%s', expected length %u "
-                      "like '%s'",
-                      l->inputs[k], len, opn, l->name, first, l->inputs[0]);
-          diag_hint(c->dl, "%s combines inputs element by element, so all must have the same "
-                           "length",
-                    opn);
-          return -1;
-        }
-      }
-      l->in_len = l->out_len = first;
-      break;
-    case SPEC_LAYER_CONCAT: {
-      uint64_t total = 0;
-      for (size_t k = 0; k < l->ninputs; k++)
-        total += input_len(s, l->inputs[k]); /* each <= 2^24, count bounded by the file */
-      if (total > FRONT_MAX_LEN) {
-        front_error(c, l->loc,
-                    "found a total length of %llu for concat layer '%s', expected at most %u",
-                    (unsigned long long)total, l->name, (unsigned)FRONT_MAX_LEN);
-        return -1;
-      }
-      l->in_len = l->out_len = (uint32_t)total;
-      break;
+    int known = 1;
+    for (size_t k = 0; k < l->ninputs; k++) {
+      in[k] = *input_shape(g, l->inputs[k]);
+      known &= in[k].rank != 0;
     }
+    shape_ctx x = {g->c, l, &g->args[i], in};
+    if (!known || layer_def(l)->shape(&x) != 0) {
+      memset(&l->out, 0, sizeof l->out);
+      bad = 1;
     }
   }
-  return 0;
+  free(in);
+  return bad ? -1 : 0;
 }
 
-static const char *shape_text(char *buf, size_t len, uint32_t rank, const uint64_t *dims) {
-  size_t used = 0;
-  used += (size_t)snprintf(buf, len, "[");
-  for (uint32_t i = 0; i < rank && used < len; i++)
-    used += (size_t)snprintf(buf + used, len - used, "%s%llu", i ? ", " : "",
-                             (unsigned long long)dims[i]);
-  if (used < len)
-    snprintf(buf + used, len - used, "]");
-  return buf;
-}
-
-typedef struct tensor_check {
-  front_ctx *c;
-  const model_spec *s;
-  unsigned char *used; /* per tensor of s->weights */
-} tensor_check;
-
-/* Check "<layer>.<suffix>" has the given shape; 1 if present. */
-static int check_tensor(tensor_check *tc, const spec_layer *l, const char *suffix, uint32_t rank,
-                        const uint64_t *dims, int required) {
-  const weight_set *ws = &tc->s->weights;
-  char name[FRONT_MAX_NAME + 16], want[96], got[256];
-  snprintf(name, sizeof name, "%s.%s", l->name, suffix);
-  shape_text(want, sizeof want, rank, dims);
-  const char *opn = spec_layer_op_name(l->op);
-  const weight_tensor *t = weights_find(ws, name);
-  if (!t) {
-    if (!required)
-      return 0;
-    front_error(tc->c, l->loc, "found no tensor '%s' in '%s', expected one of shape %s for %s "
-                               "layer '%s'",
-                name, tc->s->weights_path, want, opn, l->name);
-    const char **cands = xmalloc_array(ws->count, sizeof *cands);
-    if (cands) {
-      for (size_t i = 0; i < ws->count; i++)
-        cands[i] = ws->tensors[i].name;
-      const char *sug = diag_suggest(name, cands, ws->count);
-      if (sug)
-        diag_hint(tc->c->dl, "the file has a tensor '%s'", sug);
-      free(cands);
-    }
-    return 0;
+/* The output is the data shape or its flattening (for
+ * dirichlet-categorical: logits [L, K] or [L*K]). */
+static void check_output_shape(const graph_ctx *g, const spec_layer *o) {
+  const model_spec *s = g->s;
+  tshape flat = tshape_vec((uint32_t)tshape_numel(&g->mu)); /* <= 2^24, checked by data.c */
+  if (tshape_equal(&o->out, &g->mu) || tshape_equal(&o->out, &flat))
+    return;
+  char got[TSHAPE_TEXT], want[TSHAPE_TEXT], flat_text[TSHAPE_TEXT];
+  tshape_format(&o->out, got, sizeof got);
+  tshape_format(&g->mu, want, sizeof want);
+  tshape_format(&flat, flat_text, sizeof flat_text);
+  spec_loc at = s->network.output_loc;
+  if (s->pair == SPEC_PAIR_DIRICHLET_CATEGORICAL) {
+    front_error(g->c, at,
+                "found shape %s for output layer '%s', expected %s or %s (logits: L = %u "
+                "positions by K = %u symbols)",
+                got, o->name, want, flat_text, s->shape[0], s->vocab_size);
+    diag_hint(g->c->dl, "the output is read as [L, K] in row-major order; the sampler applies "
+                        "the softmax over K at each position");
+  } else if (g->mu.rank == 1) {
+    front_error(g->c, at, "found shape %s for output layer '%s', expected %s (the data shape)",
+                got, o->name, want);
+  } else {
+    front_error(g->c, at,
+                "found shape %s for output layer '%s', expected %s (the data shape) or its "
+                "flattening %s",
+                got, o->name, want, flat_text);
   }
-  tc->used[t - ws->tensors] = 1;
-  int same = t->rank == rank;
-  for (uint32_t i = 0; same && i < rank; i++)
-    same = t->shape[i] == dims[i];
-  if (!same) {
-    front_error(tc->c, l->loc,
-                "found tensor '%s' of shape %s in '%s', expected shape %s for %s layer '%s'",
-                name, shape_text(got, sizeof got, t->rank, t->shape), tc->s->weights_path, want,
-                opn, l->name);
-  }
-  return 1;
 }
 
-static void check_tensors(front_ctx *c, model_spec *s) {
-  const weight_set *ws = &s->weights;
-  tensor_check tc = {c, s, xcalloc_array(ws->count, 1)};
-  if (!tc.used) {
-    diag_error(c->dl, c->file, 0, 0, "out of memory");
+static void check_tensors(graph_ctx *g) {
+  const weight_set *ws = &g->s->weights;
+  tensor_ctx t = {g->c, g->s, xcalloc_array(ws->count ? ws->count : 1, 1)};
+  if (!t.used) {
+    diag_error(g->c->dl, g->c->file, 0, 0, "out of memory");
     return;
   }
-  for (size_t i = 0; i < s->network.nlayers; i++) {
-    spec_layer *l = &s->network.layers[i];
-    if (l->op == SPEC_LAYER_DENSE) {
-      uint64_t w[2] = {l->units, l->in_len}, b[1] = {l->units};
-      check_tensor(&tc, l, "weight", 2, w, 1);
-      l->has_bias = check_tensor(&tc, l, "bias", 1, b, 0);
-    } else if (l->op == SPEC_LAYER_LAYERNORM) {
-      uint64_t n[1] = {l->in_len};
-      check_tensor(&tc, l, "weight", 1, n, 1);
-      l->has_bias = check_tensor(&tc, l, "bias", 1, n, 0); /* LayerNorm(bias=False) */
-    }
+  for (size_t i = 0; i < g->s->network.nlayers; i++) {
+    spec_layer *l = &g->s->network.layers[i];
+    const layer_op_def *d = layer_def(l);
+    if (d->tensors)
+      d->tensors(&t, l, l->ninputs ? input_shape(g, l->inputs[0]) : NULL);
   }
   for (size_t i = 0; i < ws->count; i++)
-    if (!tc.used[i])
-      diag_warning(c->dl, c->file, s->weights_loc.line, s->weights_loc.col,
+    if (!t.used[i])
+      diag_warning(g->c->dl, g->c->file, g->s->weights_loc.line, g->s->weights_loc.col,
                    "tensor '%s' in '%s' is not used by any layer", ws->tensors[i].name,
-                   s->weights_path);
-  free(tc.used);
+                   g->s->weights_path);
+  free(t.used);
 }
 
 /* A layer with tensors needs a weights file; say so once, at the first. */
@@ -273,11 +217,11 @@ static int check_weights_given(front_ctx *c, const model_spec *s) {
     return 0; /* given (and loaded, or already reported) */
   for (size_t i = 0; i < s->network.nlayers; i++) {
     const spec_layer *l = &s->network.layers[i];
-    if (l->op == SPEC_LAYER_DENSE || l->op == SPEC_LAYER_LAYERNORM) {
+    if (layer_has_tensors(l)) {
       front_error(c, l->loc,
                   "found no 'weights' key, expected a safetensors file holding the tensors of "
                   "%s layer '%s'",
-                  spec_layer_op_name(l->op), l->name);
+                  layer_kind_name(l), l->name);
       diag_hint(c->dl, "add `weights: FILE.safetensors` (relative to the model file)");
       return -1;
     }
@@ -285,28 +229,20 @@ static int check_weights_given(front_ctx *c, const model_spec *s) {
   return 0;
 }
 
-void front_check_graph(front_ctx *c, model_spec *s, int data_ok, int weights_loaded) {
+void front_check_graph(front_ctx *c, model_spec *s, const front_status *st, int weights_loaded,
+                       unsigned flags) {
   spec_network *net = &s->network;
   if (check_names(c, net) != 0 || check_inputs(c, net) != 0)
     return;
   long out = check_output(c, net);
   int given = check_weights_given(c, s);
-  if (out < 0 || given != 0 || !data_ok || infer_lengths(c, s) != 0)
+  if (out < 0 || given != 0 || !st->data_ok)
     return;
-  const spec_layer *o = &net->layers[out];
-  if (o->out_len != mu_len(s) && s->pair == SPEC_PAIR_DIRICHLET_CATEGORICAL) {
-    front_error(c, net->output_loc,
-                "found length %u for output layer '%s', expected %u (L*K = %u*%u logits, one per "
-                "position and symbol)",
-                o->out_len, o->name, mu_len(s), s->shape[0], s->vocab_size);
-    diag_hint(c->dl, "the output is read as [L, K] in row-major order; the sampler applies the "
-                     "softmax over K at each position");
-  } else if (o->out_len != mu_len(s)) {
-    front_error(c, net->output_loc,
-                "found length %u for output layer '%s', expected %llu (the number of data "
-                "elements)",
-                o->out_len, o->name, (unsigned long long)s->data_elems);
-  }
+  graph_ctx g = {c, s, st->layer_args, mu_shape(s)};
+  if (infer_shapes(&g) != 0)
+    return;
+  if (!(flags & SPEC_LOAD_ANY_OUTPUT))
+    check_output_shape(&g, &net->layers[out]);
   if (weights_loaded)
-    check_tensors(c, s);
+    check_tensors(&g);
 }

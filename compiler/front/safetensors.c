@@ -5,10 +5,14 @@
  * every shape is checked (with overflow-checked arithmetic) before a byte of
  * tensor data is touched, and the data section must be covered exactly by
  * the tensors, as the format requires (contiguous, no overlap, no holes).
+ * json-c keeps only the last of two equal keys, so duplicate tensor names
+ * are looked for in the header's text.
  * Saving writes F32 with the header padded by spaces to a multiple of 8 so
  * the data is aligned, to a temporary file renamed into place at the end.
  */
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,11 +149,17 @@ static uint64_t le64(const unsigned char *p) {
   return v;
 }
 
+static double f64_from_bits(uint64_t b) {
+  double d;
+  memcpy(&d, &b, sizeof d);
+  return d;
+}
+
 /* ---- loading ------------------------------------------------------------ */
 
 typedef struct st_entry {
   const char *name;
-  int elsize; /* 4 = F32, 2 = F16 or BF16 */
+  int elsize; /* 8 = F64, 4 = F32, 2 = F16 or BF16 */
   int bf16;
   uint32_t rank;
   uint64_t shape[WEIGHT_MAX_RANK];
@@ -180,14 +190,17 @@ static int st_parse_entry(const char *path, const char *name, json_object *val,
     return -1;
   }
   const char *dts = json_object_is_type(dt, json_type_string) ? json_object_get_string(dt) : "";
-  if (!strcmp(dts, "F32"))
+  if (!strcmp(dts, "F64"))
+    e->elsize = 8;
+  else if (!strcmp(dts, "F32"))
     e->elsize = 4;
   else if (!strcmp(dts, "F16"))
     e->elsize = 2;
   else if (!strcmp(dts, "BF16"))
     e->elsize = 2, e->bf16 = 1;
   else {
-    st_error(err, errlen, "%s: tensor '%s' has dtype '%s', expected F32, F16 or BF16", path, name,
+    st_error(err, errlen, "%s: tensor '%s' has dtype '%s', expected F64, F32, F16 or BF16", path,
+             name,
              json_object_get_string(dt));
     return -1;
   }
@@ -252,22 +265,45 @@ static int st_check_layout(const char *path, st_entry *e, size_t n, uint64_t dat
   return 0;
 }
 
-static float *st_convert(const st_entry *e, const unsigned char *data) {
-  float *out = xmalloc_array((size_t)e->count, sizeof *out);
-  if (!out)
-    return NULL;
+/* One F64 value as float; -1 when it is finite but beyond float's range
+ * (NaN and infinities carry over). */
+static int st_f64_to_f32(const unsigned char *p, float *out) {
+  double d = f64_from_bits(le64(p));
+  if (isfinite(d) && fabs(d) > FLT_MAX)
+    return -1;
+  *out = (float)d;
+  return 0;
+}
+
+/* The tensor's data as floats into *out (malloc'd); -1 with err set. */
+static int st_convert(const char *path, const st_entry *e, const unsigned char *data, float **out,
+                      char *err, size_t errlen) {
+  float *f = xmalloc_array((size_t)e->count, sizeof *f);
+  if (!f) {
+    st_error(err, errlen, "%s: out of memory loading tensor '%s'", path, e->name);
+    return -1;
+  }
   const unsigned char *p = data + e->begin;
   for (uint64_t i = 0; i < e->count; i++) {
-    if (e->elsize == 4) {
+    if (e->elsize == 8) {
+      if (st_f64_to_f32(p + 8 * i, &f[i]) != 0) {
+        st_error(err, errlen, "%s: tensor '%s' holds %.9g at index %llu, which overflows "
+                              "float32 (F64 values must lie within +-3.40282347e+38)",
+                 path, e->name, f64_from_bits(le64(p + 8 * i)), (unsigned long long)i);
+        free(f);
+        return -1;
+      }
+    } else if (e->elsize == 4) {
       uint32_t b = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
                    (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
-      out[i] = f32_from_bits(b);
+      f[i] = f32_from_bits(b);
     } else {
       uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
-      out[i] = e->bf16 ? weights_bf16_to_f32(h) : weights_f16_to_f32(h);
+      f[i] = e->bf16 ? weights_bf16_to_f32(h) : weights_f16_to_f32(h);
     }
   }
-  return out;
+  *out = f;
+  return 0;
 }
 
 /* Whole file into memory; -1 with err set on failure. */
@@ -350,6 +386,94 @@ static json_object *st_parse_header(const char *path, const unsigned char *h, si
   return obj;
 }
 
+/* A top-level key of the header as written, quotes included. */
+typedef struct st_key {
+  const unsigned char *at;
+  size_t len;
+} st_key;
+
+/* The top-level keys of the header h[0..n) (valid JSON: json-c parsed it)
+ * into keys (when not NULL); returns their number. */
+static size_t st_top_keys(const unsigned char *h, size_t n, st_key *keys) {
+  size_t count = 0;
+  int depth = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (h[i] == '{' || h[i] == '[') {
+      depth++;
+    } else if (h[i] == '}' || h[i] == ']') {
+      depth--;
+    } else if (h[i] == '"') {
+      size_t start = i++;
+      while (i < n && h[i] != '"')
+        i += h[i] == '\\' ? 2 : 1;
+      size_t j = i + 1;
+      while (j < n && (h[j] == ' ' || h[j] == '\t' || h[j] == '\n' || h[j] == '\r'))
+        j++;
+      if (depth == 1 && j < n && h[j] == ':') {
+        if (keys)
+          keys[count] = (st_key){h + start, i + 1 - start};
+        count++;
+      }
+    }
+  }
+  return count;
+}
+
+/* The key's string with its escapes decoded (malloc'd), NULL when out of
+ * memory. */
+static char *st_key_name(const st_key *k) {
+  char *text = malloc(k->len + 1);
+  if (!text)
+    return NULL;
+  memcpy(text, k->at, k->len);
+  text[k->len] = '\0';
+  json_object *o = json_tokener_parse(text);
+  free(text);
+  char *name = json_object_is_type(o, json_type_string) ? xstrdup(json_object_get_string(o)) : NULL;
+  json_object_put(o);
+  return name;
+}
+
+static int st_cmp_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The name given twice among names[0..count) (sorts them). */
+static const char *st_twice(char **names, size_t count) {
+  qsort(names, count, sizeof *names, st_cmp_name);
+  for (size_t i = 1; i < count; i++)
+    if (!strcmp(names[i - 1], names[i]))
+      return names[i];
+  return "?";
+}
+
+/* A name given twice is an error; json-c kept only one of them, so the
+ * header's text has more keys than the parsed object. */
+static int st_check_unique(const char *path, const unsigned char *h, size_t n, json_object *hdr,
+                           char *err, size_t errlen) {
+  size_t count = st_top_keys(h, n, NULL);
+  if (count == (size_t)json_object_object_length(hdr))
+    return 0;
+  st_key *keys = xmalloc_array(count, sizeof *keys);
+  char **names = xcalloc_array(count, sizeof *names);
+  size_t named = 0;
+  if (keys && names) {
+    st_top_keys(h, n, keys);
+    while (named < count && (names[named] = st_key_name(&keys[named])) != NULL)
+      named++;
+  }
+  if (named < count)
+    st_error(err, errlen, "%s: out of memory reading the header", path);
+  else
+    st_error(err, errlen, "%s: tensor '%s' is named twice in the header, expected unique names",
+             path, st_twice(names, count));
+  for (size_t i = 0; i < named; i++)
+    free(names[i]);
+  free(names);
+  free(keys);
+  return -1;
+}
+
 int weights_load_safetensors(const char *path, weight_set *ws, char *err, size_t errlen) {
   weight_set_init(ws);
   unsigned char *buf;
@@ -370,7 +494,8 @@ int weights_load_safetensors(const char *path, weight_set *ws, char *err, size_t
              (unsigned long long)hlen, len);
     goto out;
   }
-  if (!(hdr = st_parse_header(path, buf + 8, (size_t)hlen, err, errlen)))
+  if (!(hdr = st_parse_header(path, buf + 8, (size_t)hlen, err, errlen)) ||
+      st_check_unique(path, buf + 8, (size_t)hlen, hdr, err, errlen) != 0)
     goto out;
   const unsigned char *data = buf + 8 + hlen;
   uint64_t data_size = len - 8 - hlen;
@@ -399,8 +524,10 @@ int weights_load_safetensors(const char *path, weight_set *ws, char *err, size_t
     st_entry t = entries[i];
     entries[i] = entries[best];
     entries[best] = t;
-    float *f = st_convert(&entries[i], data);
-    if (!f || weight_set_push(ws, entries[i].name, entries[i].rank, entries[i].shape, f) != 0) {
+    float *f;
+    if (st_convert(path, &entries[i], data, &f, err, errlen) != 0)
+      goto out;
+    if (weight_set_push(ws, entries[i].name, entries[i].rank, entries[i].shape, f) != 0) {
       st_error(err, errlen, "%s: out of memory loading tensor '%s'", path, entries[i].name);
       goto out;
     }

@@ -3,8 +3,8 @@
  *
  * The passes run in order: YAML syntax (libyaml), sections and values
  * (yaml_model.c, data.c, schedule.c, with an exact network's atom files in
- * atoms.c), the weights file, then the graph's structure, lengths and
- * tensors (graph_check.c).  Nothing after a failed pass that
+ * atoms.c), the graph's layers (layers.c), the weights file, then the
+ * graph's structure, shapes and tensors (graph_check.c).  Nothing after a failed pass that
  * depends on it runs, so every reported error is a real one.
  */
 #include <errno.h>
@@ -60,24 +60,6 @@ const char *spec_output_name(spec_output o) {
     return "posterior-mean";
   case SPEC_OUTPUT_PREDICTION:
     return "prediction";
-  }
-  return "?";
-}
-
-const char *spec_layer_op_name(spec_layer_op op) {
-  switch (op) {
-  case SPEC_LAYER_DENSE:
-    return "dense";
-  case SPEC_LAYER_ADD:
-    return "add";
-  case SPEC_LAYER_MUL:
-    return "mul";
-  case SPEC_LAYER_CONCAT:
-    return "concat";
-  case SPEC_LAYER_SINUSOIDAL:
-    return "sinusoidal";
-  case SPEC_LAYER_LAYERNORM:
-    return "layernorm";
   }
   return "?";
 }
@@ -174,6 +156,10 @@ static int load_document(front_ctx *c, FILE *f, yaml_document_t *doc) {
 }
 
 int spec_load(const char *path, model_spec *spec, diag_list *dl) {
+  return spec_load_flags(path, 0, spec, dl);
+}
+
+int spec_load_flags(const char *path, unsigned flags, model_spec *spec, diag_list *dl) {
   model_spec s;
   memset(&s, 0, sizeof s);
   memset(spec, 0, sizeof *spec);
@@ -207,7 +193,8 @@ int spec_load(const char *path, model_spec *spec, diag_list *dl) {
         front_error(&c, s.weights_loc, "%s", err);
     }
     if (st.network_ok && s.network.kind == SPEC_NETWORK_GRAPH)
-      front_check_graph(&c, &s, st.data_ok, weights_loaded);
+      front_check_graph(&c, &s, &st, weights_loaded, flags);
+    free(st.layer_args);
   }
   if (!loaded || dl->errors != errors0 || dl->oom != oom0) {
     if (dl->errors == errors0)

@@ -15,11 +15,13 @@
  * spec_load parses the YAML (libyaml document API), checks every key, type and
  * value (which keys exist depends on the pair: docs/model-yaml.md), resolves
  * `weights:` and an exact network's `atoms:` / `atom_weights:` relative to the
- * YAML file and loads them (safetensors, see weights.h; .npy or text), infers every layer's input and output length
- * and checks each layer's tensors against them ("<layer>.weight" [units, in],
- * "<layer>.bias" [units]; layernorm [n] and [n]; biases may be absent, as
- * PyTorch's bias=False omits them).  A spec that loads is fully
- * checked: lowering never has to report a user error.
+ * YAML file and loads them (safetensors, see weights.h; .npy or text), infers
+ * every layer's per-sample output shape (`out`), resolving the attributes
+ * that depend on the input (axes, a reshape's -1, a conv's default padding),
+ * and checks each layer's tensors against them under PyTorch's names and
+ * layouts ("<layer>.weight" [units, in], "<layer>.bias" [units], ...; biases
+ * may be absent, as PyTorch's bias=False omits them).  A spec that loads is
+ * fully checked: lowering never has to report a user error.
  */
 #ifndef PMMC_SPEC_H
 #define PMMC_SPEC_H
@@ -97,31 +99,39 @@ typedef enum spec_layer_op {
 typedef struct spec_layer {
   char *name;         /* may contain dots: "down.0.conv1" */
   spec_layer_op op;
-  char **inputs;      /* names: "mu", "time" or an earlier layer; modulate: input, shift, scale */
+  char **inputs;      /* names: "mu", "time" or an earlier layer; modulate: input, shift,
+                       * scale; param: none */
   spec_loc *input_locs;
   size_t ninputs;     /* a missing `input:` defaults to the previous layer */
   uint32_t units;     /* dense, embed */
   uint32_t channels;  /* conv2d: output channels */
-  uint32_t kernel;    /* conv2d, avgpool */
+  uint32_t kernel;    /* conv2d (required), avgpool (default 2; stride = kernel) */
   uint32_t stride;    /* conv2d (default 1) */
-  uint32_t padding;   /* conv2d (default (kernel - 1) / 2) */
-  uint32_t groups;    /* conv2d (default 1), groupnorm (required) */
-  uint32_t heads;     /* attention */
+  uint32_t padding;   /* conv2d: zeros on each side of H and W; when not written,
+                       * (kernel - 1) / 2, filled in by shape inference */
+  uint32_t groups;    /* conv2d (default 1), groupnorm (required); divides the channels */
+  uint32_t heads;     /* attention; divides E */
   uint32_t factor;    /* upsample (default 2) */
-  uint32_t chunks, index; /* chunk */
-  uint32_t axis;      /* concat, chunk, softmax: normalised to 0..rank-1 by shape inference */
-  uint32_t dim;       /* sinusoidal */
-  int cos_first;      /* sinusoidal: order cos-sin */
-  pmm_act activation; /* dense, conv2d, groupnorm; the act op's activation */
+  uint32_t chunks, index; /* chunk: torch.chunk(x, chunks, axis)[index] */
+  uint32_t axis;      /* concat (default 0), chunk, softmax (default -1): normalised to
+                       * 0..rank-1 of the (first) input by shape inference */
+  uint32_t dim;       /* sinusoidal: the output length (even) */
+  int cos_first;      /* sinusoidal: 1 for order cos-sin, 0 for sin-cos (default) */
+  pmm_act activation; /* dense, conv2d, groupnorm (default none, applied after the op);
+                       * SPEC_LAYER_ACT: the activation the op names */
   double eps;         /* layernorm, groupnorm, default 1e-5 */
-  int affine;         /* layernorm, default 1 */
-  uint32_t perm[SPEC_MAX_RANK]; /* transpose: one entry per input axis */
-  tshape target;      /* reshape: the shape with its -1 resolved; param: `shape` */
-  int has_bias;       /* "<name>.bias" (dense, conv2d, layernorm) or
-                       * "<name>.in_proj_bias" (attention) present */
+  int affine;         /* layernorm, default 1; 0: no tensors */
+  uint32_t perm[SPEC_MAX_RANK]; /* transpose: out.dim[i] = input dim perm[i]; one entry per
+                                 * input axis (out.rank entries) */
+  tshape target;      /* reshape: `shape` with its -1 resolved; param: `shape`; both
+                       * equal `out` */
+  int has_bias;       /* present in the weights: "<name>.bias" (dense, conv2d, layernorm,
+                       * groupnorm, which requires it) or "<name>.in_proj_bias"
+                       * (attention); 0 for every other op */
   int has_out_bias;   /* attention: "<name>.out_proj.bias" present */
   tshape out;         /* filled by the front end's shape inference: the
-                       * per-sample output shape (time is [1]) */
+                       * per-sample output shape (time is [1]; mu is the data
+                       * shape, [L, K] for dirichlet-categorical) */
   spec_loc loc;       /* the layer's mapping */
 } spec_layer;
 
@@ -196,7 +206,9 @@ int spec_load(const char *path, model_spec *spec, diag_list *dl);
 int spec_load_flags(const char *path, unsigned flags, model_spec *spec, diag_list *dl);
 void spec_free(model_spec *spec);
 
-/* The YAML spelling of enum values ("normal-normal", "geometric", ...). */
+/* The YAML spelling of enum values ("normal-normal", "geometric", ...);
+ * spec_layer_op_name(SPEC_LAYER_ACT) is "act" (an activation layer is
+ * written with its activation's name: op: silu). */
 const char *spec_pair_name(spec_pair p);
 const char *spec_schedule_kind_name(spec_schedule_kind k);
 const char *spec_sampler_kind_name(spec_sampler_kind k);

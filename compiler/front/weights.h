@@ -11,8 +11,9 @@
  *
  * safetensors: 8-byte little-endian header length N, N bytes of JSON
  * ({"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
- * optional "__metadata__"}), then the raw little-endian data.  F32, F16 and
- * BF16 are accepted and converted to float on load; F32 is written.
+ * optional "__metadata__"}), then the raw little-endian data.  F64, F32, F16
+ * and BF16 are accepted and converted to float on load (an F64 value beyond
+ * float's range is an error); tensor names are unique.  F32 is written.
  */
 #ifndef PMMC_WEIGHTS_H
 #define PMMC_WEIGHTS_H

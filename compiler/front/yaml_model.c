@@ -3,7 +3,7 @@
  *
  * Each section is checked independently so one run reports every mistake
  * that can be judged on its own; what depends on another section (mixture
- * means on the data size, graph lengths on the layers) is skipped when that
+ * means on the data size, graph shapes on the layers) is skipped when that
  * section already failed, so errors never cascade.
  */
 #include <math.h>
@@ -276,236 +276,6 @@ static void parse_mixture(front_ctx *c, const yaml_node_t *n, model_spec *s, int
                 sum);
 }
 
-/* ---- network: graph ----------------------------------------------------- */
-
-static const char *const layer_keys[] = {"name", "op",  "input", "inputs",
-                                         "units", "activation", "dim", "eps"};
-
-/* Keys each op takes, in the order of spec_layer_op. */
-static const char *const op_keys[][5] = {
-    {"name", "op", "input", "units", "activation"}, /* dense */
-    {"name", "op", "inputs"},                       /* add */
-    {"name", "op", "inputs"},                       /* mul */
-    {"name", "op", "inputs"},                       /* concat */
-    {"name", "op", "input", "dim"},                 /* sinusoidal */
-    {"name", "op", "input", "eps"},                 /* layernorm */
-};
-#define NOPS (sizeof op_keys / sizeof op_keys[0])
-
-static size_t op_nkeys(spec_layer_op op) {
-  size_t n = 0;
-  while (n < 5 && op_keys[op][n])
-    n++;
-  return n;
-}
-
-static int op_multi_input(spec_layer_op op) {
-  return op == SPEC_LAYER_ADD || op == SPEC_LAYER_MUL || op == SPEC_LAYER_CONCAT;
-}
-
-/* Keys that belong to some op but not to this one: say which op takes what. */
-static void check_op_keys(front_ctx *c, const yaml_node_t *n, spec_layer_op op, const char *label) {
-  const char *opn = spec_layer_op_name(op);
-  size_t nk = op_nkeys(op);
-  char list[256];
-  front_join(op_keys[op], nk, list, sizeof list);
-  for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-    yaml_node_t *k = front_node(c, p->key);
-    if (k->type != YAML_SCALAR_NODE)
-      continue;
-    const char *key = (const char *)k->data.scalar.value;
-    int known = 0, allowed = 0;
-    for (size_t i = 0; i < COUNT(layer_keys); i++)
-      known |= !strcmp(layer_keys[i], key);
-    for (size_t i = 0; i < nk; i++)
-      allowed |= !strcmp(op_keys[op][i], key);
-    if (!known || allowed)
-      continue;
-    front_error(c, front_loc(k), "found key '%s' in %s, expected %s (the keys of op '%s')", key,
-                label, list, opn);
-    if (!strcmp(key, "input"))
-      diag_hint(c->dl, "op '%s' takes several inputs: write inputs: [a, b]", opn);
-    else if (!strcmp(key, "inputs"))
-      diag_hint(c->dl, "op '%s' takes one input: write input: NAME", opn);
-  }
-}
-
-static int set_inputs(front_ctx *c, spec_layer *l, size_t n) {
-  l->inputs = xcalloc_array(n, sizeof *l->inputs);
-  l->input_locs = xcalloc_array(n, sizeof *l->input_locs);
-  if (!l->inputs || !l->input_locs) {
-    diag_error(c->dl, c->file, 0, 0, "out of memory");
-    return -1;
-  }
-  l->ninputs = n;
-  return 0;
-}
-
-static void parse_layer_inputs(front_ctx *c, const yaml_node_t *n, spec_layer *l,
-                               const spec_layer *prev, const char *label) {
-  char what[128];
-  if (op_multi_input(l->op)) {
-    yaml_node_t *in = front_map_get(c, n, "inputs");
-    char where[128];
-    snprintf(where, sizeof where, "in %s", label);
-    if (!in) {
-      if (!front_map_key(c, n, "input"))
-        front_missing(c, n, "inputs", where);
-      return;
-    }
-    snprintf(what, sizeof what, "'inputs' of %s", label);
-    if (in->type != YAML_SEQUENCE_NODE) {
-      front_expected(c, in, what, "a sequence of at least 2 input names");
-      return;
-    }
-    if (seq_len(in) < 2) {
-      front_error(c, front_loc(in), "found %zu input%s for %s, expected at least 2", seq_len(in),
-                  seq_len(in) == 1 ? "" : "s", what);
-      return;
-    }
-    if (set_inputs(c, l, seq_len(in)) != 0)
-      return;
-    for (size_t i = 0; i < l->ninputs; i++) {
-      yaml_node_t *it = seq_item(c, in, i);
-      const char *v = front_scalar(c, it, what, "a sequence of input names");
-      l->input_locs[i] = front_loc(it);
-      if (v)
-        l->inputs[i] = front_strdup(c, v);
-    }
-    return;
-  }
-  yaml_node_t *in = front_map_get(c, n, "input");
-  if (!in) {
-    if (front_map_key(c, n, "inputs"))
-      return; /* reported by check_op_keys */
-    if (!prev) {
-      front_error(c, front_loc(n), "missing required key 'input' in %s", label);
-      diag_hint(c->dl, "only later layers default to the previous layer; the first layer "
-                       "reads 'mu', 'time' or an earlier layer");
-      return;
-    }
-    if (prev->name && set_inputs(c, l, 1) == 0) {
-      l->inputs[0] = front_strdup(c, prev->name);
-      l->input_locs[0] = l->loc;
-    }
-    return;
-  }
-  snprintf(what, sizeof what, "'input' of %s", label);
-  const char *v = front_scalar(c, in, what, "an input name ('mu', 'time' or an earlier layer)");
-  if (v && set_inputs(c, l, 1) == 0) {
-    l->inputs[0] = front_strdup(c, v);
-    l->input_locs[0] = front_loc(in);
-  }
-}
-
-static void parse_layer(front_ctx *c, const yaml_node_t *n, size_t idx, spec_layer *l,
-                        const spec_layer *prev) {
-  const char *op_names[NOPS];
-  for (size_t i = 0; i < NOPS; i++)
-    op_names[i] = spec_layer_op_name((spec_layer_op)i);
-  char label[96], what[160];
-  snprintf(label, sizeof label, "'network.layers[%zu]'", idx);
-  l->loc = front_loc(n);
-  l->eps = 1e-5;
-  l->activation = PMM_ACT_NONE;
-  if (n->type != YAML_MAPPING_NODE) {
-    front_expected(c, n, label, "a layer mapping {name, op, ...}");
-    return;
-  }
-  yaml_node_t *name = front_map_get(c, n, "name");
-  if (name) {
-    snprintf(what, sizeof what, "'name' of %s", label);
-    const char *v = front_scalar(c, name, what, NAME_EXPECT);
-    if (v && !front_is_identifier(v))
-      front_expected(c, name, what, NAME_EXPECT);
-    else if (v && (!strcmp(v, "mu") || !strcmp(v, "time")))
-      front_expected(c, name, what, "a name other than the network inputs 'mu' and 'time'");
-    else if (v && (l->name = front_strdup(c, v)) != NULL)
-      snprintf(label, sizeof label, "layer '%s'", v);
-  }
-  char where[128];
-  snprintf(where, sizeof where, "in %s", label);
-  yaml_node_t *opn = front_map_get(c, n, "op");
-  int op = -1;
-  snprintf(what, sizeof what, "'op' of %s", label);
-  if (opn && front_read_choice(c, opn, what, op_names, NOPS, &op) != 0)
-    op = -1;
-  if (op < 0) {
-    /* Without an op only the key names themselves can be judged. */
-    front_check_keys(c, n, label, where, layer_keys, COUNT(layer_keys));
-    if (!name)
-      front_missing(c, n, "name", where);
-    if (!opn)
-      front_missing(c, n, "op", where);
-    return;
-  }
-  l->op = (spec_layer_op)op;
-  front_check_keys_known(c, n, label, where, op_keys[op], op_nkeys(l->op), layer_keys,
-                         COUNT(layer_keys));
-  check_op_keys(c, n, l->op, label);
-  if (!name)
-    front_missing(c, n, "name", where);
-  parse_layer_inputs(c, n, l, prev, label);
-
-  yaml_node_t *v;
-  switch (l->op) {
-  case SPEC_LAYER_DENSE:
-    if (!(v = front_map_get(c, n, "units"))) {
-      front_missing(c, n, "units", where);
-      break;
-    }
-    snprintf(what, sizeof what, "'units' of %s", label);
-    front_read_u32(c, v, what, "a positive integer of at most 16777216", 1, FRONT_MAX_LEN,
-                   &l->units);
-    if ((v = front_map_get(c, n, "activation"))) {
-      const char *acts[PMM_ACT_COUNT];
-      for (int i = 0; i < PMM_ACT_COUNT; i++)
-        acts[i] = pmm_act_name((pmm_act)i);
-      int a;
-      snprintf(what, sizeof what, "'activation' of %s", label);
-      if (front_read_choice(c, v, what, acts, PMM_ACT_COUNT, &a) == 0)
-        l->activation = (pmm_act)a;
-    }
-    break;
-  case SPEC_LAYER_SINUSOIDAL:
-    if (!(v = front_map_get(c, n, "dim"))) {
-      front_missing(c, n, "dim", where);
-      break;
-    }
-    snprintf(what, sizeof what, "'dim' of %s", label);
-    if (front_read_u32(c, v, what, "an even integer >= 2", 2, FRONT_MAX_LEN, &l->dim) == 0 &&
-        l->dim % 2 != 0)
-      front_expected(c, v, what, "an even integer >= 2");
-    break;
-  case SPEC_LAYER_LAYERNORM:
-    if ((v = front_map_get(c, n, "eps"))) {
-      snprintf(what, sizeof what, "'eps' of %s", label);
-      parse_positive(c, v, what, &l->eps);
-    }
-    break;
-  case SPEC_LAYER_ADD:
-  case SPEC_LAYER_MUL:
-  case SPEC_LAYER_CONCAT:
-    break;
-  }
-}
-
-static void parse_layers(front_ctx *c, const yaml_node_t *n, spec_network *net) {
-  if (n->type != YAML_SEQUENCE_NODE || seq_len(n) == 0) {
-    front_expected(c, n, "'network.layers'", "a sequence of layers {name, op, ...}");
-    return;
-  }
-  size_t k = seq_len(n);
-  net->layers = xcalloc_array(k, sizeof *net->layers);
-  if (!net->layers) {
-    diag_error(c->dl, c->file, 0, 0, "out of memory");
-    return;
-  }
-  net->nlayers = k;
-  for (size_t i = 0; i < k; i++)
-    parse_layer(c, seq_item(c, n, i), i, &net->layers[i], i ? &net->layers[i - 1] : NULL);
-}
-
 /* The path in an `atoms:` or `atom_weights:` value, resolved against the
  * YAML file; NULL after an error. */
 static char *read_path(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect) {
@@ -608,7 +378,7 @@ static void parse_exact(front_ctx *c, const yaml_node_t *n, model_spec *s, int p
 /* 0 when the network section is free of errors; *kind_known tells whether
  * network.kind was readable (what `weights:` is judged against). */
 static int parse_network(front_ctx *c, const yaml_node_t *root, model_spec *s, int pair_known,
-                         int data_ok, int *kind_known) {
+                         int data_ok, int *kind_known, layer_args **args) {
   static const char *const all_keys[] = {"kind", "mixture", "atoms", "atom_weights", "layers",
                                          "output"};
   static const char *const graph_keys[] = {"kind", "layers", "output"};
@@ -638,7 +408,7 @@ static int parse_network(front_ctx *c, const yaml_node_t *root, model_spec *s, i
   if (!layers)
     front_missing(c, n, "layers", "in 'network'");
   else
-    parse_layers(c, layers, net);
+    front_parse_layers(c, layers, net, args);
   yaml_node_t *out = front_map_get(c, n, "output");
   if (out) {
     const char *v = front_scalar(c, out, "'network.output'", "the name of a layer");
@@ -694,6 +464,7 @@ void front_parse_model(front_ctx *c, const yaml_node_t *root, model_spec *s, fro
     front_parse_schedule(c, sched, &s->schedule);
   parse_sampler(c, root, s, pair_ok);
   int kind_known = 0;
-  st->network_ok = parse_network(c, root, s, pair_ok, st->data_ok, &kind_known) == 0;
+  st->network_ok =
+      parse_network(c, root, s, pair_ok, st->data_ok, &kind_known, &st->layer_args) == 0;
   st->weights_ok = parse_weights(c, root, s, kind_known);
 }

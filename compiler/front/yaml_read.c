@@ -283,8 +283,8 @@ int front_read_double(front_ctx *c, const yaml_node_t *n, const char *what, cons
   return 0;
 }
 
-int front_read_u32(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect,
-                   uint32_t min, uint32_t max, uint32_t *out) {
+int front_read_int(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect,
+                   int64_t min, int64_t max, int64_t *out) {
   const char *s = front_plain(n) ? (const char *)n->data.scalar.value : NULL;
   int ok = s != NULL;
   if (ok) {
@@ -294,16 +294,27 @@ int front_read_u32(front_ctx *c, const yaml_node_t *n, const char *what, const c
       ok = isdigit((unsigned char)*p);
     if (ok) {
       errno = 0;
-      unsigned long long v = strtoull(d, NULL, 10);
-      ok = errno == 0 && (*s != '-' || v == 0) && v >= min && v <= max;
+      unsigned long long mag = strtoull(d, NULL, 10);
+      ok = errno == 0 && mag <= INT64_MAX;
+      int64_t v = *s == '-' ? -(int64_t)mag : (int64_t)mag;
+      ok = ok && v >= min && v <= max;
       if (ok)
-        *out = (uint32_t)v;
+        *out = v;
     }
   }
   if (!ok) {
     front_expected(c, n, what, expect);
     return -1;
   }
+  return 0;
+}
+
+int front_read_u32(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect,
+                   uint32_t min, uint32_t max, uint32_t *out) {
+  int64_t v;
+  if (front_read_int(c, n, what, expect, min, max, &v) != 0)
+    return -1;
+  *out = (uint32_t)v;
   return 0;
 }
 

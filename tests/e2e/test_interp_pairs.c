@@ -126,7 +126,16 @@ static const pair_case cases[] = {
      "data: {shape: [4], vocab: \"_abcd\", padding: true}\n"
      "prior: {concentration: 0.5, smoothing: 0.1}\n"
      "schedule: {kind: geometric, steps: 50, start: 0.01, end: 200}\n"
-     "sampler: {kind: pmm, output: posterior-mean}\n" NORMAL_GRAPH("20")
+     "sampler: {kind: pmm, output: posterior-mean}\n"
+     "network:\n"
+     "  kind: graph\n"
+     "  layers:\n"
+     "    - {name: flat, op: reshape, input: mu, shape: [-1]}\n" /* mu is [L, K] */
+     "    - {name: temb, op: sinusoidal, input: time, dim: 16}\n"
+     "    - {name: h0, op: concat, inputs: [flat, temb]}\n"
+     "    - {name: fc1, op: dense, input: h0, units: 32, activation: silu}\n"
+     "    - {name: out, op: dense, units: 20}\n"
+     "  output: out\n"
      "weights: categorical.safetensors\n",
      4, 1, 1},
     {"categorical_graph_pred", NULL,
@@ -139,11 +148,12 @@ static const pair_case cases[] = {
      "network:\n"
      "  kind: graph\n"
      "  layers:\n"
+     "    - {name: flat, op: reshape, input: mu, shape: [-1]}\n"
      "    - {name: temb, op: sinusoidal, input: time, dim: 16}\n"
-     "    - {name: h0, op: concat, inputs: [mu, temb]}\n"
+     "    - {name: h0, op: concat, inputs: [flat, temb]}\n"
      "    - {name: fc1, op: dense, input: h0, units: 32, activation: silu}\n"
      "    - {name: out, op: dense, units: 20}\n"
-     "    - {name: logits, op: add, inputs: [out, mu, mu, mu, mu]}\n"
+     "    - {name: logits, op: add, inputs: [out, flat, flat, flat, flat]}\n"
      "  output: logits\n"
      "weights: categorical.safetensors\n",
      4, 1, 1},
@@ -153,7 +163,8 @@ static const pair_case cases[] = {
 static char yaml_path[N_CASES][PATH_MAX], bin_path[N_CASES][PATH_MAX];
 static int build_st[N_CASES];
 
-/* The three random networks: input mu (2, 3 or L*K = 20) and 16 time features. */
+/* The three random networks: input mu (2, 3, or [L, K] = [4, 5] flattened
+ * to 20) and 16 time features. */
 static int write_weights(void)
 {
   static const struct {

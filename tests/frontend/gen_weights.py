@@ -20,6 +20,8 @@ def values(n, seed):
 
 
 def encode(dtype, xs):
+    if dtype == "F64":
+        return struct.pack("<%dd" % len(xs), *xs)
     if dtype == "F32":
         return struct.pack("<%df" % len(xs), *xs)
     if dtype == "F16":
@@ -30,19 +32,21 @@ def encode(dtype, xs):
     raise ValueError(dtype)
 
 
-def write(path, tensors, truncate=None):
-    """tensors: list of (name, dtype, shape); data from values()."""
-    header, blobs, at = {}, [], 0
+def write(path, tensors, truncate=None, data=None):
+    """tensors: list of (name, dtype, shape); data from values(), or data[i]
+    for tensor i when given.  A name may repeat (the header is written as
+    text, not through a dict), for the duplicate-name test."""
+    entries, blobs, at = [], [], 0
     for seed, (name, dtype, shape) in enumerate(tensors):
         n = 1
         for d in shape:
             n *= d
-        blob = encode(dtype, values(n, seed))
-        header[name] = {"dtype": dtype, "shape": shape,
-                        "data_offsets": [at, at + len(blob)]}
+        blob = encode(dtype, data[seed] if data else values(n, seed))
+        entry = {"dtype": dtype, "shape": shape, "data_offsets": [at, at + len(blob)]}
+        entries.append(json.dumps(name) + ":" + json.dumps(entry, separators=(",", ":")))
         blobs.append(blob)
         at += len(blob)
-    text = json.dumps(header, separators=(",", ":")).encode()
+    text = ("{" + ",".join(entries) + "}").encode()
     text += b" " * ((8 - (8 + len(text)) % 8) % 8)
     data = struct.pack("<Q", len(text)) + text + b"".join(blobs)
     if truncate is not None:
@@ -75,6 +79,16 @@ write("bad/missing_tensor.safetensors",
 write("bad/weight_shape.safetensors",
       [("fc1.weight", "F32", [3, 4])] + TINY[1:])
 write("bad/truncated.safetensors", TINY, truncate=100)
+write("bad/duplicate_tensor.safetensors", TINY + [("fc1.bias", "F32", [4])])
+write("bad/f64_overflow.safetensors", [("fc1.weight", "F64", [4, 3])] + TINY[1:],
+      data=[[0.5] * 7 + [1e300] + [0.5] * 4] + [values(4, 1), values(8, 2), values(2, 3)])
+
+# bad/conv_weight_shape.yaml: conv2d c1 on [4, 9, 9] stored as if C were 3;
+# bad/param_shape.yaml: a param [2, 3] stored transposed.
+write("bad/conv_weight_shape.safetensors", [
+    ("c1.weight", "F32", [8, 3, 3, 3]), ("c1.bias", "F32", [8]),
+    ("out.weight", "F32", [4, 8, 3, 3]), ("out.bias", "F32", [4])])
+write("bad/param_shape.safetensors", [("p", "F32", [3, 2])])
 
 # good/graph.yaml: every op, mixed dtypes, one dense layer without bias.
 write("good/graph.safetensors", [

@@ -1,8 +1,9 @@
 /*
  * test_spec.c - the front end in process: spec_load of shipped models,
  * schedules against hand-computed values, diagnostics, safetensors
- * (round trip, F16/BF16 conversion, malformed files), and the three pairs'
- * keys, defaults and exact atom sets (.npy and text).
+ * (round trip, F16/BF16/F64 conversion, malformed files), the three pairs'
+ * keys, defaults and exact atom sets (.npy and text), and the layer
+ * vocabulary's inferred shapes and resolved attributes.
  *
  * Nothing here is random.  Tolerances: schedules are compared with a
  * relative tolerance of 1e-12 (pow/exp rounding); everything read from a
@@ -95,19 +96,19 @@ typedef struct want_layer {
   const char *name;
   spec_layer_op op;
   const char *inputs;
-  uint32_t in_len, out_len;
+  uint32_t out; /* every shape here is a vector [out] */
 } want_layer;
 
 START_TEST(test_graph_model) {
   static const want_layer want[] = {
-      {"temb", SPEC_LAYER_SINUSOIDAL, "time", 1, 4},
-      {"h0", SPEC_LAYER_CONCAT, "mu,temb,time", 8, 8},
-      {"fc1", SPEC_LAYER_DENSE, "h0", 8, 5},
-      {"ln", SPEC_LAYER_LAYERNORM, "fc1", 5, 5}, /* input defaulted */
-      {"fc2", SPEC_LAYER_DENSE, "ln", 5, 5},
-      {"res", SPEC_LAYER_ADD, "ln,fc2", 5, 5},
-      {"gate", SPEC_LAYER_MUL, "res,fc1", 5, 5},
-      {"out", SPEC_LAYER_DENSE, "gate", 5, 3},
+      {"temb", SPEC_LAYER_SINUSOIDAL, "time", 4},
+      {"h0", SPEC_LAYER_CONCAT, "mu,temb,time", 8},
+      {"fc1", SPEC_LAYER_DENSE, "h0", 5},
+      {"ln", SPEC_LAYER_LAYERNORM, "fc1", 5}, /* input defaulted */
+      {"fc2", SPEC_LAYER_DENSE, "ln", 5},
+      {"res", SPEC_LAYER_ADD, "ln,fc2", 5},
+      {"gate", SPEC_LAYER_MUL, "res,fc1", 5},
+      {"out", SPEC_LAYER_DENSE, "gate", 3},
   };
   model_spec s;
   load_ok("tests/frontend/good/graph.yaml", &s);
@@ -127,16 +128,17 @@ START_TEST(test_graph_model) {
       strcat(joined, l->inputs[k]);
     }
     ck_assert_str_eq(joined, want[i].inputs);
-    ck_assert_msg(l->in_len == want[i].in_len && l->out_len == want[i].out_len,
-                  "layer %s: in %u out %u, expected %u %u", l->name, l->in_len, l->out_len,
-                  want[i].in_len, want[i].out_len);
+    ck_assert_msg(l->out.rank == 1 && l->out.dim[0] == want[i].out, "layer %s: out rank %u "
+                  "dim %u, expected [%u]", l->name, l->out.rank, l->out.dim[0], want[i].out);
     ck_assert_int_eq(l->loc.line, 12 + (int)i);
   }
   const spec_layer *L = s.network.layers;
   ck_assert_uint_eq(L[0].dim, 4);
   ck_assert_int_eq(L[2].activation, PMM_ACT_SILU);
   ck_assert_int_eq(L[2].has_bias, 1);
-  ck_assert(L[3].eps == 0.001);
+  ck_assert(L[3].eps == 0.001 && L[3].affine == 1);
+  ck_assert_uint_eq(L[1].axis, 0);
+  ck_assert_int_eq(L[0].cos_first, 0);
   ck_assert_int_eq(L[3].has_bias, 1);
   ck_assert_int_eq(L[4].activation, PMM_ACT_GELU);
   ck_assert_int_eq(L[4].has_bias, 0); /* fc2.bias is not in the file */
@@ -463,6 +465,57 @@ START_TEST(test_f16_bf16_bits) {
 }
 END_TEST
 
+/* n doubles as little-endian F64 bytes into out[8 n]. */
+static void f64_bytes(const double *v, size_t n, unsigned char *out) {
+  for (size_t i = 0; i < n; i++) {
+    uint64_t b;
+    memcpy(&b, &v[i], 8);
+    for (int k = 0; k < 8; k++)
+      out[8 * i + k] = (unsigned char)(b >> (8 * k));
+  }
+}
+
+/* F64 rounds to float; a finite value beyond float's range is an error
+ * naming the tensor and the index.  A name given twice is an error naming
+ * it, also when the two spellings differ only in JSON escapes. */
+START_TEST(test_safetensors_f64_and_duplicates) {
+  const char *json = "{\"d\":{\"dtype\":\"F64\",\"shape\":[2,2],\"data_offsets\":[0,32]}}";
+  double v[4] = {1.5, -0.1, 3.4028234663852886e38 /* FLT_MAX */, -INFINITY};
+  unsigned char data[32];
+  f64_bytes(v, 4, data);
+  char path[PATH_MAX + 32], err[512];
+  snprintf(path, sizeof path, "%s/f64.safetensors", tmpdir);
+  write_st(path, json, data, sizeof data);
+  weight_set ws;
+  ck_assert_msg(weights_load_safetensors(path, &ws, err, sizeof err) == 0, "%s", err);
+  const weight_tensor *d = weights_find(&ws, "d");
+  ck_assert(d && d->rank == 2 && d->count == 4);
+  for (int i = 0; i < 4; i++)
+    ck_assert_msg(d->data[i] == (float)v[i], "F64[%d] = %g, expected %g", i, d->data[i], v[i]);
+  weight_set_free(&ws);
+
+  v[1] = -1e39;
+  f64_bytes(v, 4, data);
+  write_st(path, json, data, sizeof data);
+  ck_assert_int_ne(weights_load_safetensors(path, &ws, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "tensor 'd' holds -1e+39 at index 1, which overflows float32"), "%s",
+                err);
+
+  static const char *const twice[] = {
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+      "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+      "{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+      "\"\\u0062\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}"};
+  static const char *const named[] = {"tensor 'a' is named twice", "tensor 'b' is named twice"};
+  for (int i = 0; i < 2; i++) {
+    write_st(path, twice[i], data, 8);
+    ck_assert_int_ne(weights_load_safetensors(path, &ws, err, sizeof err), 0);
+    ck_assert_msg(strstr(err, named[i]), "%s", err);
+    ck_assert_uint_eq(ws.count, 0);
+  }
+}
+END_TEST
+
 typedef struct bad_file {
   const char *what;  /* also the file name */
   const char *json;  /* NULL: raw bytes below */
@@ -633,7 +686,7 @@ START_TEST(test_pair_defaults) {
 }
 END_TEST
 
-/* `mu` and the output of a dirichlet-categorical graph have L*K elements. */
+/* `mu` of a dirichlet-categorical graph is [L, K]; so may the output be. */
 START_TEST(test_categorical_graph) {
   write_tmp("cg.yaml", "name: cg\npair: dirichlet-categorical\ndata: {shape: [3], vocab: abcd}\n"
                        SCHED "network:\n  kind: graph\n  layers:\n"
@@ -642,18 +695,19 @@ START_TEST(test_categorical_graph) {
   model_spec s;
   load_tmp_ok("cg.yaml", &s);
   ck_assert_uint_eq(s.network.nlayers, 2);
-  ck_assert_uint_eq(s.network.layers[1].in_len, 12);
-  ck_assert_uint_eq(s.network.layers[1].out_len, 12);
+  const tshape *out = &s.network.layers[1].out;
+  ck_assert(out->rank == 2 && out->dim[0] == 3 && out->dim[1] == 4);
+  ck_assert(s.network.layers[0].out.rank == 1 && s.network.layers[0].out.dim[0] == 2);
   ck_assert_str_eq(s.network.output, "out");
   spec_free(&s);
 
-  /* A normal-normal graph over the same shape sees mu of length 3. */
+  /* A normal-normal graph over the same shape sees mu of shape [3]. */
   write_tmp("ng.yaml", "name: ng\npair: normal-normal\ndata: {shape: [3]}\n" SCHED
                        "sampler: {kind: euler-maruyama}\nnetwork:\n  kind: graph\n  layers:\n"
                        "    - {name: out, op: mul, inputs: [mu, mu]}\n");
   load_tmp_ok("ng.yaml", &s);
   ck_assert_int_eq(s.sampler, SPEC_SAMPLER_EULER_MARUYAMA);
-  ck_assert_uint_eq(s.network.layers[0].out_len, 3);
+  ck_assert(s.network.layers[0].out.rank == 1 && s.network.layers[0].out.dim[0] == 3);
   spec_free(&s);
 }
 END_TEST
@@ -731,6 +785,220 @@ START_TEST(test_atoms_text_errors) {
 }
 END_TEST
 
+/* ---- the layer vocabulary: shapes and resolved attributes ---------------- */
+
+typedef struct tensor_spec {
+  const char *name;
+  uint32_t rank;
+  uint64_t shape[5];
+} tensor_spec;
+
+/* tmpdir/file: the given tensors, every value 0.25. */
+static void write_tmp_weights(const char *file, const tensor_spec *t, size_t n) {
+  weight_set ws;
+  weight_set_init(&ws);
+  for (size_t i = 0; i < n; i++) {
+    uint64_t count = 1;
+    for (uint32_t d = 0; d < t[i].rank; d++)
+      count *= t[i].shape[d];
+    float *v = malloc(count * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    for (uint64_t k = 0; k < count; k++)
+      v[k] = 0.25f;
+    ck_assert_int_eq(weight_set_add(&ws, t[i].name, t[i].rank, t[i].shape, v), 0);
+    free(v);
+  }
+  char path[PATH_MAX + 64], err[256];
+  snprintf(path, sizeof path, "%s/%s", tmpdir, file);
+  ck_assert_msg(weights_save_safetensors(path, &ws, err, sizeof err) == 0, "%s", err);
+  weight_set_free(&ws);
+}
+
+static const spec_layer *layer_named(const model_spec *s, const char *name) {
+  for (size_t i = 0; i < s->network.nlayers; i++)
+    if (!strcmp(s->network.layers[i].name, name))
+      return &s->network.layers[i];
+  ck_abort_msg("no layer '%s'", name);
+  return NULL;
+}
+
+#define SHAPE(...) \
+  tshape_make(sizeof((uint32_t[]){__VA_ARGS__}) / sizeof(uint32_t), (uint32_t[]){__VA_ARGS__})
+
+static void assert_out(const model_spec *s, const char *name, tshape want) {
+  const spec_layer *l = layer_named(s, name);
+  char got[TSHAPE_TEXT], exp[TSHAPE_TEXT];
+  ck_assert_msg(tshape_equal(&l->out, &want), "layer %s: out %s, expected %s", name,
+                tshape_format(&l->out, got, sizeof got), tshape_format(&want, exp, sizeof exp));
+}
+
+#define GRAPH_HEAD(NAME, PAIR, DATA) \
+  "name: " NAME "\npair: " PAIR "\ndata: " DATA "\n" SCHED "network:\n  kind: graph\n  layers:\n"
+
+/* A small U-Net-like conv net with a time embedding, under dotted names. */
+START_TEST(test_conv_net) {
+  static const tensor_spec t[] = {
+      {"time.proj.weight", 2, {16, 8}},        {"time.proj.bias", 1, {16}},
+      {"down.0.conv1.weight", 4, {16, 3, 3, 3}}, {"down.0.conv1.bias", 1, {16}},
+      {"down.0.norm.weight", 1, {16}},         {"down.0.norm.bias", 1, {16}},
+      {"down.1.weight", 4, {16, 8, 3, 3}},     {"head.out.weight", 4, {3, 32, 1, 1}},
+      {"head.out.bias", 1, {3}},
+  };
+  write_tmp_weights("conv.safetensors", t, sizeof t / sizeof t[0]);
+  write_tmp("conv.yaml",
+            GRAPH_HEAD("conv", "normal-normal", "{shape: [3, 8, 8]}")
+            "    - {name: temb, op: sinusoidal, input: time, dim: 8}\n"
+            "    - {name: time.proj, op: dense, units: 16}\n"
+            "    - {name: tshift, op: reshape, shape: [-1, 1, 1]}\n"
+            "    - {name: down.0.conv1, op: conv2d, input: mu, channels: 16, kernel: 3, "
+            "activation: silu}\n"
+            "    - {name: h, op: add, inputs: [down.0.conv1, tshift]}\n"
+            "    - {name: down.0.norm, op: groupnorm, groups: 4, eps: 1e-6, activation: silu}\n"
+            "    - {name: down.1, op: conv2d, channels: 16, kernel: 3, stride: 2, padding: 1, "
+            "groups: 2}\n"
+            "    - {name: pool, op: avgpool, input: down.0.norm}\n"
+            "    - {name: cat, op: concat, inputs: [down.1, pool]}\n"
+            "    - {name: up, op: upsample, factor: 2}\n"
+            "    - {name: head.out, op: conv2d, channels: 3, kernel: 1}\n"
+            "weights: conv.safetensors\n");
+  model_spec s;
+  load_tmp_ok("conv.yaml", &s);
+  assert_out(&s, "temb", SHAPE(8));
+  assert_out(&s, "time.proj", SHAPE(16));
+  assert_out(&s, "tshift", SHAPE(16, 1, 1));
+  assert_out(&s, "down.0.conv1", SHAPE(16, 8, 8));
+  assert_out(&s, "h", SHAPE(16, 8, 8));
+  assert_out(&s, "down.0.norm", SHAPE(16, 8, 8));
+  assert_out(&s, "down.1", SHAPE(16, 4, 4));
+  assert_out(&s, "pool", SHAPE(16, 4, 4));
+  assert_out(&s, "cat", SHAPE(32, 4, 4));
+  assert_out(&s, "up", SHAPE(32, 8, 8));
+  assert_out(&s, "head.out", SHAPE(3, 8, 8));
+  const spec_layer *c1 = layer_named(&s, "down.0.conv1"), *d1 = layer_named(&s, "down.1");
+  const spec_layer *out = layer_named(&s, "head.out"), *gn = layer_named(&s, "down.0.norm");
+  ck_assert(c1->op == SPEC_LAYER_CONV2D && c1->channels == 16 && c1->kernel == 3);
+  ck_assert(c1->stride == 1 && c1->padding == 1 && c1->groups == 1); /* defaults */
+  ck_assert(c1->activation == PMM_ACT_SILU && c1->has_bias == 1);
+  ck_assert(d1->stride == 2 && d1->padding == 1 && d1->groups == 2 && d1->has_bias == 0);
+  ck_assert(out->padding == 0 && out->has_bias == 1);                  /* (1 - 1) / 2 */
+  ck_assert(gn->op == SPEC_LAYER_GROUPNORM && gn->groups == 4 && gn->eps == 1e-6);
+  ck_assert(gn->activation == PMM_ACT_SILU && gn->has_bias == 1);
+  ck_assert(layer_named(&s, "pool")->kernel == 2 && layer_named(&s, "up")->factor == 2);
+  ck_assert_uint_eq(layer_named(&s, "cat")->axis, 0);
+  const tshape tt = SHAPE(16, 1, 1);
+  ck_assert(tshape_equal(&layer_named(&s, "tshift")->target, &tt));
+  ck_assert_str_eq(layer_named(&s, "tshift")->inputs[0], "time.proj"); /* previous layer */
+  spec_free(&s);
+}
+END_TEST
+
+/* A transformer block over mu [L, E] = [8, 16], modulated by time. */
+START_TEST(test_attention_block) {
+  static const tensor_spec t[] = {
+      {"ln.weight", 1, {16}},           {"ln.bias", 1, {16}},
+      {"attn.in_proj_weight", 2, {48, 16}}, {"attn.in_proj_bias", 1, {48}},
+      {"attn.out_proj.weight", 2, {16, 16}}, {"emb.weight", 2, {32, 16}},
+      {"emb.bias", 1, {32}},            {"mlp.weight", 2, {16, 16}},
+  };
+  write_tmp_weights("attn.safetensors", t, sizeof t / sizeof t[0]);
+  write_tmp("attn.yaml",
+            GRAPH_HEAD("attn", "normal-normal", "{shape: [8, 16]}")
+            "    - {name: ln, op: layernorm, input: mu}\n"
+            "    - {name: attn, op: attention, heads: 4}\n"
+            "    - {name: res, op: add, inputs: [mu, attn]}\n"
+            "    - {name: temb, op: sinusoidal, input: time, dim: 16, order: cos-sin}\n"
+            "    - {name: emb, op: dense, units: 32, activation: silu}\n"
+            "    - {name: shift, op: chunk, chunks: 2, index: 0}\n"
+            "    - {name: scale, op: chunk, input: emb, chunks: 2, index: 1, axis: 0}\n"
+            "    - {name: m, op: modulate, input: res, shift: shift, scale: scale}\n"
+            "    - {name: ln2, op: layernorm, affine: false, eps: 1e-6}\n"
+            "    - {name: sm, op: softmax, axis: -2}\n"
+            "    - {name: mlp, op: dense, units: 16, activation: gelu-tanh}\n"
+            "    - {name: g, op: gelu-tanh}\n"
+            "    - {name: out, op: add, inputs: [g, m]}\n"
+            "weights: attn.safetensors\n");
+  model_spec s;
+  load_tmp_ok("attn.yaml", &s);
+  static const char *const rows[] = {"ln", "attn", "res", "m", "ln2", "sm", "mlp", "g", "out"};
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+    assert_out(&s, rows[i], SHAPE(8, 16));
+  assert_out(&s, "temb", SHAPE(16));
+  assert_out(&s, "emb", SHAPE(32));
+  assert_out(&s, "shift", SHAPE(16));
+  assert_out(&s, "scale", SHAPE(16));
+  const spec_layer *a = layer_named(&s, "attn"), *m = layer_named(&s, "m");
+  ck_assert(a->op == SPEC_LAYER_ATTENTION && a->heads == 4);
+  ck_assert(a->has_bias == 1 && a->has_out_bias == 0);
+  ck_assert(layer_named(&s, "ln")->affine == 1 && layer_named(&s, "ln")->has_bias == 1);
+  ck_assert(layer_named(&s, "ln2")->affine == 0 && layer_named(&s, "ln2")->has_bias == 0);
+  ck_assert_int_eq(layer_named(&s, "temb")->cos_first, 1);
+  ck_assert_uint_eq(layer_named(&s, "shift")->axis, 0); /* -1 of a rank-1 input */
+  ck_assert(layer_named(&s, "scale")->chunks == 2 && layer_named(&s, "scale")->index == 1);
+  ck_assert_uint_eq(layer_named(&s, "sm")->axis, 0);    /* -2 of a rank-2 input */
+  ck_assert(m->op == SPEC_LAYER_MODULATE && m->ninputs == 3);
+  ck_assert_str_eq(m->inputs[0], "res");
+  ck_assert_str_eq(m->inputs[1], "shift");
+  ck_assert_str_eq(m->inputs[2], "scale");
+  ck_assert_int_eq(layer_named(&s, "mlp")->activation, PMM_ACT_GELU_TANH);
+  const spec_layer *g = layer_named(&s, "g");
+  ck_assert(g->op == SPEC_LAYER_ACT && g->activation == PMM_ACT_GELU_TANH);
+  ck_assert_str_eq(spec_layer_op_name(SPEC_LAYER_ATTENTION), "attention");
+  spec_free(&s);
+}
+END_TEST
+
+/* Categorical mu [L, K] = [4, 5]: embed, a learned position table stored
+ * with a leading 1, transpose, reshape with -1, flattened logits. */
+START_TEST(test_reshape_net) {
+  static const tensor_spec t[] = {
+      {"e.weight", 2, {5, 8}}, {"pos", 3, {1, 4, 8}}, {"out.weight", 2, {20, 32}}};
+  write_tmp_weights("rs.safetensors", t, sizeof t / sizeof t[0]);
+#define RS_LAYERS                                                                 \
+  GRAPH_HEAD("rs", "dirichlet-categorical", "{shape: [4], vocab: abcde}")        \
+  "    - {name: e, op: embed, input: mu, units: 8}\n"                           \
+  "    - {name: pos, op: param, shape: [4, 8]}\n"                               \
+  "    - {name: h, op: add, inputs: [e, pos]}\n"                                \
+  "    - {name: t, op: transpose, perm: [1, 0]}\n"                              \
+  "    - {name: r, op: reshape, shape: [2, -1]}\n"                              \
+  "    - {name: flat, op: reshape, shape: [-1]}\n"                              \
+  "    - {name: out, op: dense, units: 20}\n"
+  write_tmp("rs.yaml", RS_LAYERS "weights: rs.safetensors\n");
+  model_spec s;
+  load_tmp_ok("rs.yaml", &s);
+  assert_out(&s, "e", SHAPE(4, 8));
+  assert_out(&s, "pos", SHAPE(4, 8));
+  assert_out(&s, "h", SHAPE(4, 8));
+  assert_out(&s, "t", SHAPE(8, 4));
+  assert_out(&s, "r", SHAPE(2, 16));
+  assert_out(&s, "flat", SHAPE(32));
+  assert_out(&s, "out", SHAPE(20)); /* L*K logits */
+  const spec_layer *tr = layer_named(&s, "t"), *r = layer_named(&s, "r");
+  ck_assert(tr->perm[0] == 1 && tr->perm[1] == 0);
+  const tshape rt = SHAPE(2, 16), pt = SHAPE(4, 8);
+  ck_assert(tshape_equal(&r->target, &rt));
+  ck_assert(tshape_equal(&layer_named(&s, "pos")->target, &pt));
+  ck_assert_uint_eq(layer_named(&s, "pos")->ninputs, 0);
+  ck_assert(layer_named(&s, "e")->units == 8 && layer_named(&s, "e")->has_bias == 0);
+  spec_free(&s);
+
+  /* Output r [2, 16] is neither [4, 5] nor [20]: an error, unless the
+   * caller evaluates the network alone. */
+  write_tmp("rs2.yaml", RS_LAYERS "  output: r\nweights: rs.safetensors\n");
+  diag_list dl;
+  ck_assert_int_ne(load_tmp("rs2.yaml", &s, &dl), 0);
+  ck_assert_uint_eq(dl.errors, 1);
+  ck_assert_ptr_nonnull(strstr(dl.items[0].message, "expected [4, 5] or [20]"));
+  diag_list_free(&dl);
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/rs2.yaml", tmpdir);
+  diag_list_init(&dl);
+  ck_assert_int_eq(spec_load_flags(path, SPEC_LOAD_ANY_OUTPUT, &s, &dl), 0);
+  ck_assert_str_eq(s.network.output, "r");
+  diag_list_free(&dl);
+  spec_free(&s);
+}
+END_TEST
+
 int main(void) {
   printf("test_spec: deterministic (no random seeds); source tree %s\n", tu_srcdir());
   Suite *s = suite_create("frontend-spec");
@@ -753,6 +1021,7 @@ int main(void) {
   tcase_add_test(st, test_safetensors_round_trip);
   tcase_add_test(st, test_f16_bf16_bits);
   tcase_add_test(st, test_safetensors_malformed);
+  tcase_add_test(st, test_safetensors_f64_and_duplicates);
   tcase_add_test(st, test_safetensors_save_error);
   suite_add_tcase(s, st);
   TCase *pairs = tcase_create("pairs");
@@ -762,6 +1031,12 @@ int main(void) {
   tcase_add_test(pairs, test_atoms_npy_shapes);
   tcase_add_test(pairs, test_atoms_text_errors);
   suite_add_tcase(s, pairs);
+  TCase *layers = tcase_create("layers");
+  tcase_add_checked_fixture(layers, setup_tmp, teardown_tmp);
+  tcase_add_test(layers, test_conv_net);
+  tcase_add_test(layers, test_attention_block);
+  tcase_add_test(layers, test_reshape_net);
+  suite_add_tcase(s, layers);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

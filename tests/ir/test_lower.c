@@ -386,6 +386,7 @@ static void naive_network(const model_spec *s, const double *mu, double tau, dou
       len[i] = inlen[0];
       break;
     }
+    default: ck_abort_msg("layer %s: op not in this reference", l->name);
     }
     ck_assert_uint_le(len[i], NAIVE_MAXW);
     if (!strcmp(l->name, net->output)) out = i;
