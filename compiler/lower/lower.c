@@ -252,6 +252,7 @@ static int lower_header(lower_ctx *c, const lower_options *opts) {
   m->range_hi = s->data_range[1];
   m->block_size = opts && opts->block_size ? opts->block_size : LOWER_DEFAULT_BLOCK_SIZE;
   if (lower_check_pair(c) != 0) return -1;
+  c->mu_shape = m->state_shape;
   c->A = xmalloc_array((size_t)T + 1, sizeof *c->A);
   if (!c->A) return lower_oom(c);
   c->A[0] = 0.0;

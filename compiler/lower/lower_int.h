@@ -57,6 +57,7 @@ typedef struct lower_ctx {
   uint8_t *live;    /* graph: layer reachable from the output */
   size_t out_layer; /* graph: index of the output layer */
   const char *output; /* graph: the layer to treat as the output, NULL: network.output */
+  tshape mu_shape;    /* the graph's `mu` input: the data shape, [L, K] for categorical */
   int failed;       /* an error is already in dl */
 } lower_ctx;
 

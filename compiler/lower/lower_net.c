@@ -305,7 +305,7 @@ static tshape lower_input_shape(const lower_ctx *c, const spec_layer *l, size_t 
   const spec_network *net = &c->spec->network;
   const char *name = l->inputs[a];
   if (strcmp(name, "time") == 0) return tshape_vec(1);
-  if (strcmp(name, "mu") == 0) return c->m->state_shape;
+  if (strcmp(name, "mu") == 0) return c->mu_shape;
   for (size_t j = 0; j < net->nlayers; j++)
     if (strcmp(net->layers[j].name, name) == 0) return net->layers[j].out;
   return tshape_vec(1);

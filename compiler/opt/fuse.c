@@ -234,6 +234,7 @@ static int fuse_rewrite(fuse_ctx *c, uint32_t r, uint32_t lo, int32_t dense) {
     memset(&out, 0, sizeof out);
     out.op = IR_OP_FUSED;
     out.len = root->len;
+    out.shape = root->shape;
     out.act = PMM_ACT_NONE;
     out.weight = out.bias = out.table = out.mixture = out.atoms = -1;
     out.label = root->label;
