@@ -24,8 +24,10 @@
 #define FRONT_MAX_LEN (UINT32_C(1) << 24)
 /* Largest number of schedule steps. */
 #define FRONT_MAX_STEPS 1000000u
-/* Longest model or layer name. */
+/* Longest model name (a C identifier prefixing generated symbols). */
 #define FRONT_MAX_NAME 64
+/* Longest layer name: dotted PyTorch module paths run longer. */
+#define FRONT_MAX_LAYER_NAME 128
 
 typedef struct front_ctx {
   const char *file; /* the YAML path as given, for messages */

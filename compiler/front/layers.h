@@ -17,9 +17,6 @@
 
 #include "compiler/front/front.h"
 
-/* Longest layer name: dotted PyTorch module paths run longer than C names. */
-#define FRONT_MAX_LAYER_NAME 128
-
 typedef enum layer_key_id {
   /* structure: read by layers.c itself */
   LK_NAME,
@@ -115,7 +112,8 @@ typedef struct shape_ctx {
 typedef int (*layer_shape_fn)(shape_ctx *x);
 
 /* A tensor check: declare the layer's tensors through tensor_expect (below)
- * and set has_bias / has_out_bias. */
+ * and set has_bias / has_out_bias; `in` is the shape of input 0 (NULL for
+ * an op without inputs). */
 typedef struct tensor_ctx tensor_ctx;
 typedef void (*layer_tensor_fn)(tensor_ctx *t, spec_layer *l, const tshape *in);
 
