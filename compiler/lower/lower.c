@@ -302,7 +302,7 @@ static int lower_predict_blocks(lower_ctx *c) {
   lower_inputs io = {bk, x, x, 0, tau, -1};
   int32_t r = lower_network_raw(c, &io);
   if (r < 0) return -1;
-  const tshape *out = &s->network.layers[c->out_layer].out;
+  const tshape *out = &m->blocks[bk].insts[r].shape;
   uint64_t elems = tshape_numel(out);
   tshape vec = tshape_vec((uint32_t)elems);
   if ((r = lower_emit_shaped(c, bk, IR_OP_RESHAPE, 1, &r, &vec)) < 0) return -1;

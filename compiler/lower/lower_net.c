@@ -300,29 +300,18 @@ static int32_t lower_transpose(lower_ctx *c, const lower_layer_args *a) {
   return r;
 }
 
-/* The per-sample shape of input a of layer l (mu, time or a layer). */
-static tshape lower_input_shape(const lower_ctx *c, const spec_layer *l, size_t a) {
-  const spec_network *net = &c->spec->network;
-  const char *name = l->inputs[a];
-  if (strcmp(name, "time") == 0) return tshape_vec(1);
-  if (strcmp(name, "mu") == 0) return c->mu_shape;
-  for (size_t j = 0; j < net->nlayers; j++)
-    if (strcmp(net->layers[j].name, name) == 0) return net->layers[j].out;
-  return tshape_vec(1);
-}
-
 /* torch.chunk: chunks of ceil(n / chunks) along the axis (the last one
  * shorter); a slice of the input. */
 static int32_t lower_chunk(lower_ctx *c, const lower_layer_args *a) {
   const spec_layer *l = a->l;
-  tshape x = lower_input_shape(c, l, 0);
-  uint32_t n = x.dim[l->axis], size = l->chunks ? (n + l->chunks - 1) / l->chunks : 0;
+  uint32_t n = lower_inst(c, a->bk, a->x[0])->shape.dim[l->axis];
+  uint32_t size = l->chunks ? (n + l->chunks - 1) / l->chunks : 0, start = l->index * size;
   int32_t r = lower_op(c, a->bk, IR_OP_SLICE, 1, a->x);
   if (r < 0) return -1;
   ir_inst *in = lower_inst(c, a->bk, r);
   in->axis = l->axis;
-  in->dim = l->out.dim[l->axis];
-  in->start = l->index * size;
+  in->start = start;
+  in->dim = start < n ? (n - start < size ? n - start : size) : 0;
   return r;
 }
 
@@ -361,6 +350,16 @@ static lower_layer_fn *const lower_layers[] = {
     [SPEC_LAYER_ACT] = lower_act,
 };
 
+/* The shapes of the instructions a layer emitted (from index first on), so
+ * that later layers and the output mapping can read them. */
+static int lower_layer_shapes(lower_ctx *c, const spec_layer *l, ir_block_kind bk, uint32_t first) {
+  char err[512];
+  for (uint32_t i = first; i < c->m->blocks[bk].count; i++)
+    if (ir_set_shape(c->m, bk, (int32_t)i, err, sizeof err) != 0)
+      return lower_error_at(c, l->loc, "internal error: layer '%s': %s", l->name, err);
+  return 0;
+}
+
 /* Layer i: resolve its inputs, lower it, record it in c->value[i]. */
 static int lower_layer(lower_ctx *c, lower_inputs *io, size_t i) {
   const spec_network *net = &c->spec->network;
@@ -370,6 +369,7 @@ static int lower_layer(lower_ctx *c, lower_inputs *io, size_t i) {
     return lower_error_at(c, l->loc, "internal error: layer '%s' cannot be lowered", l->name);
   int32_t *args = xmalloc_array(n ? n : 1, sizeof *args);
   if (!args) return lower_oom(c);
+  uint32_t first = c->m->blocks[io->block].count;
   int32_t r = 0;
   for (size_t a = 0; a < n && r >= 0; a++) {
     int s = lower_layer_source(net, i, a);
@@ -382,7 +382,7 @@ static int lower_layer(lower_ctx *c, lower_inputs *io, size_t i) {
   free(args);
   if (r < 0 || lower_label(c, io->block, r, l->name) != 0) return -1;
   c->value[i] = r;
-  return 0;
+  return lower_layer_shapes(c, l, io->block, first);
 }
 
 static int32_t lower_graph(lower_ctx *c, lower_inputs *io) {
@@ -395,6 +395,8 @@ static int32_t lower_graph(lower_ctx *c, lower_inputs *io) {
   memset(c->live, 0, net->nlayers);
   if (lower_mark_live(c) != 0) return -1;
   for (size_t i = 0; i < net->nlayers; i++) c->value[i] = -1;
+  /* the sampler's values the network reads (state, time) */
+  if (lower_layer_shapes(c, &net->layers[c->out_layer], io->block, 0) != 0) return -1;
   for (size_t i = 0; i <= c->out_layer; i++)
     if (c->live[i] && lower_layer(c, io, i) != 0) return -1;
   return c->value[c->out_layer];
@@ -406,12 +408,12 @@ static int32_t lower_graph(lower_ctx *c, lower_inputs *io) {
  * for dirichlet-categorical. */
 static int32_t lower_graph_output(lower_ctx *c, lower_inputs *io, int32_t r) {
   const spec_layer *out = &c->spec->network.layers[c->out_layer];
-  if (tshape_numel(&out->out) != c->m->state_len)
+  const tshape *shape = &lower_inst(c, io->block, r)->shape;
+  if (tshape_numel(shape) != c->m->state_len)
     return lower_error_at(c, out->loc,
                           "internal error: output layer '%s' has %llu floats, the state %u",
-                          out->name, (unsigned long long)tshape_numel(&out->out),
-                          c->m->state_len);
-  if (!tshape_equal(&out->out, &c->m->state_shape) &&
+                          out->name, (unsigned long long)tshape_numel(shape), c->m->state_len);
+  if (!tshape_equal(shape, &c->m->state_shape) &&
       (r = lower_emit_shaped(c, io->block, IR_OP_RESHAPE, 1, &r, &c->m->state_shape)) < 0)
     return -1;
   switch (c->spec->pair) {

@@ -116,7 +116,7 @@ static int32_t lower_per_sample(lower_ctx *c, ir_block_kind bk, int32_t x) {
 }
 
 static int32_t lower_state(lower_ctx *c, ir_block_kind bk, const char *label) {
-  int32_t s = lower_emit(c, bk, IR_OP_STATE, 0, NULL, c->m->state_len);
+  int32_t s = lower_emit_shaped(c, bk, IR_OP_STATE, 0, NULL, &c->m->state_shape);
   return s >= 0 && lower_label(c, bk, s, label) == 0 ? s : -1;
 }
 

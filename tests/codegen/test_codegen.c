@@ -291,12 +291,15 @@ static void build_discrete(ir_module *m) {
 
 /* ---- lowered models ----------------------------------------------------- */
 
-/* A small graph: temb = sinusoidal(time, 4); h = concat(mu, temb);
- * fc1 = dense(h, 8, silu); out = dense(fc1, n). */
+/* A small graph: flat = reshape(mu, [-1]) (the categorical mu is [L, K]);
+ * temb = sinusoidal(time, 4); h = concat(flat, temb); fc1 = dense(h, 8,
+ * silu); out = dense(fc1, n). */
 static void spec_net(model_spec *s, uint32_t mu_len, uint32_t n) {
-  spec_layer *l = irt_spec_layer(s, "temb", SPEC_LAYER_SINUSOIDAL, "time");
+  spec_layer *l = irt_spec_layer(s, "flat", SPEC_LAYER_RESHAPE, "mu");
+  l->target = tshape_vec(mu_len);
+  l = irt_spec_layer(s, "temb", SPEC_LAYER_SINUSOIDAL, "time");
   l->dim = 4;
-  irt_spec_layer(s, "h", SPEC_LAYER_CONCAT, "mu temb");
+  irt_spec_layer(s, "h", SPEC_LAYER_CONCAT, "flat temb");
   l = irt_spec_layer(s, "fc1", SPEC_LAYER_DENSE, "h");
   l->units = 8, l->activation = PMM_ACT_SILU, l->has_bias = 1;
   l = irt_spec_layer(s, "out", SPEC_LAYER_DENSE, "fc1");
@@ -373,7 +376,7 @@ static void build_lowered(ir_module *m, lowered_kind kind) {
   s.data_range[1] = 3;
   diag_list dl;
   diag_list_init(&dl);
-  int rc = lower_model(&s, &(lower_options){16}, m, &dl);
+  int rc = lower_model(&s, &(lower_options){.block_size = 16}, m, &dl);
   if (rc != 0) diag_print(&dl, stderr);
   ck_assert_int_eq(rc, 0);
   diag_list_free(&dl);
@@ -524,8 +527,9 @@ START_TEST(test_llvm_text_shape) {
   ck_assert_ptr_nonnull(text);
   ck_assert_ptr_nonnull(strstr(text, "define i32 @cgnet_run_block(ptr"));
   ck_assert_ptr_nonnull(strstr(text, "@cgnet_desc = constant"));
+  /* weights are one byte array each (264 floats), not a constant per float */
   ck_assert_ptr_nonnull(strstr(text, "@cgnet.tensor.fc1.weight = internal unnamed_addr constant "
-                                     "[264 x float]"));
+                                     "[1056 x i8]"));
   ck_assert_ptr_nonnull(strstr(text, "align 64"));
   ck_assert_ptr_null(strstr(text, "@main("));
   /* the step loop is a loop: 50 steps, still one call per RANDN */

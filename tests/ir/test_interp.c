@@ -261,7 +261,7 @@ END_TEST
  * the arena (2 steps, L = 2 positions of K = 3 symbols, 5 rows):
  *   %0 state C; %1 randn; %2 mul (%1, %1); %3 table scale {3, 40};
  *   %4 mul (%3, %2) (rates); %5 poisson stream=2 (%4); %6 add (%0, %5) -> C_t
- *   %7 dirichlet_mean k=3 beta=0.7 (%6); %8 softmax k=3 (%1); %9 argmax k=3 (%1)
+ *   %7 dirichlet_mean dim=3 beta=0.7 (%6); %8 softmax axis=1 (%1); %9 argmax dim=3 (%1)
  *   final: argmax k=3 (state)
  * poisson, softmax and argmax must equal the runtime's calls bit for bit;
  * dirichlet_mean must equal ir.h's float formula bit for bit and the double
@@ -281,19 +281,21 @@ START_TEST(test_interp_discrete_ops) {
   b->result = emit(b, IR_OP_FILL, 0, NULL, N, 0);
   b = &m.blocks[IR_BLOCK_STEP];
   int32_t c = emit(b, IR_OP_STATE, 0, NULL, N, 0);
-  int32_t e = emit(b, IR_OP_RANDN, 0, NULL, N, 0);
-  int32_t sq = emit(b, IR_OP_MUL, 2, (int32_t[]){e, e}, N, 0);
+  /* noise of shape [L, K], so that the softmax below runs over each row of K */
+  const tshape lk = tshape_make(2, (uint32_t[]){L, K});
+  int32_t e = ir_emit_shaped(b, IR_OP_RANDN, 0, NULL, &lk, 0);
+  int32_t sq = ir_emit_shaped(b, IR_OP_MUL, 2, (int32_t[]){e, e}, &lk, 0);
   int32_t t = emit(b, IR_OP_TABLE, 0, NULL, 1, 1);
   b->insts[t].table = 0;
-  int32_t rate = emit(b, IR_OP_MUL, 2, (int32_t[]){t, sq}, N, 0);
-  int32_t y = emit(b, IR_OP_POISSON, 1, &rate, N, 0);
+  int32_t rate = ir_emit_shaped(b, IR_OP_MUL, 2, (int32_t[]){t, sq}, &lk, 0);
+  int32_t y = ir_emit_shaped(b, IR_OP_POISSON, 1, &rate, &lk, 0);
   b->insts[y].stream = 2;
   int32_t ct = emit(b, IR_OP_ADD, 2, (int32_t[]){c, y}, N, 0);
   int32_t dm = emit(b, IR_OP_DIRICHLET_MEAN, 1, &ct, N, 0);
   b->insts[dm].dim = K;
   b->insts[dm].fattr = 0.7f;
-  int32_t sm = emit(b, IR_OP_SOFTMAX, 1, &e, N, 0);
-  b->insts[sm].dim = K;
+  int32_t sm = ir_emit_shaped(b, IR_OP_SOFTMAX, 1, &e, &lk, 0);
+  b->insts[sm].axis = 1;
   int32_t am = emit(b, IR_OP_ARGMAX, 1, &e, L, 0);
   b->insts[am].dim = K;
   b->result = ct;
@@ -471,7 +473,7 @@ START_TEST(test_interp_describe) {
   ir_module m;
   diag_list dl;
   diag_list_init(&dl);
-  ck_assert_int_eq(lower_model(&s, &(lower_options){32}, &m, &dl), 0);
+  ck_assert_int_eq(lower_model(&s, &(lower_options){.block_size = 32}, &m, &dl), 0);
   diag_list_free(&dl);
   plan_ok(&m);
   interp *ip;

@@ -80,6 +80,12 @@ static void build_small(ir_module *m) {
   b->insts[b->result].act = PMM_ACT_RELU;
 }
 
+/* Give an instruction the shape [n] (and its length). */
+static void set_vec(ir_inst *in, uint32_t n) {
+  in->shape = tshape_vec(n);
+  in->len = n;
+}
+
 /* The module must fail verification with a message containing both
  * fragments (where, what). */
 static void assert_rejected(const ir_module *m, const char *where, const char *what) {
@@ -124,16 +130,16 @@ END_TEST
 START_TEST(test_verify_length_mismatch) {
   ir_module m;
   build_small(&m);
-  m.blocks[IR_BLOCK_STEP].insts[4].len = 3; /* randn [3] + dense [2] */
-  assert_rejected(&m, "step block, %5 (add)", "operand lengths 2 (%3) and 3 (%4) do not match");
-  m.blocks[IR_BLOCK_STEP].insts[4].len = 2;
-  m.blocks[IR_BLOCK_STEP].insts[3].len = 3;
-  assert_rejected(&m, "step block, %3 (dense 'fc')", "length 3, but weight 'w' has 2 rows");
+  set_vec(&m.blocks[IR_BLOCK_STEP].insts[4], 3); /* randn [3] + dense [2] */
+  assert_rejected(&m, "step block, %5 (add)", "operand shapes [2] (%3) and [3] (%4) do not broadcast");
+  set_vec(&m.blocks[IR_BLOCK_STEP].insts[4], 2);
+  set_vec(&m.blocks[IR_BLOCK_STEP].insts[3], 3);
+  assert_rejected(&m, "step block, %3 (dense 'fc')", "shape [3] (3 floats), expected [2]");
   ir_module_free(&m);
 
   build_small(&m);
   m.blocks[IR_BLOCK_STEP].insts[0].len = 3;
-  assert_rejected(&m, "step block, %0 (state)", "length 3, but the state has 2 floats");
+  assert_rejected(&m, "step block, %0 (state)", "shape [2] (3 floats), expected [2]");
   ir_module_free(&m);
 }
 END_TEST
@@ -144,7 +150,7 @@ START_TEST(test_verify_table_outside_step) {
   ir_block *b = &m.blocks[IR_BLOCK_FINAL];
   int32_t t = emit(b, IR_OP_TABLE, 0, NULL, 1, 1);
   b->insts[t].table = 0;
-  assert_rejected(&m, "final block, %2 (table)", "table read outside the step block");
+  assert_rejected(&m, "final block, %2 (table)", "table outside the step block");
   ir_module_free(&m);
 
   build_small(&m);
@@ -216,7 +222,7 @@ START_TEST(test_verify_misc) {
   build_small(&m);
   b = &m.blocks[IR_BLOCK_INIT];
   emit(b, IR_OP_STATE, 0, NULL, 2, 0);
-  assert_rejected(&m, "init block, %1 (state)", "state read in the init block");
+  assert_rejected(&m, "init block, %1 (state)", "state in the init block");
   ir_module_free(&m);
 
   build_small(&m); /* tables hold one entry a step */
@@ -293,7 +299,7 @@ static void build_discrete(ir_module *m) {
   b->insts[mu].dim = 3;
   b->insts[mu].fattr = 0.5f;
   int32_t p = emit(b, IR_OP_SOFTMAX, 1, &mu, 6, 0);
-  b->insts[p].dim = 3;
+  b->insts[p].axis = 1;
   int32_t t = emit(b, IR_OP_TABLE, 0, NULL, 1, 1);
   b->insts[t].table = 0;
   int32_t rate = emit(b, IR_OP_MUL, 2, (int32_t[]){t, p}, 6, 0);
@@ -314,6 +320,13 @@ static void build_discrete(ir_module *m) {
   int32_t s = emit(b, IR_OP_STATE, 0, NULL, 6, 0);
   b->result = emit(b, IR_OP_ARGMAX, 1, &s, 2, 0);
   b->insts[b->result].dim = 3;
+  /* the counts are [L, K] = [2, 3]; every other shape follows from it */
+  m->state_shape = tshape_make(2, (uint32_t[]){2, 3});
+  m->blocks[IR_BLOCK_INIT].insts[0].shape = m->state_shape;
+  char err[256];
+  for (int k = 0; k < IR_BLOCK_COUNT; k++)
+    for (uint32_t i = 0; i < m->blocks[k].count; i++)
+      ck_assert_msg(ir_set_shape(m, (ir_block_kind)k, (int32_t)i, err, sizeof err) == 0, "%s", err);
 }
 
 START_TEST(test_verify_discrete_valid) {
@@ -336,25 +349,28 @@ START_TEST(test_verify_discrete_ops) {
   assert_rejected(&m, "step block, %5 (poisson 'y')",
                   "marked uniform, but its value is per-sample");
   b->insts[5].uniform = 0;
-  b->insts[5].len = 5;
-  assert_rejected(&m, "step block, %5 (poisson 'y')", "length 5, operand %4 has 6");
+  set_vec(&b->insts[5], 5);
+  assert_rejected(&m, "step block, %5 (poisson 'y')", "shape [5] (5 floats), expected [2, 3]");
   ir_module_free(&m);
 
   build_discrete(&m);
   b = &m.blocks[IR_BLOCK_FINAL];
   int32_t r = emit(b, IR_OP_POISSON, 1, (int32_t[]){0}, 6, 0);
   assert_rejected(&m, "final block, %2 (poisson)", "noise drawn in the final block");
-  b->insts[r].op = IR_OP_SOFTMAX; /* groups must divide the operand */
-  b->insts[r].dim = 4;
-  assert_rejected(&m, "final block, %2 (softmax)", "length 6, not a multiple of groups of 4");
-  b->insts[r].dim = 0;
-  assert_rejected(&m, "final block, %2 (softmax)", "not a multiple of groups of 0");
+  b->insts[r].op = IR_OP_SOFTMAX; /* the axis must exist */
+  b->insts[r].axis = 2;
+  assert_rejected(&m, "final block, %2 (softmax)", "axis 2 out of range for rank 2");
   ir_module_free(&m);
 
   build_discrete(&m);
   b = &m.blocks[IR_BLOCK_FINAL];
-  b->insts[1].len = 3;
-  assert_rejected(&m, "final block, %1 (argmax)", "length 3, expected 2 (one per group of 3)");
+  b->insts[1].dim = 4; /* groups must divide the operand */
+  assert_rejected(&m, "final block, %1 (argmax)", "length 6, not a multiple of groups of 4");
+  b->insts[1].dim = 0;
+  assert_rejected(&m, "final block, %1 (argmax)", "not a multiple of groups of 0");
+  b->insts[1].dim = 3;
+  set_vec(&b->insts[1], 3);
+  assert_rejected(&m, "final block, %1 (argmax)", "shape [3] (3 floats), expected [2]");
   ir_module_free(&m);
 
   build_discrete(&m);
@@ -362,8 +378,8 @@ START_TEST(test_verify_discrete_ops) {
   b->insts[1].fattr = 0.0f;
   assert_rejected(&m, "step block, %1 (dirichlet_mean)", "concentration 0 must be positive");
   b->insts[1].fattr = 0.5f;
-  b->insts[1].len = 3;
-  assert_rejected(&m, "step block, %1 (dirichlet_mean)", "length 3, operand %0 has 6");
+  set_vec(&b->insts[1], 3);
+  assert_rejected(&m, "step block, %1 (dirichlet_mean)", "shape [3] (3 floats), expected [2, 3]");
   ir_module_free(&m);
 }
 END_TEST
@@ -391,7 +407,7 @@ START_TEST(test_verify_atoms) {
   m.atoms[0].dim = 3; /* 3 x 3 = 9 counts, the operand has 6 */
   m.atoms[0].k = 1;
   assert_rejected(&m, "step block, %6 (exact_atoms_categorical)",
-                  "atom set a0 needs 9 floats, operand %0 and result have 6, 6");
+                  "atom set a0 needs 9 floats, operand %0 has 6");
   ir_module_free(&m);
 
   build_discrete(&m); /* categorical values must be symbol indices */
@@ -521,26 +537,26 @@ static const char discrete_golden[] =
     "atoms a1 k=2 dim=6\n"
     "memory state@0 scratch=144 floats\n"
     "init {\n"
-    "  %0 = fill 0 : [6] @32\n"
+    "  %0 = fill 0 : [2, 3] @32\n"
     "  return %0\n"
     "}\n"
     "step t=1..2 {\n"
-    "  %0 = state : [6] @0\n"
-    "  %1 = dirichlet_mean k=3 beta=0.5 (%0) : [6] @32\n"
-    "  %2 = softmax k=3 (%1) : [6] @64\n"
+    "  %0 = state : [2, 3] @0\n"
+    "  %1 = dirichlet_mean dim=3 beta=0.5 (%0) : [2, 3] @32\n"
+    "  %2 = softmax axis=1 (%1) : [2, 3] @64\n"
     "  %3 = table alpha : uniform [1] @96\n"
-    "  %4 = mul (%3, %2) : [6] @32\n"
-    "  %5 = poisson stream=1 (%4) : [6] @64          # y\n"
-    "  %6 = exact_atoms_categorical a0 (%0) : [6] @32\n"
+    "  %4 = mul (%3, %2) : [2, 3] @32\n"
+    "  %5 = poisson stream=1 (%4) : [2, 3] @64       # y\n"
+    "  %6 = exact_atoms_categorical a0 (%0) : [2, 3] @32\n"
     "  %7 = const 2 : uniform [1] @128\n"
-    "  %8 = exact_atoms_normal a1 (%6, %7) : [6] @96\n"
-    "  %9 = exact_atoms_gamma a1 (%8, %7) : [6] @32\n"
-    "  %10 = add (%5, %9) : [6] @96\n"
+    "  %8 = exact_atoms_normal a1 (%6, %7) : [2, 3] @96\n"
+    "  %9 = exact_atoms_gamma a1 (%8, %7) : [2, 3] @32\n"
+    "  %10 = add (%5, %9) : [2, 3] @96\n"
     "  return %10\n"
     "}\n"
     "final {\n"
-    "  %0 = state : [6] @0\n"
-    "  %1 = argmax k=3 (%0) : [2] @32\n"
+    "  %0 = state : [2, 3] @0\n"
+    "  %1 = argmax dim=3 (%0) : [2] @32\n"
     "  return %1\n"
     "}\n";
 

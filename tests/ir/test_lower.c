@@ -31,7 +31,7 @@
 static void lower_ok(const model_spec *s, uint32_t block_size, ir_module *m) {
   diag_list dl;
   diag_list_init(&dl);
-  lower_options o = {block_size};
+  lower_options o = {.block_size = block_size};
   int rc = lower_model(s, &o, m, &dl);
   if (rc != 0) diag_print(&dl, stderr);
   ck_assert_int_eq(rc, 0);
@@ -209,7 +209,7 @@ static void make_graph(model_spec *s) {
   irt_spec_layer(s, "res", SPEC_LAYER_ADD, "fc1 fc2 fc1");
   irt_spec_layer(s, "gate", SPEC_LAYER_MUL, "res tproj");
   l = irt_spec_layer(s, "ln", SPEC_LAYER_LAYERNORM, "gate");
-  l->eps = 1e-5;
+  l->eps = 1e-5, l->affine = 1, l->has_bias = 1;
   l = irt_spec_layer(s, "out", SPEC_LAYER_DENSE, "ln");
   l->units = GRAPH_DIM, l->has_bias = 0;
   s->network.output = strdup("out");

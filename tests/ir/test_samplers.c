@@ -39,7 +39,7 @@
 static void lower_ok(const model_spec *s, ir_module *m) {
   diag_list dl;
   diag_list_init(&dl);
-  lower_options o = {ROWS};
+  lower_options o = {.block_size = ROWS};
   int rc = lower_model(s, &o, m, &dl);
   if (rc != 0) diag_print(&dl, stderr);
   ck_assert_int_eq(rc, 0);
@@ -127,9 +127,12 @@ static void check_tables(const model_spec *sp, const ir_module *m, const char *c
  * out = dense(fc1, out_len) (activation out_act), mu of length mu_len. */
 
 static void make_net(model_spec *s, uint32_t mu_len, uint32_t out_len, pmm_act out_act) {
-  spec_layer *l = irt_spec_layer(s, "temb", SPEC_LAYER_SINUSOIDAL, "time");
+  /* mu flattened (the categorical mu is [L, K]) */
+  spec_layer *l = irt_spec_layer(s, "flat", SPEC_LAYER_RESHAPE, "mu");
+  l->target = tshape_vec(mu_len);
+  l = irt_spec_layer(s, "temb", SPEC_LAYER_SINUSOIDAL, "time");
   l->dim = 4;
-  irt_spec_layer(s, "h", SPEC_LAYER_CONCAT, "mu temb");
+  irt_spec_layer(s, "h", SPEC_LAYER_CONCAT, "flat temb");
   l = irt_spec_layer(s, "fc1", SPEC_LAYER_DENSE, "h");
   l->units = 8, l->activation = PMM_ACT_TANH, l->has_bias = 1;
   l = irt_spec_layer(s, "out", SPEC_LAYER_DENSE, "fc1");
@@ -538,7 +541,9 @@ START_TEST(test_categorical_structure) {
   ck_assert_uint_eq(dm->dim, CK);
   ck_assert(dm->fattr == (float)CBETA);
   ck_assert_int_eq(b->insts[dm->args[0]].op, IR_OP_STATE);
-  ck_assert_uint_eq(sm->dim, CK);
+  /* the softmax runs over K, the last axis of [L, K] */
+  ck_assert_uint_eq(sm->axis, 1);
+  ck_assert_uint_eq(sm->shape.dim[1], CK);
   /* thetahat = (1 - eps) p + eps / K */
   ck_assert_uint_eq(count_ops(b, IR_OP_CONST), 2);
   const ir_inst *c1 = find_op(b, IR_OP_CONST);

@@ -40,7 +40,7 @@
 static void lower_spec_ok(const model_spec *s, uint32_t block_size, ir_module *m) {
   diag_list dl;
   diag_list_init(&dl);
-  lower_options o = {block_size};
+  lower_options o = {.block_size = block_size};
   int rc = lower_model(s, &o, m, &dl);
   if (rc != 0) diag_print(&dl, stderr);
   ck_assert_int_eq(rc, 0);
@@ -293,7 +293,7 @@ static void make_uniform_graph(model_spec *s) {
   l = irt_spec_layer(s, "tproj", SPEC_LAYER_DENSE, "temb");
   l->units = 8, l->activation = PMM_ACT_SILU, l->has_bias = 1;
   l = irt_spec_layer(s, "tgate", SPEC_LAYER_LAYERNORM, "tproj");
-  l->eps = 1e-5;
+  l->eps = 1e-5, l->affine = 1, l->has_bias = 1;
   l = irt_spec_layer(s, "h", SPEC_LAYER_DENSE, "mu");
   l->units = 8, l->activation = PMM_ACT_TANH, l->has_bias = 1;
   irt_spec_layer(s, "gate", SPEC_LAYER_MUL, "h tgate");
