@@ -442,4 +442,44 @@ static cg_emit_fn *const emitters[IR_OP_COUNT] = {
 #undef OP
 };
 
-void cg_emit_inst(cg *c, const ir_block *blk, const ir_inst *in) { emitters[in->op](c, blk, in); }
+/* Emit in inside its own internal function `<model>.op.<block>.<i>(scratch,
+ * work)`, called from run_block.  Register-blocked kernels are large, and
+ * LLVM's optimiser grows faster than linearly with a function's size: one
+ * function a kernel keeps compile time proportional to the layer count.
+ * The body sees the same scratch and workspace pointers; no step counter
+ * (dense and conv2d read none). */
+static void cg_emit_outlined(cg *c, const ir_block *blk, const ir_inst *in) {
+  char name[512];
+  snprintf(name, sizeof name, "%s.op.%s.%u", c->m->name,
+           blk == &c->m->blocks[IR_BLOCK_STEP] ? "step" : blk == &c->m->blocks[IR_BLOCK_INIT] ? "init" : "final",
+           (unsigned)(in - blk->insts));
+  LLVMTypeRef params[2] = {c->ptr, c->ptr};
+  LLVMTypeRef ty = LLVMFunctionType(c->void_t, params, 2, 0);
+  LLVMValueRef fn = LLVMAddFunction(c->mod, name, ty);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  cg_fn_attr(c, fn, LLVMAttributeFunctionIndex, "nounwind");
+  cg_fn_attr(c, fn, LLVMAttributeFunctionIndex, "noinline");
+  cg_target_attrs(c, fn);
+  LLVMValueRef call_args[2] = {c->scratch, c->work};
+  LLVMBuildCall2(c->b, ty, fn, call_args, 2, "");
+
+  LLVMBasicBlockRef resume = LLVMGetInsertBlock(c->b);
+  LLVMValueRef saved_fn = c->fn, saved_scratch = c->scratch, saved_work = c->work;
+  c->fn = fn;
+  c->scratch = LLVMGetParam(fn, 0);
+  c->work = LLVMGetParam(fn, 1);
+  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+  emitters[in->op](c, blk, in);
+  LLVMBuildRetVoid(c->b);
+  c->fn = saved_fn;
+  c->scratch = saved_scratch;
+  c->work = saved_work;
+  LLVMPositionBuilderAtEnd(c->b, resume);
+}
+
+void cg_emit_inst(cg *c, const ir_block *blk, const ir_inst *in) {
+  if (in->op == IR_OP_DENSE || in->op == IR_OP_CONV2D)
+    cg_emit_outlined(c, blk, in);
+  else
+    emitters[in->op](c, blk, in);
+}
