@@ -12,7 +12,8 @@ E2E_TEST_LIST = \
 	tests/e2e/test_interp_pairs \
 	tests/e2e/test_value_errors \
 	tests/e2e/test_png \
-	tests/e2e/test_predict
+	tests/e2e/test_predict \
+	tests/e2e/test_tensor_models
 check_PROGRAMS += $(E2E_TEST_LIST)
 TESTS += $(E2E_TEST_LIST)
 
@@ -61,5 +62,9 @@ tests_e2e_test_png_LDADD = $(TEST_LIBS) $(PNG_LIBS)
 tests_e2e_test_predict_SOURCES = tests/e2e/test_predict.c $(E2E_COMMON)
 tests_e2e_test_predict_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_e2e_test_predict_LDADD = $(TEST_LIBS)
+tests_e2e_test_tensor_models_SOURCES = tests/e2e/test_tensor_models.c $(E2E_COMMON)
+tests_e2e_test_tensor_models_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_e2e_test_tensor_models_LDADD = $(TEST_LIBS)
+
 # PyTorch reference fixtures of every op and of the shipped networks
 EXTRA_DIST += tests/fixtures
