@@ -95,6 +95,14 @@ void pmm_kernel_conv2d(size_t rows, size_t ci, size_t h, size_t w, size_t co, si
 void pmm_kernel_groupnorm(size_t rows, size_t c, size_t n, size_t groups, const float *x,
                           const float *gamma, const float *beta, float eps, float *y)
 {
+  pmm_kernel_groupnorm_film(rows, c, n, groups, x, gamma, beta, eps, NULL, NULL, 0, PMM_ACT_NONE,
+                            y);
+}
+
+void pmm_kernel_groupnorm_film(size_t rows, size_t c, size_t n, size_t groups, const float *x,
+                               const float *gamma, const float *beta, float eps, const float *mul,
+                               const float *add, size_t film_stride, pmm_act act, float *y)
+{
   size_t cpg = c / groups, len = cpg * n;
   if (len == 0)
     return;
@@ -111,11 +119,19 @@ void pmm_kernel_groupnorm(size_t rows, size_t c, size_t n, size_t groups, const 
     }
     var /= (double)len;
     double inv = 1.0 / sqrt(var + (double)eps);
-    size_t ch0 = (g % groups) * cpg;
+    size_t ch0 = (g % groups) * cpg, film = (g / groups) * film_stride;
     for (size_t cc = 0; cc < cpg; cc++) {
-      double ga = gamma ? gamma[ch0 + cc] : 1.0, be = beta ? beta[ch0 + cc] : 0.0;
-      for (size_t i = 0; i < n; i++)
-        yg[cc * n + i] = (float)((xg[cc * n + i] - mean) * inv * ga + be);
+      size_t ch = ch0 + cc;
+      double ga = gamma ? gamma[ch] : 1.0, be = beta ? beta[ch] : 0.0;
+      float m = mul ? mul[film + ch] : 1.0f, a = add ? add[film + ch] : 0.0f;
+      for (size_t i = 0; i < n; i++) {
+        float v = (float)((xg[cc * n + i] - mean) * inv * ga + be);
+        if (mul)
+          v = v * m;
+        if (add)
+          v = v + a;
+        yg[cc * n + i] = pmm_act_eval(act, v);
+      }
     }
   }
 }

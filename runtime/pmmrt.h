@@ -204,6 +204,16 @@ void pmm_kernel_conv2d(size_t rows, size_t ci, size_t h, size_t w, size_t co, si
 void pmm_kernel_groupnorm(size_t rows, size_t c, size_t n, size_t groups, const float *x,
                           const float *gamma, const float *beta, float eps, float *y);
 
+/* GroupNorm followed by a FiLM modulation and an activation, in one pass:
+ * y = act(groupnorm(x) * mul[ch] + add[ch]), each step rounded to float as
+ * the separate operations round it, so the result has their bits.  mul and
+ * add hold c floats for each row (film_stride c) or one set for all rows
+ * (film_stride 0); either may be NULL (no multiply, no add); act may be
+ * PMM_ACT_NONE. */
+void pmm_kernel_groupnorm_film(size_t rows, size_t c, size_t n, size_t groups, const float *x,
+                               const float *gamma, const float *beta, float eps, const float *mul,
+                               const float *add, size_t film_stride, pmm_act act, float *y);
+
 /* Nearest-neighbour upsampling by an integer factor, nn.Upsample(scale_factor,
  * 'nearest'): x [rows, c, h, w] -> y [rows, c, h * f, w * f],
  * y[.., i, j] = x[.., i / f, j / f]. */

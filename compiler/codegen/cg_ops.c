@@ -351,11 +351,16 @@ static void emit_layernorm(cg *c, const ir_block *blk, const ir_inst *in) {
 
 static void emit_groupnorm(cg *c, const ir_block *blk, const ir_inst *in) {
   uint64_t ch = in->shape.dim[0];
-  LLVMValueRef a[9] = {cg_isz(c, cg_rows(c, in)), cg_isz(c, ch), cg_isz(c, in->len / ch),
-                       cg_isz(c, in->groups), cg_operand(c, blk, in, 0),
-                       cg_tensor_or_null(c, in->weight), cg_tensor_or_null(c, in->bias),
-                       cg_f32(c, in->fattr), cg_value(c, in)};
-  cg_call_runtime(c, "pmm_kernel_groupnorm", a, 9);
+  int film = in->nargs == 3;
+  uint64_t stride = film && !blk->insts[in->args[1]].uniform ? ch : 0;
+  LLVMValueRef none = LLVMConstPointerNull(c->ptr);
+  LLVMValueRef a[13] = {cg_isz(c, cg_rows(c, in)), cg_isz(c, ch), cg_isz(c, in->len / ch),
+                        cg_isz(c, in->groups), cg_operand(c, blk, in, 0),
+                        cg_tensor_or_null(c, in->weight), cg_tensor_or_null(c, in->bias),
+                        cg_f32(c, in->fattr), film ? cg_operand(c, blk, in, 1) : none,
+                        film ? cg_operand(c, blk, in, 2) : none, cg_isz(c, stride),
+                        LLVMConstInt(c->i32, (unsigned)in->act, 0), cg_value(c, in)};
+  cg_call_runtime(c, "pmm_kernel_groupnorm_film", a, 13);
 }
 
 /* upsample and avgpool: (rows, c, h, w, factor, x, y). */

@@ -248,9 +248,11 @@ static void exec_layernorm(const interp_env *e, const ir_inst *in, const float *
 static void exec_groupnorm(const interp_env *e, const ir_inst *in, const float *const *x,
                            float *y) {
   size_t c = in->shape.dim[0];
-  pmm_kernel_groupnorm(rows_of(e, in), c, in->len / c, in->groups, x[0],
-                       tensor_or_null(e->m, in->weight), tensor_or_null(e->m, in->bias), in->fattr,
-                       y);
+  int film = in->nargs == 3;
+  size_t stride = film && !operand(e, in, 1)->uniform ? c : 0;
+  pmm_kernel_groupnorm_film(rows_of(e, in), c, in->len / c, in->groups, x[0],
+                            tensor_or_null(e->m, in->weight), tensor_or_null(e->m, in->bias),
+                            in->fattr, film ? x[1] : NULL, film ? x[2] : NULL, stride, in->act, y);
 }
 
 static void exec_upsample(const interp_env *e, const ir_inst *in, const float *const *x,

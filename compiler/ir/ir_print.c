@@ -111,7 +111,8 @@ static void format_attrs(const ir_module *m, const ir_inst *in, line_buf *l) {
     line_put(l, " %s",
              in->table >= 0 && (uint32_t)in->table < m->ntables ? m->tables[in->table].name : "?");
   if (at & IR_ATTR_STREAM) line_put(l, " stream=%u", in->stream);
-  if (at & IR_ATTR_ACT) line_put(l, " %s", or_unknown(pmm_act_name(in->act)));
+  if ((at & IR_ATTR_ACT) && (in->op == IR_OP_ACT || in->act != PMM_ACT_NONE))
+    line_put(l, " %s", or_unknown(pmm_act_name(in->act)));
   if ((at & IR_ATTR_WEIGHT) && in->weight >= 0) line_put(l, " %s", tensor_name(m, in->weight));
   if ((at & IR_ATTR_BIAS) && in->bias >= 0) line_put(l, ", %s", tensor_name(m, in->bias));
   if ((at & IR_ATTR_PROG) && in->prog >= 0)

@@ -237,6 +237,14 @@ int ir_shape_groupnorm(const ir_module *m, const ir_block *b, const ir_inst *in,
   if (vector_tensor(m, in->weight, "weight", c, why, whylen) != 0 ||
       vector_tensor(m, in->bias, "bias", c, why, whylen) != 0 || check_eps(in, why, whylen) != 0)
     return -1;
+  if (in->nargs != 1 && in->nargs != 3)
+    return fail(why, whylen, "%u operands, expected 1 (x) or 3 (x, mul, add)", in->nargs);
+  for (uint32_t a = 1; a < in->nargs; a++)
+    if (arg(b, in, a)->len != c)
+      return fail(why, whylen, "operand %%%d has %u floats, expected one a channel (%u)",
+                  (int)in->args[a], arg(b, in, a)->len, c);
+  if ((unsigned)in->act >= PMM_ACT_COUNT)
+    return fail(why, whylen, "invalid activation %d", (int)in->act);
   *out = x->shape;
   return 0;
 }

@@ -252,6 +252,85 @@ static int fuse_rewrite(fuse_ctx *c, uint32_t r, uint32_t lo, int32_t dense) {
   return 0;
 }
 
+/* ---- GroupNorm + FiLM + activation ---------------------------------------- */
+
+/* The one instruction that reads i, or -1 (none, several, or i is the
+ * block's result). */
+static int32_t fuse_sole_user(const fuse_ctx *c, uint32_t i) {
+  if ((int32_t)i == c->b->result || c->uses.start[i + 1] - c->uses.start[i] != 1) return -1;
+  return (int32_t)c->uses.list[c->uses.start[i]];
+}
+
+/* The other operand of binary instruction u (which reads i), when it holds
+ * one float a channel of norm g broadcast over the rest ([C, 1, ..]). */
+static int32_t fuse_channel_operand(const fuse_ctx *c, const ir_inst *u, uint32_t i,
+                                    const ir_inst *g) {
+  int32_t o = u->args[0] == (int32_t)i ? u->args[1] : u->args[0];
+  if (o == (int32_t)i) return -1;
+  const tshape *s = &c->b->insts[o].shape;
+  return s->rank == g->shape.rank && s->dim[0] == g->shape.dim[0] &&
+                 c->b->insts[o].len == g->shape.dim[0]
+             ? o
+             : -1;
+}
+
+/* GROUPNORM g whose only reader multiplies it by a channel vector, whose
+ * only reader adds one (modulate), and/or whose only reader is an
+ * activation: the last of them becomes one GROUPNORM with the vectors as
+ * operands 1 and 2 and the activation (pmm_kernel_groupnorm_film, which
+ * rounds each step as the separate instructions do).  1 when rewritten. */
+static int fuse_norm(fuse_ctx *c, uint32_t gi) {
+  ir_block *b = c->b;
+  const ir_inst *g = &b->insts[gi];
+  if (g->op != IR_OP_GROUPNORM || g->nargs != 1 || g->act != PMM_ACT_NONE || g->uniform) return 0;
+  uint32_t root = gi;
+  int32_t mul = -1, add = -1, u = fuse_sole_user(c, gi), v;
+  if (u >= 0 && b->insts[u].op == IR_OP_MUL && (mul = fuse_channel_operand(c, &b->insts[u], gi, g)) >= 0 &&
+      (v = fuse_sole_user(c, (uint32_t)u)) >= 0 && b->insts[v].op == IR_OP_ADD &&
+      (add = fuse_channel_operand(c, &b->insts[v], (uint32_t)u, g)) >= 0) {
+    c->taken[u] = 1;
+    root = (uint32_t)v;
+    u = fuse_sole_user(c, root);
+  } else {
+    mul = add = -1;
+  }
+  pmm_act act = PMM_ACT_NONE;
+  if (u >= 0 && b->insts[u].op == IR_OP_ACT && !c->taken[u]) {
+    act = b->insts[u].act;
+    if (root != gi) c->taken[root] = 1;
+    root = (uint32_t)u;
+  }
+  if (root == gi) return 0;
+  int32_t *args = xmalloc_array(3, sizeof *args);
+  char *label = g->label ? xstrdup(g->label) : NULL;
+  if (!args || (g->label && !label)) {
+    free(args);
+    free(label);
+    return fuse_oom(c);
+  }
+  args[0] = g->args[0];
+  args[1] = mul;
+  args[2] = add;
+  ir_inst out = *g;
+  out.args = args;
+  out.nargs = mul >= 0 ? 3 : 1;
+  out.act = act;
+  out.label = label;
+  out.offset = 0;
+  ir_inst *r = &b->insts[root];
+  free(r->args);
+  free(r->label);
+  *r = out;
+  c->taken[gi] = c->taken[root] = 1;
+  return 1;
+}
+
+static int fuse_norms(fuse_ctx *c) {
+  for (uint32_t i = 0; i < c->b->count; i++)
+    if (fuse_norm(c, i) < 0) return -1;
+  return 0;
+}
+
 static int fuse_block(fuse_ctx *c) {
   const ir_block *b = c->b;
   for (uint32_t r = b->count; r-- > 0;) {
@@ -292,6 +371,7 @@ int opt_fuse_elementwise(ir_module *m, char *err, size_t errlen) {
     c.args = xcalloc_array(IR_PROG_MAX_UOPS, sizeof *c.args);
     int rc = !c.member || !c.leaf || !c.taken || !c.reg || !c.args ? fuse_oom(&c)
                                                                   : fuse_build_uses(&c);
+    if (rc == 0) rc = fuse_norms(&c);
     if (rc == 0) rc = fuse_block(&c);
     fuse_ctx_free(&c);
     if (rc != 0) return -1;

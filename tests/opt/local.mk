@@ -18,4 +18,5 @@ tests_opt_test_fuse_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_opt_test_fuse_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/opt/golden/gmm8.ir tests/opt/golden/bench-mlp.ir \
-	tests/opt/golden/counts5.ir tests/opt/golden/words50.ir
+	tests/opt/golden/counts5.ir tests/opt/golden/words50.ir \
+	tests/opt/golden/unet-tiny.ir tests/opt/golden/dit-tiny.ir

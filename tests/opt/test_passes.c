@@ -577,6 +577,13 @@ END_TEST
 START_TEST(test_golden_words50) { check_golden("words50"); }
 END_TEST
 
+/* GroupNorm + FiLM + SiLU fused, FiLM tables folded per step, attention */
+START_TEST(test_golden_unet_tiny) { check_golden("unet-tiny"); }
+END_TEST
+
+START_TEST(test_golden_dit_tiny) { check_golden("dit-tiny"); }
+END_TEST
+
 /* ---- the driver: --dump-after and --passes ------------------------------------ */
 
 /* What `pmmc build --emit=ir` should print: the model through the pipeline. */
@@ -713,6 +720,8 @@ static Suite *passes_suite(void) {
   tcase_add_test(tc, test_golden_bench_mlp);
   tcase_add_test(tc, test_golden_counts5);
   tcase_add_test(tc, test_golden_words50);
+  tcase_add_test(tc, test_golden_unet_tiny);
+  tcase_add_test(tc, test_golden_dit_tiny);
   suite_add_tcase(s, tc);
   tc = tcase_create("driver");
   tcase_add_test(tc, test_driver_build);
