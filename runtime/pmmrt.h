@@ -102,10 +102,11 @@ typedef enum pmm_act {
   PMM_ACT_SIGMOID,
   PMM_ACT_SOFTPLUS, /* log1p(exp(x)), x itself above 20 (PyTorch's threshold) */
   /* "gelu-tanh", nn.GELU(approximate='tanh'):
-   * 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), in float exactly as
-   *   float half = 0.5f * x; float x3 = (x * x) * x;
-   *   float inner = 0.7978845608f * (x + 0.044715f * x3);
-   *   return half * (1.0f + tanhf(inner));
+   * 0.5 x (1 + tanh(z)), z = sqrt(2 / pi) (x + 0.044715 x^3), computed as
+   * the equal x sigmoid(2 z), in float exactly as
+   *   float x3 = (x * x) * x;
+   *   float z = 1.5957691216f * (x + 0.044715f * x3);
+   *   return x / (1.0f + pmm_exp_f32(-z));
    * (no contraction; generated code must emit the same operations). */
   PMM_ACT_GELU_TANH,
   PMM_ACT_COUNT

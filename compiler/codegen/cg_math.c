@@ -108,12 +108,11 @@ LLVMValueRef cg_act(cg *c, pmm_act act, LLVMValueRef x) {
   }
   case PMM_ACT_TANH: return cg_call_lanes(c, &c->tanhf_fn, x);
   case PMM_ACT_GELU_TANH: {
-    LLVMValueRef half = LLVMBuildFMul(c->b, cg_fconst(c, ty, 0.5f), x, "");
     LLVMValueRef x3 = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, x, x, ""), x, "");
     v = LLVMBuildFMul(c->b, cg_fconst(c, ty, 0.044715f), x3, "");
-    v = LLVMBuildFMul(c->b, cg_fconst(c, ty, 0.7978845608f), LLVMBuildFAdd(c->b, x, v, ""), "");
-    v = LLVMBuildFAdd(c->b, one, cg_call_lanes(c, &c->tanhf_fn, v), "");
-    return LLVMBuildFMul(c->b, half, v, "");
+    v = LLVMBuildFMul(c->b, cg_fconst(c, ty, 1.5957691216f), LLVMBuildFAdd(c->b, x, v, ""), "");
+    v = LLVMBuildFAdd(c->b, one, cg_exp(c, LLVMBuildFNeg(c->b, v, "")), "");
+    return LLVMBuildFDiv(c->b, x, v, "");
   }
   case PMM_ACT_SIGMOID:
     v = cg_exp(c, LLVMBuildFNeg(c->b, x, ""));

@@ -70,10 +70,9 @@ static float act_contract(pmm_act act, float x)
   case PMM_ACT_SOFTPLUS:
     return x > 20.0f ? x : log1pf(pmm_exp_f32(x));
   case PMM_ACT_GELU_TANH: {
-    float half = 0.5f * x;
     float x3 = (x * x) * x;
-    float inner = 0.7978845608f * (x + 0.044715f * x3);
-    return half * (1.0f + tanhf(inner));
+    float z = 1.5957691216f * (x + 0.044715f * x3);
+    return x / (1.0f + pmm_exp_f32(-z));
   }
   default:
     return x;
