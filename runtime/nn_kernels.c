@@ -219,10 +219,31 @@ static void softmax_columns(size_t n, size_t cols, size_t ld, const float *x, fl
   }
 }
 
+/* Softmax of one contiguous row with the operations of softmax_columns:
+ * max, e = exp(x - max), the float sum of e in index order, e / sum; the
+ * exponentials and divisions vectorise. */
+static void softmax_row(size_t n, const float *x, float *y)
+{
+  float m = x[0], s = 0.0f;
+  for (size_t j = 1; j < n; j++)
+    m = x[j] > m ? x[j] : m;
+  for (size_t j = 0; j < n; j++)
+    y[j] = pmm_fastmath_exp(x[j] - m);
+  for (size_t j = 0; j < n; j++)
+    s += y[j];
+  for (size_t j = 0; j < n; j++)
+    y[j] /= s;
+}
+
 void pmm_kernel_softmax_axis(size_t outer, size_t n, size_t inner, const float *x, float *y)
 {
   if (n == 0)
     return;
+  if (inner == 1) {
+    for (size_t o = 0; o < outer; o++)
+      softmax_row(n, x + o * n, y + o * n);
+    return;
+  }
   for (size_t o = 0; o < outer; o++) {
     for (size_t i0 = 0; i0 < inner; i0 += SOFTMAX_CHUNK) {
       size_t cols = inner - i0 < SOFTMAX_CHUNK ? inner - i0 : SOFTMAX_CHUNK;

@@ -141,7 +141,8 @@ void pmm_kernel_sinusoidal(size_t rows, size_t dim, const float *t, int t_unifor
                            float *y);
 
 /* PyTorch LayerNorm over the last n features: per row, mean and biased
- * variance in double, y[i] = (x[i] - mean) / sqrt(var + eps) * gamma[i] +
+ * variance in double (eight interleaved partial sums, added in lane
+ * order), y[i] = (x[i] - mean) / sqrt(var + eps) * gamma[i] +
  * beta[i] (computed in double with the reciprocal 1 / sqrt(var + eps),
  * rounded once).  gamma and beta may each be NULL (1 and 0; both NULL is
  * nn.LayerNorm(elementwise_affine=False)). */
