@@ -423,20 +423,27 @@ static void emit_exact_gmm(cg *c, const ir_block *blk, const ir_inst *in) {
   cg_call(c, &c->exact_gmm, a, 7);
 }
 
-static void emit_exact_atoms(cg *c, const ir_block *blk, const ir_inst *in) {
-  const ir_module *m = c->m;
-  LLVMValueRef rows = cg_isz(c, cg_rows(c, in)), x = cg_operand(c, blk, in, 0), y = cg_value(c, in);
-  if (in->op == IR_OP_EXACT_ATOMS_CATEGORICAL) {
-    LLVMValueRef a[5] = {c->atoms[in->atoms], LLVMConstReal(c->f64, m->prior_smoothing), rows, x, y};
-    cg_call(c, &c->atoms_categorical, a, 5);
-    return;
-  }
-  int normal = in->op == IR_OP_EXACT_ATOMS_NORMAL;
-  LLVMValueRef a[7] = {c->atoms[in->atoms],
-                       LLVMConstReal(c->f64, normal ? m->prior_mean : m->prior_shape),
-                       LLVMConstReal(c->f64, normal ? m->prior_precision : m->prior_rate),
-                       cg_precision(c, blk, in), rows, x, y};
-  cg_call(c, normal ? &c->atoms_normal : &c->atoms_gamma, a, 7);
+static void emit_exact_atoms_categorical(cg *c, const ir_block *blk, const ir_inst *in) {
+  LLVMValueRef a[5] = {c->atoms[in->atoms], LLVMConstReal(c->f64, c->m->prior_smoothing),
+                       cg_isz(c, cg_rows(c, in)), cg_operand(c, blk, in, 0), cg_value(c, in)};
+  cg_call(c, &c->atoms_categorical, a, 5);
+}
+
+/* The normal and gamma atom kernels: (atoms, prior p0, p1, A, rows, x, y). */
+static void emit_exact_atoms_prior(cg *c, const ir_block *blk, const ir_inst *in, const cg_fn *f,
+                                   double p0, double p1) {
+  LLVMValueRef a[7] = {c->atoms[in->atoms], LLVMConstReal(c->f64, p0), LLVMConstReal(c->f64, p1),
+                       cg_precision(c, blk, in), cg_isz(c, cg_rows(c, in)),
+                       cg_operand(c, blk, in, 0), cg_value(c, in)};
+  cg_call(c, f, a, 7);
+}
+
+static void emit_exact_atoms_normal(cg *c, const ir_block *blk, const ir_inst *in) {
+  emit_exact_atoms_prior(c, blk, in, &c->atoms_normal, c->m->prior_mean, c->m->prior_precision);
+}
+
+static void emit_exact_atoms_gamma(cg *c, const ir_block *blk, const ir_inst *in) {
+  emit_exact_atoms_prior(c, blk, in, &c->atoms_gamma, c->m->prior_shape, c->m->prior_rate);
 }
 
 typedef void cg_emit_fn(cg *c, const ir_block *blk, const ir_inst *in);
@@ -452,7 +459,7 @@ static cg_emit_fn *const emitters[IR_OP_COUNT] = {
  * LLVM's optimiser grows faster than linearly with a function's size: one
  * function a kernel keeps compile time proportional to the layer count.
  * The body sees the same scratch and workspace pointers; no step counter
- * (dense and conv2d read none). */
+ * (no outlined op reads one). */
 static void cg_emit_outlined(cg *c, const ir_block *blk, const ir_inst *in) {
   char name[512];
   snprintf(name, sizeof name, "%s.op.%s.%u", c->m->name,
@@ -483,7 +490,7 @@ static void cg_emit_outlined(cg *c, const ir_block *blk, const ir_inst *in) {
 }
 
 void cg_emit_inst(cg *c, const ir_block *blk, const ir_inst *in) {
-  if (in->op == IR_OP_DENSE || in->op == IR_OP_CONV2D)
+  if (ir_op_get(in->op)->flags & IR_OPF_OUTLINE)
     cg_emit_outlined(c, blk, in);
   else
     emitters[in->op](c, blk, in);

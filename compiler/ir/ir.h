@@ -63,6 +63,7 @@
 #define IR_OPF_NOT_FINAL 0x10u   /* not in the final block (no noise there) */
 #define IR_OPF_FOLD 0x20u        /* folding may evaluate it when its operands are constant */
 #define IR_OPF_ELEMENTWISE 0x40u /* one float of each operand in, one out: fusable */
+#define IR_OPF_OUTLINE 0x80u     /* a large kernel: code generation gives it a function */
 
 /* Attributes an op reads (ir_ops.def): printed by ir_print, checked by ir_verify. */
 #define IR_ATTR_ACT 0x0001u

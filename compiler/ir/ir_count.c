@@ -179,13 +179,25 @@ uint64_t ir_cost_dirichlet_mean(const ir_module *m, const ir_block *b, const ir_
   return sat_mul(3, in->len);
 }
 
-uint64_t ir_cost_exact_atoms(const ir_module *m, const ir_block *b, const ir_inst *in) {
+/* squared distance 3 and weighted mean 2 per coordinate, log-sum-exp 5 per atom */
+uint64_t ir_cost_exact_atoms_normal(const ir_module *m, const ir_block *b, const ir_inst *in) {
   (void)b;
   const ir_atoms *a = &m->atoms[in->atoms];
-  if (in->op == IR_OP_EXACT_ATOMS_CATEGORICAL)
-    return sat_add(sat_mul(a->k, sat_add(sat_mul(6, a->dim), 5)), in->len);
-  uint64_t per = in->op == IR_OP_EXACT_ATOMS_NORMAL ? 5 : 6;
-  return sat_mul(a->k, sat_add(sat_mul(per, a->dim), 5));
+  return sat_mul(a->k, sat_add(sat_mul(5, a->dim), 5));
+}
+
+/* S log(A x) - A x 4 and weighted mean 2 per coordinate */
+uint64_t ir_cost_exact_atoms_gamma(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  (void)b;
+  const ir_atoms *a = &m->atoms[in->atoms];
+  return sat_mul(a->k, sat_add(sat_mul(6, a->dim), 5));
+}
+
+uint64_t ir_cost_exact_atoms_categorical(const ir_module *m, const ir_block *b,
+                                         const ir_inst *in) {
+  (void)b;
+  const ir_atoms *a = &m->atoms[in->atoms];
+  return sat_add(sat_mul(a->k, sat_add(sat_mul(6, a->dim), 5)), in->len);
 }
 
 uint64_t ir_count_flops(const ir_module *m) {
