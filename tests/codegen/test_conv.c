@@ -10,10 +10,16 @@
  * no bias, an epilogue, and 8- and 4-float vectors.  Each output must satisfy
  * |y - ref| <= 1e-4 (1 + |ref|).  The seed is printed (PMMC_TEST_SEED
  * overrides it).
+ *
+ * test_conv_compiled then builds CONV2D instructions into a sampler (the
+ * code generator's emit_conv2d, the workspace the memory plan reserves) and
+ * checks its samples the same way, with --gemm=auto and --gemm=blas, and
+ * that a sample computed alone has the bits it has inside a block.
  */
 #include "config.h"
 
 #include <check.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,7 +33,10 @@
 #include "compiler/codegen/conv.h"
 #include "compiler/codegen/emit.h"
 #include "compiler/codegen/gemm.h"
+#include "compiler/ir/ir.h"
+#include "compiler/opt/opt.h"
 #include "runtime/pmmrt.h"
+#include "tests/util/testutil.h"
 
 typedef void (*conv_kernel_fn)(const float *x, float *y, float *scratch);
 
@@ -295,6 +304,163 @@ START_TEST(test_conv_check) {
 }
 END_TEST
 
+/* ---- CONV2D in a compiled sampler ------------------------------------------ */
+
+/* The module's convolutions of x = randn [16, 14, 14]: 3x3 16 -> 32, 3x3
+ * in 2 groups to 8 (the runtime kernel under --gemm=auto), 1x1 to 16
+ * without bias, 3x3 stride 2 to 16. */
+static const conv_case compiled_convs[] = {
+    {1, 16, 14, 14, 32, 3, 1, 1, 1, 1, 0, 0},
+    {1, 16, 14, 14, 8, 3, 1, 1, 2, 1, 0, 0},
+    {1, 16, 14, 14, 16, 1, 1, 0, 1, 0, 0, 0},
+    {1, 16, 14, 14, 16, 3, 2, 1, 1, 1, 0, 0},
+};
+#define NCOMPILED (sizeof compiled_convs / sizeof compiled_convs[0])
+
+static int32_t emit_shaped(ir_block *b, ir_op op, int32_t x, uint32_t rank, const uint32_t *dims) {
+  tshape sh = tshape_make(rank, dims);
+  int32_t i = ir_emit_shaped(b, op, x >= 0, &x, &sh, 0);
+  ck_assert_int_ge(i, 0);
+  return i;
+}
+
+static int32_t add_tensor(ir_module *m, const char *name, uint32_t rank, const uint64_t *shape,
+                          uint64_t *state, float scale) {
+  uint64_t n = 1;
+  for (uint32_t d = 0; d < rank; d++) n *= shape[d];
+  float *data = malloc(n * sizeof *data);
+  ck_assert_ptr_nonnull(data);
+  fill(data, n, state, scale);
+  int32_t t = ir_add_tensor(m, name, rank, shape, data);
+  free(data);
+  ck_assert_int_ge(t, 0);
+  return t;
+}
+
+/* A sample is x, then each convolution's output, flattened; wt and bt
+ * receive the convolutions' tensors (bt -1 without bias). */
+static void build_module(ir_module *m, uint64_t seed, int32_t *wt, int32_t *bt) {
+  ck_assert_int_eq(ir_module_init(m, "convtest"), 0);
+  ir_block *b = &m->blocks[IR_BLOCK_INIT];
+  int32_t parts[1 + NCOMPILED];
+  uint32_t len = 16 * 14 * 14;
+  int32_t x = emit_shaped(b, IR_OP_RANDN, -1, 3, (uint32_t[]){16, 14, 14});
+  parts[0] = emit_shaped(b, IR_OP_RESHAPE, x, 1, &len);
+  for (size_t i = 0; i < NCOMPILED; i++) {
+    const conv_case *t = &compiled_convs[i];
+    uint32_t ho = (uint32_t)out_dim(t->h, t), wo = (uint32_t)out_dim(t->w, t);
+    uint32_t n = (uint32_t)t->co * ho * wo;
+    char name[32];
+    snprintf(name, sizeof name, "w%zu", i);
+    uint64_t ws[4] = {t->co, t->ci / t->groups, t->k, t->k};
+    int32_t w = wt[i] =
+        add_tensor(m, name, 4, ws, &seed, 1.0f / sqrtf((float)(ws[1] * t->k * t->k)));
+    int32_t bias = bt[i] = -1;
+    if (t->bias) {
+      snprintf(name, sizeof name, "b%zu", i);
+      bias = bt[i] = add_tensor(m, name, 1, &t->co, &seed, 0.5f);
+    }
+    int32_t c = emit_shaped(b, IR_OP_CONV2D, x, 3, (uint32_t[]){(uint32_t)t->co, ho, wo});
+    ir_inst *in = &b->insts[c];
+    in->weight = w;
+    in->bias = bias;
+    in->stride = (uint32_t)t->stride;
+    in->pad = (uint32_t)t->pad;
+    in->groups = (uint32_t)t->groups;
+    parts[1 + i] = emit_shaped(b, IR_OP_RESHAPE, c, 1, &n);
+    len += n;
+  }
+  tshape all = tshape_vec(len);
+  b->result = ir_emit_shaped(b, IR_OP_CONCAT, 1 + NCOMPILED, parts, &all, 0);
+  m->steps = 0;
+  m->schedule_steps = 1;
+  m->state_len = m->out_len = m->shape[0] = len;
+  m->rank = 1;
+  for (int k = IR_BLOCK_STEP; k <= IR_BLOCK_FINAL; k++) {
+    ir_block *s = &m->blocks[k]; /* the step block never runs (steps = 0) */
+    s->result = emit_shaped(s, IR_OP_STATE, -1, 1, &len);
+  }
+  char err[1024];
+  ck_assert_msg(ir_verify(m, err, sizeof err) == 0, "%s", err);
+  ck_assert_msg(opt_plan_memory(m, err, sizeof err) == 0, "%s", err);
+}
+
+/* Each convolution of one sample (x first) against the double reference;
+ * returns the largest |y - ref| / (1 + |ref|). */
+static double check_sample(const ir_module *m, const int32_t *wt, const int32_t *bt,
+                           const float *sample) {
+  const float *x = sample, *y = sample + 16 * 14 * 14;
+  double worst = 0.0;
+  for (size_t i = 0; i < NCOMPILED; i++) {
+    const conv_case *t = &compiled_convs[i];
+    const float *w = m->tensors[wt[i]].data, *b = bt[i] >= 0 ? m->tensors[bt[i]].data : NULL;
+    uint64_t ho = out_dim(t->h, t), wo = out_dim(t->w, t);
+    for (uint64_t o = 0; o < t->co; o++)
+      for (uint64_t p = 0; p < ho * wo; p++) {
+        double ref = ref_at(t, x, w, b, 0, o, p / wo, p % wo);
+        double e = fabs(y[o * ho * wo + p] - ref) / (1.0 + fabs(ref));
+        ck_assert_msg(e <= 1e-4, "conv %zu channel %llu pixel %llu: %.9g, reference %.9g", i,
+                      (unsigned long long)o, (unsigned long long)p, y[o * ho * wo + p], ref);
+        if (e > worst) worst = e;
+      }
+    y += t->co * ho * wo;
+  }
+  return worst;
+}
+
+static void compile_run(const ir_module *m, codegen_gemm gemm, const char *exe, const char *npy,
+                        const char *args, pmm_array *out) {
+  codegen_options o;
+  codegen_options_init(&o);
+  o.output = exe;
+  o.gemm = gemm;
+  o.runtime_lib = getenv("PMMC_RUNTIME_LIB");
+  ck_assert_msg(o.runtime_lib && *o.runtime_lib, "PMMC_RUNTIME_LIB is not set");
+  char err[4096];
+  ck_assert_msg(codegen_compile(m, &o, err, sizeof err) == 0, "codegen: %s", err);
+  ck_assert_int_eq(tu_run("'%s' %s -o '%s'", exe, args, npy), 0);
+  tu_read_npy(npy, out);
+}
+
+START_TEST(test_conv_compiled) {
+  uint64_t seed = test_seed("test_conv_compiled", 3000);
+  ir_module m;
+  int32_t wt[NCOMPILED], bt[NCOMPILED];
+  build_module(&m, seed, wt, bt);
+  char dir[PATH_MAX], exe[PATH_MAX + 16], npy[PATH_MAX + 16], args[128];
+  tu_make_tmpdir(dir, sizeof dir);
+  static const codegen_gemm kinds[2] = {CODEGEN_GEMM_AUTO, CODEGEN_GEMM_BLAS};
+  static const char *const names[2] = {"auto", "blas"};
+  pmm_array a[2], one;
+  const uint64_t n = 2 * (uint64_t)m.block_size + 1;
+  snprintf(args, sizeof args, "-n %llu -s %llu", (unsigned long long)n, (unsigned long long)seed);
+  for (int k = 0; k < 2; k++) {
+    snprintf(exe, sizeof exe, "%s/%s", dir, names[k]);
+    snprintf(npy, sizeof npy, "%s/%s.npy", dir, names[k]);
+    compile_run(&m, kinds[k], exe, npy, args, &a[k]);
+    ck_assert_uint_eq(a[k].count, n * m.out_len);
+    double worst = 0.0;
+    for (uint64_t i = 0; i < n; i++) {
+      double e = check_sample(&m, wt, bt, a[k].data + i * m.out_len);
+      if (e > worst) worst = e;
+    }
+    printf("  --gemm=%s: largest error %.2e\n", names[k], worst);
+  }
+  /* sample 70 alone: the bits it has as row 6 of the second block */
+  snprintf(exe, sizeof exe, "%s/auto", dir);
+  snprintf(npy, sizeof npy, "%s/one.npy", dir);
+  ck_assert_int_eq(
+      tu_run("'%s' -n 1 --first-index 70 -s %llu -o '%s'", exe, (unsigned long long)seed, npy), 0);
+  tu_read_npy(npy, &one);
+  ck_assert(memcmp(one.data, a[0].data + 70 * m.out_len, m.out_len * sizeof(float)) == 0);
+  pmm_array_free(&one);
+  pmm_array_free(&a[0]);
+  pmm_array_free(&a[1]);
+  tu_remove_tree(dir);
+  ir_module_free(&m);
+}
+END_TEST
+
 static Suite *conv_suite(void) {
   Suite *s = suite_create("conv");
   TCase *tc = tcase_create("kernels");
@@ -302,6 +468,7 @@ static Suite *conv_suite(void) {
   tcase_add_loop_test(tc, test_conv_sweep, 0, (int)(sizeof sweep_hw / sizeof sweep_hw[0]));
   tcase_add_loop_test(tc, test_conv_special, 0, (int)NSPECIAL);
   tcase_add_test(tc, test_conv_check);
+  tcase_add_test(tc, test_conv_compiled);
   suite_add_tcase(s, tc);
   return s;
 }
