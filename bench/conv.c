@@ -2,9 +2,10 @@
  * conv.c - pmmc's LLVM conv2d kernel against the runtime's reference
  * kernel and im2col + OpenBLAS (docs/conv.md).
  *
- *     make bench/conv && bench/conv [REPS]
+ *     make bench/conv && bench/conv [--cpu-time] [REPS]
  *
- * For each convolution of models/unet-tiny (block of 64 samples) it times
+ * For each convolution of models/unet-tiny (block of 64 samples), and a few
+ * grouped ones, it times
  *   llvm    the kernel pmmc build emits (compiler/codegen/conv.c),
  *           JIT-compiled through ORC for this machine at -O2, bias included;
  *   ref     pmm_kernel_conv2d, the interpreter's kernel;
@@ -12,10 +13,13 @@
  *           (OpenBLAS, 1 thread) on it plus the bias;
  * each the median of REPS (default 5) timings of enough calls to last
  * 20 ms, after a warm-up call, and checks that llvm and im2col agree with
- * ref within |a - b| <= 1e-4 (1 + |b|).  It also times OpenBLAS's sgemm on
- * 1024^3 (1 thread, median) as the peak and prints a Markdown table of
- * GFLOP/s and the LLVM kernel's % of that peak.  Exit status 1 when any
- * result disagrees.
+ * ref within |a - b| <= 1e-4 (1 + |b|).  The peak is OpenBLAS's sgemm on
+ * 1024^3 (1 thread), timed like the engines before every layer, the median
+ * of those timings (robust to other jobs starting or stopping on a shared
+ * machine).  It prints a Markdown table of GFLOP/s and the LLVM kernel's %
+ * of that peak, and the U-Net's totals (every convolution of one network
+ * evaluation).  --cpu-time times with the thread's CPU clock instead of
+ * the wall clock.  Exit status 1 when any result disagrees.
  */
 #include "config.h"
 
@@ -39,28 +43,46 @@
 typedef void (*bench_kernel_fn)(const float *x, float *y, float *scratch);
 
 /* The U-Net's convolutions (models/unet-tiny/model.yaml), 3x3 ones padded
- * by 1, and how many times each shape occurs in one network evaluation. */
+ * by 1, how many times each shape occurs in one network evaluation, and
+ * grouped convolutions (count 0: not in the U-Net, not in its total). */
 typedef struct bench_layer {
   const char *name;
-  uint64_t ci, co, h, k, stride, count;
+  uint64_t ci, co, h, k, stride, groups, count;
 } bench_layer;
 
 static const bench_layer bench_layers[] = {
-    {"conv_in", 1, 16, 28, 3, 1, 1},          {"res 16->16 @28", 16, 16, 28, 3, 1, 3},
-    {"down 16 @28 s2", 16, 16, 28, 3, 2, 1},  {"res 16->32 @14", 16, 32, 14, 3, 1, 1},
-    {"res 32->32 @14", 32, 32, 14, 3, 1, 3},  {"skip 16->32 @14", 16, 32, 14, 1, 1, 1},
-    {"down 32 @14 s2", 32, 32, 14, 3, 2, 1},  {"res 32->32 @7", 32, 32, 7, 3, 1, 7},
-    {"res 64->32 @7", 64, 32, 7, 3, 1, 1},    {"skip 64->32 @7", 64, 32, 7, 1, 1, 1},
-    {"res 64->32 @14", 64, 32, 14, 3, 1, 1},  {"skip 64->32 @14", 64, 32, 14, 1, 1, 1},
-    {"up 32->32 @28", 32, 32, 28, 3, 1, 1},   {"res 48->16 @28", 48, 16, 28, 3, 1, 1},
-    {"skip 48->16 @28", 48, 16, 28, 1, 1, 1}, {"out 16->1 @28", 16, 1, 28, 3, 1, 1},
+    {"conv_in", 1, 16, 28, 3, 1, 1, 1},
+    {"res 16->16 @28", 16, 16, 28, 3, 1, 1, 3},
+    {"down 16 @28 s2", 16, 16, 28, 3, 2, 1, 1},
+    {"res 16->32 @14", 16, 32, 14, 3, 1, 1, 1},
+    {"res 32->32 @14", 32, 32, 14, 3, 1, 1, 3},
+    {"skip 16->32 @14", 16, 32, 14, 1, 1, 1, 1},
+    {"down 32 @14 s2", 32, 32, 14, 3, 2, 1, 1},
+    {"res 32->32 @7", 32, 32, 7, 3, 1, 1, 7},
+    {"res 64->32 @7", 64, 32, 7, 3, 1, 1, 1},
+    {"skip 64->32 @7", 64, 32, 7, 1, 1, 1, 1},
+    {"res 64->32 @14", 64, 32, 14, 3, 1, 1, 1},
+    {"skip 64->32 @14", 64, 32, 14, 1, 1, 1, 1},
+    {"up 32->32 @28", 32, 32, 28, 3, 1, 1, 1},
+    {"res 48->16 @28", 48, 16, 28, 3, 1, 1, 1},
+    {"skip 48->16 @28", 48, 16, 28, 1, 1, 1, 1},
+    {"out 16->1 @28", 16, 1, 28, 3, 1, 1, 1},
+    {"depthwise 32 @14", 32, 32, 14, 3, 1, 32, 0},
+    {"depthwise 32 @14 s2", 32, 32, 14, 3, 2, 32, 0},
+    {"groups 4 32->32 @14", 32, 32, 14, 3, 1, 4, 0},
+    {"groups 2 32->32 @14", 32, 32, 14, 3, 1, 2, 0},
 };
 
 #define BENCH_ROWS 64
 
+/* The clock timings read: wall time, or with --cpu-time this thread's CPU
+ * time, which leaves out the time other jobs on a shared machine hold the
+ * core. */
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double bench_now(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(bench_clock, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -106,16 +128,19 @@ static void bench_im2col(const bench_case *c, const float *x) {
       }
 }
 
+/* Per sample: im2col, then per group one sgemm onto the bias. */
 static void bench_im2col_gemm(const bench_case *c) {
   const conv_shape *s = &c->s;
-  int n = (int)(c->ho * c->wo), kk = (int)(s->ci * s->k * s->k), m = (int)s->co;
+  int n = (int)(c->ho * c->wo), kk = (int)(s->ci / s->groups * s->k * s->k);
+  int m = (int)(s->co / s->groups);
   for (uint64_t r = 0; r < s->rows; r++) {
     float *y = c->y + r * s->co * (uint64_t)n;
     bench_im2col(c, c->x + r * s->ci * s->h * s->w);
-    for (int o = 0; o < m; o++)
-      for (int i = 0; i < n; i++) y[(size_t)o * n + i] = s->bias[o];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, kk, 1.0f, s->w_data, kk, c->col, n,
-                1.0f, y, n);
+    for (uint64_t o = 0; o < s->co; o++)
+      for (int i = 0; i < n; i++) y[o * n + i] = s->bias[o];
+    for (uint64_t g = 0; g < s->groups; g++)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, kk, 1.0f, s->w_data + g * m * kk,
+                  kk, c->col + g * kk * n, n, 1.0f, y + g * m * n, n);
   }
 }
 
@@ -209,7 +234,8 @@ static double bench_err(const float *a, const float *b, size_t n) {
   return worst;
 }
 
-/* OpenBLAS sgemm on 1024^3 (1 thread): GFLOP/s, the yardstick. */
+/* OpenBLAS sgemm on 1024^3 (1 thread): GFLOP/s, the yardstick; 0 when out
+ * of memory. */
 static double bench_peak(int reps) {
   const size_t n = 1024 * 1024;
   float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
@@ -226,19 +252,22 @@ static double bench_peak(int reps) {
   return gflops;
 }
 
-/* Time one layer on all engines; prints its row, adds its times (weighted
- * by its count) to tot; returns 0 when the engines agree, 1 when not, -1
- * on error. */
-static int bench_layer_run(const bench_layer *l, const emit_target *t, int reps, double peak,
-                           double tot[3], double *flops) {
+/* One layer's measurements. */
+typedef struct bench_result {
+  double flop, sec[3], err;
+} bench_result;
+
+/* Time one layer on all engines into *res; 0 on success, -1 on error. */
+static int bench_layer_run(const bench_layer *l, const emit_target *t, int reps,
+                           bench_result *res) {
   bench_case c;
   memset(&c, 0, sizeof c);
   uint64_t pad = l->k / 2;
-  c.s = (conv_shape){BENCH_ROWS, l->ci, l->h, l->h, l->co, l->k,
-                     l->stride,  pad,   1,    NULL, NULL,  "bench"};
+  c.s = (conv_shape){BENCH_ROWS, l->ci, l->h,      l->h, l->co, l->k,
+                     l->stride,  pad,   l->groups, NULL, NULL,  "bench"};
   c.ho = c.wo = (l->h + 2 * pad - l->k) / l->stride + 1;
   size_t nx = BENCH_ROWS * l->ci * l->h * l->h, ny = BENCH_ROWS * l->co * c.ho * c.wo;
-  size_t nw = l->co * l->ci * l->k * l->k, ncol = l->ci * l->k * l->k * c.ho * c.wo;
+  size_t nw = l->co * l->ci / l->groups * l->k * l->k, ncol = l->ci * l->k * l->k * c.ho * c.wo;
   uint64_t ns = conv_scratch_floats(&c.s);
   float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *b = malloc(l->co * sizeof *b);
   float *y[3] = {malloc(ny * sizeof(float)), malloc(ny * sizeof(float)),
@@ -253,7 +282,7 @@ static int bench_layer_run(const bench_layer *l, const emit_target *t, int reps,
     goto done;
   }
   bench_fill(x, nx, 3, 1.0f);
-  bench_fill(w, nw, 1, 1.0f / sqrtf((float)(l->ci * l->k * l->k)));
+  bench_fill(w, nw, 1, 1.0f / sqrtf((float)(l->ci / l->groups * l->k * l->k)));
   bench_fill(b, l->co, 2, 0.5f);
   c.x = x;
   c.s.w_data = w;
@@ -262,23 +291,15 @@ static int bench_layer_run(const bench_layer *l, const emit_target *t, int reps,
     fprintf(stderr, "bench/conv: %s\n", err);
     goto done;
   }
-  double sec[3];
   for (int e = 0; e < 3; e++) {
     c.y = y[e];
-    sec[e] = bench_time(&c, e, reps);
-    tot[e] += sec[e] * (double)l->count;
+    res->sec[e] = bench_time(&c, e, reps);
   }
   double e_llvm = bench_err(y[BENCH_LLVM], y[BENCH_REF], ny);
   double e_blas = bench_err(y[BENCH_IM2COL], y[BENCH_REF], ny);
-  double flop = 2.0 * (double)ny * (double)(l->ci * l->k * l->k);
-  *flops += flop * (double)l->count;
-  printf("| %s | %llu | %.1f | %.1f | %.1f | %.1f | %.0f%% | %.2f | %.2f | %.1e |\n", l->name,
-         (unsigned long long)l->count, flop * 1e-6, flop / sec[BENCH_LLVM] * 1e-9,
-         flop / sec[BENCH_REF] * 1e-9, flop / sec[BENCH_IM2COL] * 1e-9,
-         100.0 * flop / sec[BENCH_LLVM] * 1e-9 / peak, sec[BENCH_REF] / sec[BENCH_LLVM],
-         sec[BENCH_IM2COL] / sec[BENCH_LLVM], e_llvm > e_blas ? e_llvm : e_blas);
-  fflush(stdout);
-  rc = e_llvm <= 1e-4 && e_blas <= 1e-4 ? 0 : 1;
+  res->err = e_llvm > e_blas ? e_llvm : e_blas;
+  res->flop = 2.0 * (double)ny * (double)(l->ci / l->groups * l->k * l->k);
+  rc = 0;
 done:
   if (jit) LLVMOrcDisposeLLJIT(jit);
   free(x);
@@ -290,10 +311,30 @@ done:
   return rc;
 }
 
+/* A table row: GFLOP/s of the three engines for flop in sec[], % of peak,
+ * speed-ups. */
+static void bench_row(const char *name, const char *count, const bench_result *r, double peak) {
+  double g[3];
+  for (int e = 0; e < 3; e++) g[e] = r->flop / r->sec[e] * 1e-9;
+  printf("| %s | %s | %.1f | %.1f | %.0f%% | %.1f | %.1f | %.2f | %.2f |", name, count,
+         r->flop * 1e-6, g[BENCH_LLVM], 100.0 * g[BENCH_LLVM] / peak, g[BENCH_REF], g[BENCH_IM2COL],
+         r->sec[BENCH_REF] / r->sec[BENCH_LLVM], r->sec[BENCH_IM2COL] / r->sec[BENCH_LLVM]);
+  if (r->err >= 0)
+    printf(" %.1e |\n", r->err);
+  else
+    printf(" |\n");
+}
+
+#define BENCH_NLAYERS (sizeof bench_layers / sizeof bench_layers[0])
+
 int main(int argc, char **argv) {
-  int reps = 5;
-  if (argc > 2 || (argc == 2 && ((reps = atoi(argv[1])) < 1 || reps > 64))) {
-    fprintf(stderr, "usage: %s [REPS (1..64, default 5)]\n", argv[0]);
+  int reps = 5, arg = 1;
+  if (arg < argc && strcmp(argv[arg], "--cpu-time") == 0) {
+    bench_clock = CLOCK_THREAD_CPUTIME_ID;
+    arg++;
+  }
+  if (argc > arg + 1 || (argc == arg + 1 && ((reps = atoi(argv[arg])) < 1 || reps > 64))) {
+    fprintf(stderr, "usage: %s [--cpu-time] [REPS (1..64, default 5)]\n", argv[0]);
     return 2;
   }
   char err[1024];
@@ -305,25 +346,33 @@ int main(int argc, char **argv) {
     return 1;
   }
   openblas_set_num_threads(1);
-  double peak = bench_peak(reps);
+  bench_result res[BENCH_NLAYERS], total = {0, {0, 0, 0}, -1};
+  double peaks[BENCH_NLAYERS];
+  int bad = 0;
+  for (size_t i = 0; i < BENCH_NLAYERS; i++) {
+    peaks[i] = bench_peak(reps);
+    if (bench_layer_run(&bench_layers[i], &t, reps, &res[i]) != 0) return 1;
+    bad |= !(res[i].err <= 1e-4);
+    total.flop += res[i].flop * (double)bench_layers[i].count;
+    for (int e = 0; e < 3; e++) total.sec[e] += res[i].sec[e] * (double)bench_layers[i].count;
+  }
+  qsort(peaks, BENCH_NLAYERS, sizeof peaks[0], bench_cmp_double);
+  double peak = peaks[BENCH_NLAYERS / 2];
   printf("LLVM kernel: %s, %u floats a vector; OpenBLAS core %s, 1 thread; median of %d; "
-         "block of %d samples\n",
-         t.cpu, gemm_target_width(t.features), openblas_get_corename(), reps, BENCH_ROWS);
-  printf("peak: OpenBLAS sgemm 1024^3, 1 thread: %.1f GFLOP/s\n\n", peak);
-  printf("| conv | count | MFLOP | llvm GFLOP/s | ref GFLOP/s | im2col+blas GFLOP/s | llvm %% peak "
+         "block of %d samples; %s time\n",
+         t.cpu, gemm_target_width(t.features), openblas_get_corename(), reps, BENCH_ROWS,
+         bench_clock == CLOCK_MONOTONIC ? "wall" : "CPU");
+  printf("peak: OpenBLAS sgemm 1024^3, 1 thread: %.1f GFLOP/s (median of %zu, %.1f .. %.1f)\n\n",
+         peak, BENCH_NLAYERS, peaks[0], peaks[BENCH_NLAYERS - 1]);
+  printf("| conv | count | MFLOP | llvm GFLOP/s | llvm %% peak | ref GFLOP/s | im2col+blas GFLOP/s "
          "| llvm / ref | llvm / im2col | max err |\n");
   printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-  double tot[3] = {0, 0, 0}, flops = 0.0;
-  int bad = 0;
-  for (size_t i = 0; i < sizeof bench_layers / sizeof bench_layers[0]; i++) {
-    int rc = bench_layer_run(&bench_layers[i], &t, reps, peak, tot, &flops);
-    if (rc < 0) return 1;
-    bad |= rc;
+  for (size_t i = 0; i < BENCH_NLAYERS; i++) {
+    char count[16];
+    snprintf(count, sizeof count, "%llu", (unsigned long long)bench_layers[i].count);
+    bench_row(bench_layers[i].name, count, &res[i], peak);
   }
-  printf("| U-Net, all convs | | %.1f | %.1f | %.1f | %.1f | %.0f%% | %.2f | %.2f | |\n",
-         flops * 1e-6, flops / tot[BENCH_LLVM] * 1e-9, flops / tot[BENCH_REF] * 1e-9,
-         flops / tot[BENCH_IM2COL] * 1e-9, 100.0 * flops / tot[BENCH_LLVM] * 1e-9 / peak,
-         tot[BENCH_REF] / tot[BENCH_LLVM], tot[BENCH_IM2COL] / tot[BENCH_LLVM]);
+  bench_row("U-Net, all convs", "", &total, peak);
   emit_target_free(&t);
   if (bad) fprintf(stderr, "bench/conv: an engine disagrees with ref beyond 1e-4 (1 + |b|)\n");
   return bad;

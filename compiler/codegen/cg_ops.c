@@ -325,19 +325,11 @@ static void emit_transpose(cg *c, const ir_block *blk, const ir_inst *in) {
   cg_call_runtime(c, "pmm_kernel_transpose", a, 6);
 }
 
-/* Whether a CONV2D runs the LLVM kernel: --gemm=blas keeps the
- * interpreter's kernel (and its bits), auto asks conv_prefer_llvm. */
-static int cg_conv_is_llvm(const cg *c, const conv_shape *s) {
-  switch (c->gemm) {
-  case CODEGEN_GEMM_BLAS: return 0;
-  case CODEGEN_GEMM_LLVM: return 1;
-  case CODEGEN_GEMM_AUTO: break;
-  }
-  return conv_prefer_llvm(s, c->width);
-}
-
 /* CONV2D: the kernel specialised to its shape (conv.c), its padded input
- * in the kernel workspace (ir_scratch_conv2d), or pmm_kernel_conv2d. */
+ * in the kernel workspace (ir_scratch_conv2d); bench/conv measured it
+ * faster than pmm_kernel_conv2d on every shape, grouped ones included
+ * (docs/conv.md).  --gemm=blas keeps pmm_kernel_conv2d, the interpreter's
+ * kernel and bits. */
 static void emit_conv2d(cg *c, const ir_block *blk, const ir_inst *in) {
   const tshape *s = &blk->insts[in->args[0]].shape;
   const ir_tensor *w = &c->m->tensors[in->weight];
@@ -346,7 +338,7 @@ static void emit_conv2d(cg *c, const ir_block *blk, const ir_inst *in) {
   const float *bias = in->bias >= 0 ? c->m->tensors[in->bias].data : NULL;
   conv_shape cs = {cg_rows(c, in), s->dim[0], s->dim[1], s->dim[2], w->shape[0], w->shape[2],
                    in->stride, in->pad, in->groups, w->data, bias, name};
-  if (cg_conv_is_llvm(c, &cs)) {
+  if (c->gemm != CODEGEN_GEMM_BLAS) {
     conv_emitter e = {c->ctx, c->mod, c->b, c->fn, c->width, NULL, NULL};
     if (conv_emit(&e, &cs, cg_operand(c, blk, in, 0), cg_value(c, in), c->work, c->err,
                   c->errlen) != 0)

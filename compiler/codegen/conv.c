@@ -56,7 +56,9 @@ typedef struct conv_ctx {
   uint64_t gh, gw;     /* the output grid tiled: ho x wo, or 1 x ho*wo (pointwise) */
   uint64_t xh, xw;     /* the input plane read: padded, or x's own */
   uint64_t stride, kk; /* stride, k * k */
-  uint64_t kidx, cpad; /* k-indices a group (cin_g k k), cout_g padded to vectors */
+  uint64_t kidx, cpad; /* k-indices a group (cin_g k k), cout_g padded (wide kernel) */
+  uint64_t pw;         /* channels a panel (nv vectors, or cout_g for the narrow kernel) */
+  int narrow;          /* pixels in the lanes, channels broadcast (few channels) */
   unsigned nv, tr, tc; /* tile: nv channel vectors x tr rows x tc pixels */
 } conv_ctx;
 
@@ -65,6 +67,7 @@ typedef struct conv_pos {
   LLVMValueRef n, xs;   /* sample index; its input plane set (padded or not) */
   LLVMValueRef xg, yg;  /* first input channel's offset in xs; first output channel */
   LLVMValueRef wp, col; /* the panel's packed weight; its first channel in the group */
+  uint64_t wrow;        /* floats of packed weight a k-index in the panel */
   unsigned nvp, valid;  /* the panel's vectors; real channels in its last vector */
   LLVMValueRef oh, ow;  /* the tile's first output row and column (grid) */
 } conv_pos;
@@ -105,8 +108,9 @@ int conv_check(const conv_shape *s, char *why, size_t whylen) {
     bad = "a size is zero";
   else if (s->ci % s->groups || s->co % s->groups)
     bad = "groups do not divide the channels";
-  else if (s->pad > UINT32_MAX || s->h > UINT32_MAX || s->w > UINT32_MAX ||
-           s->k > s->h + 2 * s->pad || s->k > s->w + 2 * s->pad)
+  else if (s->pad > UINT32_MAX || s->h > UINT32_MAX || s->w > UINT32_MAX)
+    bad = "the image is too large";
+  else if (s->k > s->h + 2 * s->pad || s->k > s->w + 2 * s->pad)
     bad = "the kernel is larger than the padded input";
   uint64_t in = s->rows, out = s->rows, wsz = s->co, pad = s->ci;
   if (!bad) {
@@ -129,27 +133,36 @@ uint64_t conv_scratch_floats(const conv_shape *s) {
   return s->pad ? s->ci * (s->h + 2 * s->pad) * (s->w + 2 * s->pad) : 0;
 }
 
-int conv_prefer_llvm(const conv_shape *s, unsigned width) {
-  /* bench/conv (docs/conv.md): with a vector of output channels per
-   * group the kernel is several times faster than pmm_kernel_conv2d; with
-   * fewer channels a group most lanes multiply padding. */
-  return s->groups == 1 || s->co / s->groups >= width / 2;
-}
-
-/* Tile shape: nv vectors of channels and up to CONV_MAX_PIXELS pixels, the
+/* Wide tile: nv vectors of channels and up to CONV_MAX_PIXELS pixels, the
  * accumulators plus nv weights and a broadcast within the register file;
- * tc a balanced split of the grid's width into at most `width` pixels, tr
- * rows of them. */
-static void conv_tile_shape(conv_ctx *c) {
-  unsigned regs = c->width == 16 ? 32 : 16;
+ * tc a balanced split of the grid's width into at most that many and
+ * `width` pixels (one transposed vector a row), tr rows of them. */
+static void conv_tile_shape(conv_ctx *c, unsigned regs) {
   uint64_t vecs = c->cpad / c->width;
   c->nv = vecs < 2 ? (unsigned)vecs : 2;
   unsigned most = (regs - c->nv - 1) / c->nv;
   if (most > CONV_MAX_PIXELS) most = CONV_MAX_PIXELS;
-  uint64_t ntc = (c->gw + c->width - 1) / c->width;
+  unsigned wide = most < c->width ? most : c->width;
+  uint64_t ntc = (c->gw + wide - 1) / wide;
   c->tc = (unsigned)((c->gw + ntc - 1) / ntc);
-  uint64_t tr = most / c->tc ? most / c->tc : 1;
+  uint64_t tr = most / c->tc;
   if (tr > c->gh) tr = c->gh;
+  uint64_t ntr = (c->gh + tr - 1) / tr;
+  c->tr = (unsigned)((c->gh + ntr - 1) / ntr);
+}
+
+/* Narrow tile: tr rows of tc pixels (whole vectors but for a row's last)
+ * x cout_g channels of accumulators, with cout_g broadcast weights and an
+ * input vector within the register file. */
+static void conv_narrow_shape(conv_ctx *c, unsigned regs) {
+  unsigned most = regs - (unsigned)c->cout_g - 2;
+  uint64_t pv = (c->gw + c->width - 1) / c->width, tv = most / c->cout_g;
+  uint64_t ntv = (pv + tv - 1) / tv;
+  tv = (pv + ntv - 1) / ntv;
+  c->tc = (unsigned)(tv * c->width);
+  uint64_t tr = most / (tv * c->cout_g);
+  if (tr > c->gh) tr = c->gh;
+  if (tr < 1) tr = 1;
   uint64_t ntr = (c->gh + tr - 1) / tr;
   c->tr = (unsigned)((c->gh + ntr - 1) / ntr);
 }
@@ -163,7 +176,8 @@ static void conv_geometry(conv_ctx *c) {
   c->stride = s->stride;
   c->kk = s->k * s->k;
   c->kidx = c->cin_g * c->kk;
-  c->cpad = (c->cout_g + c->width - 1) / c->width * c->width;
+  c->narrow = s->stride == 1 && c->cout_g <= c->width / 4;
+  c->cpad = c->narrow ? c->cout_g : (c->cout_g + c->width - 1) / c->width * c->width;
   c->xh = s->h + 2 * s->pad;
   c->xw = s->w + 2 * s->pad;
   c->gh = c->ho;
@@ -173,16 +187,21 @@ static void conv_geometry(conv_ctx *c) {
     c->gw = c->xw = s->h * s->w;
     c->xh = 1;
   }
-  conv_tile_shape(c);
+  unsigned regs = c->width == 16 ? 32 : 16;
+  if (c->narrow)
+    conv_narrow_shape(c, regs);
+  else
+    conv_tile_shape(c, regs);
+  c->pw = c->narrow ? c->cout_g : (uint64_t)c->nv * c->width;
 }
 
 /* ---- packed constants ------------------------------------------------------ */
 
-/* Per group, per panel of nv * width channels (the last one narrower):
- * [k-index][panel width], zero-padded. */
+/* Per group, per panel of pw channels (the last one narrower):
+ * [k-index][panel width], zero-padded to cpad channels. */
 static int conv_pack(conv_ctx *c, char *err, size_t errlen) {
   const conv_shape *s = c->s;
-  const uint64_t pw = (uint64_t)c->nv * c->width, per = c->kidx * c->cpad;
+  const uint64_t pw = c->pw, per = c->kidx * c->cpad;
   uint64_t n;
   if (__builtin_mul_overflow(per, s->groups, &n) || n > SIZE_MAX / sizeof(float)) {
     snprintf(err, errlen, "conv2d '%s' is too large", s->name);
@@ -305,13 +324,48 @@ static void conv_tap(conv_ctx *c, LLVMValueRef xk, LLVMValueRef wk, unsigned nv,
   }
 }
 
-/* acc[i * nvp + v] = sum over the k-indices of x(pixel i) w(channel vector
- * v), pixel i = (i / tcc, i % tcc) of the tile: fma chains from 0 in the
- * order (ci, kh, kw), three nested loops. */
+/* Vectors of a narrow tile row of tcc pixels, and the real pixels in the
+ * last. */
+static unsigned conv_row_vectors(const conv_ctx *c, unsigned tcc, unsigned *tail) {
+  unsigned nvec = (tcc + c->width - 1) / c->width;
+  *tail = tcc - (nvec - 1) * c->width;
+  return nvec;
+}
+
+/* One k-index of a narrow tile: each channel's weight at wk broadcast,
+ * each row's vectors of consecutive pixels loaded from xk on (stride 1;
+ * only real pixels read), acc[(r * nvec + v) * cout_g + o]. */
+static void conv_tap_narrow(conv_ctx *c, LLVMValueRef xk, LLVMValueRef wk, unsigned trr,
+                            unsigned tcc, LLVMValueRef *acc) {
+  LLVMBuilderRef b = c->e->b;
+  const unsigned nch = (unsigned)c->cout_g;
+  unsigned tail, nvec = conv_row_vectors(c, tcc, &tail);
+  LLVMValueRef wb[CONV_MAX_VECS], mask = gemm_mask(&c->g, c->width, tail);
+  for (unsigned o = 0; o < nch; o++) {
+    LLVMValueRef ws = LLVMBuildLoad2(b, c->f32, conv_elem(c, wk, conv_i64(c, o)), "w");
+    LLVMSetAlignment(ws, 4);
+    wb[o] = gemm_splat(&c->g, ws, c->width);
+  }
+  for (unsigned r = 0; r < trr; r++)
+    for (unsigned v = 0; v < nvec; v++) {
+      LLVMValueRef at = conv_elem(c, xk, conv_i64(c, r * c->xw + (uint64_t)v * c->width));
+      LLVMValueRef xv = gemm_load(&c->g, at, c->width, v + 1 == nvec ? mask : NULL);
+      for (unsigned o = 0; o < nch; o++) {
+        unsigned j = (r * nvec + v) * nch + o;
+        acc[j] = gemm_fma(&c->g, xv, wb[o], acc[j]);
+      }
+    }
+}
+
+/* The tile's fma chains from 0 over the k-indices in the order (ci, kh,
+ * kw), three nested loops: acc[i * nvp + v] for pixel i = (i / tcc,
+ * i % tcc) and channel vector v (wide), or as conv_tap_narrow lays them
+ * out. */
 static void conv_accumulate(conv_ctx *c, const conv_pos *p, unsigned trr, unsigned tcc,
                             LLVMValueRef *acc) {
-  const unsigned nv = p->nvp, count = trr * tcc * nv;
-  const uint64_t k = c->s->k, pvw = (uint64_t)nv * c->width;
+  unsigned tail, count = c->narrow ? trr * conv_row_vectors(c, tcc, &tail) * (unsigned)c->cout_g
+                                   : trr * tcc * p->nvp;
+  const uint64_t k = c->s->k;
   LLVMValueRef phi[3][CONV_MAX_PIXELS * CONV_MAX_VECS];
   for (unsigned j = 0; j < count; j++) acc[j] = LLVMConstNull(c->vt);
   /* the tile's first input element; pixel i reads at a constant offset */
@@ -324,8 +378,12 @@ static void conv_accumulate(conv_ctx *c, const conv_pos *p, unsigned trr, unsign
   LLVMValueRef kw = conv_acc_begin(c, &lw, k, "kw", acc, phi[2], count);
   LLVMValueRef row = conv_add(c, conv_mul(c, ci, c->xh * c->xw), conv_mul(c, kh, c->xw));
   LLVMValueRef tap = conv_add(c, conv_mul(c, conv_add(c, conv_mul(c, ci, k), kh), k), kw);
-  conv_tap(c, conv_elem(c, xt, conv_add(c, row, kw)), conv_elem(c, p->wp, conv_mul(c, tap, pvw)),
-           nv, trr, tcc, acc);
+  LLVMValueRef xk = conv_elem(c, xt, conv_add(c, row, kw));
+  LLVMValueRef wk = conv_elem(c, p->wp, conv_mul(c, tap, p->wrow));
+  if (c->narrow)
+    conv_tap_narrow(c, xk, wk, trr, tcc, acc);
+  else
+    conv_tap(c, xk, wk, p->nvp, trr, tcc, acc);
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->e->b);
   conv_acc_end(c, &lw, k, acc, phi[2], count);
   if (k > 1) conv_keep_rolled(c, LLVMGetBasicBlockTerminator(latch));
@@ -415,10 +473,30 @@ static void conv_store(conv_ctx *c, const conv_pos *p, unsigned trr, unsigned tc
   }
 }
 
+/* A narrow tile's accumulators are rows of output pixels already: each
+ * is stored as it is. */
+static void conv_store_narrow(conv_ctx *c, const conv_pos *p, unsigned trr, unsigned tcc,
+                              LLVMValueRef *acc) {
+  const unsigned nch = (unsigned)c->cout_g;
+  unsigned tail, nvec = conv_row_vectors(c, tcc, &tail);
+  for (unsigned r = 0; r < trr; r++) {
+    LLVMValueRef row = conv_add(c, conv_mul(c, conv_add(c, p->oh, conv_i64(c, r)), c->gw), p->ow);
+    for (unsigned v = 0; v < nvec; v++) {
+      LLVMValueRef pixel = conv_add(c, row, conv_i64(c, (uint64_t)v * c->width));
+      for (unsigned o = 0; o < nch; o++)
+        conv_finish(c, p, acc[(r * nvec + v) * nch + o], conv_add(c, p->yg, conv_i64(c, o)), pixel,
+                    v + 1 == nvec ? tail : c->width);
+    }
+  }
+}
+
 static void conv_tile(conv_ctx *c, const conv_pos *p, unsigned trr, unsigned tcc) {
   LLVMValueRef acc[CONV_MAX_PIXELS * CONV_MAX_VECS];
   conv_accumulate(c, p, trr, tcc, acc);
-  conv_store(c, p, trr, tcc, acc);
+  if (c->narrow)
+    conv_store_narrow(c, p, trr, tcc, acc);
+  else
+    conv_store(c, p, trr, tcc, acc);
 }
 
 /* ---- loops over tiles, panels, groups and samples -------------------------- */
@@ -445,11 +523,12 @@ static void conv_tiles(conv_ctx *c, conv_pos *p) {
 
 /* Every panel of one group, whose packed weight starts at wg. */
 static void conv_panels(conv_ctx *c, conv_pos *p, LLVMValueRef wg) {
-  const uint64_t pw = (uint64_t)c->nv * c->width, full = c->cout_g / pw, rem = c->cout_g % pw;
+  const uint64_t pw = c->pw, full = c->cout_g / pw, rem = c->cout_g % pw;
   for (int last = 0; last < 2; last++) {
     if (last ? rem == 0 : full == 0) continue;
     p->nvp = last ? (unsigned)((rem + c->width - 1) / c->width) : c->nv;
     p->valid = last && rem % c->width ? (unsigned)(rem % c->width) : c->width;
+    p->wrow = c->narrow ? pw : (uint64_t)p->nvp * c->width;
     gemm_loop l;
     LLVMValueRef panel = last ? conv_i64(c, full) : conv_loop_begin(c, &l, full, "panel");
     p->col = conv_mul(c, panel, pw);

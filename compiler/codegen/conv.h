@@ -60,10 +60,6 @@ int conv_check(const conv_shape *s, char *why, size_t whylen);
  * sample's input; 0 without padding), or UINT64_MAX when that overflows. */
 uint64_t conv_scratch_floats(const conv_shape *s);
 
-/* Whether the LLVM kernel is expected to beat pmm_kernel_conv2d for this
- * shape (bench/conv, docs/conv.md). */
-int conv_prefer_llvm(const conv_shape *s, unsigned width);
-
 /* Emit y = epilogue(conv(x) + bias) for s; x, y and scratch are float
  * pointers.  0 on success, -1 (message in err) for a shape conv_check
  * rejects, when out of memory, or when the packed weight exceeds what LLVM

@@ -6,10 +6,10 @@
  * Shapes: every 3x3 pad 1 stride 1 convolution on 28x28, 14x14 and 7x7
  * with ci, co in {1, 3, 16, 32, 48}; then stride 2, 1x1 (the pointwise path
  * and a strided one), 5x5 pad 2, pad 0, 9x7 images, groups 2, depthwise,
- * channels that are not whole vectors (5, 17, 40, 80), rows 1, 5 and 64,
- * no bias, an epilogue, and 8- and 4-float vectors.  Each output must satisfy
- * |y - ref| <= 1e-4 (1 + |ref|).  The seed is printed (PMMC_TEST_SEED
- * overrides it).
+ * channels that are not whole vectors (5, 17, 40, 80) or a few (1 to 3:
+ * the narrow kernel), rows 1, 5 and 64, no bias, an epilogue, and 8- and
+ * 4-float vectors.  Each output must satisfy |y - ref| <= 1e-4 (1 + |ref|).  The seed is printed
+ * (PMMC_TEST_SEED overrides it).
  *
  * test_conv_compiled then builds CONV2D instructions into a sampler (the
  * code generator's emit_conv2d, the workspace the memory plan reserves) and
@@ -65,15 +65,23 @@ static const conv_case special[] = {
     {2, 16, 14, 14, 16, 3, 1, 1, 16, 1, 0, 0}, /* depthwise */
     {2, 32, 9, 7, 64, 3, 2, 1, 32, 1, 0, 0},   /* depthwise, multiplier 2 */
     {2, 16, 14, 14, 40, 3, 1, 1, 1, 1, 0, 0},  /* co 40: a whole and a partial panel */
+    {3, 16, 28, 28, 1, 1, 1, 0, 1, 1, 0, 0},   /* few channels, pointwise: 49 vectors */
+    {2, 8, 9, 7, 2, 5, 1, 2, 1, 1, 0, 0},      /* few channels, 5x5 */
+    {2, 4, 9, 7, 3, 3, 1, 0, 1, 1, 0, 0},      /* few channels, pad 0 */
     {2, 32, 7, 7, 80, 3, 1, 1, 1, 1, 0, 0},    /* co 80 */
     {64, 32, 7, 7, 32, 3, 1, 1, 1, 1, 0, 0},   /* rows 64 */
     {5, 16, 14, 14, 32, 3, 1, 1, 1, 0, 0, 0},  /* no bias */
     {3, 16, 9, 7, 40, 3, 1, 1, 1, 1, 0, 1},    /* epilogue */
-    {2, 16, 14, 14, 32, 1, 1, 0, 1, 0, 0, 1},  {2, 3, 9, 7, 5, 3, 2, 1, 1, 1, 8, 1},
+    {2, 16, 14, 14, 32, 1, 1, 0, 1, 0, 0, 1},
+    {2, 3, 9, 7, 5, 3, 2, 1, 1, 1, 8, 1},
+    {2, 3, 9, 7, 2, 3, 1, 1, 1, 1, 0, 1},
     {2, 16, 28, 28, 32, 3, 1, 1, 1, 1, 8, 0}, /* AVX-sized vectors */
-    {2, 3, 9, 7, 17, 3, 2, 1, 1, 1, 8, 0},     {2, 16, 14, 14, 16, 1, 1, 0, 1, 1, 8, 0},
+    {2, 3, 9, 7, 17, 3, 2, 1, 1, 1, 8, 0},
+    {2, 16, 14, 14, 16, 1, 1, 0, 1, 1, 8, 0},
+    {2, 5, 9, 7, 2, 3, 1, 1, 1, 1, 8, 0},
     {2, 16, 14, 14, 32, 3, 1, 1, 1, 1, 4, 0}, /* SSE-sized vectors */
     {2, 3, 9, 7, 5, 5, 1, 2, 1, 1, 4, 0},
+    {2, 5, 14, 14, 1, 3, 1, 1, 1, 1, 4, 0},
 };
 #define NSPECIAL (sizeof special / sizeof special[0])
 
@@ -277,11 +285,11 @@ START_TEST(test_conv_special) {
   uint64_t seed = test_seed("test_conv_special", 2000 + (uint64_t)_i);
   double e = run_case(t, seed);
   printf("  rows %llu ci %llu %llux%llu co %llu k %llu stride %llu pad %llu groups %llu%s "
-         "width %u: largest error %.2e\n",
+         "width %u%s: largest error %.2e\n",
          (unsigned long long)t->rows, (unsigned long long)t->ci, (unsigned long long)t->h,
          (unsigned long long)t->w, (unsigned long long)t->co, (unsigned long long)t->k,
          (unsigned long long)t->stride, (unsigned long long)t->pad, (unsigned long long)t->groups,
-         t->bias ? "" : " no bias", t->width, e);
+         t->bias ? "" : " no bias", t->width, t->epilogue ? " epilogue" : "", e);
 }
 END_TEST
 
@@ -307,8 +315,8 @@ END_TEST
 /* ---- CONV2D in a compiled sampler ------------------------------------------ */
 
 /* The module's convolutions of x = randn [16, 14, 14]: 3x3 16 -> 32, 3x3
- * in 2 groups to 8 (the runtime kernel under --gemm=auto), 1x1 to 16
- * without bias, 3x3 stride 2 to 16. */
+ * in 2 groups to 8 (the narrow kernel), 1x1 to 16 without bias, 3x3
+ * stride 2 to 16. */
 static const conv_case compiled_convs[] = {
     {1, 16, 14, 14, 32, 3, 1, 1, 1, 1, 0, 0},
     {1, 16, 14, 14, 8, 3, 1, 1, 2, 1, 0, 0},
