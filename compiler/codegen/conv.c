@@ -23,6 +23,12 @@
  *   bias and epilogue.
  * - A 1x1 convolution with stride 1 and no padding is a GEMM over all the
  *   plane's pixels: it is tiled as a single row of h * w pixels.
+ * - Narrow kernel: with at most width / 4 output channels a group (a
+ *   network's last layer, depthwise convolutions) and stride 1, vectors of
+ *   channels would mostly multiply padding.  The lanes then hold `width`
+ *   consecutive output pixels of a row instead, loaded from the padded
+ *   input as one vector a tap, each channel's weight is broadcast, and the
+ *   accumulators are stored as they are, with no transposition.
  *
  * Summation order: each output is acc = 0, then acc = fma(x, w, acc) for
  * ci = 0 .. ci/groups - 1, kh = 0 .. k - 1, kw = 0 .. k - 1 (padded taps
@@ -53,9 +59,9 @@ typedef struct conv_ctx {
   LLVMValueRef x, y, scratch, w, bias; /* bias NULL when the layer has none */
   unsigned width;
   uint64_t cin_g, cout_g, ho, wo;
-  uint64_t gh, gw;     /* the output grid tiled: ho x wo, or 1 x ho*wo (pointwise) */
-  uint64_t xh, xw;     /* the input plane read: padded, or x's own */
-  uint64_t stride, kk; /* stride, k * k */
+  uint64_t gh, gw; /* the output grid tiled: ho x wo, or 1 x ho*wo (pointwise) */
+  uint64_t xh, xw; /* the input plane read: padded, or x's own */
+  uint64_t stride;
   uint64_t kidx, cpad; /* k-indices a group (cin_g k k), cout_g padded (wide kernel) */
   uint64_t pw;         /* channels a panel (nv vectors, or cout_g for the narrow kernel) */
   int narrow;          /* pixels in the lanes, channels broadcast (few channels) */
@@ -162,7 +168,6 @@ static void conv_narrow_shape(conv_ctx *c, unsigned regs) {
   c->tc = (unsigned)(tv * c->width);
   uint64_t tr = most / (tv * c->cout_g);
   if (tr > c->gh) tr = c->gh;
-  if (tr < 1) tr = 1;
   uint64_t ntr = (c->gh + tr - 1) / tr;
   c->tr = (unsigned)((c->gh + ntr - 1) / ntr);
 }
@@ -174,8 +179,7 @@ static void conv_geometry(conv_ctx *c) {
   c->ho = (s->h + 2 * s->pad - s->k) / s->stride + 1;
   c->wo = (s->w + 2 * s->pad - s->k) / s->stride + 1;
   c->stride = s->stride;
-  c->kk = s->k * s->k;
-  c->kidx = c->cin_g * c->kk;
+  c->kidx = c->cin_g * s->k * s->k;
   c->narrow = s->stride == 1 && c->cout_g <= c->width / 4;
   c->cpad = c->narrow ? c->cout_g : (c->cout_g + c->width - 1) / c->width * c->width;
   c->xh = s->h + 2 * s->pad;
