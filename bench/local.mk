@@ -23,3 +23,11 @@ noinst_PROGRAMS += bench/gemm
 bench_gemm_SOURCES = bench/gemm.c
 bench_gemm_CPPFLAGS = $(AM_CPPFLAGS) $(LLVM_CFLAGS)
 bench_gemm_LDADD = $(PMMC_LIBS)
+
+# bench/conv (docs/conv.md): pmmc's LLVM conv2d kernel against the runtime's
+# reference kernel and im2col + OpenBLAS on the U-Net's convolutions.  Built
+# with everything else so it keeps compiling; run it by hand.
+noinst_PROGRAMS += bench/conv
+bench_conv_SOURCES = bench/conv.c
+bench_conv_CPPFLAGS = $(AM_CPPFLAGS) $(LLVM_CFLAGS)
+bench_conv_LDADD = $(PMMC_LIBS)

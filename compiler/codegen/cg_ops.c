@@ -6,13 +6,15 @@
  * fast-math flags, so LLVM may vectorise them but never reassociate or
  * contract them: they compute the interpreter's bits.  Dense layers run
  * kernels specialised to their constant shapes (gemm.c; --gemm,
- * docs/gemm.md) with bias and epilogue applied in registers.  The other
- * network ops call the runtime kernels the interpreter calls.
+ * docs/gemm.md) with bias and epilogue applied in registers, and so do
+ * convolutions (conv.c, docs/conv.md).  The other network ops call the
+ * runtime kernels the interpreter calls.
  */
 #include "compiler/codegen/cg.h"
 
 #include <stdio.h>
 
+#include "compiler/codegen/conv.h"
 #include "compiler/codegen/gemm.h"
 
 static LLVMValueRef cg_scalar(cg *c, const ir_inst *in, LLVMValueRef *v) {
@@ -323,9 +325,26 @@ static void emit_transpose(cg *c, const ir_block *blk, const ir_inst *in) {
   cg_call_runtime(c, "pmm_kernel_transpose", a, 6);
 }
 
+/* CONV2D: the kernel specialised to its shape (conv.c), its padded input
+ * in the kernel workspace (ir_scratch_conv2d); bench/conv measured it
+ * faster than pmm_kernel_conv2d on every shape, grouped ones included
+ * (docs/conv.md).  --gemm=blas keeps pmm_kernel_conv2d, the interpreter's
+ * kernel and bits. */
 static void emit_conv2d(cg *c, const ir_block *blk, const ir_inst *in) {
   const tshape *s = &blk->insts[in->args[0]].shape;
   const ir_tensor *w = &c->m->tensors[in->weight];
+  char name[512];
+  snprintf(name, sizeof name, "%s.conv.%s", c->m->name, w->name ? w->name : "");
+  const float *bias = in->bias >= 0 ? c->m->tensors[in->bias].data : NULL;
+  conv_shape cs = {cg_rows(c, in), s->dim[0], s->dim[1], s->dim[2], w->shape[0], w->shape[2],
+                   in->stride, in->pad, in->groups, w->data, bias, name};
+  if (c->gemm != CODEGEN_GEMM_BLAS) {
+    conv_emitter e = {c->ctx, c->mod, c->b, c->fn, c->width, NULL, NULL};
+    if (conv_emit(&e, &cs, cg_operand(c, blk, in, 0), cg_value(c, in), c->work, c->err,
+                  c->errlen) != 0)
+      c->failed = 1;
+    return;
+  }
   LLVMValueRef a[13] = {cg_isz(c, cg_rows(c, in)), cg_isz(c, s->dim[0]), cg_isz(c, s->dim[1]),
                         cg_isz(c, s->dim[2]), cg_isz(c, in->shape.dim[0]), cg_isz(c, w->shape[2]),
                         cg_isz(c, in->stride), cg_isz(c, in->pad), cg_isz(c, in->groups),

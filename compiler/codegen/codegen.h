@@ -38,7 +38,9 @@ typedef enum codegen_emit {
   CODEGEN_EMIT_LLVM  /* textual LLVM IR after optimisation, no main() */
 } codegen_emit;
 
-/* How DENSE layers are computed (docs/gemm.md). */
+/* How DENSE layers are computed (docs/gemm.md); CONV2D always runs the
+ * kernel specialised to its shape but under BLAS, which keeps the
+ * interpreter's pmm_kernel_conv2d (docs/conv.md). */
 typedef enum codegen_gemm {
   CODEGEN_GEMM_AUTO, /* per layer, whichever bench/gemm measured faster */
   CODEGEN_GEMM_BLAS, /* OpenBLAS's cblas_sgemm through pmm_kernel_dense */

@@ -40,13 +40,6 @@ typedef struct gemm_ctx {
   unsigned width;
 } gemm_ctx;
 
-/* A counted loop [start, end) with at least one trip, bottom-tested;
- * end may be a run-time value. */
-typedef struct gemm_loop {
-  LLVMBasicBlockRef body;
-  LLVMValueRef iv, end;
-} gemm_loop;
-
 unsigned gemm_target_width(const char *features) {
   int avx = 0, avx512 = 0;
   const char *p = features ? features : "";
@@ -77,22 +70,21 @@ static LLVMValueRef gemm_elem(LLVMBuilderRef b, LLVMTypeRef f32, LLVMValueRef ba
   return LLVMBuildInBoundsGEP2(b, f32, base, &idx, 1, "");
 }
 
-static LLVMValueRef gemm_loop_begin(gemm_ctx *c, gemm_loop *l, LLVMValueRef start,
-                                    LLVMValueRef end, const char *name) {
-  gemm_emitter *g = c->g;
+LLVMValueRef gemm_loop_begin(gemm_emitter *g, gemm_loop *l, LLVMValueRef start, LLVMValueRef end,
+                             const char *name) {
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
   l->body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, name);
   l->end = end;
   LLVMBuildBr(g->b, l->body);
   LLVMPositionBuilderAtEnd(g->b, l->body);
-  l->iv = LLVMBuildPhi(g->b, c->i64, name);
+  l->iv = LLVMBuildPhi(g->b, LLVMInt64TypeInContext(g->ctx), name);
   LLVMAddIncoming(l->iv, &start, &pre, 1);
   return l->iv;
 }
 
-static void gemm_loop_end(gemm_ctx *c, gemm_loop *l) {
-  gemm_emitter *g = c->g;
-  LLVMValueRef next = LLVMBuildNUWAdd(g->b, l->iv, gemm_i64(c, 1), "");
+void gemm_loop_end(gemm_emitter *g, gemm_loop *l) {
+  LLVMValueRef next =
+      LLVMBuildNUWAdd(g->b, l->iv, LLVMConstInt(LLVMInt64TypeInContext(g->ctx), 1, 0), "");
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
   LLVMAddIncoming(l->iv, &next, &latch, 1);
   LLVMValueRef more = LLVMBuildICmp(g->b, LLVMIntULT, next, l->end, "");
@@ -133,7 +125,7 @@ LLVMValueRef gemm_load(gemm_emitter *g, LLVMValueRef p, unsigned lanes, LLVMValu
   return LLVMBuildCall2(g->b, ft, fn, a, 4, "");
 }
 
-static void gemm_store(gemm_emitter *g, LLVMValueRef v, LLVMValueRef p, LLVMValueRef mask) {
+void gemm_store(gemm_emitter *g, LLVMValueRef v, LLVMValueRef p, LLVMValueRef mask) {
   if (!mask) {
     LLVMSetAlignment(LLVMBuildStore(g->b, v, p), 4);
     return;
@@ -144,8 +136,7 @@ static void gemm_store(gemm_emitter *g, LLVMValueRef v, LLVMValueRef p, LLVMValu
   LLVMBuildCall2(g->b, ft, fn, a, 4, "");
 }
 
-/* <lanes x i1> with the first `valid` lanes set; NULL when all are. */
-static LLVMValueRef gemm_mask(gemm_emitter *g, unsigned lanes, unsigned valid) {
+LLVMValueRef gemm_mask(gemm_emitter *g, unsigned lanes, unsigned valid) {
   if (valid >= lanes) return NULL;
   LLVMTypeRef i1 = LLVMInt1TypeInContext(g->ctx);
   LLVMValueRef bits[16];
@@ -153,11 +144,11 @@ static LLVMValueRef gemm_mask(gemm_emitter *g, unsigned lanes, unsigned valid) {
   return LLVMConstVector(bits, lanes);
 }
 
-static LLVMValueRef gemm_fma(gemm_ctx *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc) {
+LLVMValueRef gemm_fma(gemm_emitter *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc) {
   LLVMTypeRef t = LLVMTypeOf(acc), ft;
-  LLVMValueRef fn = gemm_intrinsic(c->g, "llvm.fma", &t, 1, &ft);
+  LLVMValueRef fn = gemm_intrinsic(g, "llvm.fma", &t, 1, &ft);
   LLVMValueRef args[3] = {a, b, acc};
-  return LLVMBuildCall2(c->g->b, ft, fn, args, 3, "");
+  return LLVMBuildCall2(g->b, ft, fn, args, 3, "");
 }
 
 /* Add the bias (if any), run the epilogue and store one register of row
@@ -177,15 +168,15 @@ static void gemm_finish(gemm_ctx *c, LLVMValueRef acc, LLVMValueRef row, LLVMVal
 
 /* ---- packed constants ---------------------------------------------------- */
 
-static LLVMValueRef gemm_constant(gemm_ctx *c, const char *suffix, const float *data, uint64_t n,
-                                  char *err, size_t errlen) {
+LLVMValueRef gemm_global(gemm_emitter *g, const char *prefix, const char *suffix,
+                         const float *data, uint64_t n, char *err, size_t errlen) {
   char name[512];
-  snprintf(name, sizeof name, "%s.%s", c->s->name, suffix);
+  snprintf(name, sizeof name, "%s.%s", prefix, suffix);
   if (n == 0) {
     snprintf(err, errlen, "packed weight '%s' is empty", name);
     return NULL;
   }
-  return emit_float_global(c->g->mod, name, data, n, 64, err, errlen);
+  return emit_float_global(g->mod, name, data, n, 64, err, errlen);
 }
 
 /* Round n up to a multiple of k, or 0 on overflow. */
@@ -206,7 +197,7 @@ static int gemm_pack_bias(gemm_ctx *c, char *err, size_t errlen) {
     return -1;
   }
   memcpy(p, s->bias, (size_t)s->out * sizeof *p);
-  c->bias = gemm_constant(c, "bias", p, n, err, errlen);
+  c->bias = gemm_global(c->g, c->s->name, "bias", p, n, err, errlen);
   free(p);
   return c->bias ? 0 : -1;
 }
@@ -248,7 +239,7 @@ static void gemm_tile(gemm_ctx *c, LLVMValueRef row0, unsigned mr, LLVMValueRef 
   if (in > 0) {
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
     gemm_loop lk;
-    LLVMValueRef k = gemm_loop_begin(c, &lk, gemm_i64(c, 0), gemm_i64(c, in), "k");
+    LLVMValueRef k = gemm_loop_begin(c->g, &lk, gemm_i64(c, 0), gemm_i64(c, in), "k");
     LLVMValueRef phi[8][8], wv[8];
     for (unsigned i = 0; i < mr; i++)
       for (unsigned v = 0; v < nv; v++) {
@@ -265,12 +256,12 @@ static void gemm_tile(gemm_ctx *c, LLVMValueRef row0, unsigned mr, LLVMValueRef 
       LLVMValueRef xs = LLVMBuildLoad2(g->b, c->f32, gemm_elem(g->b, c->f32, xrow[i], k), "x");
       LLVMSetAlignment(xs, 4);
       LLVMValueRef xb = gemm_splat(g, xs, c->width);
-      for (unsigned v = 0; v < nv; v++) acc[i][v] = gemm_fma(c, xb, wv[v], phi[i][v]);
+      for (unsigned v = 0; v < nv; v++) acc[i][v] = gemm_fma(c->g, xb, wv[v], phi[i][v]);
     }
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
     for (unsigned i = 0; i < mr; i++)
       for (unsigned v = 0; v < nv; v++) LLVMAddIncoming(phi[i][v], &acc[i][v], &latch, 1);
-    gemm_loop_end(c, &lk);
+    gemm_loop_end(c->g, &lk);
   }
   for (unsigned i = 0; i < mr; i++) {
     LLVMValueRef r = LLVMBuildNUWAdd(g->b, row0, gemm_i64(c, i), "");
@@ -294,14 +285,14 @@ static void gemm_panels(gemm_ctx *c, LLVMValueRef t_lo, LLVMValueRef t_hi, unsig
     unsigned valid = last && rem % c->width ? (unsigned)(rem % c->width) : c->width;
     gemm_loop lp, lt;
     LLVMValueRef p = gemm_i64(c, last ? full : 0);
-    if (!last && full > 1) p = gemm_loop_begin(c, &lp, p, gemm_i64(c, full), "p");
+    if (!last && full > 1) p = gemm_loop_begin(c->g, &lp, p, gemm_i64(c, full), "p");
     LLVMValueRef col0 = LLVMBuildNUWMul(g->b, p, gemm_i64(c, pw), "");
     LLVMValueRef wp =
         gemm_elem(g->b, c->f32, c->w, LLVMBuildNUWMul(g->b, col0, gemm_i64(c, in), ""));
-    LLVMValueRef t = t_hi ? gemm_loop_begin(c, &lt, t_lo, t_hi, "t") : t_lo;
+    LLVMValueRef t = t_hi ? gemm_loop_begin(c->g, &lt, t_lo, t_hi, "t") : t_lo;
     gemm_tile(c, LLVMBuildNUWMul(g->b, t, gemm_i64(c, mr), ""), rows, col0, wp, nvp, valid);
-    if (t_hi) gemm_loop_end(c, &lt);
-    if (!last && full > 1) gemm_loop_end(c, &lp);
+    if (t_hi) gemm_loop_end(c->g, &lt);
+    if (!last && full > 1) gemm_loop_end(c->g, &lp);
   }
 }
 
@@ -327,7 +318,7 @@ static int gemm_emit_broadcast(gemm_ctx *c, char *err, size_t errlen) {
     for (uint64_t k = 0; k < s->in; k++)
       p[panel * pw * s->in + k * width + col] = s->w[o * s->in + k];
   }
-  c->w = gemm_constant(c, "packed", p, padded * s->in, err, errlen);
+  c->w = gemm_global(c->g, c->s->name, "packed", p, padded * s->in, err, errlen);
   free(p);
   if (!c->w) return -1;
 
@@ -340,14 +331,14 @@ static int gemm_emit_broadcast(gemm_ctx *c, char *err, size_t errlen) {
     uint64_t groups = (tiles + per - 1) / per;
     gemm_loop lg;
     LLVMValueRef grp = groups > 1
-                           ? gemm_loop_begin(c, &lg, gemm_i64(c, 0), gemm_i64(c, groups), "grp")
+                           ? gemm_loop_begin(c->g, &lg, gemm_i64(c, 0), gemm_i64(c, groups), "grp")
                            : gemm_i64(c, 0);
     LLVMValueRef lo = LLVMBuildNUWMul(g->b, grp, gemm_i64(c, per), "");
     LLVMValueRef hi = LLVMBuildNUWAdd(g->b, lo, gemm_i64(c, per), "");
     LLVMValueRef over = LLVMBuildICmp(g->b, LLVMIntUGT, hi, gemm_i64(c, tiles), "");
     hi = LLVMBuildSelect(g->b, over, gemm_i64(c, tiles), hi, "");
     gemm_panels(c, lo, hi, mr, mr, nv);
-    if (groups > 1) gemm_loop_end(c, &lg);
+    if (groups > 1) gemm_loop_end(c->g, &lg);
   }
   /* the last rows as one shorter tile */
   if (tail > 0) gemm_panels(c, gemm_i64(c, tiles), NULL, mr, (unsigned)tail, nv);
@@ -392,7 +383,7 @@ static void gemm_dot_rows(gemm_ctx *c, LLVMValueRef row0, unsigned mr) {
     gemm_loop lk;
     LLVMValueRef phi[4][4];
     LLVMValueRef ch = tail ? gemm_i64(c, chunks)
-                           : gemm_loop_begin(c, &lk, gemm_i64(c, 0), gemm_i64(c, chunks), "kc");
+                           : gemm_loop_begin(c->g, &lk, gemm_i64(c, 0), gemm_i64(c, chunks), "kc");
     if (!tail)
       for (unsigned i = 0; i < mr; i++)
         for (unsigned j = 0; j < out; j++) {
@@ -410,13 +401,13 @@ static void gemm_dot_rows(gemm_ctx *c, LLVMValueRef row0, unsigned mr) {
     }
     for (unsigned i = 0; i < mr; i++) {
       xv[i] = gemm_load(g, gemm_elem(g->b, c->f32, xrow[i], k), c->width, mask);
-      for (unsigned j = 0; j < out; j++) acc[i][j] = gemm_fma(c, xv[i], wv[j], acc[i][j]);
+      for (unsigned j = 0; j < out; j++) acc[i][j] = gemm_fma(c->g, xv[i], wv[j], acc[i][j]);
     }
     if (!tail) {
       LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
       for (unsigned i = 0; i < mr; i++)
         for (unsigned j = 0; j < out; j++) LLVMAddIncoming(phi[i][j], &acc[i][j], &latch, 1);
-      gemm_loop_end(c, &lk);
+      gemm_loop_end(c->g, &lk);
     }
   }
   unsigned lanes = 1;
@@ -442,17 +433,17 @@ static int gemm_emit_dot(gemm_ctx *c, char *err, size_t errlen) {
     return -1;
   }
   for (uint64_t o = 0; o < s->out; o++) memcpy(p + o * kp, s->w + o * s->in, s->in * sizeof *p);
-  c->w = gemm_constant(c, "packed", p, kp * s->out, err, errlen);
+  c->w = gemm_global(c->g, c->s->name, "packed", p, kp * s->out, err, errlen);
   free(p);
   if (!c->w) return -1;
   const unsigned mr = 4;
   uint64_t tiles = s->rows / mr, tail = s->rows % mr;
   if (tiles > 0) {
     gemm_loop lt;
-    LLVMValueRef t = tiles > 1 ? gemm_loop_begin(c, &lt, gemm_i64(c, 0), gemm_i64(c, tiles), "t")
+    LLVMValueRef t = tiles > 1 ? gemm_loop_begin(c->g, &lt, gemm_i64(c, 0), gemm_i64(c, tiles), "t")
                                : gemm_i64(c, 0);
     gemm_dot_rows(c, LLVMBuildNUWMul(g->b, t, gemm_i64(c, mr), ""), mr);
-    if (tiles > 1) gemm_loop_end(c, &lt);
+    if (tiles > 1) gemm_loop_end(c->g, &lt);
   }
   if (tail > 0) gemm_dot_rows(c, gemm_i64(c, tiles * mr), (unsigned)tail);
   return 0;
@@ -491,19 +482,19 @@ void gemm_emit_apply(gemm_emitter *g, LLVMValueRef row0, uint64_t rows, uint64_t
   if (rows == 0 || out == 0) return;
   const uint64_t full = out / c.width, rem = out % c.width;
   gemm_loop lr, lv;
-  LLVMValueRef r = gemm_loop_begin(&c, &lr, row0, LLVMBuildNUWAdd(g->b, row0, gemm_i64(&c, rows), ""),
-                                   "r");
+  LLVMValueRef end = LLVMBuildNUWAdd(g->b, row0, gemm_i64(&c, rows), "");
+  LLVMValueRef r = gemm_loop_begin(g, &lr, row0, end, "r");
   LLVMValueRef base = LLVMBuildNUWMul(g->b, r, gemm_i64(&c, out), "");
   for (int last = 0; last < 2; last++) {
     if (last ? rem == 0 : full == 0) continue;
     LLVMValueRef v = last ? gemm_i64(&c, full)
-                          : gemm_loop_begin(&c, &lv, gemm_i64(&c, 0), gemm_i64(&c, full), "v");
+                          : gemm_loop_begin(g, &lv, gemm_i64(&c, 0), gemm_i64(&c, full), "v");
     LLVMValueRef col = LLVMBuildNUWMul(g->b, v, gemm_i64(&c, c.width), "");
     LLVMValueRef mask = gemm_mask(g, c.width, last ? (unsigned)rem : c.width);
     LLVMValueRef p = gemm_elem(g->b, c.f32, y, LLVMBuildNUWAdd(g->b, base, col, ""));
     LLVMValueRef val = g->epilogue(g->user, gemm_load(g, p, c.width, mask), r, col, mask);
     gemm_store(g, val, p, mask);
-    if (!last) gemm_loop_end(&c, &lv);
+    if (!last) gemm_loop_end(g, &lv);
   }
-  gemm_loop_end(&c, &lr);
+  gemm_loop_end(g, &lr);
 }

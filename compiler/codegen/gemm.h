@@ -75,4 +75,34 @@ LLVMValueRef gemm_load(gemm_emitter *g, LLVMValueRef p, unsigned lanes, LLVMValu
 /* v splat to <lanes x float>. */
 LLVMValueRef gemm_splat(gemm_emitter *g, LLVMValueRef v, unsigned lanes);
 
+/* Helpers the convolution kernels (conv.c) share; they use g's context,
+ * module, builder and function only. */
+
+/* A store of v to p (4-byte aligned), masked when mask is non-NULL. */
+void gemm_store(gemm_emitter *g, LLVMValueRef v, LLVMValueRef p, LLVMValueRef mask);
+
+/* <lanes x i1> with the first `valid` lanes set; NULL when all are. */
+LLVMValueRef gemm_mask(gemm_emitter *g, unsigned lanes, unsigned valid);
+
+/* llvm.fma(a, b, acc). */
+LLVMValueRef gemm_fma(gemm_emitter *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc);
+
+/* An internal 64-byte aligned constant float array "<prefix>.<suffix>"
+ * holding data[0..n-1]; NULL (message in err) when n is 0 or more than LLVM
+ * arrays hold, or when out of memory. */
+LLVMValueRef gemm_global(gemm_emitter *g, const char *prefix, const char *suffix,
+                         const float *data, uint64_t n, char *err, size_t errlen);
+
+/* A counted loop [start, end) with at least one trip, bottom-tested; end
+ * may be a run-time value (i64).  The body is emitted between begin, which
+ * returns the induction variable, and end. */
+typedef struct gemm_loop {
+  LLVMBasicBlockRef body;
+  LLVMValueRef iv, end;
+} gemm_loop;
+
+LLVMValueRef gemm_loop_begin(gemm_emitter *g, gemm_loop *l, LLVMValueRef start, LLVMValueRef end,
+                             const char *name);
+void gemm_loop_end(gemm_emitter *g, gemm_loop *l);
+
 #endif

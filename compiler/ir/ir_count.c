@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "compiler/codegen/conv.h"
+
 /* ---- cost model ------------------------------------------------------------
  *
  * Counted per evaluated element: add/sub/mul 1; dense 2*in*out (+out for the
@@ -148,6 +150,15 @@ uint64_t ir_scratch_attention(const ir_module *m, const ir_block *b, const ir_in
   (void)m;
   (void)b;
   return pmm_attention_scratch_floats(in->shape.dim[0]);
+}
+
+/* The compiled kernel's zero-padded copy of one sample (compiler/codegen/conv.h). */
+uint64_t ir_scratch_conv2d(const ir_module *m, const ir_block *b, const ir_inst *in) {
+  const tshape *x = &op0(b, in)->shape;
+  const ir_tensor *w = &m->tensors[in->weight];
+  conv_shape s = {1, x->dim[0], x->dim[1], x->dim[2], w->shape[0], w->shape[2], in->stride,
+                  in->pad, in->groups, NULL, NULL, w->name};
+  return conv_scratch_floats(&s);
 }
 
 uint64_t ir_cost_exact_gmm(const ir_module *m, const ir_block *b, const ir_inst *in) {

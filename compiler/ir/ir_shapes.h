@@ -15,5 +15,6 @@
 #include "compiler/ir/ir_ops.def"
 #undef OP
 uint64_t ir_scratch_attention(const ir_module *m, const ir_block *b, const ir_inst *in);
+uint64_t ir_scratch_conv2d(const ir_module *m, const ir_block *b, const ir_inst *in);
 
 #endif
