@@ -2,10 +2,13 @@
 
 pmm.load(model.yaml) builds the network a pmmc model YAML describes, with parameter
 names equal to the tensor names of its safetensors weights file, so that PyTorch and
-pmmc evaluate the same function on the same tensors.
+pmmc evaluate the same function on the same tensors; pmm.sample(model.yaml, n) runs the
+model's pmm chain with that network, the PyTorch baseline of bench/nets.
 """
 from .graph import GraphNet, load
+from .sample import Chain, sample, schedule_values
 from .safetensors import load_weights, save_weights
 from .spec import format_model
 
-__all__ = ["GraphNet", "format_model", "load", "load_weights", "save_weights"]
+__all__ = ["Chain", "GraphNet", "format_model", "load", "load_weights", "sample",
+           "save_weights", "schedule_values"]
