@@ -198,7 +198,8 @@ void pmm_kernel_conv2d(size_t rows, size_t ci, size_t h, size_t w, size_t co, si
 
 /* GroupNorm, PyTorch nn.GroupNorm: x [rows, c, n] (n = elements per channel,
  * e.g. h * w), `groups` contiguous groups of c / groups channels, mean and
- * biased variance over each group (accumulated in double), then
+ * biased variance over each group (accumulated in double, in eight
+ * interleaved partial sums added in lane order), then
  * y = (x - mean) / sqrt(var + eps) * gamma[ch] + beta[ch] (computed in double
  * with the reciprocal 1 / sqrt(var + eps), rounded once, as
  * pmm_kernel_layernorm); gamma and beta may be NULL (1 and 0).  x == y is

@@ -8,6 +8,7 @@
  *   cg_data.c  module data as globals; runtime and libm declarations
  *   cg_math.c  pmm_act_eval's formulas, the inline exp, elementwise programs
  *   cg_ops.c   one emitter an op (the `emit` column of ir_ops.def)
+ *   cg_norm.c  GroupNorm as a vectorised loop nest
  */
 #ifndef PMMC_CODEGEN_CG_H
 #define PMMC_CODEGEN_CG_H
@@ -114,6 +115,10 @@ LLVMValueRef cg_prog(cg *c, const ir_prog *p, LLVMValueRef *v);
 int cg_build_optimised(const ir_module *m, const codegen_options *o, const emit_target *target,
                        LLVMContextRef ctx, LLVMModuleRef *mod, codegen_report *rep, char *err,
                        size_t errlen);
+
+/* cg_norm.c: GROUPNORM (with FiLM and activation) vectorised for the target,
+ * with pmm_kernel_groupnorm_film's bits. */
+void cg_emit_groupnorm(cg *c, const ir_block *blk, const ir_inst *in);
 
 /* cg_ops.c */
 void cg_emit_inst(cg *c, const ir_block *blk, const ir_inst *in);

@@ -330,6 +330,40 @@ static void emit_transpose(cg *c, const ir_block *blk, const ir_inst *in) {
  * faster than pmm_kernel_conv2d on every shape, grouped ones included
  * (docs/conv.md).  --gemm=blas keeps pmm_kernel_conv2d, the interpreter's
  * kernel and bits. */
+/* The kernel function of a convolution shape, shared by every CONV2D of that
+ * shape: void <model>.conv.<shape>(x, y, work, packed weight, packed bias).
+ * Kernels are the bulk of the code LLVM optimises, so sharing them divides
+ * a U-Net's compile time by how often its blocks repeat a shape. */
+static LLVMValueRef cg_conv_kernel(cg *c, const conv_shape *cs, LLVMTypeRef *ty) {
+  char name[512];
+  snprintf(name, sizeof name, "%s.conv.r%llu.c%llux%llux%llu.o%llu.k%llu.s%llu.p%llu.g%llu%s",
+           c->m->name, (unsigned long long)cs->rows, (unsigned long long)cs->ci,
+           (unsigned long long)cs->h, (unsigned long long)cs->w, (unsigned long long)cs->co,
+           (unsigned long long)cs->k, (unsigned long long)cs->stride, (unsigned long long)cs->pad,
+           (unsigned long long)cs->groups, cs->bias ? ".b" : "");
+  LLVMTypeRef params[5] = {c->ptr, c->ptr, c->ptr, c->ptr, c->ptr};
+  *ty = LLVMFunctionType(c->void_t, params, 5, 0);
+  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+  if (fn) return fn;
+  fn = LLVMAddFunction(c->mod, name, *ty);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  cg_fn_attr(c, fn, LLVMAttributeFunctionIndex, "nounwind");
+  cg_fn_attr(c, fn, LLVMAttributeFunctionIndex, "noinline");
+  cg_target_attrs(c, fn);
+  LLVMBasicBlockRef resume = LLVMGetInsertBlock(c->b);
+  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+  conv_emitter e = {c->ctx, c->mod, c->b, fn, c->width, NULL, NULL};
+  LLVMValueRef p[5];
+  for (unsigned i = 0; i < 5; i++) p[i] = LLVMGetParam(fn, i);
+  if (conv_emit_packed(&e, cs, p[0], p[1], p[2], p[3], p[4], c->err, c->errlen) != 0)
+    c->failed = 1;
+  LLVMBuildRetVoid(c->b);
+  LLVMPositionBuilderAtEnd(c->b, resume);
+  return fn;
+}
+
+/* conv2d: the LLVM kernel of its shape on its packed weights, or with
+ * --gemm=blas the runtime's reference kernel (the interpreter's bits). */
 static void emit_conv2d(cg *c, const ir_block *blk, const ir_inst *in) {
   const tshape *s = &blk->insts[in->args[0]].shape;
   const ir_tensor *w = &c->m->tensors[in->weight];
@@ -340,9 +374,16 @@ static void emit_conv2d(cg *c, const ir_block *blk, const ir_inst *in) {
                    in->stride, in->pad, in->groups, w->data, bias, name};
   if (c->gemm != CODEGEN_GEMM_BLAS) {
     conv_emitter e = {c->ctx, c->mod, c->b, c->fn, c->width, NULL, NULL};
-    if (conv_emit(&e, &cs, cg_operand(c, blk, in, 0), cg_value(c, in), c->work, c->err,
-                  c->errlen) != 0)
+    LLVMValueRef pw, pb;
+    if (conv_pack_weights(&e, &cs, &pw, &pb, c->err, c->errlen) != 0) {
       c->failed = 1;
+      return;
+    }
+    LLVMTypeRef ty;
+    LLVMValueRef fn = cg_conv_kernel(c, &cs, &ty);
+    LLVMValueRef a[5] = {cg_operand(c, blk, in, 0), cg_value(c, in), c->work, pw,
+                         pb ? pb : LLVMConstPointerNull(c->ptr)};
+    LLVMBuildCall2(c->b, ty, fn, a, 5, "");
     return;
   }
   LLVMValueRef a[13] = {cg_isz(c, cg_rows(c, in)), cg_isz(c, s->dim[0]), cg_isz(c, s->dim[1]),
@@ -368,19 +409,6 @@ static void emit_layernorm(cg *c, const ir_block *blk, const ir_inst *in) {
   cg_call_runtime(c, "pmm_kernel_layernorm", a, 7);
 }
 
-static void emit_groupnorm(cg *c, const ir_block *blk, const ir_inst *in) {
-  uint64_t ch = in->shape.dim[0];
-  int film = in->nargs == 3;
-  uint64_t stride = film && !blk->insts[in->args[1]].uniform ? ch : 0;
-  LLVMValueRef none = LLVMConstPointerNull(c->ptr);
-  LLVMValueRef a[13] = {cg_isz(c, cg_rows(c, in)), cg_isz(c, ch), cg_isz(c, in->len / ch),
-                        cg_isz(c, in->groups), cg_operand(c, blk, in, 0),
-                        cg_tensor_or_null(c, in->weight), cg_tensor_or_null(c, in->bias),
-                        cg_f32(c, in->fattr), film ? cg_operand(c, blk, in, 1) : none,
-                        film ? cg_operand(c, blk, in, 2) : none, cg_isz(c, stride),
-                        LLVMConstInt(c->i32, (unsigned)in->act, 0), cg_value(c, in)};
-  cg_call_runtime(c, "pmm_kernel_groupnorm_film", a, 13);
-}
 
 /* upsample and avgpool: (rows, c, h, w, factor, x, y). */
 static void emit_resample(cg *c, const ir_block *blk, const ir_inst *in, const char *kernel) {

@@ -554,8 +554,21 @@ static void conv_ctx_init(conv_ctx *c, conv_emitter *e, const conv_shape *s) {
   c->vt = LLVMVectorType(c->f32, c->width);
 }
 
-int conv_emit(conv_emitter *e, const conv_shape *s, LLVMValueRef x, LLVMValueRef y,
-              LLVMValueRef scratch, char *err, size_t errlen) {
+int conv_pack_weights(conv_emitter *e, const conv_shape *s, LLVMValueRef *w, LLVMValueRef *bias,
+                      char *err, size_t errlen) {
+  if (conv_check(s, err, errlen) != 0) return -1;
+  conv_ctx c;
+  conv_ctx_init(&c, e, s);
+  conv_geometry(&c);
+  if (conv_pack(&c, err, errlen) != 0) return -1;
+  *w = c.w;
+  *bias = c.bias;
+  return 0;
+}
+
+int conv_emit_packed(conv_emitter *e, const conv_shape *s, LLVMValueRef x, LLVMValueRef y,
+                     LLVMValueRef scratch, LLVMValueRef w, LLVMValueRef bias, char *err,
+                     size_t errlen) {
   if (conv_check(s, err, errlen) != 0) return -1;
   conv_ctx c;
   conv_ctx_init(&c, e, s);
@@ -563,7 +576,8 @@ int conv_emit(conv_emitter *e, const conv_shape *s, LLVMValueRef x, LLVMValueRef
   c.y = y;
   c.scratch = scratch;
   conv_geometry(&c);
-  if (conv_pack(&c, err, errlen) != 0) return -1;
+  c.w = w;
+  c.bias = s->bias ? bias : NULL;
   if (s->rows == 0) return 0;
   if (s->pad) conv_mem(&c, scratch, NULL, conv_scratch_floats(s) * sizeof(float));
   gemm_loop ln, lg;
@@ -582,4 +596,11 @@ int conv_emit(conv_emitter *e, const conv_shape *s, LLVMValueRef x, LLVMValueRef
   conv_loop_end(&c, &lg, s->groups);
   conv_loop_end(&c, &ln, s->rows);
   return 0;
+}
+
+int conv_emit(conv_emitter *e, const conv_shape *s, LLVMValueRef x, LLVMValueRef y,
+              LLVMValueRef scratch, char *err, size_t errlen) {
+  LLVMValueRef w, bias;
+  if (conv_pack_weights(e, s, &w, &bias, err, errlen) != 0) return -1;
+  return conv_emit_packed(e, s, x, y, scratch, w, bias, err, errlen);
 }

@@ -67,4 +67,14 @@ uint64_t conv_scratch_floats(const conv_shape *s);
 int conv_emit(conv_emitter *e, const conv_shape *s, LLVMValueRef x, LLVMValueRef y,
               LLVMValueRef scratch, char *err, size_t errlen);
 
+/* conv_emit in two parts, so that convolutions of one shape can share one
+ * kernel: the weights packed into constant globals (*bias NULL without a
+ * bias), then the loops reading them through w and bias, which may be any
+ * pointer values (a kernel function's parameters). */
+int conv_pack_weights(conv_emitter *e, const conv_shape *s, LLVMValueRef *w, LLVMValueRef *bias,
+                      char *err, size_t errlen);
+int conv_emit_packed(conv_emitter *e, const conv_shape *s, LLVMValueRef x, LLVMValueRef y,
+                     LLVMValueRef scratch, LLVMValueRef w, LLVMValueRef bias, char *err,
+                     size_t errlen);
+
 #endif
