@@ -32,9 +32,8 @@
 #include <time.h>
 
 #include <llvm-c/Core.h>
-#include <llvm-c/LLJIT.h>
-#include <llvm-c/Orc.h>
 
+#include "bench/bench_util.h"
 #include "compiler/codegen/conv.h"
 #include "compiler/codegen/emit.h"
 #include "compiler/codegen/gemm.h"
@@ -75,29 +74,9 @@ static const bench_layer bench_layers[] = {
 
 #define BENCH_ROWS 64
 
-/* The clock timings read: wall time, or with --cpu-time this thread's CPU
- * time, which leaves out the time other jobs on a shared machine hold the
- * core. */
-static clockid_t bench_clock = CLOCK_MONOTONIC;
 
-static double bench_now(void) {
-  struct timespec ts;
-  clock_gettime(bench_clock, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
-static void bench_fill(float *a, size_t n, uint32_t seed, float scale) {
-  uint32_t x = seed * 2654435761u + 1u;
-  for (size_t i = 0; i < n; i++) {
-    x = x * 1664525u + 1013904223u;
-    a[i] = scale * ((float)(x >> 8) * (2.0f / 16777216.0f) - 1.0f);
-  }
-}
 
-static int bench_cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* One convolution's data and the engines' state. */
 typedef struct bench_case {
@@ -159,67 +138,35 @@ static void bench_call(const bench_case *c, int engine) {
   }
 }
 
-/* Median seconds per call over reps timings of enough calls for 20 ms. */
+/* The engine a timing calls (bench_median_time's argument). */
+typedef struct bench_run {
+  const bench_case *c;
+  int engine;
+} bench_run;
+
+static void bench_run_once(void *arg) {
+  const bench_run *r = arg;
+  bench_call(r->c, r->engine);
+}
+
+/* Median seconds per call of one engine (bench_util.h). */
 static double bench_time(const bench_case *c, int engine, int reps) {
-  bench_call(c, engine);
-  double t0 = bench_now();
-  long calls = 1;
-  bench_call(c, engine);
-  double once = bench_now() - t0;
-  if (once < 0.02) calls = (long)(0.02 / (once > 1e-7 ? once : 1e-7)) + 1;
-  double t[64];
-  for (int r = 0; r < reps; r++) {
-    t0 = bench_now();
-    for (long i = 0; i < calls; i++) bench_call(c, engine);
-    t[r] = (bench_now() - t0) / (double)calls;
-  }
-  qsort(t, (size_t)reps, sizeof t[0], bench_cmp_double);
-  return reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+  bench_run r = {c, engine};
+  return bench_median_time(bench_run_once, &r, reps);
 }
 
 /* JIT the LLVM kernel for c's shape into *jit; 0 on success. */
-static int bench_jit(bench_case *c, const emit_target *t, LLVMOrcLLJITRef *jit, char *err,
+static int bench_jit(bench_case *c, const emit_target *t, emit_kernel_jit *jit, char *err,
                      size_t errlen) {
-  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);
-  LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("bench_conv", ctx);
-  emit_target_apply(t, mod);
-  LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
-  LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), params[3] = {ptr, ptr, ptr};
-  LLVMValueRef fn =
-      LLVMAddFunction(mod, "kern", LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 3, 0));
-  const char *keys[2] = {"target-cpu", "target-features"}, *vals[2] = {t->cpu, t->features};
-  for (int i = 0; i < 2; i++)
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
-                            LLVMCreateStringAttribute(ctx, keys[i], (unsigned)strlen(keys[i]),
-                                                      vals[i], (unsigned)strlen(vals[i])));
-  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
-  conv_emitter e = {ctx, mod, b, fn, gemm_target_width(t->features), NULL, NULL};
-  int rc = conv_emit(&e, &c->s, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), err,
-                     errlen);
-  LLVMBuildRetVoid(b);
-  LLVMDisposeBuilder(b);
-  if (rc == 0) rc = emit_module_optimise(t, mod, 2, err, errlen);
-  if (rc != 0) {
-    LLVMDisposeModule(mod);
-    LLVMOrcDisposeThreadSafeContext(tsc);
+  emit_kernel_jit_begin(jit, t, 3);
+  conv_emitter e = {jit->ctx, jit->mod, jit->b, jit->fn, gemm_target_width(t->features), NULL,
+                    NULL};
+  LLVMValueRef fn = jit->fn;
+  void *addr = NULL;
+  if (conv_emit(&e, &c->s, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), err,
+                errlen) != 0 ||
+      emit_kernel_jit_finish(jit, t, &addr, err, errlen) != 0)
     return -1;
-  }
-  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
-  LLVMOrcDisposeThreadSafeContext(tsc);
-  LLVMErrorRef er = LLVMOrcCreateLLJIT(jit, NULL);
-  if (!er)
-    er = LLVMOrcLLJITAddLLVMIRModule(*jit, LLVMOrcLLJITGetMainJITDylib(*jit), tsm);
-  else
-    LLVMOrcDisposeThreadSafeModule(tsm);
-  LLVMOrcExecutorAddress addr = 0;
-  if (!er) er = LLVMOrcLLJITLookup(*jit, &addr, "kern");
-  if (er) {
-    char *msg = LLVMGetErrorMessage(er);
-    snprintf(err, errlen, "JIT: %s", msg);
-    LLVMDisposeErrorMessage(msg);
-    return -1;
-  }
   c->kern = (bench_kernel_fn)(uintptr_t)addr;
   return 0;
 }
@@ -275,7 +222,7 @@ static int bench_layer_run(const bench_layer *l, const emit_target *t, int reps,
   c.scratch = malloc((ns ? ns : 1) * sizeof(float));
   c.col = malloc(ncol * sizeof(float));
   char err[1024];
-  LLVMOrcLLJITRef jit = NULL;
+  emit_kernel_jit jit = {0};
   int rc = -1;
   if (!x || !w || !b || !y[0] || !y[1] || !y[2] || !c.scratch || !c.col) {
     fprintf(stderr, "bench/conv: out of memory\n");
@@ -301,7 +248,7 @@ static int bench_layer_run(const bench_layer *l, const emit_target *t, int reps,
   res->flop = 2.0 * (double)ny * (double)(l->ci / l->groups * l->k * l->k);
   rc = 0;
 done:
-  if (jit) LLVMOrcDisposeLLJIT(jit);
+  emit_kernel_jit_free(&jit);
   free(x);
   free(w);
   free(b);
@@ -356,8 +303,7 @@ int main(int argc, char **argv) {
     total.flop += res[i].flop * (double)bench_layers[i].count;
     for (int e = 0; e < 3; e++) total.sec[e] += res[i].sec[e] * (double)bench_layers[i].count;
   }
-  qsort(peaks, BENCH_NLAYERS, sizeof peaks[0], bench_cmp_double);
-  double peak = peaks[BENCH_NLAYERS / 2];
+  double peak = bench_median(peaks, BENCH_NLAYERS); /* sorts: peaks[0] is the lowest */
   printf("LLVM kernel: %s, %u floats a vector; OpenBLAS core %s, 1 thread; median of %d; "
          "block of %d samples; %s time\n",
          t.cpu, gemm_target_width(t.features), openblas_get_corename(), reps, BENCH_ROWS,

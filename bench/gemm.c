@@ -26,33 +26,16 @@
 #include <time.h>
 
 #include <llvm-c/Core.h>
-#include <llvm-c/LLJIT.h>
-#include <llvm-c/Orc.h>
 
+#include "bench/bench_util.h"
 #include "compiler/codegen/emit.h"
 #include "compiler/codegen/gemm.h"
 #include "runtime/pmmrt.h"
 
 typedef void (*bench_kernel_fn)(const float *x, float *y);
 
-static double bench_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
-static void bench_fill(float *a, size_t n, uint32_t seed) {
-  uint32_t x = seed * 2654435761u + 1u;
-  for (size_t i = 0; i < n; i++) {
-    x = x * 1664525u + 1013904223u;
-    a[i] = (float)(x >> 8) * (2.0f / 16777216.0f) - 1.0f;
-  }
-}
 
-static int bench_cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* One GEMM call's inputs and both engines. */
 typedef struct bench_case {
@@ -69,65 +52,34 @@ static void bench_call(const bench_case *c, int llvm) {
     pmm_kernel_dense(c->m, c->k, c->n, c->x, c->w, c->b, c->y);
 }
 
-/* Median seconds per call over reps timings of `calls` calls each. */
+/* The engine a timing calls (bench_median_time's argument). */
+typedef struct bench_run {
+  const bench_case *c;
+  int llvm;
+} bench_run;
+
+static void bench_run_once(void *arg) {
+  const bench_run *r = arg;
+  bench_call(r->c, r->llvm);
+}
+
+/* Median seconds per call of one engine (bench_util.h). */
 static double bench_time(const bench_case *c, int llvm, int reps) {
-  bench_call(c, llvm);
-  double t0 = bench_now();
-  long calls = 1;
-  bench_call(c, llvm);
-  double once = bench_now() - t0;
-  if (once < 0.02) calls = (long)(0.02 / (once > 1e-7 ? once : 1e-7)) + 1;
-  double t[64];
-  for (int r = 0; r < reps; r++) {
-    t0 = bench_now();
-    for (long i = 0; i < calls; i++) bench_call(c, llvm);
-    t[r] = (bench_now() - t0) / (double)calls;
-  }
-  qsort(t, (size_t)reps, sizeof t[0], bench_cmp_double);
-  return reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+  bench_run r = {c, llvm};
+  return bench_median_time(bench_run_once, &r, reps);
 }
 
 /* JIT the LLVM kernel for c's shape into *jit; 0 on success. */
-static int bench_jit(bench_case *c, const emit_target *t, LLVMOrcLLJITRef *jit, char *err,
+static int bench_jit(bench_case *c, const emit_target *t, emit_kernel_jit *jit, char *err,
                      size_t errlen) {
-  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);
-  LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("bench_gemm", ctx);
-  emit_target_apply(t, mod);
-  LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
-  LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), params[2] = {ptr, ptr};
-  LLVMValueRef fn = LLVMAddFunction(
-      mod, "kern", LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 2, 0));
-  const char *keys[2] = {"target-cpu", "target-features"}, *vals[2] = {t->cpu, t->features};
-  for (int i = 0; i < 2; i++)
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
-                            LLVMCreateStringAttribute(ctx, keys[i], (unsigned)strlen(keys[i]),
-                                                      vals[i], (unsigned)strlen(vals[i])));
-  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
-  gemm_emitter g = {ctx, mod, b, fn, gemm_target_width(t->features), NULL, NULL};
+  emit_kernel_jit_begin(jit, t, 2);
+  gemm_emitter g = {jit->ctx, jit->mod, jit->b, jit->fn, gemm_target_width(t->features), NULL,
+                    NULL};
   gemm_shape s = {c->m, c->k, c->n, c->w, c->b, "bench"};
-  int rc = gemm_emit(&g, &s, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), err, errlen);
-  LLVMBuildRetVoid(b);
-  LLVMDisposeBuilder(b);
-  if (rc == 0) rc = emit_module_optimise(t, mod, 2, err, errlen);
-  if (rc != 0) {
-    LLVMDisposeModule(mod);
-    LLVMOrcDisposeThreadSafeContext(tsc);
+  void *addr = NULL;
+  if (gemm_emit(&g, &s, LLVMGetParam(jit->fn, 0), LLVMGetParam(jit->fn, 1), err, errlen) != 0 ||
+      emit_kernel_jit_finish(jit, t, &addr, err, errlen) != 0)
     return -1;
-  }
-  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
-  LLVMOrcDisposeThreadSafeContext(tsc);
-  LLVMErrorRef e = LLVMOrcCreateLLJIT(jit, NULL);
-  if (!e) e = LLVMOrcLLJITAddLLVMIRModule(*jit, LLVMOrcLLJITGetMainJITDylib(*jit), tsm);
-  else LLVMOrcDisposeThreadSafeModule(tsm);
-  LLVMOrcExecutorAddress addr = 0;
-  if (!e) e = LLVMOrcLLJITLookup(*jit, &addr, "kern");
-  if (e) {
-    char *msg = LLVMGetErrorMessage(e);
-    snprintf(err, errlen, "JIT: %s", msg);
-    LLVMDisposeErrorMessage(msg);
-    return -1;
-  }
   c->kern = (bench_kernel_fn)(uintptr_t)addr;
   return 0;
 }
@@ -163,8 +115,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "bench/gemm: out of memory\n");
       return 1;
     }
-    bench_fill(w, n * k, 1);
-    bench_fill(bias, n, 2);
+    bench_fill(w, n * k, 1, 1.0f);
+    bench_fill(bias, n, 2, 1.0f);
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
       uint64_t m = ms[i];
       float *x = malloc(m * k * sizeof *x), *y1 = malloc(m * n * sizeof *y1),
@@ -173,9 +125,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench/gemm: out of memory\n");
         return 1;
       }
-      bench_fill(x, m * k, 3);
+      bench_fill(x, m * k, 3, 1.0f);
       bench_case c = {m, n, k, x, w, bias, y1, NULL};
-      LLVMOrcLLJITRef jit = NULL;
+      emit_kernel_jit jit;
       if (bench_jit(&c, &t, &jit, err, sizeof err) != 0) {
         fprintf(stderr, "bench/gemm: %s\n", err);
         return 1;
@@ -195,7 +147,7 @@ int main(int argc, char **argv) {
              flop / tl * 1e-9, flop / tb * 1e-9, tb / tl, tl < tb ? "llvm" : "blas",
              gemm_prefer_llvm(k, n) ? "llvm" : "blas", worst);
       fflush(stdout);
-      LLVMOrcDisposeLLJIT(jit);
+      emit_kernel_jit_free(&jit);
       free(x);
       free(y1);
       free(y2);

@@ -20,7 +20,7 @@ dist_noinst_SCRIPTS += bench/schedules
 # measurements behind --gemm=auto.  Built with everything else so it keeps
 # compiling; run it by hand (it takes about a minute).
 noinst_PROGRAMS += bench/gemm
-bench_gemm_SOURCES = bench/gemm.c
+bench_gemm_SOURCES = bench/gemm.c bench/bench_util.c bench/bench_util.h
 bench_gemm_CPPFLAGS = $(AM_CPPFLAGS) $(LLVM_CFLAGS)
 bench_gemm_LDADD = $(PMMC_LIBS)
 
@@ -28,6 +28,6 @@ bench_gemm_LDADD = $(PMMC_LIBS)
 # reference kernel and im2col + OpenBLAS on the U-Net's convolutions.  Built
 # with everything else so it keeps compiling; run it by hand.
 noinst_PROGRAMS += bench/conv
-bench_conv_SOURCES = bench/conv.c
+bench_conv_SOURCES = bench/conv.c bench/bench_util.c bench/bench_util.h
 bench_conv_CPPFLAGS = $(AM_CPPFLAGS) $(LLVM_CFLAGS)
 bench_conv_LDADD = $(PMMC_LIBS)

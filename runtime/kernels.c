@@ -193,17 +193,12 @@ void pmm_kernel_sinusoidal(size_t rows, size_t dim, const float *t, int t_unifor
 /* Statistics accumulate in double (two passes: mean, then centred
  * variance) so a large mean does not cancel the variance.  gamma and beta
  * may be NULL (LayerNorm without elementwise affine). */
-/* Sums of n doubles in LN_LANES interleaved partial sums (lane k takes the
- * elements i = k mod LN_LANES), added up lane 0 first: a fixed order that
- * compilers vectorise, unlike one running sum. */
-#define LN_LANES 8
-
-static double ln_sum(size_t n, const float *x, double shift, int square)
+double pmm_lane_sum(size_t n, const float *x, double shift, int square)
 {
-  double lane[LN_LANES] = {0};
+  double lane[PMM_SUM_LANES] = {0};
   size_t i = 0;
-  for (; i + LN_LANES <= n; i += LN_LANES)
-    for (size_t k = 0; k < LN_LANES; k++) {
+  for (; i + PMM_SUM_LANES <= n; i += PMM_SUM_LANES)
+    for (size_t k = 0; k < PMM_SUM_LANES; k++) {
       double d = x[i + k] - shift;
       lane[k] += square ? d * d : d;
     }
@@ -212,7 +207,7 @@ static double ln_sum(size_t n, const float *x, double shift, int square)
     lane[k] += square ? d * d : d;
   }
   double sum = 0.0;
-  for (size_t k = 0; k < LN_LANES; k++)
+  for (size_t k = 0; k < PMM_SUM_LANES; k++)
     sum += lane[k];
   return sum;
 }
@@ -225,8 +220,8 @@ void pmm_kernel_layernorm(size_t rows, size_t n, const float *x, const float *ga
   for (size_t r = 0; r < rows; r++) {
     const float *xr = x + r * n;
     float *yr = y + r * n;
-    double mean = ln_sum(n, xr, 0.0, 0) / (double)n;
-    double var = ln_sum(n, xr, mean, 1) / (double)n;
+    double mean = pmm_lane_sum(n, xr, 0.0, 0) / (double)n;
+    double var = pmm_lane_sum(n, xr, mean, 1) / (double)n;
     double inv = 1.0 / sqrt(var + (double)eps);
     for (size_t i = 0; i < n; i++) {
       double v = (xr[i] - mean) * inv;

@@ -33,24 +33,33 @@ static void conv_valid(size_t n_out, size_t n_in, size_t stride, size_t off, siz
     *hi = *lo;
 }
 
-/* y[t] += a * x[t * stride] for t < n; the stride-1 loop vectorises. */
-static void axpy_strided(size_t n, float a, const float *restrict x, size_t stride,
-                         float *restrict y)
+/* y[t] = fma(a, x[t * stride], y[t]) for t < n.  fmaf is exactly rounded
+ * everywhere (an instruction where the CPU has one, libm's exact emulation
+ * where not), so the result does not depend on the machine; on x86-64 a
+ * clone for FMA CPUs is chosen at load time. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("fma", "default")))
+#endif
+static void fma_strided(size_t n, float a, const float *restrict x, size_t stride,
+                        float *restrict y)
 {
   if (stride == 1) {
     for (size_t t = 0; t < n; t++)
-      y[t] += a * x[t];
+      y[t] = fmaf(a, x[t], y[t]);
   } else {
     for (size_t t = 0; t < n; t++)
-      y[t] += a * x[t * stride];
+      y[t] = fmaf(a, x[t * stride], y[t]);
   }
 }
 
 /* A direct loop nest, no im2col buffer: one output plane at a time (it
  * stays in cache), then input channel, kernel row, kernel column, output
- * row, and innermost output column.  Each output is therefore its bias
- * (or 0) plus the products added one at a time in float, in the order
- * (input channel, kernel row, kernel column), padded taps skipped. */
+ * row, and innermost output column.  Each output is therefore
+ * acc = 0; acc = fma(x, w, acc) for (input channel, kernel row, kernel
+ * column) in that order, padded taps skipped; then acc + bias: the
+ * operations of the compiled kernel (compiler/codegen/conv.c, whose padded
+ * taps add exact zeros), so the interpreter and compiled code agree bit
+ * for bit on convolutions. */
 void pmm_kernel_conv2d(size_t rows, size_t ci, size_t h, size_t w, size_t co, size_t k,
                        size_t stride, size_t pad, size_t groups, const float *x,
                        const float *wt, const float *b, float *y)
@@ -61,9 +70,8 @@ void pmm_kernel_conv2d(size_t rows, size_t ci, size_t h, size_t w, size_t co, si
     const float *xr = x + r * ci * h * w;
     for (size_t o = 0; o < co; o++) {
       float *yo = y + (r * co + o) * ho * wo;
-      float b0 = b ? b[o] : 0.0f;
       for (size_t i = 0; i < ho * wo; i++)
-        yo[i] = b0;
+        yo[i] = 0.0f;
       const float *xg = xr + (o / cout_g) * cin_g * h * w;
       for (size_t c = 0; c < cin_g; c++) {
         const float *xc = xg + c * h * w;
@@ -77,12 +85,15 @@ void pmm_kernel_conv2d(size_t rows, size_t ci, size_t h, size_t w, size_t co, si
             float wv = wc[kh * k + kw];
             for (size_t oy = ylo; oy < yhi; oy++) {
               const float *xrow = xc + (oy * stride + kh - pad) * w;
-              axpy_strided(xhi - xlo, wv, xrow + (xlo * stride + kw - pad), stride,
-                           yo + oy * wo + xlo);
+              fma_strided(xhi - xlo, wv, xrow + (xlo * stride + kw - pad), stride,
+                          yo + oy * wo + xlo);
             }
           }
         }
       }
+      if (b)
+        for (size_t i = 0; i < ho * wo; i++)
+          yo[i] = yo[i] + b[o];
     }
   }
 }
@@ -97,29 +108,6 @@ void pmm_kernel_groupnorm(size_t rows, size_t c, size_t n, size_t groups, const 
 {
   pmm_kernel_groupnorm_film(rows, c, n, groups, x, gamma, beta, eps, NULL, NULL, 0, PMM_ACT_NONE,
                             y);
-}
-
-/* Sum of x[i] - shift (or its square) in GN_LANES interleaved partial sums
- * added in lane order: a fixed order that compilers vectorise. */
-#define GN_LANES 8
-
-static double gn_sum(size_t n, const float *x, double shift, int square)
-{
-  double lane[GN_LANES] = {0};
-  size_t i = 0;
-  for (; i + GN_LANES <= n; i += GN_LANES)
-    for (size_t k = 0; k < GN_LANES; k++) {
-      double d = x[i + k] - shift;
-      lane[k] += square ? d * d : d;
-    }
-  for (size_t k = 0; i < n; i++, k++) {
-    double d = x[i] - shift;
-    lane[k] += square ? d * d : d;
-  }
-  double sum = 0.0;
-  for (size_t k = 0; k < GN_LANES; k++)
-    sum += lane[k];
-  return sum;
 }
 
 /* One channel's n values: normalised, scaled and shifted by FiLM in float,
@@ -149,8 +137,8 @@ void pmm_kernel_groupnorm_film(size_t rows, size_t c, size_t n, size_t groups, c
   for (size_t g = 0; g < rows * groups; g++) {
     const float *xg = x + g * len;
     float *yg = y + g * len;
-    double mean = gn_sum(len, xg, 0.0, 0) / (double)len;
-    double var = gn_sum(len, xg, mean, 1) / (double)len;
+    double mean = pmm_lane_sum(len, xg, 0.0, 0) / (double)len;
+    double var = pmm_lane_sum(len, xg, mean, 1) / (double)len;
     double inv = 1.0 / sqrt(var + (double)eps);
     size_t ch0 = (g % groups) * cpg, film = (g / groups) * film_stride;
     for (size_t cc = 0; cc < cpg; cc++) {

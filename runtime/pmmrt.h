@@ -140,6 +140,15 @@ void pmm_kernel_dense(size_t rows, size_t in, size_t out, const float *x,
 void pmm_kernel_sinusoidal(size_t rows, size_t dim, const float *t, int t_uniform, int cos_first,
                            float *y);
 
+/* The sum of x[i] - shift (squared when square is nonzero) for i < n, in
+ * double, as the normalisation kernels form their means and variances:
+ * PMM_SUM_LANES interleaved partial sums (lane k takes the i with
+ * i mod PMM_SUM_LANES = k, a tail the first lanes) added in lane order from
+ * 0.0.  A fixed order that compilers vectorise, unlike one running sum;
+ * generated code reproduces it (compiler/codegen/cg_norm.c). */
+#define PMM_SUM_LANES 8
+double pmm_lane_sum(size_t n, const float *x, double shift, int square);
+
 /* PyTorch LayerNorm over the last n features: per row, mean and biased
  * variance in double (eight interleaved partial sums, added in lane
  * order), y[i] = (x[i] - mean) / sqrt(var + eps) * gamma[i] +
@@ -189,9 +198,10 @@ void pmm_kernel_argmax(size_t rows, size_t groups, size_t k, const float *x, flo
  * y [rows, co, ho, wo] with ho = (h + 2 pad - k) / stride + 1, wo likewise
  * (h + 2 pad >= k and w + 2 pad >= k).
  * Output channel o reads input channels of group o / (co / groups).  Each
- * output is b[o] (or 0) plus the products wt * x added one at a time in
- * float, in the order (input channel, kernel row, kernel column), padded
- * taps skipped; a direct loop nest, no GEMM. */
+ * output is acc = fmaf(x, wt, acc) from acc = 0 over (input channel, kernel
+ * row, kernel column) in that order, padded taps skipped, then acc + b[o]
+ * when there is a bias: the operations of pmmc's compiled convolutions, so
+ * both agree bit for bit; a direct loop nest, no GEMM. */
 void pmm_kernel_conv2d(size_t rows, size_t ci, size_t h, size_t w, size_t co, size_t k,
                        size_t stride, size_t pad, size_t groups, const float *x,
                        const float *wt, const float *b, float *y);

@@ -98,6 +98,23 @@ void cg_emit_copy(cg *c, LLVMValueRef dst, uint64_t dst_stride, uint64_t col, LL
                   uint64_t src_stride, uint64_t rows, uint64_t cols);
 LLVMValueRef cg_tensor_or_null(cg *c, int32_t t);
 
+/* A kernel in a function of its own: internal, noinline, void name(ptr x
+ * nparams), shared by every caller that asks for the same name.
+ * cg_kernel_begin returns 1 when the function is new and the builder has
+ * moved into its body (c->fn is the kernel; emit it, then cg_kernel_end),
+ * 0 when it already exists. */
+typedef struct cg_kernel {
+  LLVMValueRef fn;
+  LLVMTypeRef type;
+  LLVMBasicBlockRef resume; /* where the caller's code goes on */
+  LLVMValueRef caller;      /* c->fn before */
+} cg_kernel;
+
+int cg_kernel_begin(cg *c, cg_kernel *k, const char *name, unsigned nparams);
+void cg_kernel_end(cg *c, cg_kernel *k);
+/* A call of the kernel from the caller's position. */
+void cg_kernel_call(cg *c, const cg_kernel *k, LLVMValueRef *args, unsigned n);
+
 /* cg_data.c */
 LLVMValueRef cg_global(cg *c, LLVMValueRef init, const char *name, LLVMLinkage linkage,
                        unsigned align);

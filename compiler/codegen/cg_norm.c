@@ -3,8 +3,7 @@
  * loop nest of constant shape, vectorised for the target, computing
  * exactly the operations of pmm_kernel_groupnorm_film in their order:
  *
- *   mean, var  eight interleaved double partial sums (lane k takes the
- *              elements i = k mod 8, the tail the first lanes), added in
+ *   mean, var  pmm_lane_sum's interleaved double partial sums, added in
  *              lane order, divided by the group's length;
  *   inv        1 / sqrt(var + eps) in double;
  *   y          (float)(((x - mean) * inv) * gamma + beta), then * mul,
@@ -18,7 +17,7 @@
 
 #include "compiler/codegen/gemm.h"
 
-enum { NORM_LANES = 8 };
+enum { NORM_LANES = PMM_SUM_LANES };
 
 typedef struct norm_ctx {
   cg *c;
@@ -168,33 +167,18 @@ static void norm_body(cg *c, const norm_shape *k, LLVMValueRef x, LLVMValueRef y
 }
 
 /* The kernel function of shape k: void (x, y, gamma, beta, mul, add). */
-static LLVMValueRef norm_kernel(cg *c, const norm_shape *k, LLVMTypeRef *ty) {
+static void norm_kernel(cg *c, const norm_shape *k, cg_kernel *kern) {
   char name[512];
   snprintf(name, sizeof name, "%s.groupnorm.r%llu.c%llu.n%llu.g%llu.e%a.%s%s%s%s%s", c->m->name,
            (unsigned long long)k->rows, (unsigned long long)k->ch, (unsigned long long)k->per,
            (unsigned long long)k->groups, (double)k->eps, pmm_act_name(k->act),
            k->gamma ? ".w" : "", k->beta ? ".b" : "", k->film ? ".film" : "",
            k->film_per_row ? ".rows" : "");
-  LLVMTypeRef params[6] = {c->ptr, c->ptr, c->ptr, c->ptr, c->ptr, c->ptr};
-  *ty = LLVMFunctionType(c->void_t, params, 6, 0);
-  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
-  if (fn) return fn;
-  fn = LLVMAddFunction(c->mod, name, *ty);
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
-  cg_fn_attr(c, fn, LLVMAttributeFunctionIndex, "nounwind");
-  cg_fn_attr(c, fn, LLVMAttributeFunctionIndex, "noinline");
-  cg_target_attrs(c, fn);
-  LLVMBasicBlockRef resume = LLVMGetInsertBlock(c->b);
-  LLVMValueRef saved = c->fn;
-  c->fn = fn;
-  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+  if (!cg_kernel_begin(c, kern, name, 6)) return;
   LLVMValueRef p[6];
-  for (unsigned i = 0; i < 6; i++) p[i] = LLVMGetParam(fn, i);
+  for (unsigned i = 0; i < 6; i++) p[i] = LLVMGetParam(kern->fn, i);
   norm_body(c, k, p[0], p[1], k->gamma ? p[2] : NULL, k->beta ? p[3] : NULL, p[4], p[5]);
-  LLVMBuildRetVoid(c->b);
-  c->fn = saved;
-  LLVMPositionBuilderAtEnd(c->b, resume);
-  return fn;
+  cg_kernel_end(c, kern);
 }
 
 void cg_emit_groupnorm(cg *c, const ir_block *blk, const ir_inst *in) {
@@ -203,11 +187,12 @@ void cg_emit_groupnorm(cg *c, const ir_block *blk, const ir_inst *in) {
   norm_shape k = {cg_rows(c, in), ch, in->len / ch, in->groups, in->fattr, in->act,
                   in->weight >= 0, in->bias >= 0, film,
                   film && !blk->insts[in->args[1]].uniform};
-  LLVMTypeRef ty;
-  LLVMValueRef fn = norm_kernel(c, &k, &ty), none = LLVMConstPointerNull(c->ptr);
+  cg_kernel kern;
+  norm_kernel(c, &k, &kern);
+  LLVMValueRef none = LLVMConstPointerNull(c->ptr);
   LLVMValueRef a[6] = {cg_value(c, &blk->insts[in->args[0]]), cg_value(c, in),
                        cg_tensor_or_null(c, in->weight), cg_tensor_or_null(c, in->bias),
                        film ? cg_value(c, &blk->insts[in->args[1]]) : none,
                        film ? cg_value(c, &blk->insts[in->args[2]]) : none};
-  LLVMBuildCall2(c->b, ty, fn, a, 6, "");
+  cg_kernel_call(c, &kern, a, 6);
 }

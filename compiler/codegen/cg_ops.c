@@ -334,32 +334,20 @@ static void emit_transpose(cg *c, const ir_block *blk, const ir_inst *in) {
  * shape: void <model>.conv.<shape>(x, y, work, packed weight, packed bias).
  * Kernels are the bulk of the code LLVM optimises, so sharing them divides
  * a U-Net's compile time by how often its blocks repeat a shape. */
-static LLVMValueRef cg_conv_kernel(cg *c, const conv_shape *cs, LLVMTypeRef *ty) {
+static void cg_conv_kernel(cg *c, const conv_shape *cs, cg_kernel *k) {
   char name[512];
   snprintf(name, sizeof name, "%s.conv.r%llu.c%llux%llux%llu.o%llu.k%llu.s%llu.p%llu.g%llu%s",
            c->m->name, (unsigned long long)cs->rows, (unsigned long long)cs->ci,
            (unsigned long long)cs->h, (unsigned long long)cs->w, (unsigned long long)cs->co,
            (unsigned long long)cs->k, (unsigned long long)cs->stride, (unsigned long long)cs->pad,
            (unsigned long long)cs->groups, cs->bias ? ".b" : "");
-  LLVMTypeRef params[5] = {c->ptr, c->ptr, c->ptr, c->ptr, c->ptr};
-  *ty = LLVMFunctionType(c->void_t, params, 5, 0);
-  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
-  if (fn) return fn;
-  fn = LLVMAddFunction(c->mod, name, *ty);
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
-  cg_fn_attr(c, fn, LLVMAttributeFunctionIndex, "nounwind");
-  cg_fn_attr(c, fn, LLVMAttributeFunctionIndex, "noinline");
-  cg_target_attrs(c, fn);
-  LLVMBasicBlockRef resume = LLVMGetInsertBlock(c->b);
-  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
-  conv_emitter e = {c->ctx, c->mod, c->b, fn, c->width, NULL, NULL};
+  if (!cg_kernel_begin(c, k, name, 5)) return;
+  conv_emitter e = {c->ctx, c->mod, c->b, k->fn, c->width, NULL, NULL};
   LLVMValueRef p[5];
-  for (unsigned i = 0; i < 5; i++) p[i] = LLVMGetParam(fn, i);
+  for (unsigned i = 0; i < 5; i++) p[i] = LLVMGetParam(k->fn, i);
   if (conv_emit_packed(&e, cs, p[0], p[1], p[2], p[3], p[4], c->err, c->errlen) != 0)
     c->failed = 1;
-  LLVMBuildRetVoid(c->b);
-  LLVMPositionBuilderAtEnd(c->b, resume);
-  return fn;
+  cg_kernel_end(c, k);
 }
 
 /* conv2d: the LLVM kernel of its shape on its packed weights, or with
@@ -379,11 +367,11 @@ static void emit_conv2d(cg *c, const ir_block *blk, const ir_inst *in) {
       c->failed = 1;
       return;
     }
-    LLVMTypeRef ty;
-    LLVMValueRef fn = cg_conv_kernel(c, &cs, &ty);
+    cg_kernel k;
+    cg_conv_kernel(c, &cs, &k);
     LLVMValueRef a[5] = {cg_operand(c, blk, in, 0), cg_value(c, in), c->work, pw,
                          pb ? pb : LLVMConstPointerNull(c->ptr)};
-    LLVMBuildCall2(c->b, ty, fn, a, 5, "");
+    cg_kernel_call(c, &k, a, 5);
     return;
   }
   LLVMValueRef a[13] = {cg_isz(c, cg_rows(c, in)), cg_isz(c, s->dim[0]), cg_isz(c, s->dim[1]),
@@ -510,30 +498,22 @@ static cg_emit_fn *const emitters[IR_OP_COUNT] = {
 static void cg_emit_outlined(cg *c, const ir_block *blk, const ir_inst *in) {
   char name[512];
   snprintf(name, sizeof name, "%s.op.%s.%u", c->m->name,
-           blk == &c->m->blocks[IR_BLOCK_STEP] ? "step" : blk == &c->m->blocks[IR_BLOCK_INIT] ? "init" : "final",
+           blk == &c->m->blocks[IR_BLOCK_STEP]   ? "step"
+           : blk == &c->m->blocks[IR_BLOCK_INIT] ? "init"
+                                                 : "final",
            (unsigned)(in - blk->insts));
-  LLVMTypeRef params[2] = {c->ptr, c->ptr};
-  LLVMTypeRef ty = LLVMFunctionType(c->void_t, params, 2, 0);
-  LLVMValueRef fn = LLVMAddFunction(c->mod, name, ty);
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
-  cg_fn_attr(c, fn, LLVMAttributeFunctionIndex, "nounwind");
-  cg_fn_attr(c, fn, LLVMAttributeFunctionIndex, "noinline");
-  cg_target_attrs(c, fn);
-  LLVMValueRef call_args[2] = {c->scratch, c->work};
-  LLVMBuildCall2(c->b, ty, fn, call_args, 2, "");
-
-  LLVMBasicBlockRef resume = LLVMGetInsertBlock(c->b);
-  LLVMValueRef saved_fn = c->fn, saved_scratch = c->scratch, saved_work = c->work;
-  c->fn = fn;
-  c->scratch = LLVMGetParam(fn, 0);
-  c->work = LLVMGetParam(fn, 1);
-  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
-  emitters[in->op](c, blk, in);
-  LLVMBuildRetVoid(c->b);
-  c->fn = saved_fn;
-  c->scratch = saved_scratch;
-  c->work = saved_work;
-  LLVMPositionBuilderAtEnd(c->b, resume);
+  cg_kernel k;
+  LLVMValueRef args[2] = {c->scratch, c->work};
+  if (cg_kernel_begin(c, &k, name, 2)) {
+    LLVMValueRef scratch = c->scratch, work = c->work;
+    c->scratch = LLVMGetParam(k.fn, 0);
+    c->work = LLVMGetParam(k.fn, 1);
+    emitters[in->op](c, blk, in);
+    c->scratch = scratch;
+    c->work = work;
+    cg_kernel_end(c, &k);
+  }
+  cg_kernel_call(c, &k, args, 2);
 }
 
 void cg_emit_inst(cg *c, const ir_block *blk, const ir_inst *in) {

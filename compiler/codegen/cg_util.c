@@ -133,3 +133,30 @@ void cg_call_runtime(cg *c, const char *name, LLVMValueRef *args, unsigned n) {
   LLVMBuildCall2(c->b, ty, fn, args, n, "");
 }
 
+
+int cg_kernel_begin(cg *c, cg_kernel *k, const char *name, unsigned nparams) {
+  LLVMTypeRef params[16];
+  for (unsigned i = 0; i < nparams && i < 16; i++) params[i] = c->ptr;
+  k->type = LLVMFunctionType(c->void_t, params, nparams, 0);
+  k->resume = LLVMGetInsertBlock(c->b);
+  k->caller = c->fn;
+  if ((k->fn = LLVMGetNamedFunction(c->mod, name)) != NULL) return 0;
+  k->fn = LLVMAddFunction(c->mod, name, k->type);
+  LLVMSetLinkage(k->fn, LLVMInternalLinkage);
+  cg_fn_attr(c, k->fn, LLVMAttributeFunctionIndex, "nounwind");
+  cg_fn_attr(c, k->fn, LLVMAttributeFunctionIndex, "noinline");
+  cg_target_attrs(c, k->fn);
+  c->fn = k->fn;
+  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, k->fn, "entry"));
+  return 1;
+}
+
+void cg_kernel_end(cg *c, cg_kernel *k) {
+  LLVMBuildRetVoid(c->b);
+  c->fn = k->caller;
+  LLVMPositionBuilderAtEnd(c->b, k->resume);
+}
+
+void cg_kernel_call(cg *c, const cg_kernel *k, LLVMValueRef *args, unsigned n) {
+  LLVMBuildCall2(c->b, k->type, k->fn, args, n, "");
+}

@@ -74,4 +74,24 @@ int emit_temp_path(const char *path, const char *suffix, char *buf, size_t len);
 LLVMValueRef emit_float_global(LLVMModuleRef mod, const char *name, const float *data, uint64_t n,
                                unsigned align, char *err, size_t errlen);
 
+/* One kernel JIT-compiled on its own, for the tools that time or test the
+ * back end's kernels (bench/gemm, bench/conv, tests/codegen): a module with
+ * `void kern(ptr, ..)` of nparams pointer parameters, with t's target
+ * attributes, the builder in its entry block.  Emit the body, then
+ * emit_kernel_jit_finish adds `ret void`, optimises at -O2 and JIT-compiles
+ * it; *addr receives kern's address, valid until emit_kernel_jit_free. */
+typedef struct emit_kernel_jit {
+  void *tsc; /* LLVMOrcThreadSafeContextRef */
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMValueRef fn;
+  void *jit; /* LLVMOrcLLJITRef */
+} emit_kernel_jit;
+
+void emit_kernel_jit_begin(emit_kernel_jit *k, const emit_target *t, unsigned nparams);
+int emit_kernel_jit_finish(emit_kernel_jit *k, const emit_target *t, void **addr, char *err,
+                           size_t errlen);
+void emit_kernel_jit_free(emit_kernel_jit *k);
+
 #endif

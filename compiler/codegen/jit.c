@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
@@ -75,4 +76,58 @@ int codegen_jit_compile(const ir_module *m, const codegen_options *o, codegen_ji
   }
   *out = j;
   return 0;
+}
+
+void emit_kernel_jit_begin(emit_kernel_jit *k, const emit_target *t, unsigned nparams) {
+  memset(k, 0, sizeof *k);
+  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+  k->tsc = tsc;
+  k->ctx = LLVMOrcThreadSafeContextGetContext(tsc);
+  k->mod = LLVMModuleCreateWithNameInContext("kernel", k->ctx);
+  emit_target_apply(t, k->mod);
+  k->b = LLVMCreateBuilderInContext(k->ctx);
+  LLVMTypeRef ptr = LLVMPointerTypeInContext(k->ctx, 0), params[16];
+  for (unsigned i = 0; i < nparams && i < 16; i++) params[i] = ptr;
+  k->fn = LLVMAddFunction(k->mod, "kern",
+                          LLVMFunctionType(LLVMVoidTypeInContext(k->ctx), params, nparams, 0));
+  const char *keys[2] = {"target-cpu", "target-features"}, *vals[2] = {t->cpu, t->features};
+  for (int i = 0; i < 2; i++)
+    LLVMAddAttributeAtIndex(k->fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(k->ctx, keys[i], (unsigned)strlen(keys[i]),
+                                                      vals[i], (unsigned)strlen(vals[i])));
+  LLVMPositionBuilderAtEnd(k->b, LLVMAppendBasicBlockInContext(k->ctx, k->fn, "entry"));
+}
+
+int emit_kernel_jit_finish(emit_kernel_jit *k, const emit_target *t, void **addr, char *err,
+                           size_t errlen) {
+  LLVMBuildRetVoid(k->b);
+  LLVMDisposeBuilder(k->b);
+  k->b = NULL;
+  LLVMModuleRef mod = k->mod;
+  k->mod = NULL;
+  if (emit_module_optimise(t, mod, 2, err, errlen) != 0) {
+    LLVMDisposeModule(mod);
+    return -1;
+  }
+  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, k->tsc);
+  LLVMOrcLLJITRef jit = NULL;
+  LLVMErrorRef e = LLVMOrcCreateLLJIT(&jit, NULL);
+  k->jit = jit;
+  if (!e)
+    e = LLVMOrcLLJITAddLLVMIRModule(jit, LLVMOrcLLJITGetMainJITDylib(jit), tsm);
+  else
+    LLVMOrcDisposeThreadSafeModule(tsm);
+  LLVMOrcExecutorAddress a = 0;
+  if (!e) e = LLVMOrcLLJITLookup(jit, &a, "kern");
+  if (e) return jit_error(e, err, errlen);
+  *addr = (void *)(uintptr_t)a;
+  return 0;
+}
+
+void emit_kernel_jit_free(emit_kernel_jit *k) {
+  if (k->b) LLVMDisposeBuilder(k->b);
+  if (k->mod) LLVMDisposeModule(k->mod);
+  if (k->jit) LLVMOrcDisposeLLJIT(k->jit);
+  if (k->tsc) LLVMOrcDisposeThreadSafeContext(k->tsc);
+  memset(k, 0, sizeof *k);
 }

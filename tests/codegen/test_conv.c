@@ -27,8 +27,6 @@
 #include <string.h>
 
 #include <llvm-c/Core.h>
-#include <llvm-c/LLJIT.h>
-#include <llvm-c/Orc.h>
 
 #include "compiler/codegen/conv.h"
 #include "compiler/codegen/emit.h"
@@ -151,27 +149,16 @@ static double ref_at(const conv_case *t, const float *x, const float *w, const f
 
 /* JIT conv_emit's kernel for s with vectors of `width` floats. */
 static conv_kernel_fn jit_kernel(const conv_shape *s, unsigned width, int epilogue,
-                                 LLVMOrcLLJITRef *jit) {
+                                 emit_kernel_jit *jit) {
   char err[1024];
   codegen_options o;
   codegen_options_init(&o);
   emit_target t;
   ck_assert_msg(emit_target_init(&t, &o, err, sizeof err) == 0, "%s", err);
-  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);
-  LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("test_conv", ctx);
-  emit_target_apply(&t, mod);
-  LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
-  LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), params[3] = {ptr, ptr, ptr};
-  LLVMValueRef fn =
-      LLVMAddFunction(mod, "kern", LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 3, 0));
-  const char *keys[2] = {"target-cpu", "target-features"}, *vals[2] = {t.cpu, t.features};
-  for (int i = 0; i < 2; i++)
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
-                            LLVMCreateStringAttribute(ctx, keys[i], (unsigned)strlen(keys[i]),
-                                                      vals[i], (unsigned)strlen(vals[i])));
-  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
-  conv_emitter e = {ctx, mod, b, fn, width ? width : gemm_target_width(t.features), NULL, NULL};
+  emit_kernel_jit_begin(jit, &t, 3);
+  LLVMValueRef fn = jit->fn;
+  conv_emitter e = {jit->ctx, jit->mod, jit->b, fn, width ? width : gemm_target_width(t.features),
+                    NULL, NULL};
   if (epilogue) {
     e.epilogue = epi_fn;
     e.user = &e;
@@ -179,18 +166,9 @@ static conv_kernel_fn jit_kernel(const conv_shape *s, unsigned width, int epilog
   int rc = conv_emit(&e, s, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), err,
                      sizeof err);
   ck_assert_msg(rc == 0, "conv_emit: %s", err);
-  LLVMBuildRetVoid(b);
-  LLVMDisposeBuilder(b);
-  ck_assert_msg(emit_module_optimise(&t, mod, 2, err, sizeof err) == 0, "%s", err);
+  void *addr = NULL;
+  ck_assert_msg(emit_kernel_jit_finish(jit, &t, &addr, err, sizeof err) == 0, "%s", err);
   emit_target_free(&t);
-  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
-  LLVMOrcDisposeThreadSafeContext(tsc);
-  LLVMErrorRef er = LLVMOrcCreateLLJIT(jit, NULL);
-  ck_assert(!er);
-  er = LLVMOrcLLJITAddLLVMIRModule(*jit, LLVMOrcLLJITGetMainJITDylib(*jit), tsm);
-  LLVMOrcExecutorAddress addr = 0;
-  if (!er) er = LLVMOrcLLJITLookup(*jit, &addr, "kern");
-  ck_assert_msg(!er, "JIT failed");
   return (conv_kernel_fn)(uintptr_t)addr;
 }
 
@@ -217,7 +195,7 @@ static double run_case(const conv_case *t, uint64_t seed) {
   ck_assert(ns != UINT64_MAX);
   float *scratch = malloc((ns ? ns : 1) * sizeof *scratch);
   ck_assert(scratch);
-  LLVMOrcLLJITRef jit = NULL;
+  emit_kernel_jit jit;
   conv_kernel_fn kern = jit_kernel(&s, t->width, t->epilogue, &jit);
   kern(x, y, scratch);
   pmm_kernel_conv2d(t->rows, t->ci, t->h, t->w, t->co, t->k, t->stride, t->pad, t->groups, x, w,
@@ -243,7 +221,7 @@ static double run_case(const conv_case *t, uint64_t seed) {
                         (unsigned long long)oh, (unsigned long long)ow, y[i], ref, yr[i]);
           if (e > worst) worst = e;
         }
-  LLVMOrcDisposeLLJIT(jit);
+  emit_kernel_jit_free(&jit);
   if (t->rows > 1 && !t->epilogue) {
     /* the last sample computed alone: the same bits as inside the block */
     conv_shape s1 = s;
@@ -253,7 +231,7 @@ static double run_case(const conv_case *t, uint64_t seed) {
     ck_assert_msg(memcmp(y1, y + (t->rows - 1) * plane, plane * sizeof *y1) == 0,
                   "sample %llu alone differs from inside the block",
                   (unsigned long long)t->rows - 1);
-    LLVMOrcDisposeLLJIT(jit);
+    emit_kernel_jit_free(&jit);
   }
   free(x);
   free(w);

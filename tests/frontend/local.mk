@@ -1,11 +1,15 @@
 # tests/frontend: the front end in process (test_spec) and the malformed-model
 # corpus through `pmmc check` (test_golden).  See tests/local.mk.
-check_PROGRAMS += tests/frontend/test_spec tests/frontend/test_golden
-TESTS += tests/frontend/test_spec tests/frontend/test_golden
+check_PROGRAMS += tests/frontend/test_spec tests/frontend/test_safetensors tests/frontend/test_golden
+TESTS += tests/frontend/test_spec tests/frontend/test_safetensors tests/frontend/test_golden
 
 tests_frontend_test_spec_SOURCES = tests/frontend/test_spec.c
 tests_frontend_test_spec_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_frontend_test_spec_LDADD = $(TEST_LIBS)
+
+tests_frontend_test_safetensors_SOURCES = tests/frontend/test_safetensors.c
+tests_frontend_test_safetensors_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_frontend_test_safetensors_LDADD = $(TEST_LIBS)
 
 tests_frontend_test_golden_SOURCES = tests/frontend/test_golden.c
 tests_frontend_test_golden_CPPFLAGS = $(TEST_CPPFLAGS)

@@ -351,3 +351,10 @@ double tu_ks_normal_pvalue(double *xs, size_t n)
   double sq = sqrt(nn);
   return kolmogorov_q((sq + 0.12 + 0.11 / sq) * d);
 }
+
+void tu_write_file(const char *path, const void *data, size_t n) {
+  FILE *f = fopen(path, "wb");
+  ck_assert_msg(f != NULL, "cannot write %s", path);
+  ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+  ck_assert_int_eq(fclose(f), 0);
+}

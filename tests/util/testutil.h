@@ -44,6 +44,9 @@ int tu_run_capture(char **out, char **err, const char *fmt, ...)
 int tu_sampler_main(const pmm_model_desc *d, const char *capdir, char **out, char **err,
                     int argc, char **argv);
 
+/* Write n bytes to path, replacing it; aborts the test on failure. */
+void tu_write_file(const char *path, const void *data, size_t n);
+
 /* Whole file as a malloc'd NUL-terminated string, NULL if unreadable. */
 char *tu_read_file(const char *path, size_t *len);
 
