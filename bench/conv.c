@@ -74,10 +74,6 @@ static const bench_layer bench_layers[] = {
 
 #define BENCH_ROWS 64
 
-
-
-
-
 /* One convolution's data and the engines' state. */
 typedef struct bench_case {
   conv_shape s;
@@ -159,8 +155,8 @@ static double bench_time(const bench_case *c, int engine, int reps) {
 static int bench_jit(bench_case *c, const emit_target *t, emit_kernel_jit *jit, char *err,
                      size_t errlen) {
   emit_kernel_jit_begin(jit, t, 3);
-  conv_emitter e = {jit->ctx, jit->mod, jit->b, jit->fn, gemm_target_width(t->features), NULL,
-                    NULL};
+  conv_emitter e = {jit->ctx, jit->mod, jit->b, jit->fn, gemm_target_width(t->features),
+                    NULL,     NULL};
   LLVMValueRef fn = jit->fn;
   void *addr = NULL;
   if (conv_emit(&e, &c->s, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), err,

@@ -46,8 +46,7 @@ typedef struct energy_target {
   double radius, std, a_final, prior_precision;
 } energy_target;
 
-static uint64_t energy_splitmix64(uint64_t *state)
-{
+static uint64_t energy_splitmix64(uint64_t *state) {
   uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -55,20 +54,17 @@ static uint64_t energy_splitmix64(uint64_t *state)
 }
 
 /* Uniform in (0, 1). */
-static double energy_uniform(uint64_t *state)
-{
+static double energy_uniform(uint64_t *state) {
   return ((double)(energy_splitmix64(state) >> 11) + 0.5) * 0x1p-53;
 }
 
 /* n target points into x[2 n]. */
-static void energy_draw_target(const energy_target *t, uint64_t *state, size_t n, double *x)
-{
+static void energy_draw_target(const energy_target *t, uint64_t *state, size_t n, double *x) {
   const double c = t->a_final / (t->prior_precision + t->a_final);
   const double sd = c * sqrt(t->std * t->std + 1.0 / t->a_final);
   for (size_t i = 0; i < n; i++) {
     unsigned k = (unsigned)(energy_uniform(state) * t->components);
-    if (k >= t->components)
-      k = t->components - 1;
+    if (k >= t->components) k = t->components - 1;
     double u1 = energy_uniform(state), u2 = energy_uniform(state);
     double rad = sqrt(-2.0 * log(u1)), ang = 2.0 * M_PI * u2;
     double phi = 2.0 * M_PI * k / t->components;
@@ -79,8 +75,7 @@ static void energy_draw_target(const energy_target *t, uint64_t *state, size_t n
 
 /* Pooled standard deviation of the n points around their nearest mode,
  * relative to the target component's. */
-static double energy_width(const energy_target *t, const float *x, size_t n)
-{
+static double energy_width(const energy_target *t, const float *x, size_t n) {
   const double c = t->a_final / (t->prior_precision + t->a_final);
   const double sd = c * sqrt(t->std * t->std + 1.0 / t->a_final);
   double ss = 0.0;
@@ -89,16 +84,14 @@ static double energy_width(const energy_target *t, const float *x, size_t n)
     for (unsigned k = 0; k < t->components; k++) {
       double phi = 2.0 * M_PI * k / t->components;
       double dx = x[2 * i] - c * t->radius * cos(phi), dy = x[2 * i + 1] - c * t->radius * sin(phi);
-      if (dx * dx + dy * dy < best)
-        best = dx * dx + dy * dy;
+      if (dx * dx + dy * dy < best) best = dx * dx + dy * dy;
     }
     ss += best;
   }
   return sqrt(ss / (2.0 * (double)n)) / sd;
 }
 
-static int energy_usage(void)
-{
+static int energy_usage(void) {
   fprintf(stderr, "usage: bench/energy [--sets R] [--target-seed S] [--components K] "
                   "[--radius r] [--std s] [--a-final A_T] [--prior-precision l0] "
                   "SAMPLES.npy\n");
@@ -106,19 +99,16 @@ static int energy_usage(void)
 }
 
 /* A positive finite number from argv, or -1 on error. */
-static int energy_parse_positive(const char *s, double *out)
-{
+static int energy_parse_positive(const char *s, double *out) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (errno || end == s || *end || !isfinite(v) || v <= 0.0)
-    return -1;
+  if (errno || end == s || *end || !isfinite(v) || v <= 0.0) return -1;
   *out = v;
   return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
   energy_target t = {8, 2.0, 0.1, 1e4, 1.0};
   double sets_d = 8.0, comps_d = 8.0;
   uint64_t seed = 1;
@@ -126,13 +116,11 @@ int main(int argc, char **argv)
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (a[0] != '-') {
-      if (path)
-        return energy_usage();
+      if (path) return energy_usage();
       path = a;
       continue;
     }
-    if (i + 1 >= argc)
-      return energy_usage();
+    if (i + 1 >= argc) return energy_usage();
     const char *v = argv[++i];
     int bad = 0;
     if (strcmp(a, "--sets") == 0)
@@ -160,8 +148,7 @@ int main(int argc, char **argv)
       return energy_usage();
     }
   }
-  if (!path)
-    return energy_usage();
+  if (!path) return energy_usage();
   t.components = (unsigned)comps_d;
   size_t sets = (size_t)sets_d;
 
@@ -203,8 +190,8 @@ int main(int argc, char **argv)
     floor_ += energy_distance(p, per, y, per, yw) / sets;
   }
   /* Non-finite samples would poison the mean silently: report them as infinitely far. */
-  printf("energy %.6g floor %.6g width %.4f sets %zu size %zu\n", finite ? model : INFINITY,
-         floor_, finite ? energy_width(&t, s.data, sets * per) : INFINITY, sets, per);
+  printf("energy %.6g floor %.6g width %.4f sets %zu size %zu\n", finite ? model : INFINITY, floor_,
+         finite ? energy_width(&t, s.data, sets * per) : INFINITY, sets, per);
   free(x);
   free(y);
   free(p);

@@ -6,8 +6,7 @@
 
 #include <math.h>
 
-double energy_mean_cross(const double *a, size_t n, const double *b, size_t m)
-{
+double energy_mean_cross(const double *a, size_t n, const double *b, size_t m) {
   double s = 0.0;
   for (size_t i = 0; i < n; i++) {
     double row = 0.0;
@@ -20,8 +19,7 @@ double energy_mean_cross(const double *a, size_t n, const double *b, size_t m)
   return s / ((double)n * (double)m);
 }
 
-double energy_mean_within(const double *a, size_t n)
-{
+double energy_mean_within(const double *a, size_t n) {
   double s = 0.0;
   for (size_t i = 0; i < n; i++) {
     double row = 0.0;
@@ -34,7 +32,6 @@ double energy_mean_within(const double *a, size_t n)
   return 2.0 * s / ((double)n * (double)n);
 }
 
-double energy_distance(const double *x, size_t n, const double *y, size_t m, double y_within)
-{
+double energy_distance(const double *x, size_t n, const double *y, size_t m, double y_within) {
   return 2.0 * energy_mean_cross(x, n, y, m) - energy_mean_within(x, n) - y_within;
 }

@@ -34,9 +34,6 @@
 
 typedef void (*bench_kernel_fn)(const float *x, float *y);
 
-
-
-
 /* One GEMM call's inputs and both engines. */
 typedef struct bench_case {
   uint64_t m, n, k;
@@ -73,8 +70,8 @@ static double bench_time(const bench_case *c, int llvm, int reps) {
 static int bench_jit(bench_case *c, const emit_target *t, emit_kernel_jit *jit, char *err,
                      size_t errlen) {
   emit_kernel_jit_begin(jit, t, 2);
-  gemm_emitter g = {jit->ctx, jit->mod, jit->b, jit->fn, gemm_target_width(t->features), NULL,
-                    NULL};
+  gemm_emitter g = {jit->ctx, jit->mod, jit->b, jit->fn, gemm_target_width(t->features),
+                    NULL,     NULL};
   gemm_shape s = {c->m, c->k, c->n, c->w, c->b, "bench"};
   void *addr = NULL;
   if (gemm_emit(&g, &s, LLVMGetParam(jit->fn, 0), LLVMGetParam(jit->fn, 1), err, errlen) != 0 ||
@@ -86,8 +83,8 @@ static int bench_jit(bench_case *c, const emit_target *t, emit_kernel_jit *jit, 
 
 int main(int argc, char **argv) {
   static const uint64_t ms[] = {1, 16, 64, 256, 1024, 4096};
-  static const uint64_t nk[][2] = {{2, 34}, {256, 34}, {256, 256}, {2, 256}, {512, 512},
-                                   {1024, 1024}};
+  static const uint64_t nk[][2] = {{2, 34},  {256, 34},  {256, 256},
+                                   {2, 256}, {512, 512}, {1024, 1024}};
   int reps = 5;
   if (argc > 2 || (argc == 2 && ((reps = atoi(argv[1])) < 1 || reps > 64))) {
     fprintf(stderr, "usage: %s [REPS (1..64, default 5)]\n", argv[0]);
@@ -103,8 +100,8 @@ int main(int argc, char **argv) {
   }
   openblas_set_num_threads(1);
   unsigned width = gemm_target_width(t.features);
-  printf("LLVM kernel: %s, %u floats a vector; OpenBLAS core %s, 1 thread; median of %d\n\n",
-         t.cpu, width, openblas_get_corename(), reps);
+  printf("LLVM kernel: %s, %u floats a vector; OpenBLAS core %s, 1 thread; median of %d\n\n", t.cpu,
+         width, openblas_get_corename(), reps);
   printf("| M | N | K | llvm GFLOP/s | blas GFLOP/s | llvm / blas | faster | auto | max err |\n");
   printf("|---:|---:|---:|---:|---:|---:|---|---|---:|\n");
   int bad = 0;
@@ -143,8 +140,8 @@ int main(int argc, char **argv) {
       if (!(worst <= 1e-4)) bad = 1;
       double flop = 2.0 * (double)m * (double)n * (double)k;
       printf("| %llu | %llu | %llu | %.1f | %.1f | %.2f | %s | %s | %.1e |\n",
-             (unsigned long long)m, (unsigned long long)n, (unsigned long long)k,
-             flop / tl * 1e-9, flop / tb * 1e-9, tb / tl, tl < tb ? "llvm" : "blas",
+             (unsigned long long)m, (unsigned long long)n, (unsigned long long)k, flop / tl * 1e-9,
+             flop / tb * 1e-9, tb / tl, tl < tb ? "llvm" : "blas",
              gemm_prefer_llvm(k, n) ? "llvm" : "blas", worst);
       fflush(stdout);
       emit_kernel_jit_free(&jit);

@@ -82,8 +82,8 @@ int main(int argc, char **argv) {
     printf("core %s threads %d n %ld gflops %.1f\n", openblas_get_corename(),
            openblas_get_num_threads(), n, 2.0 * (double)n * (double)n * (double)n / best * 1e-9);
   else
-    fprintf(stderr, "%s: sgemm result wrong: C[0][0] = %g, expected %g\n", argv[0],
-            (double)c[0], ref);
+    fprintf(stderr, "%s: sgemm result wrong: C[0][0] = %g, expected %g\n", argv[0], (double)c[0],
+            ref);
   free(a);
   free(b);
   free(c);

@@ -64,11 +64,11 @@ typedef struct atom_ctx {
   atom_mode mode;
   const float *row; /* mu (normal, gamma) or counts (categorical) */
   double A;
-  double z_scale, z_shift;  /* normal: z = z_scale mu - z_shift */
-  double b_t, a0, log_A;    /* gamma: S = round(mu b_t - a0) */
-  double gain;              /* categorical, eps > 0: log(1 + K (1 - eps) / eps) */
-  int hard;                 /* categorical, eps = 0 */
-  double total;             /* categorical: N */
+  double z_scale, z_shift; /* normal: z = z_scale mu - z_shift */
+  double b_t, a0, log_A;   /* gamma: S = round(mu b_t - a0) */
+  double gain;             /* categorical, eps > 0: log(1 + K (1 - eps) / eps) */
+  int hard;                /* categorical, eps = 0 */
+  double total;            /* categorical: N */
 } atom_ctx;
 
 /* An atom's standing for one row: `miss` counts it cannot explain (0 for
@@ -78,24 +78,17 @@ typedef struct atom_score {
   double miss, lp;
 } atom_score;
 
-static double round_count(double c)
-{
-  return c > 0.0 ? floor(c + 0.5) : 0.0;
-}
+static double round_count(double c) { return c > 0.0 ? floor(c + 0.5) : 0.0; }
 
 /* The atom's symbol at one position, clamped into the vocabulary (the front
  * end rejects other values; clamping only keeps memory accesses in range). */
-static uint64_t atom_symbol(const pmm_atoms *a, float v)
-{
-  if (!(v >= 0.0f))
-    return 0;
-  if ((double)v >= (double)(a->vocab - 1))
-    return a->vocab - 1;
+static uint64_t atom_symbol(const pmm_atoms *a, float v) {
+  if (!(v >= 0.0f)) return 0;
+  if ((double)v >= (double)(a->vocab - 1)) return a->vocab - 1;
   return (uint64_t)v;
 }
 
-static void score_normal(const atom_ctx *c, const float *x, atom_score *s)
-{
+static void score_normal(const atom_ctx *c, const float *x, atom_score *s) {
   double d2 = 0.0;
   for (uint64_t d = 0; d < c->a->dim; d++) {
     double e = c->z_scale * (double)c->row[d] - c->z_shift - (double)x[d];
@@ -107,8 +100,7 @@ static void score_normal(const atom_ctx *c, const float *x, atom_score *s)
 /* A zero coordinate with a positive count cannot be explained: the count
  * goes to miss and the coordinate out of the likelihood (the limit of a
  * coordinate tending to 0 from above, see the file comment). */
-static void score_gamma(const atom_ctx *c, const float *x, atom_score *s)
-{
+static void score_gamma(const atom_ctx *c, const float *x, atom_score *s) {
   for (uint64_t d = 0; d < c->a->dim; d++) {
     double n = round_count((double)c->row[d] * c->b_t - c->a0);
     if (x[d] > 0.0f)
@@ -118,8 +110,7 @@ static void score_gamma(const atom_ctx *c, const float *x, atom_score *s)
   }
 }
 
-static void score_categorical(const atom_ctx *c, const float *x, atom_score *s)
-{
+static void score_categorical(const atom_ctx *c, const float *x, atom_score *s) {
   const pmm_atoms *a = c->a;
   double m = 0.0;
   for (uint64_t l = 0; l < a->dim; l++)
@@ -130,25 +121,17 @@ static void score_categorical(const atom_ctx *c, const float *x, atom_score *s)
     s->lp += c->gain * m;
 }
 
-static atom_score atom_score_of(const atom_ctx *c, uint64_t k)
-{
+static atom_score atom_score_of(const atom_ctx *c, uint64_t k) {
   atom_score s = {0.0, c->mode == ATOM_MODE_UNIFORM ? 0.0 : (double)c->a->log_weight[k]};
   if (c->mode == ATOM_MODE_POSTERIOR && s.lp > -INFINITY) {
     const float *x = c->a->value + k * c->a->dim;
     switch (c->pair) {
-    case ATOM_PAIR_NORMAL:
-      score_normal(c, x, &s);
-      break;
-    case ATOM_PAIR_GAMMA:
-      score_gamma(c, x, &s);
-      break;
-    case ATOM_PAIR_CATEGORICAL:
-      score_categorical(c, x, &s);
-      break;
+    case ATOM_PAIR_NORMAL: score_normal(c, x, &s); break;
+    case ATOM_PAIR_GAMMA: score_gamma(c, x, &s); break;
+    case ATOM_PAIR_CATEGORICAL: score_categorical(c, x, &s); break;
     }
   }
-  if (!(s.lp > -INFINITY) || isnan(s.miss))
-    s.lp = -INFINITY;
+  if (!(s.lp > -INFINITY) || isnan(s.miss)) s.lp = -INFINITY;
   return s;
 }
 
@@ -159,17 +142,14 @@ typedef struct atom_norm {
   double miss, best, sum;
 } atom_norm;
 
-static void atom_normalise(const atom_ctx *c, atom_score *cache, atom_norm *nm)
-{
+static void atom_normalise(const atom_ctx *c, atom_score *cache, atom_norm *nm) {
   nm->miss = INFINITY;
   nm->best = -INFINITY;
   nm->sum = 0.0;
   for (uint64_t k = 0; k < c->a->k; k++) {
     atom_score s = atom_score_of(c, k);
-    if (cache)
-      cache[k] = s;
-    if (s.lp == -INFINITY || s.miss > nm->miss)
-      continue;
+    if (cache) cache[k] = s;
+    if (s.lp == -INFINITY || s.miss > nm->miss) continue;
     if (s.miss < nm->miss) {
       nm->miss = s.miss;
       nm->best = s.lp;
@@ -185,36 +165,30 @@ static void atom_normalise(const atom_ctx *c, atom_score *cache, atom_norm *nm)
 
 /* out[j] for cells j in [j0, j0 + n). */
 static void atom_accumulate(const atom_ctx *c, const atom_score *cache, const atom_norm *nm,
-                            uint64_t j0, uint64_t n, float *out)
-{
+                            uint64_t j0, uint64_t n, float *out) {
   const pmm_atoms *a = c->a;
   double acc[CELL_CHUNK] = {0};
   for (uint64_t k = 0; k < a->k; k++) {
     atom_score s = cache ? cache[k] : atom_score_of(c, k);
-    if (s.lp == -INFINITY || s.miss != nm->miss)
-      continue;
+    if (s.lp == -INFINITY || s.miss != nm->miss) continue;
     double w = exp(s.lp - nm->best);
     const float *x = a->value + k * a->dim;
     if (c->pair != ATOM_PAIR_CATEGORICAL) {
-      for (uint64_t j = 0; j < n; j++)
-        acc[j] += w * (double)x[j0 + j];
+      for (uint64_t j = 0; j < n; j++) acc[j] += w * (double)x[j0 + j];
       continue;
     }
     /* Atom k puts its weight on cell l * K + x_kl of each position l. */
     for (uint64_t l = j0 / a->vocab; l * a->vocab < j0 + n; l++) {
       uint64_t cell = l * a->vocab + atom_symbol(a, x[l]);
-      if (cell >= j0 && cell < j0 + n)
-        acc[cell - j0] += w;
+      if (cell >= j0 && cell < j0 + n) acc[cell - j0] += w;
     }
   }
-  for (uint64_t j = 0; j < n; j++)
-    out[j0 + j] = (float)(acc[j] / nm->sum);
+  for (uint64_t j = 0; j < n; j++) out[j0 + j] = (float)(acc[j] / nm->sum);
 }
 
 /* One row of any pair: normalise (falling back to the prior, then to
  * uniform weights, when no atom has a finite score), then accumulate. */
-static void atom_row(atom_ctx *c, uint64_t cells, float *out)
-{
+static void atom_row(atom_ctx *c, uint64_t cells, float *out) {
   atom_score cache_buf[ATOM_CACHE];
   atom_score *cache = c->a->k <= ATOM_CACHE ? cache_buf : NULL;
   atom_norm nm;
@@ -234,10 +208,8 @@ static void atom_row(atom_ctx *c, uint64_t cells, float *out)
 }
 
 void pmm_kernel_exact_atoms_normal(const pmm_atoms *a, double prior_mean, double prior_precision,
-                                   double A, size_t rows, const float *mu, float *xhat)
-{
-  if (a->k == 0)
-    return;
+                                   double A, size_t rows, const float *mu, float *xhat) {
+  if (a->k == 0) return;
   atom_ctx c = {.a = a, .pair = ATOM_PAIR_NORMAL, .A = A};
   if (A > 0.0) {
     c.z_scale = (prior_precision + A) / A;
@@ -251,10 +223,8 @@ void pmm_kernel_exact_atoms_normal(const pmm_atoms *a, double prior_mean, double
 }
 
 void pmm_kernel_exact_atoms_gamma(const pmm_atoms *a, double prior_shape, double prior_rate,
-                                  double A, size_t rows, const float *mu, float *xhat)
-{
-  if (a->k == 0)
-    return;
+                                  double A, size_t rows, const float *mu, float *xhat) {
+  if (a->k == 0) return;
   atom_ctx c = {.a = a, .pair = ATOM_PAIR_GAMMA, .A = A};
   c.b_t = prior_rate + A;
   c.a0 = prior_shape;
@@ -267,22 +237,18 @@ void pmm_kernel_exact_atoms_gamma(const pmm_atoms *a, double prior_shape, double
 }
 
 void pmm_kernel_exact_atoms_categorical(const pmm_atoms *a, double smoothing, size_t rows,
-                                        const float *counts, float *p)
-{
-  if (a->k == 0 || a->vocab == 0)
-    return;
+                                        const float *counts, float *p) {
+  if (a->k == 0 || a->vocab == 0) return;
   atom_ctx c = {.a = a, .pair = ATOM_PAIR_CATEGORICAL};
   c.hard = !(smoothing > 0.0);
   if (!c.hard)
-    c.gain = smoothing >= 1.0 ? 0.0
-                              : log1p((double)a->vocab * (1.0 - smoothing) / smoothing);
+    c.gain = smoothing >= 1.0 ? 0.0 : log1p((double)a->vocab * (1.0 - smoothing) / smoothing);
   uint64_t cells = a->dim * a->vocab;
   for (size_t r = 0; r < rows; r++) {
     c.mode = ATOM_MODE_POSTERIOR;
     c.row = counts + r * cells;
     c.total = 0.0;
-    for (uint64_t j = 0; j < cells; j++)
-      c.total += round_count((double)c.row[j]);
+    for (uint64_t j = 0; j < cells; j++) c.total += round_count((double)c.row[j]);
     atom_row(&c, cells, p + r * cells);
   }
 }

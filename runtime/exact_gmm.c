@@ -39,55 +39,47 @@ typedef struct gmm_comp {
   int absent;    /* pi_k = 0 */
 } gmm_comp;
 
-static double frame_z(const gmm_frame *f, float mu)
-{
+static double frame_z(const gmm_frame *f, float mu) {
   return (f->lambda_t * (double)mu - f->offset) / f->A;
 }
 
 static void comp_table_fill(const pmm_gmm *g, const gmm_frame *f, uint64_t k0, uint64_t nk,
-                            gmm_comp *table)
-{
+                            gmm_comp *table) {
   for (uint64_t i = 0; i < nk; i++) {
     uint64_t k = k0 + i;
     double s2 = (double)g->std[k] * (double)g->std[k];
     double v = s2 + 1.0 / f->A;
     table[i].absent = !(g->weight[k] > 0.0f);
-    table[i].log_norm = table[i].absent ? 0.0
-                                        : log((double)g->weight[k]) - 0.5 * (double)g->dim * log(v);
+    table[i].log_norm =
+        table[i].absent ? 0.0 : log((double)g->weight[k]) - 0.5 * (double)g->dim * log(v);
     table[i].half_inv_v = 0.5 / v;
     /* s^2 / v written so that it stays exact when 1/A is tiny */
     table[i].shrink = f->A * s2 / (f->A * s2 + 1.0);
   }
 }
 
-static void mixture_mean(const pmm_gmm *g, float *xhat)
-{
+static void mixture_mean(const pmm_gmm *g, float *xhat) {
   for (uint64_t d = 0; d < g->dim; d++) {
     double acc = 0.0;
-    for (uint64_t k = 0; k < g->k; k++)
-      acc += (double)g->weight[k] * g->mean[k * g->dim + d];
+    for (uint64_t k = 0; k < g->k; k++) acc += (double)g->weight[k] * g->mean[k * g->dim + d];
     xhat[d] = (float)acc;
   }
 }
 
 /* One row.  `table` holds all components already when `filled`. */
-static void posterior_mean_row(const pmm_gmm *g, const gmm_frame *f, gmm_comp *table,
-                               int filled, const float *mu, float *xhat)
-{
+static void posterior_mean_row(const pmm_gmm *g, const gmm_frame *f, gmm_comp *table, int filled,
+                               const float *mu, float *xhat) {
   for (uint64_t d0 = 0; d0 < g->dim; d0 += ACC_CHUNK) {
     uint64_t nd = g->dim - d0 < ACC_CHUNK ? g->dim - d0 : ACC_CHUNK;
     double acc[ACC_CHUNK];
     double best = -INFINITY, total = 0.0;
-    for (uint64_t d = 0; d < nd; d++)
-      acc[d] = 0.0;
+    for (uint64_t d = 0; d < nd; d++) acc[d] = 0.0;
     for (uint64_t k0 = 0; k0 < g->k; k0 += COMP_CHUNK) {
       uint64_t nk = g->k - k0 < COMP_CHUNK ? g->k - k0 : COMP_CHUNK;
-      if (!filled)
-        comp_table_fill(g, f, k0, nk, table);
+      if (!filled) comp_table_fill(g, f, k0, nk, table);
       for (uint64_t i = 0; i < nk; i++) {
         const gmm_comp *c = &table[i];
-        if (c->absent)
-          continue;
+        if (c->absent) continue;
         const float *m = g->mean + (k0 + i) * g->dim;
         double d2 = 0.0;
         for (uint64_t d = 0; d < g->dim; d++) {
@@ -98,8 +90,7 @@ static void posterior_mean_row(const pmm_gmm *g, const gmm_frame *f, gmm_comp *t
         if (lp > best) {
           double scale = exp(best - lp);
           total *= scale;
-          for (uint64_t d = 0; d < nd; d++)
-            acc[d] *= scale;
+          for (uint64_t d = 0; d < nd; d++) acc[d] *= scale;
           best = lp;
           w = 1.0;
         } else {
@@ -110,25 +101,21 @@ static void posterior_mean_row(const pmm_gmm *g, const gmm_frame *f, gmm_comp *t
           acc[d] += w * (m[d0 + d] + c->shrink * (frame_z(f, mu[d0 + d]) - m[d0 + d]));
       }
     }
-    for (uint64_t d = 0; d < nd; d++)
-      xhat[d0 + d] = (float)(acc[d] / total);
+    for (uint64_t d = 0; d < nd; d++) xhat[d0 + d] = (float)(acc[d] / total);
   }
 }
 
-void pmm_kernel_exact_gmm(const pmm_gmm *g, double prior_mean, double prior_precision,
-                          double A, size_t rows, const float *mu, float *xhat)
-{
+void pmm_kernel_exact_gmm(const pmm_gmm *g, double prior_mean, double prior_precision, double A,
+                          size_t rows, const float *mu, float *xhat) {
   size_t dim = (size_t)g->dim;
   if (!(A > 0.0)) {
-    for (size_t r = 0; r < rows; r++)
-      mixture_mean(g, xhat + r * dim);
+    for (size_t r = 0; r < rows; r++) mixture_mean(g, xhat + r * dim);
     return;
   }
   gmm_frame f = {prior_precision + A, prior_precision * prior_mean, A};
   gmm_comp table[COMP_CHUNK];
   int filled = g->k <= COMP_CHUNK;
-  if (filled)
-    comp_table_fill(g, &f, 0, g->k, table);
+  if (filled) comp_table_fill(g, &f, 0, g->k, table);
   for (size_t r = 0; r < rows; r++)
     posterior_mean_row(g, &f, table, filled, mu + r * dim, xhat + r * dim);
 }

@@ -6,7 +6,4 @@
 
 #include "runtime/pmmrt.h"
 
-float pmm_exp_f32(float x)
-{
-  return pmm_fastmath_exp(x);
-}
+float pmm_exp_f32(float x) { return pmm_fastmath_exp(x); }

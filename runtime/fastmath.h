@@ -44,10 +44,10 @@
 
 #define PMM_EXP_HI 89.0f
 #define PMM_EXP_LO (-104.0f)
-#define PMM_EXP_LOG2E 0x1.715476p+0f  /* 1 / ln 2 rounded to float */
-#define PMM_EXP_SHIFT 0x1.8p+23f      /* 1.5 * 2^23: rounds to an integer */
+#define PMM_EXP_LOG2E 0x1.715476p+0f /* 1 / ln 2 rounded to float */
+#define PMM_EXP_SHIFT 0x1.8p+23f     /* 1.5 * 2^23: rounds to an integer */
 #define PMM_EXP_SHIFT_BITS 0x4b400000u
-#define PMM_EXP_LN2_HI 0x1.62e400p-1f /* ln 2, 16 significant bits */
+#define PMM_EXP_LN2_HI 0x1.62e400p-1f  /* ln 2, 16 significant bits */
 #define PMM_EXP_LN2_LO 0x1.7f7d1cp-20f /* ln 2 - PMM_EXP_LN2_HI */
 #define PMM_EXP_C2 0x1.fffff8p-2f
 #define PMM_EXP_C3 0x1.55548ep-3f

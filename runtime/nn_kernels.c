@@ -22,15 +22,12 @@
 /* The output positions o < n_out whose input position o * stride + off - pad
  * lies in [0, n_in): the interval [*lo, *hi), possibly empty.  Computing it
  * once per kernel tap keeps the padding test out of the inner loop. */
-static void conv_valid(size_t n_out, size_t n_in, size_t stride, size_t off, size_t pad,
-                       size_t *lo, size_t *hi)
-{
+static void conv_valid(size_t n_out, size_t n_in, size_t stride, size_t off, size_t pad, size_t *lo,
+                       size_t *hi) {
   *lo = off >= pad ? 0 : (pad - off + stride - 1) / stride;
   *hi = n_in + pad <= off ? 0 : (n_in + pad - off - 1) / stride + 1;
-  if (*hi > n_out)
-    *hi = n_out;
-  if (*hi < *lo)
-    *hi = *lo;
+  if (*hi > n_out) *hi = n_out;
+  if (*hi < *lo) *hi = *lo;
 }
 
 /* y[t] = fma(a, x[t * stride], y[t]) for t < n.  fmaf is exactly rounded
@@ -40,15 +37,12 @@ static void conv_valid(size_t n_out, size_t n_in, size_t stride, size_t off, siz
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 __attribute__((target_clones("fma", "default")))
 #endif
-static void fma_strided(size_t n, float a, const float *restrict x, size_t stride,
-                        float *restrict y)
-{
+static void
+fma_strided(size_t n, float a, const float *restrict x, size_t stride, float *restrict y) {
   if (stride == 1) {
-    for (size_t t = 0; t < n; t++)
-      y[t] = fmaf(a, x[t], y[t]);
+    for (size_t t = 0; t < n; t++) y[t] = fmaf(a, x[t], y[t]);
   } else {
-    for (size_t t = 0; t < n; t++)
-      y[t] = fmaf(a, x[t * stride], y[t]);
+    for (size_t t = 0; t < n; t++) y[t] = fmaf(a, x[t * stride], y[t]);
   }
 }
 
@@ -61,17 +55,15 @@ static void fma_strided(size_t n, float a, const float *restrict x, size_t strid
  * taps add exact zeros), so the interpreter and compiled code agree bit
  * for bit on convolutions. */
 void pmm_kernel_conv2d(size_t rows, size_t ci, size_t h, size_t w, size_t co, size_t k,
-                       size_t stride, size_t pad, size_t groups, const float *x,
-                       const float *wt, const float *b, float *y)
-{
+                       size_t stride, size_t pad, size_t groups, const float *x, const float *wt,
+                       const float *b, float *y) {
   size_t ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
   size_t cin_g = ci / groups, cout_g = co / groups;
   for (size_t r = 0; r < rows; r++) {
     const float *xr = x + r * ci * h * w;
     for (size_t o = 0; o < co; o++) {
       float *yo = y + (r * co + o) * ho * wo;
-      for (size_t i = 0; i < ho * wo; i++)
-        yo[i] = 0.0f;
+      for (size_t i = 0; i < ho * wo; i++) yo[i] = 0.0f;
       const float *xg = xr + (o / cout_g) * cin_g * h * w;
       for (size_t c = 0; c < cin_g; c++) {
         const float *xc = xg + c * h * w;
@@ -92,8 +84,7 @@ void pmm_kernel_conv2d(size_t rows, size_t ci, size_t h, size_t w, size_t co, si
         }
       }
       if (b)
-        for (size_t i = 0; i < ho * wo; i++)
-          yo[i] = yo[i] + b[o];
+        for (size_t i = 0; i < ho * wo; i++) yo[i] = yo[i] + b[o];
     }
   }
 }
@@ -104,8 +95,7 @@ void pmm_kernel_conv2d(size_t rows, size_t ci, size_t h, size_t w, size_t co, si
  * variance) so a large mean does not cancel the variance, and each output
  * rounded to float once. */
 void pmm_kernel_groupnorm(size_t rows, size_t c, size_t n, size_t groups, const float *x,
-                          const float *gamma, const float *beta, float eps, float *y)
-{
+                          const float *gamma, const float *beta, float eps, float *y) {
   pmm_kernel_groupnorm_film(rows, c, n, groups, x, gamma, beta, eps, NULL, NULL, 0, PMM_ACT_NONE,
                             y);
 }
@@ -113,27 +103,20 @@ void pmm_kernel_groupnorm(size_t rows, size_t c, size_t n, size_t groups, const 
 /* One channel's n values: normalised, scaled and shifted by FiLM in float,
  * then the activation over the row while it is in cache. */
 static void gn_channel(size_t n, const float *x, float *y, double mean, double inv, double ga,
-                       double be, const float *mul, const float *add, pmm_act act)
-{
-  for (size_t i = 0; i < n; i++)
-    y[i] = (float)((x[i] - mean) * inv * ga + be);
+                       double be, const float *mul, const float *add, pmm_act act) {
+  for (size_t i = 0; i < n; i++) y[i] = (float)((x[i] - mean) * inv * ga + be);
   if (mul)
-    for (size_t i = 0; i < n; i++)
-      y[i] = y[i] * *mul;
+    for (size_t i = 0; i < n; i++) y[i] = y[i] * *mul;
   if (add)
-    for (size_t i = 0; i < n; i++)
-      y[i] = y[i] + *add;
-  if (act != PMM_ACT_NONE)
-    pmm_kernel_act(act, n, y, y);
+    for (size_t i = 0; i < n; i++) y[i] = y[i] + *add;
+  if (act != PMM_ACT_NONE) pmm_kernel_act(act, n, y, y);
 }
 
 void pmm_kernel_groupnorm_film(size_t rows, size_t c, size_t n, size_t groups, const float *x,
                                const float *gamma, const float *beta, float eps, const float *mul,
-                               const float *add, size_t film_stride, pmm_act act, float *y)
-{
+                               const float *add, size_t film_stride, pmm_act act, float *y) {
   size_t cpg = c / groups, len = cpg * n;
-  if (len == 0)
-    return;
+  if (len == 0) return;
   for (size_t g = 0; g < rows * groups; g++) {
     const float *xg = x + g * len;
     float *yg = y + g * len;
@@ -155,18 +138,15 @@ void pmm_kernel_groupnorm_film(size_t rows, size_t c, size_t n, size_t groups, c
 /* Each input row is widened once, then copied to the f - 1 output rows
  * below it. */
 void pmm_kernel_upsample_nearest(size_t rows, size_t c, size_t h, size_t w, size_t f,
-                                 const float *x, float *y)
-{
+                                 const float *x, float *y) {
   size_t wo = w * f;
   for (size_t p = 0; p < rows * c * h; p++) {
     const float *xrow = x + p * w;
     float *yrow = y + p * f * wo;
     for (size_t ix = 0; ix < w; ix++) {
-      for (size_t j = 0; j < f; j++)
-        yrow[ix * f + j] = xrow[ix];
+      for (size_t j = 0; j < f; j++) yrow[ix * f + j] = xrow[ix];
     }
-    for (size_t j = 1; j < f; j++)
-      memcpy(yrow + j * wo, yrow, wo * sizeof *yrow);
+    for (size_t j = 1; j < f; j++) memcpy(yrow + j * wo, yrow, wo * sizeof *yrow);
   }
 }
 
@@ -174,8 +154,7 @@ void pmm_kernel_upsample_nearest(size_t rows, size_t c, size_t h, size_t w, size
  * row, then column), divided by k * k.  Input rows and columns beyond the
  * last full window are ignored (floor). */
 void pmm_kernel_avgpool(size_t rows, size_t c, size_t h, size_t w, size_t k, const float *x,
-                        float *y)
-{
+                        float *y) {
   size_t ho = h / k, wo = w / k;
   float area = (float)(k * k);
   for (size_t p = 0; p < rows * c; p++) {
@@ -183,17 +162,14 @@ void pmm_kernel_avgpool(size_t rows, size_t c, size_t h, size_t w, size_t k, con
     float *yp = y + p * ho * wo;
     for (size_t oy = 0; oy < ho; oy++) {
       float *yrow = yp + oy * wo;
-      for (size_t ox = 0; ox < wo; ox++)
-        yrow[ox] = 0.0f;
+      for (size_t ox = 0; ox < wo; ox++) yrow[ox] = 0.0f;
       for (size_t dy = 0; dy < k; dy++) {
         const float *xrow = xp + (oy * k + dy) * w;
         for (size_t ox = 0; ox < wo; ox++) {
-          for (size_t dx = 0; dx < k; dx++)
-            yrow[ox] += xrow[ox * k + dx];
+          for (size_t dx = 0; dx < k; dx++) yrow[ox] += xrow[ox * k + dx];
         }
       }
-      for (size_t ox = 0; ox < wo; ox++)
-        yrow[ox] /= area;
+      for (size_t ox = 0; ox < wo; ox++) yrow[ox] /= area;
     }
   }
 }
@@ -209,16 +185,14 @@ enum { SOFTMAX_CHUNK = 64 };
  * [n, ld] (the columns are x[j * ld + 0 .. cols - 1]).  Every column gets
  * exactly the operations of the one-column case: max, e = exp(x - max),
  * the float sum of e in index order, e / sum.  x == y is allowed. */
-static void softmax_columns(size_t n, size_t cols, size_t ld, const float *x, float *y)
-{
+static void softmax_columns(size_t n, size_t cols, size_t ld, const float *x, float *y) {
   float m[SOFTMAX_CHUNK], s[SOFTMAX_CHUNK];
   for (size_t i = 0; i < cols; i++) {
     m[i] = x[i];
     s[i] = 0.0f;
   }
   for (size_t j = 1; j < n; j++) {
-    for (size_t i = 0; i < cols; i++)
-      m[i] = x[j * ld + i] > m[i] ? x[j * ld + i] : m[i];
+    for (size_t i = 0; i < cols; i++) m[i] = x[j * ld + i] > m[i] ? x[j * ld + i] : m[i];
   }
   for (size_t j = 0; j < n; j++) {
     for (size_t i = 0; i < cols; i++) {
@@ -228,34 +202,25 @@ static void softmax_columns(size_t n, size_t cols, size_t ld, const float *x, fl
     }
   }
   for (size_t j = 0; j < n; j++) {
-    for (size_t i = 0; i < cols; i++)
-      y[j * ld + i] /= s[i];
+    for (size_t i = 0; i < cols; i++) y[j * ld + i] /= s[i];
   }
 }
 
 /* Softmax of one contiguous row with the operations of softmax_columns:
  * max, e = exp(x - max), the float sum of e in index order, e / sum; the
  * exponentials and divisions vectorise. */
-static void softmax_row(size_t n, const float *x, float *y)
-{
+static void softmax_row(size_t n, const float *x, float *y) {
   float m = x[0], s = 0.0f;
-  for (size_t j = 1; j < n; j++)
-    m = x[j] > m ? x[j] : m;
-  for (size_t j = 0; j < n; j++)
-    y[j] = pmm_fastmath_exp(x[j] - m);
-  for (size_t j = 0; j < n; j++)
-    s += y[j];
-  for (size_t j = 0; j < n; j++)
-    y[j] /= s;
+  for (size_t j = 1; j < n; j++) m = x[j] > m ? x[j] : m;
+  for (size_t j = 0; j < n; j++) y[j] = pmm_fastmath_exp(x[j] - m);
+  for (size_t j = 0; j < n; j++) s += y[j];
+  for (size_t j = 0; j < n; j++) y[j] /= s;
 }
 
-void pmm_kernel_softmax_axis(size_t outer, size_t n, size_t inner, const float *x, float *y)
-{
-  if (n == 0)
-    return;
+void pmm_kernel_softmax_axis(size_t outer, size_t n, size_t inner, const float *x, float *y) {
+  if (n == 0) return;
   if (inner == 1) {
-    for (size_t o = 0; o < outer; o++)
-      softmax_row(n, x + o * n, y + o * n);
+    for (size_t o = 0; o < outer; o++) softmax_row(n, x + o * n, y + o * n);
     return;
   }
   for (size_t o = 0; o < outer; o++) {
@@ -269,8 +234,7 @@ void pmm_kernel_softmax_axis(size_t outer, size_t n, size_t inner, const float *
 
 /* ---- attention ---------------------------------------------------------- */
 
-size_t pmm_attention_scratch_floats(size_t L)
-{
+size_t pmm_attention_scratch_floats(size_t L) {
   size_t n;
   return __builtin_mul_overflow(L, L, &n) ? SIZE_MAX : n;
 }
@@ -281,10 +245,8 @@ size_t pmm_attention_scratch_floats(size_t L)
  * head's columns of y.  Q, K and V are read in place from qkv with leading
  * dimension 3E, so nothing is copied. */
 void pmm_kernel_attention(size_t rows, size_t L, size_t E, size_t heads, const float *qkv,
-                          float *scratch, float *y)
-{
-  if (L == 0 || heads == 0 || E / heads == 0)
-    return;
+                          float *scratch, float *y) {
+  if (L == 0 || heads == 0 || E / heads == 0) return;
   size_t d = E / heads;
   float alpha = 1.0f / sqrtf((float)d);
   for (size_t r = 0; r < rows; r++) {
@@ -295,8 +257,8 @@ void pmm_kernel_attention(size_t rows, size_t L, size_t E, size_t heads, const f
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)L, (int)L, (int)d, alpha, q,
                   (int)(3 * E), kk, (int)(3 * E), 0.0f, scratch, (int)L);
       pmm_kernel_softmax_axis(L, L, 1, scratch, scratch);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)d, (int)L, 1.0f,
-                  scratch, (int)L, v, (int)(3 * E), 0.0f, yr + j * d, (int)E);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)d, (int)L, 1.0f, scratch,
+                  (int)L, v, (int)(3 * E), 0.0f, yr + j * d, (int)E);
     }
   }
 }
@@ -307,8 +269,7 @@ void pmm_kernel_attention(size_t rows, size_t L, size_t E, size_t heads, const f
  * walked in its own order with x's strides permuted to match; the
  * innermost loop runs along y's last axis (contiguous writes). */
 void pmm_kernel_transpose(size_t rows, size_t rank, const size_t *dims, const size_t *perm,
-                          const float *x, float *y)
-{
+                          const float *x, float *y) {
   size_t lead = 4 - rank, n = 1, xs[4], od[4], os[4];
   int identity = 1;
   for (size_t a = 0; a < 4; a++) {
@@ -325,8 +286,7 @@ void pmm_kernel_transpose(size_t rows, size_t rank, const size_t *dims, const si
     identity &= perm[a] == a;
   }
   if (identity) {
-    if (x != y)
-      memcpy(y, x, rows * n * sizeof *y);
+    if (x != y) memcpy(y, x, rows * n * sizeof *y);
     return;
   }
   for (size_t r = 0; r < rows; r++) {
@@ -336,8 +296,7 @@ void pmm_kernel_transpose(size_t rows, size_t rank, const size_t *dims, const si
       for (size_t i1 = 0; i1 < od[1]; i1++) {
         for (size_t i2 = 0; i2 < od[2]; i2++) {
           const float *xp = xr + i0 * os[0] + i1 * os[1] + i2 * os[2];
-          for (size_t i3 = 0; i3 < od[3]; i3++)
-            *yo++ = xp[i3 * os[3]];
+          for (size_t i3 = 0; i3 < od[3]; i3++) *yo++ = xp[i3 * os[3]];
         }
       }
     }

@@ -21,10 +21,8 @@
 #define NPY_MAX_RANK 8
 #define NPY_MAX_HEADER (1u << 20) /* far above anything numpy writes */
 
-void pmm_array_free(pmm_array *a)
-{
-  if (!a)
-    return;
+void pmm_array_free(pmm_array *a) {
+  if (!a) return;
   free(a->data);
   memset(a, 0, sizeof *a);
 }
@@ -33,8 +31,7 @@ static pmm_status npy_fail(pmm_status st, char *err, size_t errlen, const char *
                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static pmm_status npy_fail(pmm_status st, char *err, size_t errlen, const char *path,
-                           const char *fmt, ...)
-{
+                           const char *fmt, ...) {
   if (err && errlen > 0) {
     int n = snprintf(err, errlen, "%s: ", path);
     if (n >= 0 && (size_t)n < errlen) {
@@ -49,49 +46,33 @@ static pmm_status npy_fail(pmm_status st, char *err, size_t errlen, const char *
 
 /* ---- element types ------------------------------------------------------ */
 
-static uint64_t load_le(const unsigned char *p, size_t n)
-{
+static uint64_t load_le(const unsigned char *p, size_t n) {
   uint64_t v = 0;
-  for (size_t i = n; i-- > 0;)
-    v = (v << 8) | p[i];
+  for (size_t i = n; i-- > 0;) v = (v << 8) | p[i];
   return v;
 }
 
-static float conv_f4(const unsigned char *p)
-{
+static float conv_f4(const unsigned char *p) {
   uint32_t bits = (uint32_t)load_le(p, 4);
   float f;
   memcpy(&f, &bits, sizeof f);
   return f;
 }
 
-static float conv_f8(const unsigned char *p)
-{
+static float conv_f8(const unsigned char *p) {
   uint64_t bits = load_le(p, 8);
   double d;
   memcpy(&d, &bits, sizeof d);
   return (float)d;
 }
 
-static float conv_i4(const unsigned char *p)
-{
-  return (float)(int32_t)(uint32_t)load_le(p, 4);
-}
+static float conv_i4(const unsigned char *p) { return (float)(int32_t)(uint32_t)load_le(p, 4); }
 
-static float conv_i8(const unsigned char *p)
-{
-  return (float)(int64_t)load_le(p, 8);
-}
+static float conv_i8(const unsigned char *p) { return (float)(int64_t)load_le(p, 8); }
 
-static float conv_u1(const unsigned char *p)
-{
-  return (float)p[0];
-}
+static float conv_u1(const unsigned char *p) { return (float)p[0]; }
 
-static float conv_u2(const unsigned char *p)
-{
-  return (float)(uint16_t)load_le(p, 2);
-}
+static float conv_u2(const unsigned char *p) { return (float)(uint16_t)load_le(p, 2); }
 
 typedef struct npy_dtype {
   const char *descr;
@@ -104,11 +85,9 @@ static const npy_dtype npy_dtypes[] = {
     {"|u1", 1, conv_u1}, {"<u1", 1, conv_u1}, {"<u2", 2, conv_u2},
 };
 
-static const npy_dtype *dtype_find(const char *descr)
-{
+static const npy_dtype *dtype_find(const char *descr) {
   for (size_t i = 0; i < sizeof npy_dtypes / sizeof npy_dtypes[0]; i++) {
-    if (strcmp(npy_dtypes[i].descr, descr) == 0)
-      return &npy_dtypes[i];
+    if (strcmp(npy_dtypes[i].descr, descr) == 0) return &npy_dtypes[i];
   }
   return NULL;
 }
@@ -129,15 +108,13 @@ typedef struct hdr_cursor {
   char what[160];
 } hdr_cursor;
 
-static void cur_skip_space(hdr_cursor *c)
-{
-  while (c->pos < c->len && (c->s[c->pos] == ' ' || c->s[c->pos] == '\t' ||
-                             c->s[c->pos] == '\n' || c->s[c->pos] == '\r'))
+static void cur_skip_space(hdr_cursor *c) {
+  while (c->pos < c->len && (c->s[c->pos] == ' ' || c->s[c->pos] == '\t' || c->s[c->pos] == '\n' ||
+                             c->s[c->pos] == '\r'))
     c->pos++;
 }
 
-static int cur_fail(hdr_cursor *c, const char *expected)
-{
+static int cur_fail(hdr_cursor *c, const char *expected) {
   if (c->pos < c->len)
     snprintf(c->what, sizeof c->what, "expected %s at header offset %zu, found '%c'", expected,
              c->pos, c->s[c->pos]);
@@ -146,23 +123,19 @@ static int cur_fail(hdr_cursor *c, const char *expected)
   return -1;
 }
 
-static int cur_expect(hdr_cursor *c, char ch, const char *expected)
-{
+static int cur_expect(hdr_cursor *c, char ch, const char *expected) {
   cur_skip_space(c);
-  if (c->pos >= c->len || c->s[c->pos] != ch)
-    return cur_fail(c, expected);
+  if (c->pos >= c->len || c->s[c->pos] != ch) return cur_fail(c, expected);
   c->pos++;
   return 0;
 }
 
-static int cur_peek(hdr_cursor *c, char ch)
-{
+static int cur_peek(hdr_cursor *c, char ch) {
   cur_skip_space(c);
   return c->pos < c->len && c->s[c->pos] == ch;
 }
 
-static int cur_string(hdr_cursor *c, char *out, size_t outlen)
-{
+static int cur_string(hdr_cursor *c, char *out, size_t outlen) {
   cur_skip_space(c);
   if (c->pos >= c->len || (c->s[c->pos] != '\'' && c->s[c->pos] != '"'))
     return cur_fail(c, "a quoted string");
@@ -173,23 +146,20 @@ static int cur_string(hdr_cursor *c, char *out, size_t outlen)
       return cur_fail(c, "a short string without escapes");
     out[n++] = c->s[c->pos++];
   }
-  if (c->pos >= c->len)
-    return cur_fail(c, "a closing quote");
+  if (c->pos >= c->len) return cur_fail(c, "a closing quote");
   c->pos++;
   out[n] = '\0';
   return 0;
 }
 
-static int cur_uint(hdr_cursor *c, uint64_t *out)
-{
+static int cur_uint(hdr_cursor *c, uint64_t *out) {
   cur_skip_space(c);
   if (c->pos >= c->len || c->s[c->pos] < '0' || c->s[c->pos] > '9')
     return cur_fail(c, "a non-negative integer");
   uint64_t v = 0;
   while (c->pos < c->len && c->s[c->pos] >= '0' && c->s[c->pos] <= '9') {
     unsigned digit = (unsigned)(c->s[c->pos] - '0');
-    if (v > (UINT64_MAX - digit) / 10)
-      return cur_fail(c, "a dimension below 2^64");
+    if (v > (UINT64_MAX - digit) / 10) return cur_fail(c, "a dimension below 2^64");
     v = v * 10 + digit;
     c->pos++;
   }
@@ -199,8 +169,7 @@ static int cur_uint(hdr_cursor *c, uint64_t *out)
   return 0;
 }
 
-static int cur_bool(hdr_cursor *c, int *out)
-{
+static int cur_bool(hdr_cursor *c, int *out) {
   cur_skip_space(c);
   if (c->len - c->pos >= 4 && memcmp(c->s + c->pos, "True", 4) == 0) {
     c->pos += 4;
@@ -215,18 +184,15 @@ static int cur_bool(hdr_cursor *c, int *out)
   return cur_fail(c, "True or False");
 }
 
-static int cur_shape(hdr_cursor *c, npy_header *h)
-{
-  if (cur_expect(c, '(', "'(' opening the shape tuple") != 0)
-    return -1;
+static int cur_shape(hdr_cursor *c, npy_header *h) {
+  if (cur_expect(c, '(', "'(' opening the shape tuple") != 0) return -1;
   h->rank = 0;
   while (!cur_peek(c, ')')) {
     if (h->rank == NPY_MAX_RANK) {
       snprintf(c->what, sizeof c->what, "shape has more than %d dimensions", NPY_MAX_RANK);
       return -1;
     }
-    if (cur_uint(c, &h->shape[h->rank]) != 0)
-      return -1;
+    if (cur_uint(c, &h->shape[h->rank]) != 0) return -1;
     h->rank++;
     if (cur_peek(c, ','))
       c->pos++;
@@ -238,26 +204,21 @@ static int cur_shape(hdr_cursor *c, npy_header *h)
 }
 
 /* Parse the header dict; 0 on success, else c->what says why. */
-static int header_parse(hdr_cursor *c, npy_header *h)
-{
+static int header_parse(hdr_cursor *c, npy_header *h) {
   int have_descr = 0, have_order = 0, have_shape = 0;
-  if (cur_expect(c, '{', "'{' opening the header dict") != 0)
-    return -1;
+  if (cur_expect(c, '{', "'{' opening the header dict") != 0) return -1;
   while (!cur_peek(c, '}')) {
     char key[32];
     if (cur_string(c, key, sizeof key) != 0 || cur_expect(c, ':', "':' after a key") != 0)
       return -1;
     if (strcmp(key, "descr") == 0) {
-      if (cur_string(c, h->descr, sizeof h->descr) != 0)
-        return -1;
+      if (cur_string(c, h->descr, sizeof h->descr) != 0) return -1;
       have_descr = 1;
     } else if (strcmp(key, "fortran_order") == 0) {
-      if (cur_bool(c, &h->fortran_order) != 0)
-        return -1;
+      if (cur_bool(c, &h->fortran_order) != 0) return -1;
       have_order = 1;
     } else if (strcmp(key, "shape") == 0) {
-      if (cur_shape(c, h) != 0)
-        return -1;
+      if (cur_shape(c, h) != 0) return -1;
       have_shape = 1;
     } else {
       snprintf(c->what, sizeof c->what,
@@ -271,11 +232,12 @@ static int header_parse(hdr_cursor *c, npy_header *h)
   }
   c->pos++;
   cur_skip_space(c);
-  if (c->pos != c->len)
-    return cur_fail(c, "only padding after the header dict");
+  if (c->pos != c->len) return cur_fail(c, "only padding after the header dict");
   if (!have_descr || !have_order || !have_shape) {
     snprintf(c->what, sizeof c->what, "header lacks the key '%s'",
-             !have_descr ? "descr" : !have_order ? "fortran_order" : "shape");
+             !have_descr   ? "descr"
+             : !have_order ? "fortran_order"
+                           : "shape");
     return -1;
   }
   return 0;
@@ -283,9 +245,7 @@ static int header_parse(hdr_cursor *c, npy_header *h)
 
 /* ---- reader ------------------------------------------------------------- */
 
-static pmm_status read_header(FILE *f, const char *path, npy_header *h, char *err,
-                              size_t errlen)
-{
+static pmm_status read_header(FILE *f, const char *path, npy_header *h, char *err, size_t errlen) {
   unsigned char pre[12];
   size_t got = fread(pre, 1, 10, f);
   if (got < 8 || memcmp(pre, "\x93NUMPY", 6) != 0)
@@ -297,8 +257,7 @@ static pmm_status read_header(FILE *f, const char *path, npy_header *h, char *er
                     "unsupported .npy version %u.%u (expected 1.0, 2.0 or 3.0)", major, minor);
   uint64_t hlen;
   if (major == 1) {
-    if (got < 10)
-      return npy_fail(PMM_ERR_FORMAT, err, errlen, path, "truncated .npy preamble");
+    if (got < 10) return npy_fail(PMM_ERR_FORMAT, err, errlen, path, "truncated .npy preamble");
     hlen = load_le(pre + 8, 2);
   } else {
     if (got < 10 || fread(pre + 10, 1, 2, f) != 2)
@@ -306,36 +265,32 @@ static pmm_status read_header(FILE *f, const char *path, npy_header *h, char *er
     hlen = load_le(pre + 8, 4);
   }
   if (hlen > NPY_MAX_HEADER)
-    return npy_fail(PMM_ERR_FORMAT, err, errlen, path,
-                    "header length %llu is implausibly large", (unsigned long long)hlen);
+    return npy_fail(PMM_ERR_FORMAT, err, errlen, path, "header length %llu is implausibly large",
+                    (unsigned long long)hlen);
   char *text = malloc((size_t)hlen + 1);
-  if (!text)
-    return npy_fail(PMM_ERR_NOMEM, err, errlen, path, "out of memory reading the header");
+  if (!text) return npy_fail(PMM_ERR_NOMEM, err, errlen, path, "out of memory reading the header");
   if (fread(text, 1, (size_t)hlen, f) != (size_t)hlen) {
     free(text);
-    return npy_fail(PMM_ERR_FORMAT, err, errlen, path,
-                    "truncated header (expected %llu bytes)", (unsigned long long)hlen);
+    return npy_fail(PMM_ERR_FORMAT, err, errlen, path, "truncated header (expected %llu bytes)",
+                    (unsigned long long)hlen);
   }
   text[hlen] = '\0';
   hdr_cursor c = {text, (size_t)hlen, 0, ""};
   int bad = header_parse(&c, h);
   free(text);
-  if (bad)
-    return npy_fail(PMM_ERR_FORMAT, err, errlen, path, "bad header: %s", c.what);
+  if (bad) return npy_fail(PMM_ERR_FORMAT, err, errlen, path, "bad header: %s", c.what);
   return PMM_OK;
 }
 
-static pmm_status read_data(FILE *f, const char *path, const npy_dtype *dt, pmm_array *a,
-                            char *err, size_t errlen)
-{
+static pmm_status read_data(FILE *f, const char *path, const npy_dtype *dt, pmm_array *a, char *err,
+                            size_t errlen) {
   unsigned char buf[1 << 16];
   size_t per = sizeof buf / dt->size;
   uint64_t done = 0;
   while (done < a->count) {
     size_t want = a->count - done < per ? (size_t)(a->count - done) : per;
     size_t got = fread(buf, dt->size, want, f);
-    for (size_t i = 0; i < got; i++)
-      a->data[done + i] = dt->conv(buf + i * dt->size);
+    for (size_t i = 0; i < got; i++) a->data[done + i] = dt->conv(buf + i * dt->size);
     done += got;
     if (got < want) {
       if (ferror(f))
@@ -350,17 +305,14 @@ static pmm_status read_data(FILE *f, const char *path, const npy_dtype *dt, pmm_
     return npy_fail(PMM_ERR_FORMAT, err, errlen, path,
                     "unexpected bytes after the %llu elements the header announces",
                     (unsigned long long)a->count);
-  if (ferror(f))
-    return npy_fail(PMM_ERR_IO, err, errlen, path, "read error: %s", strerror(errno));
+  if (ferror(f)) return npy_fail(PMM_ERR_IO, err, errlen, path, "read error: %s", strerror(errno));
   return PMM_OK;
 }
 
-pmm_status pmm_npy_read(const char *path, pmm_array *out, char *err, size_t errlen)
-{
+pmm_status pmm_npy_read(const char *path, pmm_array *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
   FILE *f = fopen(path, "rb");
-  if (!f)
-    return npy_fail(PMM_ERR_IO, err, errlen, path, "cannot open: %s", strerror(errno));
+  if (!f) return npy_fail(PMM_ERR_IO, err, errlen, path, "cannot open: %s", strerror(errno));
   npy_header h;
   memset(&h, 0, sizeof h);
   pmm_status st = read_header(f, path, &h, err, errlen);
@@ -369,8 +321,7 @@ pmm_status pmm_npy_read(const char *path, pmm_array *out, char *err, size_t errl
     dt = dtype_find(h.descr);
     if (!dt)
       st = npy_fail(PMM_ERR_FORMAT, err, errlen, path,
-                    "unsupported dtype '%s' (expected <f4, <f8, <i4, <i8, |u1 or <u2)",
-                    h.descr);
+                    "unsupported dtype '%s' (expected <f4, <f8, <i4, <i8, |u1 or <u2)", h.descr);
     else if (h.fortran_order)
       st = npy_fail(PMM_ERR_FORMAT, err, errlen, path,
                     "Fortran-order arrays are not supported (save the array in C order)");
@@ -391,31 +342,31 @@ pmm_status pmm_npy_read(const char *path, pmm_array *out, char *err, size_t errl
     out->count = count;
     out->data = malloc(count > 0 ? (size_t)count * sizeof(float) : 1);
     if (!out->data)
-      st = npy_fail(PMM_ERR_NOMEM, err, errlen, path,
-                    "out of memory for %llu elements", (unsigned long long)count);
+      st = npy_fail(PMM_ERR_NOMEM, err, errlen, path, "out of memory for %llu elements",
+                    (unsigned long long)count);
   }
-  if (st == PMM_OK)
-    st = read_data(f, path, dt, out, err, errlen);
+  if (st == PMM_OK) st = read_data(f, path, dt, out, err, errlen);
   fclose(f);
-  if (st != PMM_OK)
-    pmm_array_free(out);
+  if (st != PMM_OK) pmm_array_free(out);
   return st;
 }
 
 /* ---- writer ------------------------------------------------------------- */
 
-pmm_status pmm_npy_write_header(void *file, uint32_t rank, const uint64_t *shape)
-{
+pmm_status pmm_npy_write_header(void *file, uint32_t rank, const uint64_t *shape) {
   FILE *f = file;
-  if (rank > NPY_MAX_RANK)
-    return PMM_ERR_USAGE;
+  if (rank > NPY_MAX_RANK) return PMM_ERR_USAGE;
   /* 10-byte preamble + dict + padding + '\n' is a multiple of 64, so the
    * data that follows is aligned for memory-mapping readers. */
   char head[512];
-  int n = snprintf(head + 10, sizeof head - 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+  int n =
+      snprintf(head + 10, sizeof head - 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
   for (uint32_t i = 0; i < rank; i++)
     n += snprintf(head + 10 + n, sizeof head - 10 - (size_t)n, "%llu%s",
-                  (unsigned long long)shape[i], rank == 1 ? "," : i + 1 < rank ? ", " : "");
+                  (unsigned long long)shape[i],
+                  rank == 1      ? ","
+                  : i + 1 < rank ? ", "
+                                 : "");
   n += snprintf(head + 10 + n, sizeof head - 10 - (size_t)n, "), }");
   size_t total = 10 + (size_t)n + 1;
   size_t padded = (total + 63) / 64 * 64;
@@ -425,7 +376,6 @@ pmm_status pmm_npy_write_header(void *file, uint32_t rank, const uint64_t *shape
   size_t hlen = padded - 10;
   head[8] = (char)(hlen & 0xff);
   head[9] = (char)(hlen >> 8);
-  if (fwrite(head, 1, padded, f) != padded)
-    return PMM_ERR_IO;
+  if (fwrite(head, 1, padded, f) != padded) return PMM_ERR_IO;
   return PMM_OK;
 }

@@ -18,8 +18,7 @@
 #define PHILOX_W0 0x9E3779B9u
 #define PHILOX_W1 0xBB67AE85u
 
-void pmm_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
-{
+void pmm_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {
   uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3];
   uint32_t k0 = key[0], k1 = key[1];
   for (int round = 0; round < 10; round++) {
@@ -44,8 +43,7 @@ void pmm_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t ou
 
 /* splitmix64's finaliser (Steele, Lea, Flood 2014): a bijection on 64 bits
  * with full avalanche, so nearby seeds give unrelated keys. */
-static uint64_t splitmix64(uint64_t z)
-{
+static uint64_t splitmix64(uint64_t z) {
   z += 0x9E3779B97F4A7C15u;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
@@ -55,14 +53,10 @@ static uint64_t splitmix64(uint64_t z)
 /* key = splitmix64(splitmix64(seed) + stream), low word first.  For a fixed
  * stream distinct seeds give distinct keys (both steps are bijections), and
  * likewise for distinct streams under one seed. */
-void pmm_rng_key(uint64_t seed, uint32_t stream, uint32_t key[2])
-{
+void pmm_rng_key(uint64_t seed, uint32_t stream, uint32_t key[2]) {
   uint64_t z = splitmix64(splitmix64(seed) + stream);
   key[0] = (uint32_t)z;
   key[1] = (uint32_t)(z >> 32);
 }
 
-double pmm_uniform_from_u32(uint32_t u)
-{
-  return ((double)u + 0.5) * (1.0 / 4294967296.0);
-}
+double pmm_uniform_from_u32(uint32_t u) { return ((double)u + 0.5) * (1.0 / 4294967296.0); }

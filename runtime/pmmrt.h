@@ -40,11 +40,11 @@ extern "C" {
 
 typedef enum pmm_status {
   PMM_OK = 0,
-  PMM_ERR_USAGE = 1, /* bad argument from the caller */
-  PMM_ERR_IO = 2,    /* file could not be opened, read or written */
-  PMM_ERR_NOMEM = 3, /* allocation failed or a size overflowed */
-  PMM_ERR_FORMAT = 4,/* malformed input file */
-  PMM_ERR_MODEL = 5  /* the model's run_block reported a failure */
+  PMM_ERR_USAGE = 1,  /* bad argument from the caller */
+  PMM_ERR_IO = 2,     /* file could not be opened, read or written */
+  PMM_ERR_NOMEM = 3,  /* allocation failed or a size overflowed */
+  PMM_ERR_FORMAT = 4, /* malformed input file */
+  PMM_ERR_MODEL = 5   /* the model's run_block reported a failure */
 } pmm_status;
 
 /* A short English name for a status ("I/O error", ...). */
@@ -71,8 +71,8 @@ double pmm_uniform_from_u32(uint32_t u);
 /* Fill out[r * n + e] (r < rows, e < n) with N(0, 1) draws for sample
  * first_sample + r, step `step`, element e, under `key`.  The value for a
  * given (key, sample, step, element) never depends on rows or n. */
-void pmm_rng_normal_block(const uint32_t key[2], uint64_t first_sample, size_t rows,
-                          uint32_t step, size_t n, float *out);
+void pmm_rng_normal_block(const uint32_t key[2], uint64_t first_sample, size_t rows, uint32_t step,
+                          size_t n, float *out);
 
 /* Fill out[r * n + e] with Poisson(rate[r * n + e]) draws for sample
  * first_sample + r, step `step`, element e, under `key` (use the key of
@@ -88,16 +88,16 @@ void pmm_rng_normal_block(const uint32_t key[2], uint64_t first_sample, size_t r
  * e >= PMM_POISSON_MAX_ELEMS give NaN.  Results are integers in float
  * (rounded to float above 2^24).  out may equal rate. */
 #define PMM_POISSON_MAX_ELEMS (UINT32_C(1) << 24)
-void pmm_rng_poisson_block(const uint32_t key[2], uint64_t first_sample, size_t rows,
-                           uint32_t step, size_t n, const float *rate, float *out);
+void pmm_rng_poisson_block(const uint32_t key[2], uint64_t first_sample, size_t rows, uint32_t step,
+                           size_t n, const float *rate, float *out);
 
 /* ---- kernels (row-major, rows = samples in a block) --------------------- */
 
 typedef enum pmm_act {
   PMM_ACT_NONE = 0,
   PMM_ACT_RELU,
-  PMM_ACT_SILU,     /* x * sigmoid(x) */
-  PMM_ACT_GELU,     /* 0.5 x (1 + erf(x / sqrt 2)), PyTorch's default */
+  PMM_ACT_SILU, /* x * sigmoid(x) */
+  PMM_ACT_GELU, /* 0.5 x (1 + erf(x / sqrt 2)), PyTorch's default */
   PMM_ACT_TANH,
   PMM_ACT_SIGMOID,
   PMM_ACT_SOFTPLUS, /* log1p(exp(x)), x itself above 20 (PyTorch's threshold) */
@@ -129,8 +129,8 @@ void pmm_kernel_act(pmm_act act, size_t n, const float *x, float *y);
 
 /* y[rows, out] = x[rows, in] * w[out, in]^T + b[out] (b may be NULL).
  * PyTorch nn.Linear layout.  Uses cblas_sgemm. */
-void pmm_kernel_dense(size_t rows, size_t in, size_t out, const float *x,
-                      const float *w, const float *b, float *y);
+void pmm_kernel_dense(size_t rows, size_t in, size_t out, const float *x, const float *w,
+                      const float *b, float *y);
 
 /* Sinusoidal embedding of a scalar per row: half = dim / 2,
  * f_j = exp(-ln(10000) j / half), y = [sin(t f_0..f_{half-1}), cos(t f_0..)].
@@ -171,8 +171,8 @@ typedef struct pmm_gmm {
  * mixture data distribution (DESIGN.md section 1), for rows of mu at
  * cumulative precision A (lambda_t = prior_precision + A).  At A = 0 every
  * row is the mixture mean.  Computed in double, log-sum-exp. */
-void pmm_kernel_exact_gmm(const pmm_gmm *g, double prior_mean, double prior_precision,
-                          double A, size_t rows, const float *mu, float *xhat);
+void pmm_kernel_exact_gmm(const pmm_gmm *g, double prior_mean, double prior_precision, double A,
+                          size_t rows, const float *mu, float *xhat);
 
 /* y[r, g, :] = softmax(x[r, g, :]) over groups of k (max-subtracted, float
  * expf, sum in double).  Limits where the formula would give inf - inf:
@@ -203,8 +203,8 @@ void pmm_kernel_argmax(size_t rows, size_t groups, size_t k, const float *x, flo
  * when there is a bias: the operations of pmmc's compiled convolutions, so
  * both agree bit for bit; a direct loop nest, no GEMM. */
 void pmm_kernel_conv2d(size_t rows, size_t ci, size_t h, size_t w, size_t co, size_t k,
-                       size_t stride, size_t pad, size_t groups, const float *x,
-                       const float *wt, const float *b, float *y);
+                       size_t stride, size_t pad, size_t groups, const float *x, const float *wt,
+                       const float *b, float *y);
 
 /* GroupNorm, PyTorch nn.GroupNorm: x [rows, c, n] (n = elements per channel,
  * e.g. h * w), `groups` contiguous groups of c / groups channels, mean and
@@ -350,38 +350,38 @@ typedef struct pmm_build_info {
 /* A sampler's self-description.  Every field is 8 bytes wide (pointer or
  * uint64_t) so that generated code can emit it as a flat constant. */
 typedef struct pmm_model_desc {
-  uint64_t abi;               /* PMM_DESC_ABI */
-  const char *name;           /* model name, a C identifier */
-  const char *pair;           /* "normal-normal", "gamma-poisson", "dirichlet-categorical" */
-  const char *sampler;        /* "pmm", ... */
-  const char *output;         /* "posterior-mean" or "prediction" */
-  const char *schedule;       /* human-readable schedule summary */
-  const char *engine;         /* e.g. "pmmc 0.1.0, LLVM 19.1.7, -O3, znver4" */
-  const char *weight_hash;    /* hex digest of the weights, "" when there are none */
-  const char *vocab;          /* categorical: the symbols, one UTF-8 code point each; NULL otherwise */
+  uint64_t abi;            /* PMM_DESC_ABI */
+  const char *name;        /* model name, a C identifier */
+  const char *pair;        /* "normal-normal", "gamma-poisson", "dirichlet-categorical" */
+  const char *sampler;     /* "pmm", ... */
+  const char *output;      /* "posterior-mean" or "prediction" */
+  const char *schedule;    /* human-readable schedule summary */
+  const char *engine;      /* e.g. "pmmc 0.1.0, LLVM 19.1.7, -O3, znver4" */
+  const char *weight_hash; /* hex digest of the weights, "" when there are none */
+  const char *vocab;       /* categorical: the symbols, one UTF-8 code point each; NULL otherwise */
   uint64_t steps;
-  uint64_t rank;              /* rank of one sample's shape, 1..4 */
+  uint64_t rank; /* rank of one sample's shape, 1..4 */
   uint64_t shape[4];
-  uint64_t sample_elems;      /* floats per sample in `out` */
-  uint64_t block_size;        /* samples per run_block call */
-  uint64_t scratch_bytes;     /* per worker */
-  uint64_t flops_per_sample;  /* whole chain, all steps */
+  uint64_t sample_elems;     /* floats per sample in `out` */
+  uint64_t block_size;       /* samples per run_block call */
+  uint64_t scratch_bytes;    /* per worker */
+  uint64_t flops_per_sample; /* whole chain, all steps */
   uint64_t weight_bytes;
-  uint64_t vocab_size;        /* categorical: K symbols, else 0 */
-  int64_t pad_symbol;         /* categorical: index of the padding symbol (stripped by
-                               * --format txt), -1 for none */
-  double range_lo, range_hi;  /* --format png maps [lo, hi] to black..white */
+  uint64_t vocab_size;       /* categorical: K symbols, else 0 */
+  int64_t pad_symbol;        /* categorical: index of the padding symbol (stripped by
+                              * --format txt), -1 for none */
+  double range_lo, range_hi; /* --format png maps [lo, hi] to black..white */
   pmm_run_block_fn run_block;
   void *user;
-  const pmm_build_info *build;/* NULL when unknown (e.g. an object linked by hand) */
+  const pmm_build_info *build; /* NULL when unknown (e.g. an object linked by hand) */
 } pmm_model_desc;
 
 /* Generate samples [first_index, first_index + count) into out
  * (count * sample_elems floats, caller-owned) with `threads` workers
  * (0 = one per online CPU).  Bits depend only on (desc, seed, index). */
-pmm_status pmm_sampler_generate(const pmm_model_desc *desc, uint64_t seed,
-                                uint64_t first_index, uint64_t count, unsigned threads,
-                                float *out, char *err, size_t errlen);
+pmm_status pmm_sampler_generate(const pmm_model_desc *desc, uint64_t seed, uint64_t first_index,
+                                uint64_t count, unsigned threads, float *out, char *err,
+                                size_t errlen);
 
 /* The sampler command line of DESIGN.md section 3 (-n, -s, -o, --format,
  * --threads, --first-index, --shard, --info, --help, --version).  Returns the

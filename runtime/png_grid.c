@@ -35,14 +35,13 @@ struct png_grid {
   double lo, scale;           /* pixel = (v - lo) * scale */
   float *strip;               /* cols samples */
   uint64_t in_strip, strips_done;
-  unsigned char *line;        /* width * chan bytes */
+  unsigned char *line; /* width * chan bytes */
   int io_errno;
   char msg[200];
 };
 
 /* The geometry of a sample, or -1 for shapes that are not images. */
-static int grid_shape(const pmm_model_desc *d, uint64_t *chan, uint64_t *h, uint64_t *w)
-{
+static int grid_shape(const pmm_model_desc *d, uint64_t *chan, uint64_t *h, uint64_t *w) {
   if (d->rank == 2) {
     *chan = 1;
     *h = d->shape[0];
@@ -59,27 +58,21 @@ static int grid_shape(const pmm_model_desc *d, uint64_t *chan, uint64_t *h, uint
 }
 
 /* Smallest s with s * s >= n, for 1 <= n <= PNG_GRID_MAX_SIDE^2. */
-static uint64_t ceil_sqrt(uint64_t n)
-{
+static uint64_t ceil_sqrt(uint64_t n) {
   uint64_t s = (uint64_t)sqrt((double)n);
-  while (s * s < n)
-    s++;
-  while (s > 1 && (s - 1) * (s - 1) >= n)
-    s--;
+  while (s * s < n) s++;
+  while (s > 1 && (s - 1) * (s - 1) >= n) s--;
   return s;
 }
 
 /* Cells of `cell` pixels with 1-pixel gaps: n cell - 1 + ... pixels, or 0
  * when that exceeds PNG_GRID_MAX_SIDE. */
-static uint64_t grid_side(uint64_t n, uint64_t cell)
-{
-  if (cell >= PNG_GRID_MAX_SIDE || n > (PNG_GRID_MAX_SIDE + 1) / (cell + 1))
-    return 0;
+static uint64_t grid_side(uint64_t n, uint64_t cell) {
+  if (cell >= PNG_GRID_MAX_SIDE || n > (PNG_GRID_MAX_SIDE + 1) / (cell + 1)) return 0;
   return n * (cell + 1) - 1;
 }
 
-int png_grid_check(const pmm_model_desc *d, uint64_t count, char *why, size_t whylen)
-{
+int png_grid_check(const pmm_model_desc *d, uint64_t count, char *why, size_t whylen) {
   uint64_t chan, h, w;
   if (grid_shape(d, &chan, &h, &w) != 0) {
     char shape[128];
@@ -120,8 +113,7 @@ int png_grid_check(const pmm_model_desc *d, uint64_t count, char *why, size_t wh
 
 /* ---- libpng plumbing ------------------------------------------------------ */
 
-static void grid_error(png_structp png, png_const_charp msg)
-{
+static void grid_error(png_structp png, png_const_charp msg) {
   png_grid *g = png_get_error_ptr(png);
   snprintf(g->msg, sizeof g->msg, "libpng: %s", msg);
   png_longjmp(png, 1);
@@ -129,14 +121,12 @@ static void grid_error(png_structp png, png_const_charp msg)
 
 /* Warnings concern ancillary details of the file (e.g. text chunks) and
  * never invalidate it; a sampler's stderr is no place for them. */
-static void grid_warning(png_structp png, png_const_charp msg)
-{
+static void grid_warning(png_structp png, png_const_charp msg) {
   (void)png;
   (void)msg;
 }
 
-static void grid_write(png_structp png, png_bytep data, png_size_t len)
-{
+static void grid_write(png_structp png, png_bytep data, png_size_t len) {
   png_grid *g = png_get_io_ptr(png);
   if (fwrite(data, 1, len, g->f) != len) {
     g->io_errno = errno ? errno : EIO;
@@ -144,8 +134,7 @@ static void grid_write(png_structp png, png_bytep data, png_size_t len)
   }
 }
 
-static void grid_flush(png_structp png)
-{
+static void grid_flush(png_structp png) {
   png_grid *g = png_get_io_ptr(png);
   if (fflush(g->f) != 0) {
     g->io_errno = errno ? errno : EIO;
@@ -157,8 +146,7 @@ typedef void (*grid_step_fn)(png_grid *g, const void *arg);
 
 /* Run one step with libpng's longjmp caught.  The step gets all its state
  * through g and arg, so nothing on this frame changes after setjmp. */
-static int grid_guard(png_grid *g, grid_step_fn step, const void *arg, char *err, size_t errlen)
-{
+static int grid_guard(png_grid *g, grid_step_fn step, const void *arg, char *err, size_t errlen) {
   if (setjmp(png_jmpbuf(g->png))) {
     snprintf(err, errlen, "%s", g->io_errno ? strerror(g->io_errno) : g->msg);
     return -1;
@@ -169,26 +157,21 @@ static int grid_guard(png_grid *g, grid_step_fn step, const void *arg, char *err
 
 /* ---- drawing ---------------------------------------------------------- */
 
-static unsigned char grid_pixel(const png_grid *g, float v)
-{
+static unsigned char grid_pixel(const png_grid *g, float v) {
   double s = ((double)v - g->lo) * g->scale;
-  if (!(s > 0.0))
-    return 0;
-  if (s >= 255.0)
-    return 255;
+  if (!(s > 0.0)) return 0;
+  if (s >= 255.0) return 255;
   return (unsigned char)(s + 0.5);
 }
 
-static void grid_gap_line(png_grid *g)
-{
+static void grid_gap_line(png_grid *g) {
   memset(g->line, PNG_GRID_GAP, (size_t)(g->width * g->chan));
   png_write_row(g->png, g->line);
 }
 
 /* Draw and write the strip's h pixel rows, then the gap below it unless it
  * is the grid's last row. */
-static void grid_emit_strip(png_grid *g)
-{
+static void grid_emit_strip(png_grid *g) {
   size_t plane = (size_t)(g->h * g->w);
   for (uint64_t y = 0; y < g->h; y++) {
     memset(g->line, PNG_GRID_GAP, (size_t)(g->width * g->chan));
@@ -203,8 +186,7 @@ static void grid_emit_strip(png_grid *g)
     png_write_row(g->png, g->line);
   }
   g->in_strip = 0;
-  if (++g->strips_done < g->rows)
-    grid_gap_line(g);
+  if (++g->strips_done < g->rows) grid_gap_line(g);
 }
 
 typedef struct grid_header {
@@ -212,8 +194,7 @@ typedef struct grid_header {
   const char *comment;
 } grid_header;
 
-static void grid_start(png_grid *g, const void *arg)
-{
+static void grid_start(png_grid *g, const void *arg) {
   const grid_header *hd = arg;
   png_set_write_fn(g->png, g, grid_write, grid_flush);
   png_set_IHDR(g->png, g->info, g->width, g->height, 8,
@@ -233,10 +214,8 @@ static void grid_start(png_grid *g, const void *arg)
 }
 
 png_grid *png_grid_open(FILE *f, const pmm_model_desc *d, uint64_t count, const char *comment,
-                        char *err, size_t errlen)
-{
-  if (png_grid_check(d, count, err, errlen) != 0)
-    return NULL;
+                        char *err, size_t errlen) {
+  if (png_grid_check(d, count, err, errlen) != 0) return NULL;
   png_grid *g = calloc(1, sizeof *g);
   if (!g) {
     snprintf(err, errlen, "out of memory");
@@ -281,20 +260,17 @@ typedef struct grid_batch {
   uint64_t n;
 } grid_batch;
 
-static void grid_take(png_grid *g, const void *arg)
-{
+static void grid_take(png_grid *g, const void *arg) {
   const grid_batch *b = arg;
   for (uint64_t i = 0; i < b->n; i++) {
     memcpy(g->strip + g->in_strip * g->elems, b->samples + i * g->elems,
            (size_t)g->elems * sizeof(float));
     g->added++;
-    if (++g->in_strip == g->cols)
-      grid_emit_strip(g);
+    if (++g->in_strip == g->cols) grid_emit_strip(g);
   }
 }
 
-int png_grid_add(png_grid *g, const float *samples, uint64_t n, char *err, size_t errlen)
-{
+int png_grid_add(png_grid *g, const float *samples, uint64_t n, char *err, size_t errlen) {
   if (n > g->count - g->added) {
     snprintf(err, errlen, "more samples than the %llu the image was laid out for",
              (unsigned long long)g->count);
@@ -304,30 +280,24 @@ int png_grid_add(png_grid *g, const float *samples, uint64_t n, char *err, size_
   return grid_guard(g, grid_take, &b, err, errlen);
 }
 
-static void grid_end(png_grid *g, const void *arg)
-{
+static void grid_end(png_grid *g, const void *arg) {
   (void)arg;
-  if (g->in_strip > 0)
-    grid_emit_strip(g);
+  if (g->in_strip > 0) grid_emit_strip(g);
   png_write_end(g->png, NULL);
 }
 
-int png_grid_finish(png_grid *g, char *err, size_t errlen)
-{
+int png_grid_finish(png_grid *g, char *err, size_t errlen) {
   if (g->added != g->count) {
-    snprintf(err, errlen, "the image got %llu of its %llu samples",
-             (unsigned long long)g->added, (unsigned long long)g->count);
+    snprintf(err, errlen, "the image got %llu of its %llu samples", (unsigned long long)g->added,
+             (unsigned long long)g->count);
     return -1;
   }
   return grid_guard(g, grid_end, NULL, err, errlen);
 }
 
-void png_grid_free(png_grid *g)
-{
-  if (!g)
-    return;
-  if (g->png)
-    png_destroy_write_struct(&g->png, g->info ? &g->info : NULL);
+void png_grid_free(png_grid *g) {
+  if (!g) return;
+  if (g->png) png_destroy_write_struct(&g->png, g->info ? &g->info : NULL);
   free(g->strip);
   free(g->line);
   free(g);

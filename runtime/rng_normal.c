@@ -16,9 +16,8 @@
 
 /* z[0 .. m-1] of the Philox block `group`; only the Box-Muller pairs that
  * are needed are computed (the values do not depend on m). */
-static void philox_normals(const uint32_t key[2], uint64_t sample, uint32_t step,
-                           uint32_t group, size_t m, double z[4])
-{
+static void philox_normals(const uint32_t key[2], uint64_t sample, uint32_t step, uint32_t group,
+                           size_t m, double z[4]) {
   uint32_t ctr[4] = {group, step, (uint32_t)sample, (uint32_t)(sample >> 32)};
   uint32_t u[4];
   pmm_philox4x32_10(ctr, key, u);
@@ -31,9 +30,8 @@ static void philox_normals(const uint32_t key[2], uint64_t sample, uint32_t step
   }
 }
 
-void pmm_rng_normal_block(const uint32_t key[2], uint64_t first_sample, size_t rows,
-                          uint32_t step, size_t n, float *out)
-{
+void pmm_rng_normal_block(const uint32_t key[2], uint64_t first_sample, size_t rows, uint32_t step,
+                          size_t n, float *out) {
   for (size_t r = 0; r < rows; r++) {
     float *row = out + r * n;
     uint64_t sample = first_sample + r;
@@ -41,8 +39,7 @@ void pmm_rng_normal_block(const uint32_t key[2], uint64_t first_sample, size_t r
       double z[4];
       size_t m = n - e < 4 ? n - e : 4;
       philox_normals(key, sample, step, (uint32_t)(e / 4), m, z);
-      for (size_t j = 0; j < m; j++)
-        row[e + j] = (float)z[j];
+      for (size_t j = 0; j < m; j++) row[e + j] = (float)z[j];
     }
   }
 }

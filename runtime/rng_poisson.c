@@ -34,15 +34,13 @@
 #define PTRS_SQUEEZE_SCALE 0.97
 
 /* (m + 0.5) 2^-52 for the top 52 of 64 bits: exact in double, in (0, 1). */
-static double uniform52(uint32_t hi, uint32_t lo)
-{
+static double uniform52(uint32_t hi, uint32_t lo) {
   uint64_t m = ((uint64_t)hi << 20) | (lo >> 12);
   return ((double)m + 0.5) * 0x1p-52;
 }
 
 static void poisson_block(const uint32_t key[2], uint64_t sample, uint32_t step, uint32_t elem,
-                          uint32_t round, uint32_t w[4])
-{
+                          uint32_t round, uint32_t w[4]) {
   uint32_t ctr[4] = {elem | (round << 24), step, (uint32_t)sample, (uint32_t)(sample >> 32)};
   pmm_philox4x32_10(ctr, key, w);
 }
@@ -50,8 +48,7 @@ static void poisson_block(const uint32_t key[2], uint64_t sample, uint32_t step,
 /* Sequential search: the smallest k with u <= F(k).  Terms below 2^-60
  * only occur past the mode, where the remaining mass is below the
  * resolution of u, so the search stops there. */
-static double poisson_inversion(double mu, double u)
-{
+static double poisson_inversion(double mu, double u) {
   double p = exp(-mu), cdf = p, k = 0.0;
   while (u > cdf && p > 0x1p-60) {
     k += 1.0;
@@ -64,16 +61,13 @@ static double poisson_inversion(double mu, double u)
 /* h(x) = (1 + x) log(1 + x) - x, so that k log(k/mu) + mu - k = mu h((k - mu)/mu).
  * Near 0 the closed form cancels; its series sum_{n>=2} (-x)^n / (n (n-1))
  * does not. */
-static double poisson_h(double x)
-{
-  if (fabs(x) >= 0.25)
-    return (1.0 + x) * log1p(x) - x;
+static double poisson_h(double x) {
+  if (fabs(x) >= 0.25) return (1.0 + x) * log1p(x) - x;
   double term = x * x, sum = 0.0;
   for (int n = 2; n < 60; n++) {
     double t = term / ((double)n * (double)(n - 1));
     sum += t;
-    if (fabs(t) <= 1e-17 * sum)
-      break;
+    if (fabs(t) <= 1e-17 * sum) break;
     term *= -x;
   }
   return sum;
@@ -81,8 +75,7 @@ static double poisson_h(double x)
 
 /* log k! - ((k + 1/2) log k - k + log sqrt(2 pi)) by Stirling's series;
  * at k >= 16 the omitted terms are below 1e-16. */
-static double stirling_error(double k)
-{
+static double stirling_error(double k) {
   double r = 1.0 / k, r2 = r * r;
   return r * (1.0 / 12 - r2 * (1.0 / 360 - r2 * (1.0 / 1260 - r2 * (1.0 / 1680 - r2 / 1188))));
 }
@@ -90,12 +83,10 @@ static double stirling_error(double k)
 /* log P(K = k) for K ~ Poisson(mu), k >= 0 an integer.  For large k the
  * form -mu h((k - mu)/mu) - log sqrt(2 pi k) - stirling_error(k) keeps full
  * accuracy where -mu + k log mu - log k! would cancel terms of size mu. */
-static double poisson_log_pmf(double k, double mu)
-{
+static double poisson_log_pmf(double k, double mu) {
   if (k < POISSON_STIRLING_MIN) {
     double log_fact = 0.0;
-    for (double i = 2.0; i <= k; i += 1.0)
-      log_fact += log(i);
+    for (double i = 2.0; i <= k; i += 1.0) log_fact += log(i);
     return -mu + k * log(mu) - log_fact;
   }
   const double log_2pi = 1.8378770664093454835606594728112;
@@ -108,8 +99,7 @@ typedef struct ptrs_consts {
   double mu, a, b, log_inv_alpha, vr;
 } ptrs_consts;
 
-static void ptrs_init(ptrs_consts *c, double mu)
-{
+static void ptrs_init(ptrs_consts *c, double mu) {
   c->mu = mu;
   c->b = 0.931 + 2.53 * sqrt(mu);
   c->a = -0.059 + 0.02483 * c->b;
@@ -118,8 +108,7 @@ static void ptrs_init(ptrs_consts *c, double mu)
 }
 
 static double poisson_ptrs(const ptrs_consts *c, const uint32_t key[2], uint64_t sample,
-                           uint32_t step, uint32_t elem)
-{
+                           uint32_t step, uint32_t elem) {
   for (uint32_t round = 0; round < POISSON_ROUNDS; round++) {
     uint32_t w[4];
     poisson_block(key, sample, step, elem, round, w);
@@ -127,10 +116,8 @@ static double poisson_ptrs(const ptrs_consts *c, const uint32_t key[2], uint64_t
     double v = uniform52(w[2], w[3]);
     double us = 0.5 - fabs(u);
     double k = floor((2.0 * c->a / us + c->b) * u + c->mu + 0.43);
-    if (us >= 0.07 && v <= c->vr)
-      return k;
-    if (k < 0.0 || (us < 0.013 && v > us))
-      continue;
+    if (us >= 0.07 && v <= c->vr) return k;
+    if (k < 0.0 || (us < 0.013 && v > us)) continue;
     if (log(v) + c->log_inv_alpha - log(c->a / (us * us) + c->b) <= poisson_log_pmf(k, c->mu))
       return k;
   }
@@ -138,14 +125,10 @@ static double poisson_ptrs(const ptrs_consts *c, const uint32_t key[2], uint64_t
 }
 
 static float poisson_draw(const uint32_t key[2], uint64_t sample, uint32_t step, size_t elem,
-                          float rate)
-{
-  if (!(rate > 0.0f))
-    return 0.0f;
-  if (elem >= PMM_POISSON_MAX_ELEMS)
-    return NAN;
-  if (isinf(rate))
-    return rate;
+                          float rate) {
+  if (!(rate > 0.0f)) return 0.0f;
+  if (elem >= PMM_POISSON_MAX_ELEMS) return NAN;
+  if (isinf(rate)) return rate;
   double mu = rate;
   if (mu < POISSON_SMALL_MEAN) {
     uint32_t w[4];
@@ -157,9 +140,8 @@ static float poisson_draw(const uint32_t key[2], uint64_t sample, uint32_t step,
   return (float)poisson_ptrs(&c, key, sample, step, (uint32_t)elem);
 }
 
-void pmm_rng_poisson_block(const uint32_t key[2], uint64_t first_sample, size_t rows,
-                           uint32_t step, size_t n, const float *rate, float *out)
-{
+void pmm_rng_poisson_block(const uint32_t key[2], uint64_t first_sample, size_t rows, uint32_t step,
+                           size_t n, const float *rate, float *out) {
   for (size_t r = 0; r < rows; r++) {
     for (size_t e = 0; e < n; e++)
       out[r * n + e] = poisson_draw(key, first_sample + r, step, e, rate[r * n + e]);

@@ -45,8 +45,7 @@ typedef struct gen_job {
 static pmm_status gen_fail(char *err, size_t errlen, pmm_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static pmm_status gen_fail(char *err, size_t errlen, pmm_status st, const char *fmt, ...)
-{
+static pmm_status gen_fail(char *err, size_t errlen, pmm_status st, const char *fmt, ...) {
   if (err && errlen > 0) {
     va_list ap;
     va_start(ap, fmt);
@@ -60,8 +59,7 @@ static pmm_status gen_fail(char *err, size_t errlen, pmm_status st, const char *
 static void job_fail(gen_job *job, pmm_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void job_fail(gen_job *job, pmm_status st, const char *fmt, ...)
-{
+static void job_fail(gen_job *job, pmm_status st, const char *fmt, ...) {
   pthread_mutex_lock(&job->lock);
   if (!job->failed) {
     job->failed = 1;
@@ -76,18 +74,15 @@ static void job_fail(gen_job *job, pmm_status st, const char *fmt, ...)
 
 /* The next block to compute, or 0 when there is none (blocks are returned
  * 1-based so that 0 can mean "done"). */
-static uint64_t job_take(gen_job *job)
-{
+static uint64_t job_take(gen_job *job) {
   uint64_t b = 0;
   pthread_mutex_lock(&job->lock);
-  if (!job->failed && job->next < job->nblocks)
-    b = ++job->next;
+  if (!job->failed && job->next < job->nblocks) b = ++job->next;
   pthread_mutex_unlock(&job->lock);
   return b;
 }
 
-static void *worker_main(void *arg)
-{
+static void *worker_main(void *arg) {
   gen_job *job = arg;
   const pmm_model_desc *desc = job->desc;
   void *buf = NULL, *scratch = NULL;
@@ -119,8 +114,7 @@ static void *worker_main(void *arg)
     }
     uint64_t lo = block_first > job->first ? block_first : job->first;
     uint64_t hi = block_first + desc->block_size;
-    if (hi > job->first + job->count)
-      hi = job->first + job->count;
+    if (hi > job->first + job->count) hi = job->first + job->count;
     memcpy(job->out + (size_t)(lo - job->first) * job->row_floats,
            (float *)buf + (size_t)(lo - block_first) * job->row_floats,
            (size_t)(hi - lo) * job->row_floats * sizeof(float));
@@ -132,11 +126,9 @@ static void *worker_main(void *arg)
 
 /* Everything about desc and the request that could overflow or is
  * inconsistent, checked once before any thread starts. */
-static pmm_status check_request(const pmm_model_desc *desc, uint64_t first_index,
-                                uint64_t count, char *err, size_t errlen)
-{
-  if (!desc)
-    return gen_fail(err, errlen, PMM_ERR_USAGE, "no model descriptor");
+static pmm_status check_request(const pmm_model_desc *desc, uint64_t first_index, uint64_t count,
+                                char *err, size_t errlen) {
+  if (!desc) return gen_fail(err, errlen, PMM_ERR_USAGE, "no model descriptor");
   if (desc->abi != PMM_DESC_ABI)
     return gen_fail(err, errlen, PMM_ERR_USAGE,
                     "model descriptor has ABI version %llu, this runtime expects %u",
@@ -157,8 +149,7 @@ static pmm_status check_request(const pmm_model_desc *desc, uint64_t first_index
   size_t limit = SIZE_MAX / sizeof(float);
   if (desc->sample_elems > limit || desc->block_size > limit / desc->sample_elems)
     return gen_fail(err, errlen, PMM_ERR_NOMEM, "a block of %llu x %llu floats is too large",
-                    (unsigned long long)desc->block_size,
-                    (unsigned long long)desc->sample_elems);
+                    (unsigned long long)desc->block_size, (unsigned long long)desc->sample_elems);
   if (count > limit / desc->sample_elems)
     return gen_fail(err, errlen, PMM_ERR_NOMEM, "%llu samples of %llu floats are too large",
                     (unsigned long long)count, (unsigned long long)desc->sample_elems);
@@ -168,19 +159,16 @@ static pmm_status check_request(const pmm_model_desc *desc, uint64_t first_index
   return PMM_OK;
 }
 
-static unsigned online_cpus(void)
-{
+static unsigned online_cpus(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (unsigned)(n < 1024 ? n : 1024) : 1;
 }
 
-pmm_status pmm_sampler_generate(const pmm_model_desc *desc, uint64_t seed,
-                                uint64_t first_index, uint64_t count, unsigned threads,
-                                float *out, char *err, size_t errlen)
-{
+pmm_status pmm_sampler_generate(const pmm_model_desc *desc, uint64_t seed, uint64_t first_index,
+                                uint64_t count, unsigned threads, float *out, char *err,
+                                size_t errlen) {
   pmm_status st = check_request(desc, first_index, count, err, errlen);
-  if (st != PMM_OK || count == 0)
-    return st;
+  if (st != PMM_OK || count == 0) return st;
 
   gen_job job;
   memset(&job, 0, sizeof job);
@@ -197,10 +185,8 @@ pmm_status pmm_sampler_generate(const pmm_model_desc *desc, uint64_t seed,
   if (pthread_mutex_init(&job.lock, NULL) != 0)
     return gen_fail(err, errlen, PMM_ERR_NOMEM, "cannot create a mutex");
 
-  if (threads == 0)
-    threads = online_cpus();
-  if (threads > job.nblocks)
-    threads = (unsigned)job.nblocks;
+  if (threads == 0) threads = online_cpus();
+  if (threads > job.nblocks) threads = (unsigned)job.nblocks;
   openblas_set_num_threads(1);
 
   /* The calling thread is worker 0.  If a thread cannot be created the
@@ -210,18 +196,15 @@ pmm_status pmm_sampler_generate(const pmm_model_desc *desc, uint64_t seed,
   if (threads > 1) {
     tids = calloc(threads - 1, sizeof *tids);
     for (unsigned i = 0; tids && i + 1 < threads; i++) {
-      if (pthread_create(&tids[i], NULL, worker_main, &job) != 0)
-        break;
+      if (pthread_create(&tids[i], NULL, worker_main, &job) != 0) break;
       started++;
     }
   }
   worker_main(&job);
-  for (unsigned i = 0; i < started; i++)
-    pthread_join(tids[i], NULL);
+  for (unsigned i = 0; i < started; i++) pthread_join(tids[i], NULL);
   free(tids);
   pthread_mutex_destroy(&job.lock);
 
-  if (job.failed)
-    return gen_fail(err, errlen, job.status, "%s", job.err);
+  if (job.failed) return gen_fail(err, errlen, job.status, "%s", job.err);
   return PMM_OK;
 }

@@ -62,8 +62,7 @@ typedef struct cli_sink {
 
 /* ---- messages ----------------------------------------------------------- */
 
-static void cli_verror(const cli_opts *o, const char *fmt, va_list ap)
-{
+static void cli_verror(const cli_opts *o, const char *fmt, va_list ap) {
   fprintf(stderr, "%s: error: ", o->prog);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
@@ -73,8 +72,7 @@ static void cli_verror(const cli_opts *o, const char *fmt, va_list ap)
 static void cli_error(const cli_opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void cli_error(const cli_opts *o, const char *fmt, ...)
-{
+static void cli_error(const cli_opts *o, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   cli_verror(o, fmt, ap);
@@ -85,8 +83,7 @@ static void cli_error(const cli_opts *o, const char *fmt, ...)
 static int cli_usage_error(const cli_opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static int cli_usage_error(const cli_opts *o, const char *fmt, ...)
-{
+static int cli_usage_error(const cli_opts *o, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   cli_verror(o, fmt, ap);
@@ -95,8 +92,7 @@ static int cli_usage_error(const cli_opts *o, const char *fmt, ...)
   return 2;
 }
 
-static void cli_print_help(const cli_opts *o, const pmm_model_desc *d)
-{
+static void cli_print_help(const cli_opts *o, const pmm_model_desc *d) {
   printf("Usage: %s [OPTION]...\n"
          "Draw samples from the PMM model '%s' (%s, %llu steps).\n"
          "\n"
@@ -125,8 +121,7 @@ static void cli_print_help(const cli_opts *o, const pmm_model_desc *d)
          o->prog, d->name, d->pair, (unsigned long long)d->steps);
 }
 
-static void cli_print_shape(FILE *f, const pmm_model_desc *d)
-{
+static void cli_print_shape(FILE *f, const pmm_model_desc *d) {
   fputc('[', f);
   for (uint64_t i = 0; i < d->rank; i++)
     fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)d->shape[i]);
@@ -134,8 +129,7 @@ static void cli_print_shape(FILE *f, const pmm_model_desc *d)
 }
 
 /* v is the model's vocabulary, NULL for non-categorical models. */
-static void cli_print_info(const pmm_model_desc *d, const cli_vocab *v)
-{
+static void cli_print_info(const pmm_model_desc *d, const cli_vocab *v) {
   printf("model:            %s\n", d->name);
   printf("pair:             %s\n", d->pair);
   printf("sampler:          %s\n", d->sampler);
@@ -179,32 +173,25 @@ static void cli_print_info(const pmm_model_desc *d, const cli_vocab *v)
 /* ---- option parsing ----------------------------------------------------- */
 
 /* A decimal integer, digits only: no sign, no spaces, no overflow. */
-static int parse_u64(const char *s, uint64_t *out)
-{
-  if (!*s)
-    return -1;
+static int parse_u64(const char *s, uint64_t *out) {
+  if (!*s) return -1;
   uint64_t v = 0;
   for (; *s; s++) {
-    if (*s < '0' || *s > '9')
-      return -1;
+    if (*s < '0' || *s > '9') return -1;
     unsigned digit = (unsigned)(*s - '0');
-    if (v > (UINT64_MAX - digit) / 10)
-      return -1;
+    if (v > (UINT64_MAX - digit) / 10) return -1;
     v = v * 10 + digit;
   }
   *out = v;
   return 0;
 }
 
-static int parse_shard(const char *s, uint64_t *k, uint64_t *n)
-{
+static int parse_shard(const char *s, uint64_t *k, uint64_t *n) {
   const char *slash = strchr(s, '/');
-  if (!slash || slash == s)
-    return -1;
+  if (!slash || slash == s) return -1;
   char head[32];
   size_t len = (size_t)(slash - s);
-  if (len >= sizeof head)
-    return -1;
+  if (len >= sizeof head) return -1;
   memcpy(head, s, len);
   head[len] = '\0';
   return parse_u64(head, k) != 0 || parse_u64(slash + 1, n) != 0 ? -1 : 0;
@@ -227,8 +214,7 @@ static const struct option cli_long_opts[] = {
 };
 
 /* The option as the user spelled it, for messages ("--seed", "-s"). */
-static const char *opt_spelling(int c, char *buf, size_t len)
-{
+static const char *opt_spelling(int c, char *buf, size_t len) {
   for (const struct option *lo = cli_long_opts; lo->name; lo++) {
     if (lo->val == c) {
       if (c < 256)
@@ -242,16 +228,14 @@ static const char *opt_spelling(int c, char *buf, size_t len)
   return buf;
 }
 
-static int bad_number(const cli_opts *o, int c, const char *arg)
-{
+static int bad_number(const cli_opts *o, int c, const char *arg) {
   char name[48];
   return cli_usage_error(o, "invalid value '%s' for %s: expected a non-negative integer", arg,
                          opt_spelling(c, name, sizeof name));
 }
 
 /* 0 on success, else the exit status (2) after a message. */
-static int cli_parse(int argc, char **argv, cli_opts *o)
-{
+static int cli_parse(int argc, char **argv, cli_opts *o) {
   opterr = 0;
   optind = 0;
   int c;
@@ -259,95 +243,75 @@ static int cli_parse(int argc, char **argv, cli_opts *o)
     uint64_t v;
     switch (c) {
     case 'n':
-      if (parse_u64(optarg, &o->n) != 0)
-        return bad_number(o, c, optarg);
+      if (parse_u64(optarg, &o->n) != 0) return bad_number(o, c, optarg);
       break;
     case 's':
-      if (parse_u64(optarg, &o->seed) != 0)
-        return bad_number(o, c, optarg);
+      if (parse_u64(optarg, &o->seed) != 0) return bad_number(o, c, optarg);
       break;
     case 'o':
-      if (!*optarg)
-        return cli_usage_error(o, "empty file name for -o/--output");
+      if (!*optarg) return cli_usage_error(o, "empty file name for -o/--output");
       o->output = optarg;
       break;
     case OPT_FORMAT:
       o->format = CLI_FORMAT_AUTO;
       for (int f = CLI_FORMAT_NPY; f < CLI_FORMAT_COUNT; f++) {
-        if (strcmp(optarg, cli_format_names[f]) == 0)
-          o->format = (cli_format)f;
+        if (strcmp(optarg, cli_format_names[f]) == 0) o->format = (cli_format)f;
       }
       if (o->format == CLI_FORMAT_AUTO)
         return cli_usage_error(
             o, "unknown format '%s' for --format (expected npy, csv, txt or png)", optarg);
       break;
     case OPT_THREADS:
-      if (parse_u64(optarg, &v) != 0)
-        return bad_number(o, c, optarg);
+      if (parse_u64(optarg, &v) != 0) return bad_number(o, c, optarg);
       if (v > CLI_MAX_THREADS)
-        return cli_usage_error(o, "--threads %s is too many (at most %u)", optarg,
-                               CLI_MAX_THREADS);
+        return cli_usage_error(o, "--threads %s is too many (at most %u)", optarg, CLI_MAX_THREADS);
       o->threads = (unsigned)v;
       break;
     case OPT_FIRST:
-      if (parse_u64(optarg, &o->first) != 0)
-        return bad_number(o, c, optarg);
+      if (parse_u64(optarg, &o->first) != 0) return bad_number(o, c, optarg);
       break;
     case OPT_SHARD:
       if (parse_shard(optarg, &o->shard_k, &o->shard_n) != 0)
-        return cli_usage_error(o, "invalid value '%s' for --shard: expected K/N, e.g. 0/4",
-                               optarg);
+        return cli_usage_error(o, "invalid value '%s' for --shard: expected K/N, e.g. 0/4", optarg);
       if (o->shard_n == 0 || o->shard_n > UINT32_MAX || o->shard_k >= o->shard_n)
         return cli_usage_error(o, "invalid shard '%s': need 0 <= K < N and N <= %lu", optarg,
                                (unsigned long)UINT32_MAX);
       o->has_shard = 1;
       break;
-    case OPT_INFO:
-      o->info = 1;
-      break;
-    case 'h':
-      o->help = 1;
-      break;
-    case OPT_VERSION:
-      o->version = 1;
-      break;
+    case OPT_INFO: o->info = 1; break;
+    case 'h': o->help = 1; break;
+    case OPT_VERSION: o->version = 1; break;
     case ':': {
       char name[48];
       return cli_usage_error(o, "option %s needs a value",
-                             optopt ? opt_spelling(optopt, name, sizeof name)
-                                    : argv[optind - 1]);
+                             optopt ? opt_spelling(optopt, name, sizeof name) : argv[optind - 1]);
     }
     default: {
       /* getopt_long has stepped past the offending word; for a long
        * option optopt is its value if known (it was given "=VALUE"). */
       const char *word = argv[optind - 1];
-      if (strncmp(word, "--", 2) != 0)
-        return cli_usage_error(o, "unknown option '-%c'", optopt);
+      if (strncmp(word, "--", 2) != 0) return cli_usage_error(o, "unknown option '-%c'", optopt);
       int len = (int)strcspn(word, "=");
-      if (optopt)
-        return cli_usage_error(o, "option '%.*s' takes no value", len, word);
+      if (optopt) return cli_usage_error(o, "option '%.*s' takes no value", len, word);
       return cli_usage_error(o, "unknown option '%.*s'", len, word);
     }
     }
   }
-  if (optind < argc)
-    return cli_usage_error(o, "unexpected argument '%s'", argv[optind]);
+  if (optind < argc) return cli_usage_error(o, "unexpected argument '%s'", argv[optind]);
   if (o->n > UINT64_MAX - o->first)
     return cli_usage_error(o, "--first-index %llu plus -n %llu overflows 64 bits",
                            (unsigned long long)o->first, (unsigned long long)o->n);
   return 0;
 }
 
-static int has_suffix(const char *s, const char *suffix)
-{
+static int has_suffix(const char *s, const char *suffix) {
   size_t n = strlen(s), m = strlen(suffix);
   return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
 /* ---- output files ------------------------------------------------------- */
 
-static int sink_open(cli_sink *s, const char *path, const cli_opts *o)
-{
+static int sink_open(cli_sink *s, const char *path, const cli_opts *o) {
   s->path = path;
   s->tmp_path = NULL;
   if (strcmp(path, "-") == 0) {
@@ -388,11 +352,9 @@ static int sink_open(cli_sink *s, const char *path, const cli_opts *o)
 }
 
 /* Abandon a sink: the temporary file disappears. */
-static void sink_discard(cli_sink *s)
-{
+static void sink_discard(cli_sink *s) {
   if (s->tmp_path) {
-    if (s->f)
-      fclose(s->f);
+    if (s->f) fclose(s->f);
     unlink(s->tmp_path);
     free(s->tmp_path);
   }
@@ -402,15 +364,12 @@ static void sink_discard(cli_sink *s)
 
 /* Flush and close; for files, the data stays under the temporary name
  * until sink_commit.  On failure the sink is discarded. */
-static int sink_close(cli_sink *s, const cli_opts *o)
-{
+static int sink_close(cli_sink *s, const cli_opts *o) {
   const char *shown = s->tmp_path ? s->path : "standard output";
   int saved = 0;
-  if (fflush(s->f) != 0 || ferror(s->f))
-    saved = errno ? errno : EIO;
+  if (fflush(s->f) != 0 || ferror(s->f)) saved = errno ? errno : EIO;
   if (s->tmp_path) {
-    if (fclose(s->f) != 0 && !saved)
-      saved = errno;
+    if (fclose(s->f) != 0 && !saved) saved = errno;
     s->f = NULL;
   }
   if (saved) {
@@ -421,10 +380,8 @@ static int sink_close(cli_sink *s, const cli_opts *o)
   return 0;
 }
 
-static int sink_commit(cli_sink *s, const cli_opts *o)
-{
-  if (!s->tmp_path)
-    return 0;
+static int sink_commit(cli_sink *s, const cli_opts *o) {
+  if (!s->tmp_path) return 0;
   if (rename(s->tmp_path, s->path) != 0) {
     cli_error(o, "cannot create '%s': %s", s->path, strerror(errno));
     sink_discard(s);
@@ -437,8 +394,7 @@ static int sink_commit(cli_sink *s, const cli_opts *o)
 
 /* ---- formats ------------------------------------------------------------ */
 
-static int host_is_little_endian(void)
-{
+static int host_is_little_endian(void) {
   const uint16_t one = 1;
   unsigned char first;
   memcpy(&first, &one, 1);
@@ -446,8 +402,7 @@ static int host_is_little_endian(void)
 }
 
 /* .npy data is little-endian float32 whatever the host. */
-static int write_npy_rows(FILE *f, float *data, size_t nfloats)
-{
+static int write_npy_rows(FILE *f, float *data, size_t nfloats) {
   if (!host_is_little_endian()) {
     for (size_t i = 0; i < nfloats; i++) {
       uint32_t b;
@@ -459,21 +414,17 @@ static int write_npy_rows(FILE *f, float *data, size_t nfloats)
   return fwrite(data, sizeof(float), nfloats, f) == nfloats ? 0 : -1;
 }
 
-static int write_csv_rows(FILE *f, const float *data, size_t rows, size_t elems)
-{
+static int write_csv_rows(FILE *f, const float *data, size_t rows, size_t elems) {
   for (size_t r = 0; r < rows; r++) {
     for (size_t e = 0; e < elems; e++) {
-      if (fprintf(f, e ? ",%.9g" : "%.9g", (double)data[r * elems + e]) < 0)
-        return -1;
+      if (fprintf(f, e ? ",%.9g" : "%.9g", (double)data[r * elems + e]) < 0) return -1;
     }
-    if (fputc('\n', f) == EOF)
-      return -1;
+    if (fputc('\n', f) == EOF) return -1;
   }
   return 0;
 }
 
-static void json_string(FILE *f, const char *s)
-{
+static void json_string(FILE *f, const char *s) {
   fputc('"', f);
   for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
     if (*p == '"' || *p == '\\')
@@ -487,9 +438,8 @@ static void json_string(FILE *f, const char *s)
 }
 
 /* The sidecar PATH.json: what an .npy header cannot say. */
-static void write_sidecar(FILE *f, const cli_opts *o, const pmm_model_desc *d,
-                          uint64_t first, uint64_t count)
-{
+static void write_sidecar(FILE *f, const cli_opts *o, const pmm_model_desc *d, uint64_t first,
+                          uint64_t count) {
   fprintf(f, "{\n  \"model\": ");
   json_string(f, d->name);
   fprintf(f, ",\n  \"seed\": %llu,\n  \"first_index\": %llu,\n  \"count\": %llu,\n",
@@ -500,8 +450,7 @@ static void write_sidecar(FILE *f, const cli_opts *o, const pmm_model_desc *d,
   else
     fprintf(f, "  \"shard\": null,\n");
   fprintf(f, "  \"shape\": [%llu", (unsigned long long)count);
-  for (uint64_t i = 0; i < d->rank; i++)
-    fprintf(f, ", %llu", (unsigned long long)d->shape[i]);
+  for (uint64_t i = 0; i < d->rank; i++) fprintf(f, ", %llu", (unsigned long long)d->shape[i]);
   fprintf(f, "],\n  \"pair\": ");
   json_string(f, d->pair);
   fprintf(f, ",\n  \"sampler\": ");
@@ -526,29 +475,25 @@ typedef struct cli_writer {
   size_t elems;
 } cli_writer;
 
-static const char *sink_name(const cli_sink *s)
-{
+static const char *sink_name(const cli_sink *s) {
   return s->tmp_path ? s->path : "standard output";
 }
 
 /* Samples [index, index + rows) in buf to the output; 0, or -1 reported. */
-static int writer_put(const cli_opts *o, cli_writer *w, float *buf, uint64_t index,
-                      uint64_t rows)
-{
+static int writer_put(const cli_opts *o, cli_writer *w, float *buf, uint64_t index, uint64_t rows) {
   FILE *f = w->sink->f;
   int bad = 0;
   switch (w->fmt) {
-  case CLI_FORMAT_NPY:
-    bad = write_npy_rows(f, buf, (size_t)rows * w->elems);
-    break;
+  case CLI_FORMAT_NPY: bad = write_npy_rows(f, buf, (size_t)rows * w->elems); break;
   case CLI_FORMAT_TXT:
     for (uint64_t r = 0; r < rows && !bad; r++) {
       size_t pos;
       const float *x = buf + (size_t)r * w->elems;
       int st = vocab_write_line(w->vocab, f, x, w->elems, &pos);
       if (st == 1) {
-        cli_error(o, "sample %llu holds %g at position %zu, which is not a symbol index "
-                     "(0 to %llu)",
+        cli_error(o,
+                  "sample %llu holds %g at position %zu, which is not a symbol index "
+                  "(0 to %llu)",
                   (unsigned long long)(index + r), (double)x[pos], pos,
                   (unsigned long long)(w->vocab->k - 1));
         return -1;
@@ -558,14 +503,11 @@ static int writer_put(const cli_opts *o, cli_writer *w, float *buf, uint64_t ind
     break;
   case CLI_FORMAT_PNG: {
     char err[256];
-    if (png_grid_add(w->grid, buf, rows, err, sizeof err) == 0)
-      return 0;
+    if (png_grid_add(w->grid, buf, rows, err, sizeof err) == 0) return 0;
     cli_error(o, "cannot write '%s': %s", sink_name(w->sink), err);
     return -1;
   }
-  default:
-    bad = write_csv_rows(f, buf, (size_t)rows, w->elems);
-    break;
+  default: bad = write_csv_rows(f, buf, (size_t)rows, w->elems); break;
   }
   if (bad) {
     cli_error(o, "cannot write '%s': %s", sink_name(w->sink), strerror(errno));
@@ -577,25 +519,21 @@ static int writer_put(const cli_opts *o, cli_writer *w, float *buf, uint64_t ind
 /* Samples per generate call: whole blocks, at least one per worker, and
  * about CLI_CHUNK_BYTES of floats when blocks are small.  desc_check made
  * sure one block fits in memory, so one block is always possible. */
-static uint64_t chunk_samples(const pmm_model_desc *d, unsigned threads)
-{
+static uint64_t chunk_samples(const pmm_model_desc *d, unsigned threads) {
   if (threads == 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     threads = n > 0 ? (unsigned)(n < (long)CLI_MAX_THREADS ? n : (long)CLI_MAX_THREADS) : 1;
   }
   uint64_t block_floats = d->block_size * d->sample_elems;
   uint64_t blocks = CLI_CHUNK_BYTES / sizeof(float) / block_floats;
-  if (blocks < threads)
-    blocks = threads;
-  if (blocks > SIZE_MAX / sizeof(float) / block_floats)
-    blocks = 1;
+  if (blocks < threads) blocks = threads;
+  if (blocks > SIZE_MAX / sizeof(float) / block_floats) blocks = 1;
   return blocks * d->block_size;
 }
 
 /* Generate [first, first + count) chunk by chunk into the writer. */
-static int generate_into(const cli_opts *o, const pmm_model_desc *d, cli_writer *w,
-                         uint64_t first, uint64_t count)
-{
+static int generate_into(const cli_opts *o, const pmm_model_desc *d, cli_writer *w, uint64_t first,
+                         uint64_t count) {
   uint64_t chunk = chunk_samples(d, o->threads);
   uint64_t buf_rows = chunk < count ? chunk : count > 0 ? count : 1;
   size_t elems = (size_t)d->sample_elems;
@@ -610,8 +548,7 @@ static int generate_into(const cli_opts *o, const pmm_model_desc *d, cli_writer 
     /* End chunks on block boundaries so no block is computed twice; a
      * chunk never exceeds `chunk` or the remaining count, hence buf. */
     uint64_t stop = (at / d->block_size) * d->block_size + chunk;
-    if (stop <= at || stop > end)
-      stop = end;
+    if (stop <= at || stop > end) stop = end;
     uint64_t rows = stop - at;
     char err[512];
     pmm_status st = pmm_sampler_generate(d, o->seed, at, rows, o->threads, buf, err, sizeof err);
@@ -629,9 +566,8 @@ static int generate_into(const cli_opts *o, const pmm_model_desc *d, cli_writer 
 
 /* What precedes the samples: the .npy header, the csv comment line, or
  * the PNG header (txt has none: every line is a sample). */
-static int writer_start(const cli_opts *o, const pmm_model_desc *d, cli_writer *w,
-                        uint64_t first, uint64_t count)
-{
+static int writer_start(const cli_opts *o, const pmm_model_desc *d, cli_writer *w, uint64_t first,
+                        uint64_t count) {
   char comment[512];
   snprintf(comment, sizeof comment, "model=%s seed=%llu first_index=%llu count=%llu", d->name,
            (unsigned long long)o->seed, (unsigned long long)first, (unsigned long long)count);
@@ -658,8 +594,7 @@ static int writer_start(const cli_opts *o, const pmm_model_desc *d, cli_writer *
   return 0;
 }
 
-static int writer_finish(const cli_opts *o, cli_writer *w)
-{
+static int writer_finish(const cli_opts *o, cli_writer *w) {
   char err[256];
   if (w->grid && png_grid_finish(w->grid, err, sizeof err) != 0) {
     cli_error(o, "cannot write '%s': %s", sink_name(w->sink), err);
@@ -669,12 +604,10 @@ static int writer_finish(const cli_opts *o, cli_writer *w)
 }
 
 static int write_output(const cli_opts *o, const pmm_model_desc *d, cli_format fmt,
-                        const cli_vocab *vocab, uint64_t first, uint64_t count)
-{
+                        const cli_vocab *vocab, uint64_t first, uint64_t count) {
   cli_sink data, side = {NULL, NULL, NULL};
   char *side_path = NULL;
-  if (sink_open(&data, o->output, o) != 0)
-    return 1;
+  if (sink_open(&data, o->output, o) != 0) return 1;
   if ((fmt == CLI_FORMAT_NPY || fmt == CLI_FORMAT_TXT) && data.tmp_path) {
     size_t len = strlen(o->output);
     side_path = malloc(len + sizeof ".json");
@@ -694,22 +627,16 @@ static int write_output(const cli_opts *o, const pmm_model_desc *d, cli_format f
 
   cli_writer w = {fmt, &data, vocab, NULL, (size_t)d->sample_elems};
   int rc = writer_start(o, d, &w, first, count);
-  if (rc == 0)
-    rc = generate_into(o, d, &w, first, count);
-  if (rc == 0)
-    rc = writer_finish(o, &w);
+  if (rc == 0) rc = generate_into(o, d, &w, first, count);
+  if (rc == 0) rc = writer_finish(o, &w);
   png_grid_free(w.grid);
-  if (rc == 0 && side.f)
-    write_sidecar(side.f, o, d, first, count);
+  if (rc == 0 && side.f) write_sidecar(side.f, o, d, first, count);
 
   /* Data first, then the sidecar; if the sidecar cannot be put in place
    * the data file goes too, so nothing half-described remains. */
-  if (rc == 0)
-    rc = sink_close(&data, o);
-  if (rc == 0 && side.f)
-    rc = sink_close(&side, o);
-  if (rc == 0)
-    rc = sink_commit(&data, o);
+  if (rc == 0) rc = sink_close(&data, o);
+  if (rc == 0 && side.f) rc = sink_close(&side, o);
+  if (rc == 0) rc = sink_commit(&data, o);
   if (rc == 0 && side.tmp_path && sink_commit(&side, o) != 0) {
     unlink(data.path);
     rc = -1;
@@ -726,11 +653,11 @@ static int write_output(const cli_opts *o, const pmm_model_desc *d, cli_format f
  * not crash the program.  The ABI version is checked first: a descriptor
  * of another layout cannot be read any further.  run_block is needed only
  * to generate samples (need_run). */
-static int desc_check(const cli_opts *o, const pmm_model_desc *d, int need_run)
-{
+static int desc_check(const cli_opts *o, const pmm_model_desc *d, int need_run) {
   if (d->abi != PMM_DESC_ABI) {
-    cli_error(o, "model descriptor has ABI version %llu, this runtime expects %u: "
-                 "rebuild the sampler with the pmmc that goes with this runtime",
+    cli_error(o,
+              "model descriptor has ABI version %llu, this runtime expects %u: "
+              "rebuild the sampler with the pmmc that goes with this runtime",
               (unsigned long long)d->abi, PMM_DESC_ABI);
     return -1;
   }
@@ -752,9 +679,8 @@ static int desc_check(const cli_opts *o, const pmm_model_desc *d, int need_run)
 
 /* The format asked for or implied by the output's name, checked against
  * the model; CLI_FORMAT_AUTO after a usage error has been reported. */
-static cli_format choose_format(const cli_opts *o, const pmm_model_desc *d,
-                                const cli_vocab *vocab, uint64_t count)
-{
+static cli_format choose_format(const cli_opts *o, const pmm_model_desc *d, const cli_vocab *vocab,
+                                uint64_t count) {
   cli_format fmt = o->format;
   if (fmt == CLI_FORMAT_AUTO) {
     if (strcmp(o->output, "-") == 0 || has_suffix(o->output, ".csv"))
@@ -766,14 +692,18 @@ static cli_format choose_format(const cli_opts *o, const pmm_model_desc *d,
     else if (has_suffix(o->output, ".png"))
       fmt = CLI_FORMAT_PNG;
     else {
-      cli_usage_error(o, "cannot tell the format of '%s' from its extension: "
-                         "use --format npy, csv, txt or png", o->output);
+      cli_usage_error(o,
+                      "cannot tell the format of '%s' from its extension: "
+                      "use --format npy, csv, txt or png",
+                      o->output);
       return CLI_FORMAT_AUTO;
     }
   }
   if (fmt == CLI_FORMAT_TXT && !vocab) {
-    cli_usage_error(o, "--format txt decodes symbol sequences, and model '%s' (%s) has no "
-                       "vocabulary: use npy or csv", d->name, d->pair);
+    cli_usage_error(o,
+                    "--format txt decodes symbol sequences, and model '%s' (%s) has no "
+                    "vocabulary: use npy or csv",
+                    d->name, d->pair);
     return CLI_FORMAT_AUTO;
   }
   char why[512];
@@ -785,8 +715,7 @@ static cli_format choose_format(const cli_opts *o, const pmm_model_desc *d,
 }
 
 /* Everything after parsing, with the descriptor known to be sound. */
-static int cli_run(const cli_opts *o, const pmm_model_desc *desc, const cli_vocab *vocab)
-{
+static int cli_run(const cli_opts *o, const pmm_model_desc *desc, const cli_vocab *vocab) {
   if (o->help) {
     cli_print_help(o, desc);
     return fflush(stdout) == 0 ? 0 : 1;
@@ -811,20 +740,17 @@ static int cli_run(const cli_opts *o, const pmm_model_desc *desc, const cli_voca
     count = hi - lo;
   }
   cli_format fmt = choose_format(o, desc, vocab, count);
-  if (fmt == CLI_FORMAT_AUTO)
-    return 2;
+  if (fmt == CLI_FORMAT_AUTO) return 2;
   return write_output(o, desc, fmt, vocab, first, count);
 }
 
-int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc)
-{
+int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc) {
   cli_opts o;
   memset(&o, 0, sizeof o);
   o.n = 1;
   o.output = "-";
   const char *prog = argc > 0 && argv[0] && *argv[0] ? argv[0] : NULL;
-  if (prog && strrchr(prog, '/'))
-    prog = strrchr(prog, '/') + 1;
+  if (prog && strrchr(prog, '/')) prog = strrchr(prog, '/') + 1;
   o.prog = prog && *prog ? prog : desc && desc->name ? desc->name : "sampler";
   if (!desc) {
     cli_error(&o, "no model descriptor");
@@ -832,12 +758,9 @@ int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc)
   }
 
   int rc = cli_parse(argc, argv, &o);
-  if (rc != 0)
-    return rc;
-  if (desc_check(&o, desc, 1) != 0)
-    return 1;
-  if (!desc->vocab)
-    return cli_run(&o, desc, NULL);
+  if (rc != 0) return rc;
+  if (desc_check(&o, desc, 1) != 0) return 1;
+  if (!desc->vocab) return cli_run(&o, desc, NULL);
   cli_vocab vocab;
   char err[256];
   if (vocab_init(&vocab, desc, err, sizeof err) != 0) {
@@ -849,8 +772,7 @@ int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc)
   return rc;
 }
 
-int pmm_sampler_print_info(const char *prog, const pmm_model_desc *desc)
-{
+int pmm_sampler_print_info(const char *prog, const pmm_model_desc *desc) {
   cli_opts o;
   memset(&o, 0, sizeof o);
   o.prog = prog && *prog ? prog : "pmm";
@@ -858,8 +780,7 @@ int pmm_sampler_print_info(const char *prog, const pmm_model_desc *desc)
     cli_error(&o, "no model descriptor");
     return 1;
   }
-  if (desc_check(&o, desc, 0) != 0)
-    return 1;
+  if (desc_check(&o, desc, 0) != 0) return 1;
   cli_vocab vocab;
   char err[256];
   if (desc->vocab && vocab_init(&vocab, desc, err, sizeof err) != 0) {
@@ -867,8 +788,7 @@ int pmm_sampler_print_info(const char *prog, const pmm_model_desc *desc)
     return 1;
   }
   cli_print_info(desc, desc->vocab ? &vocab : NULL);
-  if (desc->vocab)
-    vocab_free(&vocab);
+  if (desc->vocab) vocab_free(&vocab);
   if (fflush(stdout) != 0) {
     cli_error(&o, "cannot write to standard output");
     return 1;

@@ -8,11 +8,9 @@
 
 /* Bytes of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
  * forms, no surrogates, nothing above U+10FFFF), or 0 if there is none. */
-static size_t utf8_length(const unsigned char *s)
-{
+static size_t utf8_length(const unsigned char *s) {
   unsigned char b = s[0];
-  if (b < 0x80)
-    return b ? 1 : 0;
+  if (b < 0x80) return b ? 1 : 0;
   size_t n;
   unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
   if (b >= 0xC2 && b <= 0xDF) {
@@ -32,17 +30,14 @@ static size_t utf8_length(const unsigned char *s)
   } else {
     return 0;
   }
-  if (s[1] < lo || s[1] > hi)
-    return 0;
+  if (s[1] < lo || s[1] > hi) return 0;
   for (size_t i = 2; i < n; i++) {
-    if (s[i] < 0x80 || s[i] > 0xBF)
-      return 0;
+    if (s[i] < 0x80 || s[i] > 0xBF) return 0;
   }
   return n;
 }
 
-int vocab_init(cli_vocab *v, const pmm_model_desc *d, char *err, size_t errlen)
-{
+int vocab_init(cli_vocab *v, const pmm_model_desc *d, char *err, size_t errlen) {
   v->text = d->vocab;
   v->k = d->vocab_size;
   v->pad = d->pad_symbol;
@@ -72,8 +67,7 @@ int vocab_init(cli_vocab *v, const pmm_model_desc *d, char *err, size_t errlen)
       vocab_free(v);
       return -1;
     }
-    if (i < v->k)
-      v->start[i] = at;
+    if (i < v->k) v->start[i] = at;
     i++;
     at += len;
   }
@@ -87,28 +81,23 @@ int vocab_init(cli_vocab *v, const pmm_model_desc *d, char *err, size_t errlen)
   return 0;
 }
 
-void vocab_free(cli_vocab *v)
-{
+void vocab_free(cli_vocab *v) {
   free(v->start);
   v->start = NULL;
 }
 
-int vocab_put(const cli_vocab *v, FILE *f, uint64_t i)
-{
+int vocab_put(const cli_vocab *v, FILE *f, uint64_t i) {
   size_t len = v->start[i + 1] - v->start[i];
   return fwrite(v->text + v->start[i], 1, len, f) == len ? 0 : -1;
 }
 
 /* The symbol index x stands for, or -1. */
-static int64_t symbol_of(const cli_vocab *v, float x)
-{
-  if (!(x >= 0.0f) || (double)x >= (double)v->k || x != (float)(int64_t)x)
-    return -1;
+static int64_t symbol_of(const cli_vocab *v, float x) {
+  if (!(x >= 0.0f) || (double)x >= (double)v->k || x != (float)(int64_t)x) return -1;
   return (int64_t)x;
 }
 
-int vocab_write_line(const cli_vocab *v, FILE *f, const float *x, size_t n, size_t *bad)
-{
+int vocab_write_line(const cli_vocab *v, FILE *f, const float *x, size_t n, size_t *bad) {
   size_t end = 0;
   for (size_t i = 0; i < n; i++) {
     int64_t s = symbol_of(v, x[i]);
@@ -116,12 +105,10 @@ int vocab_write_line(const cli_vocab *v, FILE *f, const float *x, size_t n, size
       *bad = i;
       return 1;
     }
-    if (s != v->pad)
-      end = i + 1;
+    if (s != v->pad) end = i + 1;
   }
   for (size_t i = 0; i < end; i++) {
-    if (vocab_put(v, f, (uint64_t)x[i]) != 0)
-      return -1;
+    if (vocab_put(v, f, (uint64_t)x[i]) != 0) return -1;
   }
   return fputc('\n', f) == EOF ? -1 : 0;
 }

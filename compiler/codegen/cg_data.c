@@ -13,7 +13,7 @@
 #include "compiler/util/xalloc.h"
 
 LLVMValueRef cg_global(cg *c, LLVMValueRef init, const char *name, LLVMLinkage linkage,
-                              unsigned align) {
+                       unsigned align) {
   LLVMValueRef g = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
   LLVMSetInitializer(g, init);
   LLVMSetGlobalConstant(g, 1);
@@ -80,7 +80,8 @@ int cg_emit_data(cg *c) {
   for (uint32_t i = 0; i < m->ntables; i++) {
     const ir_table *t = &m->tables[i];
     snprintf(name, sizeof name, "%s.table.%s", m->name, t->name ? t->name : "");
-    if (!(c->tables[i] = cg_float_array(c, name, t->data, (uint64_t)t->count * t->width))) return -1;
+    if (!(c->tables[i] = cg_float_array(c, name, t->data, (uint64_t)t->count * t->width)))
+      return -1;
   }
   for (uint32_t i = 0; i < m->nmixtures; i++) {
     const ir_mixture *x = &m->mixtures[i];
@@ -132,4 +133,3 @@ void cg_declare_runtime(cg *c) {
   c->rng_poisson = cg_declare(c, "pmm_rng_poisson_block", c->void_t, poisson, 7);
   cg_fn_attr(c, c->rng_poisson.fn, 4, "zeroext");
 }
-

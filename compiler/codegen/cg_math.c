@@ -74,15 +74,15 @@ static LLVMValueRef cg_exp(cg *c, LLVMValueRef x) {
   p = LLVMBuildFMul(b, LLVMBuildFMul(b, r, r, ""), p, "");
   p = LLVMBuildFAdd(b, p, r, "");
   p = LLVMBuildFAdd(b, p, cg_fconst(c, ty, 1.0f), "");
-  LLVMValueRef ni = LLVMBuildSub(b, LLVMBuildBitCast(b, k, ity, ""),
-                                 cg_iconst(c, ity, PMM_EXP_SHIFT_BITS), "");
+  LLVMValueRef ni =
+      LLVMBuildSub(b, LLVMBuildBitCast(b, k, ity, ""), cg_iconst(c, ity, PMM_EXP_SHIFT_BITS), "");
   LLVMValueRef n1 = LLVMBuildAdd(b, ni, cg_iconst(c, ity, 256), "");
   n1 = LLVMBuildSub(b, LLVMBuildLShr(b, n1, cg_iconst(c, ity, 1), ""), cg_iconst(c, ity, 128), "");
   LLVMValueRef n2 = LLVMBuildSub(b, ni, n1, "");
-  LLVMValueRef s1 = LLVMBuildShl(b, LLVMBuildAdd(b, n1, cg_iconst(c, ity, 127), ""),
-                                 cg_iconst(c, ity, 23), "");
-  LLVMValueRef s2 = LLVMBuildShl(b, LLVMBuildAdd(b, n2, cg_iconst(c, ity, 127), ""),
-                                 cg_iconst(c, ity, 23), "");
+  LLVMValueRef s1 =
+      LLVMBuildShl(b, LLVMBuildAdd(b, n1, cg_iconst(c, ity, 127), ""), cg_iconst(c, ity, 23), "");
+  LLVMValueRef s2 =
+      LLVMBuildShl(b, LLVMBuildAdd(b, n2, cg_iconst(c, ity, 127), ""), cg_iconst(c, ity, 23), "");
   p = LLVMBuildFMul(b, p, LLVMBuildBitCast(b, s1, ty, ""), "");
   return LLVMBuildFMul(b, p, LLVMBuildBitCast(b, s2, ty, ""), "");
 }

@@ -64,10 +64,10 @@ static LLVMValueRef norm_sum(norm_ctx *n, LLVMValueRef x, uint64_t len, LLVMValu
     acc = next;
   }
   if (tail)
-    acc = LLVMBuildFAdd(c->b, acc,
-                        norm_terms(n, cg_elem(c, x, cg_i64(c, full * NORM_LANES)), shift, square,
-                                   (unsigned)tail),
-                        "");
+    acc = LLVMBuildFAdd(
+        c->b, acc,
+        norm_terms(n, cg_elem(c, x, cg_i64(c, full * NORM_LANES)), shift, square, (unsigned)tail),
+        "");
   LLVMValueRef sum = LLVMConstReal(n->f64, 0.0);
   for (unsigned k = 0; k < NORM_LANES; k++)
     sum = LLVMBuildFAdd(c->b, sum,
@@ -84,9 +84,9 @@ static LLVMValueRef norm_param(norm_ctx *n, LLVMValueRef p, LLVMValueRef ch, dou
 
 /* One channel's n values at x, y: normalise, FiLM, activation, a vector of
  * the target's width at a time. */
-static void norm_channel(norm_ctx *n, pmm_act act, LLVMValueRef x, LLVMValueRef y,
-                         uint64_t len, LLVMValueRef mean, LLVMValueRef inv, LLVMValueRef ga,
-                         LLVMValueRef be, LLVMValueRef mul, LLVMValueRef add) {
+static void norm_channel(norm_ctx *n, pmm_act act, LLVMValueRef x, LLVMValueRef y, uint64_t len,
+                         LLVMValueRef mean, LLVMValueRef inv, LLVMValueRef ga, LLVMValueRef be,
+                         LLVMValueRef mul, LLVMValueRef add) {
   cg *c = n->c;
   unsigned w = c->width;
   LLVMTypeRef vd = LLVMVectorType(n->f64, w);
@@ -136,8 +136,8 @@ static void norm_body(cg *c, const norm_shape *k, LLVMValueRef x, LLVMValueRef y
   LLVMValueRef xg = cg_elem(c, x, cg_index(c, g, glen, NULL));
   LLVMValueRef yg = cg_elem(c, y, cg_index(c, g, glen, NULL));
   LLVMValueRef len = LLVMConstReal(c->f64, (double)glen);
-  LLVMValueRef mean = LLVMBuildFDiv(c->b, norm_sum(&n, xg, glen, LLVMConstReal(c->f64, 0.0), 0),
-                                    len, "mean");
+  LLVMValueRef mean =
+      LLVMBuildFDiv(c->b, norm_sum(&n, xg, glen, LLVMConstReal(c->f64, 0.0), 0), len, "mean");
   LLVMValueRef var = LLVMBuildFDiv(c->b, norm_sum(&n, xg, glen, mean, 1), len, "var");
   LLVMTypeRef sqt = c->f64;
   unsigned id = LLVMLookupIntrinsicID("llvm.sqrt", 9);
@@ -184,14 +184,23 @@ static void norm_kernel(cg *c, const norm_shape *k, cg_kernel *kern) {
 void cg_emit_groupnorm(cg *c, const ir_block *blk, const ir_inst *in) {
   int film = in->nargs == 3;
   uint64_t ch = in->shape.dim[0];
-  norm_shape k = {cg_rows(c, in), ch, in->len / ch, in->groups, in->fattr, in->act,
-                  in->weight >= 0, in->bias >= 0, film,
+  norm_shape k = {cg_rows(c, in),
+                  ch,
+                  in->len / ch,
+                  in->groups,
+                  in->fattr,
+                  in->act,
+                  in->weight >= 0,
+                  in->bias >= 0,
+                  film,
                   film && !blk->insts[in->args[1]].uniform};
   cg_kernel kern;
   norm_kernel(c, &k, &kern);
   LLVMValueRef none = LLVMConstPointerNull(c->ptr);
-  LLVMValueRef a[6] = {cg_value(c, &blk->insts[in->args[0]]), cg_value(c, in),
-                       cg_tensor_or_null(c, in->weight), cg_tensor_or_null(c, in->bias),
+  LLVMValueRef a[6] = {cg_value(c, &blk->insts[in->args[0]]),
+                       cg_value(c, in),
+                       cg_tensor_or_null(c, in->weight),
+                       cg_tensor_or_null(c, in->bias),
                        film ? cg_value(c, &blk->insts[in->args[1]]) : none,
                        film ? cg_value(c, &blk->insts[in->args[2]]) : none};
   cg_kernel_call(c, &kern, a, 6);

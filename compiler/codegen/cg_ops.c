@@ -158,8 +158,8 @@ static void emit_dense(cg *c, const ir_block *blk, const ir_inst *in) {
   if (cg_dense_is_llvm(c, k, units)) {
     char name[512];
     snprintf(name, sizeof name, "%s.gemm.%s", c->m->name, w->name ? w->name : "");
-    gemm_shape s = {rows, k, units, w->data,
-                    in->bias >= 0 ? c->m->tensors[in->bias].data : NULL, name};
+    gemm_shape s = {rows, k, units, w->data, in->bias >= 0 ? c->m->tensors[in->bias].data : NULL,
+                    name};
     if (gemm_emit(&g, &s, cg_value(c, x), y, c->err, c->errlen) != 0) c->failed = 1;
     return;
   }
@@ -187,7 +187,6 @@ static void emit_dense(cg *c, const ir_block *blk, const ir_inst *in) {
   }
 }
 
-
 /* ---- sources -------------------------------------------------------------- */
 
 static void emit_state(cg *c, const ir_block *blk, const ir_inst *in) {
@@ -212,15 +211,20 @@ static void emit_tensor(cg *c, const ir_block *blk, const ir_inst *in) {
 static void emit_randn(cg *c, const ir_block *blk, const ir_inst *in) {
   (void)blk;
   LLVMValueRef key = in->stream ? cg_find_key(c, in->stream) : c->key0;
-  LLVMValueRef a[6] = {key, c->first_index, cg_isz(c, cg_rows(c, in)), c->step32,
-                       cg_isz(c, in->len), cg_value(c, in)};
+  LLVMValueRef a[6] = {key,       c->first_index,     cg_isz(c, cg_rows(c, in)),
+                       c->step32, cg_isz(c, in->len), cg_value(c, in)};
   cg_call(c, &c->rng_normal, a, 6);
 }
 
 static void emit_poisson(cg *c, const ir_block *blk, const ir_inst *in) {
   LLVMValueRef key = in->stream ? cg_find_key(c, in->stream) : c->key0;
-  LLVMValueRef a[7] = {key, c->first_index, cg_isz(c, cg_rows(c, in)), c->step32,
-                       cg_isz(c, in->len), cg_value(c, &blk->insts[in->args[0]]), cg_value(c, in)};
+  LLVMValueRef a[7] = {key,
+                       c->first_index,
+                       cg_isz(c, cg_rows(c, in)),
+                       c->step32,
+                       cg_isz(c, in->len),
+                       cg_value(c, &blk->insts[in->args[0]]),
+                       cg_value(c, in)};
   cg_call(c, &c->rng_poisson, a, 7);
 }
 
@@ -228,7 +232,8 @@ static void emit_poisson(cg *c, const ir_block *blk, const ir_inst *in) {
 
 /* Strides of operand shape s read as result shape r (right-aligned, 0 along
  * broadcast axes). */
-static void cg_broadcast_strides(const tshape *s, const tshape *r, uint64_t stride[TSHAPE_MAX_RANK]) {
+static void cg_broadcast_strides(const tshape *s, const tshape *r,
+                                 uint64_t stride[TSHAPE_MAX_RANK]) {
   uint64_t step = 1;
   for (uint32_t d = r->rank; d-- > 0;) {
     uint32_t n = d + s->rank >= r->rank ? s->dim[d + s->rank - r->rank] : 1;
@@ -257,7 +262,8 @@ static void emit_binary(cg *c, const ir_block *blk, const ir_inst *in) {
     v[a] = cg_load(c, cg_elem(c, cg_value(c, x[a]), idx));
   }
   LLVMValueRef out = cg_index(c, r, in->len, NULL);
-  for (uint32_t d = 0; d < s->rank; d++) out = cg_index(c, iv[d], tshape_span(s, d + 1, s->rank), out);
+  for (uint32_t d = 0; d < s->rank; d++)
+    out = cg_index(c, iv[d], tshape_span(s, d + 1, s->rank), out);
   cg_store(c, cg_scalar(c, in, v), cg_elem(c, cg_value(c, in), out));
   for (uint32_t d = s->rank; d-- > 0;) cg_loop_end(c, &ld[d]);
   cg_loop_end(c, &lr);
@@ -315,11 +321,11 @@ static void emit_transpose(cg *c, const ir_block *blk, const ir_inst *in) {
   }
   char name[512];
   snprintf(name, sizeof name, "%s.transpose.dims", c->m->name);
-  LLVMValueRef gd = cg_global(c, LLVMConstArray(c->isz, dims, TSHAPE_MAX_RANK), name,
-                              LLVMPrivateLinkage, 8);
+  LLVMValueRef gd =
+      cg_global(c, LLVMConstArray(c->isz, dims, TSHAPE_MAX_RANK), name, LLVMPrivateLinkage, 8);
   snprintf(name, sizeof name, "%s.transpose.perm", c->m->name);
-  LLVMValueRef gp = cg_global(c, LLVMConstArray(c->isz, perm, TSHAPE_MAX_RANK), name,
-                              LLVMPrivateLinkage, 8);
+  LLVMValueRef gp =
+      cg_global(c, LLVMConstArray(c->isz, perm, TSHAPE_MAX_RANK), name, LLVMPrivateLinkage, 8);
   LLVMValueRef a[6] = {cg_isz(c, cg_rows(c, in)), cg_isz(c, s->rank), gd, gp,
                        cg_operand(c, blk, in, 0), cg_value(c, in)};
   cg_call_runtime(c, "pmm_kernel_transpose", a, 6);
@@ -345,8 +351,7 @@ static void cg_conv_kernel(cg *c, const conv_shape *cs, cg_kernel *k) {
   conv_emitter e = {c->ctx, c->mod, c->b, k->fn, c->width, NULL, NULL};
   LLVMValueRef p[5];
   for (unsigned i = 0; i < 5; i++) p[i] = LLVMGetParam(k->fn, i);
-  if (conv_emit_packed(&e, cs, p[0], p[1], p[2], p[3], p[4], c->err, c->errlen) != 0)
-    c->failed = 1;
+  if (conv_emit_packed(&e, cs, p[0], p[1], p[2], p[3], p[4], c->err, c->errlen) != 0) c->failed = 1;
   cg_kernel_end(c, k);
 }
 
@@ -358,8 +363,8 @@ static void emit_conv2d(cg *c, const ir_block *blk, const ir_inst *in) {
   char name[512];
   snprintf(name, sizeof name, "%s.conv.%s", c->m->name, w->name ? w->name : "");
   const float *bias = in->bias >= 0 ? c->m->tensors[in->bias].data : NULL;
-  conv_shape cs = {cg_rows(c, in), s->dim[0], s->dim[1], s->dim[2], w->shape[0], w->shape[2],
-                   in->stride, in->pad, in->groups, w->data, bias, name};
+  conv_shape cs = {cg_rows(c, in), s->dim[0], s->dim[1],  s->dim[2], w->shape[0], w->shape[2],
+                   in->stride,     in->pad,   in->groups, w->data,   bias,        name};
   if (c->gemm != CODEGEN_GEMM_BLAS) {
     conv_emitter e = {c->ctx, c->mod, c->b, c->fn, c->width, NULL, NULL};
     LLVMValueRef pw, pb;
@@ -374,35 +379,53 @@ static void emit_conv2d(cg *c, const ir_block *blk, const ir_inst *in) {
     cg_kernel_call(c, &k, a, 5);
     return;
   }
-  LLVMValueRef a[13] = {cg_isz(c, cg_rows(c, in)), cg_isz(c, s->dim[0]), cg_isz(c, s->dim[1]),
-                        cg_isz(c, s->dim[2]), cg_isz(c, in->shape.dim[0]), cg_isz(c, w->shape[2]),
-                        cg_isz(c, in->stride), cg_isz(c, in->pad), cg_isz(c, in->groups),
-                        cg_operand(c, blk, in, 0), c->tensors[in->weight],
-                        cg_tensor_or_null(c, in->bias), cg_value(c, in)};
+  LLVMValueRef a[13] = {cg_isz(c, cg_rows(c, in)),
+                        cg_isz(c, s->dim[0]),
+                        cg_isz(c, s->dim[1]),
+                        cg_isz(c, s->dim[2]),
+                        cg_isz(c, in->shape.dim[0]),
+                        cg_isz(c, w->shape[2]),
+                        cg_isz(c, in->stride),
+                        cg_isz(c, in->pad),
+                        cg_isz(c, in->groups),
+                        cg_operand(c, blk, in, 0),
+                        c->tensors[in->weight],
+                        cg_tensor_or_null(c, in->bias),
+                        cg_value(c, in)};
   cg_call_runtime(c, "pmm_kernel_conv2d", a, 13);
 }
 
 static void emit_sinusoidal(cg *c, const ir_block *blk, const ir_inst *in) {
-  LLVMValueRef a[6] = {cg_isz(c, cg_rows(c, in)), cg_isz(c, in->dim), cg_operand(c, blk, in, 0),
+  LLVMValueRef a[6] = {cg_isz(c, cg_rows(c, in)),
+                       cg_isz(c, in->dim),
+                       cg_operand(c, blk, in, 0),
                        LLVMConstInt(c->i32, blk->insts[in->args[0]].uniform, 0),
-                       LLVMConstInt(c->i32, in->cos_first, 0), cg_value(c, in)};
+                       LLVMConstInt(c->i32, in->cos_first, 0),
+                       cg_value(c, in)};
   cg_call_runtime(c, "pmm_kernel_sinusoidal", a, 6);
 }
 
 static void emit_layernorm(cg *c, const ir_block *blk, const ir_inst *in) {
   uint64_t n = in->shape.dim[in->shape.rank - 1];
-  LLVMValueRef a[7] = {cg_isz(c, cg_rows(c, in) * (in->len / n)), cg_isz(c, n),
-                       cg_operand(c, blk, in, 0), cg_tensor_or_null(c, in->weight),
-                       cg_tensor_or_null(c, in->bias), cg_f32(c, in->fattr), cg_value(c, in)};
+  LLVMValueRef a[7] = {cg_isz(c, cg_rows(c, in) * (in->len / n)),
+                       cg_isz(c, n),
+                       cg_operand(c, blk, in, 0),
+                       cg_tensor_or_null(c, in->weight),
+                       cg_tensor_or_null(c, in->bias),
+                       cg_f32(c, in->fattr),
+                       cg_value(c, in)};
   cg_call_runtime(c, "pmm_kernel_layernorm", a, 7);
 }
-
 
 /* upsample and avgpool: (rows, c, h, w, factor, x, y). */
 static void emit_resample(cg *c, const ir_block *blk, const ir_inst *in, const char *kernel) {
   const tshape *s = &blk->insts[in->args[0]].shape;
-  LLVMValueRef a[7] = {cg_isz(c, cg_rows(c, in)), cg_isz(c, s->dim[0]), cg_isz(c, s->dim[1]),
-                       cg_isz(c, s->dim[2]), cg_isz(c, in->factor), cg_operand(c, blk, in, 0),
+  LLVMValueRef a[7] = {cg_isz(c, cg_rows(c, in)),
+                       cg_isz(c, s->dim[0]),
+                       cg_isz(c, s->dim[1]),
+                       cg_isz(c, s->dim[2]),
+                       cg_isz(c, in->factor),
+                       cg_operand(c, blk, in, 0),
                        cg_value(c, in)};
   cg_call_runtime(c, kernel, a, 7);
 }
@@ -416,9 +439,13 @@ static void emit_avgpool(cg *c, const ir_block *blk, const ir_inst *in) {
 }
 
 static void emit_attention(cg *c, const ir_block *blk, const ir_inst *in) {
-  LLVMValueRef a[7] = {cg_isz(c, cg_rows(c, in)), cg_isz(c, in->shape.dim[0]),
-                       cg_isz(c, in->shape.dim[1]), cg_isz(c, in->heads),
-                       cg_operand(c, blk, in, 0), c->work, cg_value(c, in)};
+  LLVMValueRef a[7] = {cg_isz(c, cg_rows(c, in)),
+                       cg_isz(c, in->shape.dim[0]),
+                       cg_isz(c, in->shape.dim[1]),
+                       cg_isz(c, in->heads),
+                       cg_operand(c, blk, in, 0),
+                       c->work,
+                       cg_value(c, in)};
   cg_call_runtime(c, "pmm_kernel_attention", a, 7);
 }
 
@@ -452,9 +479,13 @@ static LLVMValueRef cg_precision(cg *c, const ir_block *blk, const ir_inst *in) 
 
 static void emit_exact_gmm(cg *c, const ir_block *blk, const ir_inst *in) {
   const ir_module *m = c->m;
-  LLVMValueRef a[7] = {c->gmms[in->mixture], LLVMConstReal(c->f64, m->prior_mean),
-                       LLVMConstReal(c->f64, m->prior_precision), cg_precision(c, blk, in),
-                       cg_isz(c, cg_rows(c, in)), cg_operand(c, blk, in, 0), cg_value(c, in)};
+  LLVMValueRef a[7] = {c->gmms[in->mixture],
+                       LLVMConstReal(c->f64, m->prior_mean),
+                       LLVMConstReal(c->f64, m->prior_precision),
+                       cg_precision(c, blk, in),
+                       cg_isz(c, cg_rows(c, in)),
+                       cg_operand(c, blk, in, 0),
+                       cg_value(c, in)};
   cg_call(c, &c->exact_gmm, a, 7);
 }
 
@@ -467,9 +498,10 @@ static void emit_exact_atoms_categorical(cg *c, const ir_block *blk, const ir_in
 /* The normal and gamma atom kernels: (atoms, prior p0, p1, A, rows, x, y). */
 static void emit_exact_atoms_prior(cg *c, const ir_block *blk, const ir_inst *in, const cg_fn *f,
                                    double p0, double p1) {
-  LLVMValueRef a[7] = {c->atoms[in->atoms], LLVMConstReal(c->f64, p0), LLVMConstReal(c->f64, p1),
-                       cg_precision(c, blk, in), cg_isz(c, cg_rows(c, in)),
-                       cg_operand(c, blk, in, 0), cg_value(c, in)};
+  LLVMValueRef a[7] = {
+      c->atoms[in->atoms],      LLVMConstReal(c->f64, p0), LLVMConstReal(c->f64, p1),
+      cg_precision(c, blk, in), cg_isz(c, cg_rows(c, in)), cg_operand(c, blk, in, 0),
+      cg_value(c, in)};
   cg_call(c, f, a, 7);
 }
 

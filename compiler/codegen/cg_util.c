@@ -6,14 +6,11 @@
 
 #include <string.h>
 
-
 LLVMValueRef cg_i64(cg *c, uint64_t v) { return LLVMConstInt(c->i64, v, 0); }
 LLVMValueRef cg_isz(cg *c, uint64_t v) { return LLVMConstInt(c->isz, v, 0); }
 LLVMValueRef cg_f32(cg *c, float v) { return LLVMConstReal(c->f32, (double)v); }
 
-uint64_t cg_rows(const cg *c, const ir_inst *in) {
-  return in->uniform ? 1 : c->m->block_size;
-}
+uint64_t cg_rows(const cg *c, const ir_inst *in) { return in->uniform ? 1 : c->m->block_size; }
 
 /* &base[idx] for a float array. */
 LLVMValueRef cg_elem(cg *c, LLVMValueRef base, LLVMValueRef idx) {
@@ -55,16 +52,14 @@ void cg_target_attrs(cg *c, LLVMValueRef fn) {
                                                         values[i], (unsigned)strlen(values[i])));
 }
 
-cg_fn cg_declare(cg *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params,
-                        unsigned n) {
+cg_fn cg_declare(cg *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, unsigned n) {
   cg_fn f;
   f.type = LLVMFunctionType(ret, params, n, 0);
   f.fn = LLVMAddFunction(c->mod, name, f.type);
   return f;
 }
 
-LLVMValueRef cg_loop_begin(cg *c, cg_loop *l, uint64_t start, uint64_t end,
-                                  const char *name) {
+LLVMValueRef cg_loop_begin(cg *c, cg_loop *l, uint64_t start, uint64_t end, const char *name) {
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
   l->body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, name);
   l->end = end;
@@ -99,8 +94,8 @@ LLVMValueRef cg_index(cg *c, LLVMValueRef iv, uint64_t k, LLVMValueRef add) {
 
 /* dst[r * dst_stride + col + e] = src[r * src_stride + e] for r < rows,
  * e < cols (src_stride 0: one source row repeated). */
-void cg_emit_copy(cg *c, LLVMValueRef dst, uint64_t dst_stride, uint64_t col,
-                         LLVMValueRef src, uint64_t src_stride, uint64_t rows, uint64_t cols) {
+void cg_emit_copy(cg *c, LLVMValueRef dst, uint64_t dst_stride, uint64_t col, LLVMValueRef src,
+                  uint64_t src_stride, uint64_t rows, uint64_t cols) {
   if (src_stride == cols && dst_stride == cols) {
     cols *= rows;
     rows = 1;
@@ -132,7 +127,6 @@ void cg_call_runtime(cg *c, const char *name, LLVMValueRef *args, unsigned n) {
   }
   LLVMBuildCall2(c->b, ty, fn, args, n, "");
 }
-
 
 int cg_kernel_begin(cg *c, cg_kernel *k, const char *name, unsigned nparams) {
   LLVMTypeRef params[16];

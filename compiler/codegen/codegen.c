@@ -85,14 +85,12 @@ static int cg_emit_run_block(cg *c) {
 
   LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry"));
   c->key0 = LLVMBuildStructGEP2(c->b, c->block_t, blk, 0, "key");
-  c->seed = LLVMBuildLoad2(c->b, c->i64, LLVMBuildStructGEP2(c->b, c->block_t, blk, 1, ""),
-                           "seed");
-  c->first_index = LLVMBuildLoad2(
-      c->b, c->i64, LLVMBuildStructGEP2(c->b, c->block_t, blk, 2, ""), "first_index");
-  c->out = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildStructGEP2(c->b, c->block_t, blk, 3, ""),
-                          "out");
-  c->scratch = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildStructGEP2(c->b, c->block_t, blk, 4, ""),
-                              "scratch");
+  c->seed = LLVMBuildLoad2(c->b, c->i64, LLVMBuildStructGEP2(c->b, c->block_t, blk, 1, ""), "seed");
+  c->first_index = LLVMBuildLoad2(c->b, c->i64, LLVMBuildStructGEP2(c->b, c->block_t, blk, 2, ""),
+                                  "first_index");
+  c->out = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildStructGEP2(c->b, c->block_t, blk, 3, ""), "out");
+  c->scratch =
+      LLVMBuildLoad2(c->b, c->ptr, LLVMBuildStructGEP2(c->b, c->block_t, blk, 4, ""), "scratch");
   c->state = cg_elem(c, c->scratch, cg_i64(c, m->state_offset));
   c->work = cg_elem(c, c->scratch, cg_i64(c, m->work_offset));
   if (cg_emit_stream_keys(c) != 0) return -1;
@@ -206,8 +204,8 @@ static int cg_check_plan(const ir_module *m, char *err, size_t errlen) {
       const ir_inst *in = &b->insts[i];
       uint64_t n = (in->uniform ? 1 : (uint64_t)m->block_size) * in->len;
       if (in->offset > m->scratch_floats || n > m->scratch_floats - in->offset) {
-        snprintf(err, errlen, "module '%s': %s block, %%%u lies outside the scratch arena",
-                 m->name, ir_block_name((ir_block_kind)k), i);
+        snprintf(err, errlen, "module '%s': %s block, %%%u lies outside the scratch arena", m->name,
+                 ir_block_name((ir_block_kind)k), i);
         return -1;
       }
     }
@@ -312,8 +310,7 @@ static int cg_write_output(const emit_target *t, LLVMContextRef ctx, LLVMModuleR
     rep->desc.build = &rep->build;
     return 0;
   }
-  if (strcmp(o->output, "-") == 0)
-    return emit_module_write(t, mod, o->emit, "-", "-", err, errlen);
+  if (strcmp(o->output, "-") == 0) return emit_module_write(t, mod, o->emit, "-", "-", err, errlen);
   if (emit_temp_path(o->output, "", tmp, sizeof tmp) != 0) {
     snprintf(err, errlen, "output path too long: %s", o->output);
     return -1;

@@ -32,10 +32,10 @@
 #include "runtime/pmmrt.h"
 
 typedef enum codegen_emit {
-  CODEGEN_EMIT_EXE,  /* object + link with the runtime */
-  CODEGEN_EMIT_OBJ,  /* relocatable object, no main() */
-  CODEGEN_EMIT_ASM,  /* target assembly, no main() */
-  CODEGEN_EMIT_LLVM  /* textual LLVM IR after optimisation, no main() */
+  CODEGEN_EMIT_EXE, /* object + link with the runtime */
+  CODEGEN_EMIT_OBJ, /* relocatable object, no main() */
+  CODEGEN_EMIT_ASM, /* target assembly, no main() */
+  CODEGEN_EMIT_LLVM /* textual LLVM IR after optimisation, no main() */
 } codegen_emit;
 
 /* How DENSE layers are computed (docs/gemm.md); CONV2D always runs the
@@ -58,18 +58,18 @@ typedef struct codegen_report {
 } codegen_report;
 
 typedef struct codegen_options {
-  int opt_level;          /* 0..3 */
-  const char *triple;     /* NULL: host */
-  const char *cpu;        /* NULL: host CPU */
-  const char *features;   /* NULL: host features */
+  int opt_level;        /* 0..3 */
+  const char *triple;   /* NULL: host */
+  const char *cpu;      /* NULL: host CPU */
+  const char *features; /* NULL: host features */
   codegen_emit emit;
-  const char *output;     /* file path; "-" = stdout for ASM/LLVM */
-  const char *runtime_lib;/* libpmmrt.a for linking (EXE) */
-  const char *engine;     /* version string recorded in the descriptor */
-  codegen_gemm gemm;      /* default CODEGEN_GEMM_AUTO */
+  const char *output;           /* file path; "-" = stdout for ASM/LLVM */
+  const char *runtime_lib;      /* libpmmrt.a for linking (EXE) */
+  const char *engine;           /* version string recorded in the descriptor */
+  codegen_gemm gemm;            /* default CODEGEN_GEMM_AUTO */
   const struct timespec *start; /* CLOCK_MONOTONIC time the build began (before the
                                  * front end); NULL: when codegen_compile was called */
-  codegen_report *report; /* filled on success when not NULL */
+  codegen_report *report;       /* filled on success when not NULL */
 } codegen_options;
 
 void codegen_options_init(codegen_options *o);

@@ -102,12 +102,11 @@ int emit_target_init(emit_target *t, const codegen_options *o, char *err, size_t
     emit_target_free(t);
     return -1;
   }
-  t->machine = LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features,
-                                       emit_codegen_level(o->opt_level), LLVMRelocPIC,
-                                       LLVMCodeModelDefault);
+  t->machine =
+      LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features,
+                              emit_codegen_level(o->opt_level), LLVMRelocPIC, LLVMCodeModelDefault);
   if (!t->machine) {
-    snprintf(err, errlen, "cannot create a target machine for '%s' (cpu '%s')", t->triple,
-             t->cpu);
+    snprintf(err, errlen, "cannot create a target machine for '%s' (cpu '%s')", t->triple, t->cpu);
     emit_target_free(t);
     return -1;
   }
@@ -163,8 +162,8 @@ int emit_module_optimise(const emit_target *t, LLVMModuleRef mod, int opt_level,
   return 0;
 }
 
-static int emit_write_stdout(const emit_target *t, LLVMModuleRef mod, codegen_emit kind,
-                             char *err, size_t errlen) {
+static int emit_write_stdout(const emit_target *t, LLVMModuleRef mod, codegen_emit kind, char *err,
+                             size_t errlen) {
   if (kind == CODEGEN_EMIT_LLVM) {
     char *text = LLVMPrintModuleToString(mod);
     int bad = fputs(text, stdout) == EOF;
@@ -193,8 +192,8 @@ static int emit_write_stdout(const emit_target *t, LLVMModuleRef mod, codegen_em
   return 0;
 }
 
-int emit_module_write(const emit_target *t, LLVMModuleRef mod, codegen_emit kind,
-                      const char *path, const char *shown, char *err, size_t errlen) {
+int emit_module_write(const emit_target *t, LLVMModuleRef mod, codegen_emit kind, const char *path,
+                      const char *shown, char *err, size_t errlen) {
   if (kind == CODEGEN_EMIT_EXE) {
     snprintf(err, errlen, "internal error: executables are written by the linker");
     return -1;
@@ -329,8 +328,7 @@ LLVMValueRef emit_float_global(LLVMModuleRef mod, const char *name, const float 
   for (size_t i = 0; swap && i < bytes; i += 4)
     for (int k = 0; k < 4; k++) swapped[i + (size_t)k] = ((const char *)data)[i + 3 - (size_t)k];
   LLVMContextRef ctx = LLVMGetModuleContext(mod);
-  LLVMValueRef init =
-      LLVMConstStringInContext2(ctx, swap ? swapped : (const char *)data, bytes, 1);
+  LLVMValueRef init = LLVMConstStringInContext2(ctx, swap ? swapped : (const char *)data, bytes, 1);
   free(swapped);
   LLVMValueRef g = LLVMAddGlobal(mod, LLVMTypeOf(init), name);
   LLVMSetInitializer(g, init);

@@ -47,8 +47,8 @@ int emit_module_optimise(const emit_target *t, LLVMModuleRef mod, int opt_level,
 /* Write mod to path exactly (no temporary name), or to stdout for "-".
  * kind is OBJ, ASM or LLVM; errors name the file `shown` (the user's name
  * for what path will become). */
-int emit_module_write(const emit_target *t, LLVMModuleRef mod, codegen_emit kind,
-                      const char *path, const char *shown, char *err, size_t errlen);
+int emit_module_write(const emit_target *t, LLVMModuleRef mod, codegen_emit kind, const char *path,
+                      const char *shown, char *err, size_t errlen);
 
 /* Write mod as an object file to path exactly (no temporary name) and count
  * its machine code into *code_bytes: the sizes of its code sections (ELF and

@@ -105,8 +105,8 @@ static LLVMValueRef gemm_intrinsic(gemm_emitter *g, const char *name, LLVMTypeRe
 LLVMValueRef gemm_splat(gemm_emitter *g, LLVMValueRef v, unsigned lanes) {
   LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx);
   LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(v), lanes);
-  LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), v,
-                                            LLVMConstInt(i32, 0, 0), "");
+  LLVMValueRef one =
+      LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), v, LLVMConstInt(i32, 0, 0), "");
   return LLVMBuildShuffleVector(g->b, one, LLVMGetPoison(vt),
                                 LLVMConstNull(LLVMVectorType(i32, lanes)), "");
 }
@@ -161,15 +161,15 @@ static void gemm_finish(gemm_ctx *c, LLVMValueRef acc, LLVMValueRef row, LLVMVal
     acc = LLVMBuildFAdd(g->b, acc, gemm_load(g, gemm_elem(g->b, c->f32, c->bias, col), lanes, NULL),
                         "");
   if (g->epilogue) acc = g->epilogue(g->user, acc, row, col, mask);
-  LLVMValueRef idx = LLVMBuildNUWAdd(g->b, LLVMBuildNUWMul(g->b, row, gemm_i64(c, c->s->out), ""),
-                                     col, "");
+  LLVMValueRef idx =
+      LLVMBuildNUWAdd(g->b, LLVMBuildNUWMul(g->b, row, gemm_i64(c, c->s->out), ""), col, "");
   gemm_store(g, acc, gemm_elem(g->b, c->f32, c->y, idx), mask);
 }
 
 /* ---- packed constants ---------------------------------------------------- */
 
-LLVMValueRef gemm_global(gemm_emitter *g, const char *prefix, const char *suffix,
-                         const float *data, uint64_t n, char *err, size_t errlen) {
+LLVMValueRef gemm_global(gemm_emitter *g, const char *prefix, const char *suffix, const float *data,
+                         uint64_t n, char *err, size_t errlen) {
   char name[512];
   snprintf(name, sizeof name, "%s.%s", prefix, suffix);
   if (n == 0) {
@@ -357,10 +357,10 @@ static LLVMValueRef gemm_reduce(gemm_ctx *c, LLVMValueRef v, unsigned lanes) {
       lo[i] = LLVMConstInt(c->i32, i, 0);
       hi[i] = LLVMConstInt(c->i32, h + i, 0);
     }
-    LLVMValueRef a = LLVMBuildShuffleVector(g->b, v, LLVMGetPoison(LLVMTypeOf(v)),
-                                            LLVMConstVector(lo, h), "");
-    LLVMValueRef b = LLVMBuildShuffleVector(g->b, v, LLVMGetPoison(LLVMTypeOf(v)),
-                                            LLVMConstVector(hi, h), "");
+    LLVMValueRef a =
+        LLVMBuildShuffleVector(g->b, v, LLVMGetPoison(LLVMTypeOf(v)), LLVMConstVector(lo, h), "");
+    LLVMValueRef b =
+        LLVMBuildShuffleVector(g->b, v, LLVMGetPoison(LLVMTypeOf(v)), LLVMConstVector(hi, h), "");
     v = LLVMBuildFAdd(g->b, a, b, "");
     lanes = h;
   }

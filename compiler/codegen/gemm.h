@@ -90,8 +90,8 @@ LLVMValueRef gemm_fma(gemm_emitter *g, LLVMValueRef a, LLVMValueRef b, LLVMValue
 /* An internal 64-byte aligned constant float array "<prefix>.<suffix>"
  * holding data[0..n-1]; NULL (message in err) when n is 0 or more than LLVM
  * arrays hold, or when out of memory. */
-LLVMValueRef gemm_global(gemm_emitter *g, const char *prefix, const char *suffix,
-                         const float *data, uint64_t n, char *err, size_t errlen);
+LLVMValueRef gemm_global(gemm_emitter *g, const char *prefix, const char *suffix, const float *data,
+                         uint64_t n, char *err, size_t errlen);
 
 /* A counted loop [start, end) with at least one trip, bottom-tested; end
  * may be a run-time value (i64).  The body is emitted between begin, which

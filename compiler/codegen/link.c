@@ -176,8 +176,7 @@ int codegen_link_executable(const char *const *objs, size_t nobjs, const char *e
     else
       snprintf(err, errlen, "cannot write '%s': %s", exe, strerror(errno));
   } else if (status > 0) {
-    snprintf(err, errlen, "linking '%s' failed: '%s' exited with status %d:", exe, a.v[0],
-             status);
+    snprintf(err, errlen, "linking '%s' failed: '%s' exited with status %d:", exe, a.v[0], status);
     link_append_log(logfd, err, errlen);
   } else {
     link_append_log(logfd, err, errlen);

@@ -125,13 +125,17 @@ static int load_module(const char *path, uint32_t block_size, ir_module *m) {
  * valid, else the usage error's exit status. */
 static int check_pass_options(const char *dump_after, const char *passes) {
   if (dump_after && strcmp(dump_after, "all") != 0 && !opt_find_pass(dump_after))
-    return driver_usage_error("--dump-after: unknown pass '%s' (expected shapes, fold, dce, fuse, plan "
-                       "or all)", dump_after);
+    return driver_usage_error(
+        "--dump-after: unknown pass '%s' (expected shapes, fold, dce, fuse, plan "
+        "or all)",
+        dump_after);
   for (const char *s = passes; s && *s;) {
     size_t len = strcspn(s, ",");
     if (!opt_find_pass_n(s, len) || (s[len] == ',' && !s[len + 1]))
-      return driver_usage_error("--passes: '%s' is not a comma-separated list of shapes, fold, dce, "
-                         "fuse and plan", passes);
+      return driver_usage_error(
+          "--passes: '%s' is not a comma-separated list of shapes, fold, dce, "
+          "fuse and plan",
+          passes);
     s += len + (s[len] == ',');
   }
   return 0;
@@ -165,8 +169,7 @@ static const char *find_runtime_lib(char *buf, size_t len) {
     char *slash = strrchr(exe, '/');
     if (slash) {
       *slash = '\0';
-      if ((size_t)snprintf(buf, len, "%s/runtime/libpmmrt.a", exe) < len &&
-          access(buf, R_OK) == 0)
+      if ((size_t)snprintf(buf, len, "%s/runtime/libpmmrt.a", exe) < len && access(buf, R_OK) == 0)
         return buf;
     }
   }
@@ -203,9 +206,13 @@ static int write_ir(const ir_module *m, const char *path) {
 }
 
 static int parse_emit(const char *s, int *is_ir, codegen_emit *emit) {
-  static const struct { const char *name; codegen_emit emit; } kinds[] = {
-      {"exe", CODEGEN_EMIT_EXE}, {"obj", CODEGEN_EMIT_OBJ},
-      {"asm", CODEGEN_EMIT_ASM}, {"llvm", CODEGEN_EMIT_LLVM}};
+  static const struct {
+    const char *name;
+    codegen_emit emit;
+  } kinds[] = {{"exe", CODEGEN_EMIT_EXE},
+               {"obj", CODEGEN_EMIT_OBJ},
+               {"asm", CODEGEN_EMIT_ASM},
+               {"llvm", CODEGEN_EMIT_LLVM}};
   *is_ir = strcmp(s, "ir") == 0;
   if (*is_ir) return 0;
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
@@ -243,18 +250,29 @@ static uint64_t elapsed_us(const struct timespec *start) {
 static int cmd_build(int argc, char **argv) {
   struct timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
-  enum { OPT_EMIT = 256, OPT_TARGET, OPT_CPU, OPT_FEATURES, OPT_BLOCK, OPT_DUMP, OPT_PASSES,
-         OPT_GEMM, OPT_INFO };
-  static const struct option opts[] = {
-      {"output", required_argument, NULL, 'o'},   {"emit", required_argument, NULL, OPT_EMIT},
-      {"target", required_argument, NULL, OPT_TARGET}, {"cpu", required_argument, NULL, OPT_CPU},
-      {"features", required_argument, NULL, OPT_FEATURES},
-      {"block-size", required_argument, NULL, OPT_BLOCK},
-      {"dump-after", required_argument, NULL, OPT_DUMP},
-      {"passes", required_argument, NULL, OPT_PASSES},
-      {"gemm", required_argument, NULL, OPT_GEMM},
-      {"info", no_argument, NULL, OPT_INFO},
-      {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+  enum {
+    OPT_EMIT = 256,
+    OPT_TARGET,
+    OPT_CPU,
+    OPT_FEATURES,
+    OPT_BLOCK,
+    OPT_DUMP,
+    OPT_PASSES,
+    OPT_GEMM,
+    OPT_INFO
+  };
+  static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                       {"emit", required_argument, NULL, OPT_EMIT},
+                                       {"target", required_argument, NULL, OPT_TARGET},
+                                       {"cpu", required_argument, NULL, OPT_CPU},
+                                       {"features", required_argument, NULL, OPT_FEATURES},
+                                       {"block-size", required_argument, NULL, OPT_BLOCK},
+                                       {"dump-after", required_argument, NULL, OPT_DUMP},
+                                       {"passes", required_argument, NULL, OPT_PASSES},
+                                       {"gemm", required_argument, NULL, OPT_GEMM},
+                                       {"info", no_argument, NULL, OPT_INFO},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
   codegen_options co;
   codegen_options_init(&co);
   codegen_report report;
@@ -272,14 +290,14 @@ static int cmd_build(int argc, char **argv) {
     case 'o': output = optarg; break;
     case 'O':
       if (strlen(optarg) != 1 || optarg[0] < '0' || optarg[0] > '3')
-        return driver_usage_error("unknown optimisation level '-O%s' (expected -O0, -O1, -O2 or -O3)",
-                           optarg);
+        return driver_usage_error(
+            "unknown optimisation level '-O%s' (expected -O0, -O1, -O2 or -O3)", optarg);
       co.opt_level = optarg[0] - '0';
       break;
     case OPT_EMIT:
       if (parse_emit(optarg, &is_ir, &co.emit) != 0)
         return driver_usage_error("unknown --emit kind '%s' (expected exe, obj, asm, llvm or ir)",
-                           optarg);
+                                  optarg);
       break;
     case OPT_TARGET: co.triple = optarg; break;
     case OPT_CPU: co.cpu = optarg; break;
@@ -287,7 +305,7 @@ static int cmd_build(int argc, char **argv) {
     case OPT_BLOCK:
       if (driver_parse_block_size(optarg, &block_size) != 0)
         return driver_usage_error("--block-size: expected an integer from 1 to 65536, found '%s'",
-                           optarg);
+                                  optarg);
       break;
     case OPT_DUMP: dump_after = optarg; break;
     case OPT_PASSES: passes = optarg; break;
@@ -308,10 +326,11 @@ static int cmd_build(int argc, char **argv) {
     }
   }
   if (optind >= argc) return driver_usage_error("%s", "build: missing MODEL.yaml");
-  if (optind + 1 < argc) return driver_usage_error("build: unexpected argument '%s'", argv[optind + 1]);
+  if (optind + 1 < argc)
+    return driver_usage_error("build: unexpected argument '%s'", argv[optind + 1]);
   if (info && (is_ir || (output && strcmp(output, "-") == 0)))
     return driver_usage_error("%s", "--info reports on generated code written to a file: not with "
-                             "--emit=ir or -o -");
+                                    "--emit=ir or -o -");
   if ((c = check_pass_options(dump_after, passes)) != 0) return c;
 
   ir_module m;
@@ -365,7 +384,8 @@ static int cmd_run(int argc, char **argv) {
       print_usage(stdout);
       return 0;
     }
-    return driver_usage_error("%s", "run: missing MODEL.yaml (usage: pmmc run MODEL.yaml [OPTIONS])");
+    return driver_usage_error("%s",
+                              "run: missing MODEL.yaml (usage: pmmc run MODEL.yaml [OPTIONS])");
   }
   const char *model = argv[1];
   uint32_t block_size = 0;
@@ -382,7 +402,7 @@ static int cmd_run(int argc, char **argv) {
       if (!v || driver_parse_block_size(v, &block_size) != 0) {
         free(rest);
         return driver_usage_error("--block-size: expected an integer from 1 to 65536, found '%s'",
-                           v ? v : "");
+                                  v ? v : "");
       }
     } else if (run_option("--dump-after", argc, argv, &i, &v)) {
       if (!(dump_after = v)) missing = "--dump-after";

@@ -140,8 +140,8 @@ static int predict_inputs(const predict_args *a, const tshape *mu, pmm_array *x,
     return -1;
   }
   if (!(t->rank == 1 || (t->rank == 2 && t->shape[1] == 1)) || t->shape[0] != x->shape[0]) {
-    fprintf(stderr, "pmmc: error: '%s' must have shape [%llu] (one tau per row of '%s')\n",
-            a->tau, (unsigned long long)x->shape[0], a->mu);
+    fprintf(stderr, "pmmc: error: '%s' must have shape [%llu] (one tau per row of '%s')\n", a->tau,
+            (unsigned long long)x->shape[0], a->mu);
     return -1;
   }
   return 0;

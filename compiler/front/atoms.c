@@ -34,20 +34,16 @@ static const char *shape_text(char *buf, size_t len, uint32_t rank, const uint64
   for (uint32_t i = 0; i < rank && used < len; i++)
     used += (size_t)snprintf(buf + used, len - used, "%s%llu", i || first ? ", " : "",
                              (unsigned long long)dims[i]);
-  if (used < len)
-    snprintf(buf + used, len - used, "]");
+  if (used < len) snprintf(buf + used, len - used, "]");
   return buf;
 }
 
 /* Scale by the largest weight first so the sum cannot overflow. */
 static void normalise(double *w, uint64_t k) {
   double max = 0, sum = 0;
-  for (uint64_t i = 0; i < k; i++)
-    max = w[i] > max ? w[i] : max;
-  for (uint64_t i = 0; i < k; i++)
-    sum += (w[i] /= max);
-  for (uint64_t i = 0; i < k; i++)
-    w[i] /= sum;
+  for (uint64_t i = 0; i < k; i++) max = w[i] > max ? w[i] : max;
+  for (uint64_t i = 0; i < k; i++) sum += (w[i] /= max);
+  for (uint64_t i = 0; i < k; i++) w[i] /= sum;
 }
 
 /* ---- .npy atoms (normal-normal, gamma-poisson) --------------------------- */
@@ -56,14 +52,12 @@ static int check_npy_shape(front_ctx *c, const model_spec *s, const pmm_array *a
   const spec_network *net = &s->network;
   int flat = a->rank == 2 && a->shape[1] == s->data_elems;
   int full = a->rank == s->rank + 1;
-  for (uint32_t i = 0; full && i < s->rank; i++)
-    full = a->shape[i + 1] == s->shape[i];
+  for (uint32_t i = 0; full && i < s->rank; i++) full = a->shape[i + 1] == s->shape[i];
   char got[192], want[192], alt[96];
   shape_text(got, sizeof got, a->rank, a->shape, NULL);
   if (!flat && !full) {
     uint64_t d = s->data_elems, dims[SPEC_MAX_RANK];
-    for (uint32_t i = 0; i < s->rank; i++)
-      dims[i] = s->shape[i];
+    for (uint32_t i = 0; i < s->rank; i++) dims[i] = s->shape[i];
     shape_text(want, sizeof want, 1, &d, "k");
     if (s->rank > 1) {
       size_t n = strlen(want);
@@ -89,12 +83,10 @@ static int check_npy_values(front_ctx *c, const model_spec *s, const pmm_array *
   int gamma = s->pair == SPEC_PAIR_GAMMA_POISSON;
   for (uint64_t i = 0; i < a->count; i++) {
     float v = a->data[i];
-    if (isfinite(v) && (!gamma || v >= 0))
-      continue;
-    front_error(c, s->network.atoms_loc,
-                "found %g at row %llu, element %llu of '%s', expected %s", (double)v,
-                (unsigned long long)(i / s->data_elems), (unsigned long long)(i % s->data_elems),
-                s->network.atoms_path,
+    if (isfinite(v) && (!gamma || v >= 0)) continue;
+    front_error(c, s->network.atoms_loc, "found %g at row %llu, element %llu of '%s', expected %s",
+                (double)v, (unsigned long long)(i / s->data_elems),
+                (unsigned long long)(i % s->data_elems), s->network.atoms_path,
                 gamma ? "a finite number >= 0 (gamma-poisson data are non-negative)"
                       : "a finite number");
     diag_hint(c->dl, "rows and elements count from 0; elements are in C order");
@@ -153,10 +145,8 @@ static int load_npy_atoms(front_ctx *c, model_spec *s, const char *wpath, spec_l
     oom(c);
     return -1;
   }
-  for (uint64_t i = 0; i < net->natoms; i++)
-    net->atom_weights[i] = 1.0;
-  if (wpath && load_npy_weights(c, net, wpath, wloc) != 0)
-    return -1;
+  for (uint64_t i = 0; i < net->natoms; i++) net->atom_weights[i] = 1.0;
+  if (wpath && load_npy_weights(c, net, wpath, wloc) != 0) return -1;
   normalise(net->atom_weights, net->natoms);
   return 0;
 }
@@ -179,7 +169,7 @@ typedef struct text_atoms {
   float *row;         /* the sequence being read, [L] */
   size_t cap;         /* atoms allocated */
   int errors;
-  int weighted_line;  /* the first line that settled whether lines carry weights */
+  int weighted_line; /* the first line that settled whether lines carry weights */
   int weighted;
 } text_atoms;
 
@@ -216,12 +206,10 @@ static int push_atom(text_atoms *t, double w) {
         size_mul_overflow(cap, sizeof(double), &wbytes))
       return -1;
     float *a = realloc(net->atoms, bytes);
-    if (!a)
-      return -1;
+    if (!a) return -1;
     net->atoms = a;
     double *ws = realloc(net->atom_weights, wbytes);
-    if (!ws)
-      return -1;
+    if (!ws) return -1;
     net->atom_weights = ws;
     t->cap = cap;
   }
@@ -245,11 +233,11 @@ static int parse_weight(text_atoms *t, const char *p, size_t n, int line, int co
   if (!ok) {
     char shown[48];
     size_t k = 0;
-    for (size_t i = 0; i < n && k < 40; i++)
-      shown[k++] = (unsigned char)p[i] < 0x20 ? '?' : p[i];
+    for (size_t i = 0; i < n && k < 40; i++) shown[k++] = (unsigned char)p[i] < 0x20 ? '?' : p[i];
     shown[k] = '\0';
-    file_error(t, line, col, "found '%s%s' for the weight of the sequence, expected a finite "
-                             "number > 0",
+    file_error(t, line, col,
+               "found '%s%s' for the weight of the sequence, expected a finite "
+               "number > 0",
                shown, n > k ? "..." : "");
   }
   return ok ? 0 : -1;
@@ -272,16 +260,17 @@ static int parse_line(text_atoms *t, const char *p, size_t n, int line) {
     int sym = lookup(t, cp);
     if (sym < 0) {
       if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
-        file_error(t, line, col, "found the control character U+%04X, expected a symbol of "
-                                 "'data.vocab'",
+        file_error(t, line, col,
+                   "found the control character U+%04X, expected a symbol of "
+                   "'data.vocab'",
                    (unsigned)cp);
       else
-        file_error(t, line, col, "found symbol '%.*s' (U+%04X), expected a symbol of "
-                                 "'data.vocab'",
+        file_error(t, line, col,
+                   "found symbol '%.*s' (U+%04X), expected a symbol of "
+                   "'data.vocab'",
                    (int)m, p + i, (unsigned)cp);
       bad = 1;
-      if (t->errors >= MAX_FILE_ERRORS)
-        return -1;
+      if (t->errors >= MAX_FILE_ERRORS) return -1;
     } else if (len < L) {
       t->row[len] = (float)sym;
     }
@@ -289,8 +278,9 @@ static int parse_line(text_atoms *t, const char *p, size_t n, int line) {
     i += m;
   }
   if (len > L) {
-    file_error(t, line, 0, "found a sequence of %zu symbols, expected at most %u (L, from "
-                           "'data.shape')",
+    file_error(t, line, 0,
+               "found a sequence of %zu symbols, expected at most %u (L, from "
+               "'data.shape')",
                len, L);
     return -1;
   }
@@ -301,11 +291,9 @@ static int parse_line(text_atoms *t, const char *p, size_t n, int line) {
                         "first symbol of 'data.vocab'");
     return -1;
   }
-  for (size_t i = len; i < L; i++)
-    t->row[i] = (float)s->pad_symbol;
+  for (size_t i = len; i < L; i++) t->row[i] = (float)s->pad_symbol;
   double w = 1.0;
-  if (tab && parse_weight(t, tab + 1, n - seq - 1, line, col + 1, &w) != 0)
-    return -1;
+  if (tab && parse_weight(t, tab + 1, n - seq - 1, line, col + 1, &w) != 0) return -1;
   int weighted = tab != NULL;
   if (t->weighted_line == 0) {
     t->weighted_line = line;
@@ -318,8 +306,7 @@ static int parse_line(text_atoms *t, const char *p, size_t n, int line) {
     diag_hint(t->c->dl, "give every sequence a weight, or none (equal weights)");
     return -1;
   }
-  if (bad)
-    return -1;
+  if (bad) return -1;
   if (push_atom(t, w) != 0) {
     oom(t->c);
     return -1;
@@ -338,8 +325,7 @@ static char *read_text(front_ctx *c, const char *path, spec_loc loc, size_t *len
   char *buf = malloc(cap);
   while (buf) {
     n += fread(buf + n, 1, cap - n - 1, f);
-    if (n < cap - 1 || ferror(f))
-      break;
+    if (n < cap - 1 || ferror(f)) break;
     char *more = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
     if (!more) {
       free(buf);
@@ -367,8 +353,7 @@ static int build_vocab(text_atoms *t) {
   const model_spec *s = t->s;
   t->vocab = xmalloc_array(s->vocab_size, sizeof *t->vocab);
   t->row = xmalloc_array(s->shape[0], sizeof *t->row);
-  if (!t->vocab || !t->row)
-    return -1;
+  if (!t->vocab || !t->row) return -1;
   for (uint32_t i = 0; i < s->vocab_size; i++) {
     const char *v = s->vocab[i];
     t->vocab[i].index = i;
@@ -382,29 +367,25 @@ static int load_text_atoms(front_ctx *c, model_spec *s) {
   spec_network *net = &s->network;
   size_t len;
   char *text = read_text(c, net->atoms_path, net->atoms_loc, &len);
-  if (!text)
-    return -1;
+  if (!text) return -1;
   text_atoms t = {.c = c, .s = s};
   if (build_vocab(&t) != 0) {
     oom(c);
     t.errors = 1;
   }
   const char *p = text, *end = text + len;
-  if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
-    p += 3; /* a byte-order mark some editors write */
+  if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3)) p += 3; /* a byte-order mark some editors write */
   for (int line = 1; p < end && t.errors < MAX_FILE_ERRORS; line++) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
     size_t body = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
-    if (body > 0)
-      parse_line(&t, p, body, line);
+    if (body > 0) parse_line(&t, p, body, line);
     p += n + (nl != NULL);
   }
   free(text);
   free(t.vocab);
   free(t.row);
-  if (t.errors)
-    return -1;
+  if (t.errors) return -1;
   if (net->natoms == 0) {
     front_error(c, net->atoms_loc,
                 "found no sequences in '%s', expected at least one (one sequence a line)",
@@ -415,9 +396,7 @@ static int load_text_atoms(front_ctx *c, model_spec *s) {
   return 0;
 }
 
-int front_load_atoms(front_ctx *c, model_spec *s, const char *weights_path,
-                     spec_loc weights_loc) {
-  if (s->pair == SPEC_PAIR_DIRICHLET_CATEGORICAL)
-    return load_text_atoms(c, s);
+int front_load_atoms(front_ctx *c, model_spec *s, const char *weights_path, spec_loc weights_loc) {
+  if (s->pair == SPEC_PAIR_DIRICHLET_CATEGORICAL) return load_text_atoms(c, s);
   return load_npy_atoms(c, s, weights_path, weights_loc);
 }

@@ -47,15 +47,12 @@ size_t front_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
   } else {
     return 0;
   }
-  if (n < len)
-    return 0;
+  if (n < len) return 0;
   for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
+    if ((s[i] & 0xc0) != 0x80) return 0;
     v = v << 6 | (s[i] & 0x3fu);
   }
-  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-    return 0;
+  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
   *cp = v;
   return len;
 }
@@ -92,11 +89,9 @@ static int parse_shape(front_ctx *c, const yaml_node_t *n, model_spec *s) {
     }
     s->shape[i] = d;
     elems *= d; /* each factor <= 2^24 and the product is capped below: no overflow */
-    if (elems > FRONT_MAX_LEN)
-      elems = (uint64_t)FRONT_MAX_LEN + 1;
+    if (elems > FRONT_MAX_LEN) elems = (uint64_t)FRONT_MAX_LEN + 1;
   }
-  if (bad)
-    return -1;
+  if (bad) return -1;
   if (elems > FRONT_MAX_LEN) {
     front_error(c, front_loc(shape),
                 "found more than %u elements for 'data.shape', expected at most %u",
@@ -132,8 +127,7 @@ static int parse_range(front_ctx *c, const yaml_node_t *n, model_spec *s) {
       bad = 1;
     }
   }
-  if (bad)
-    return -1;
+  if (bad) return -1;
   if (!(v[1] > v[0])) {
     char expect[96];
     snprintf(expect, sizeof expect, "a number greater than 'data.range[0]' (%s)",
@@ -152,8 +146,7 @@ typedef struct vocab_sym {
 
 static int cmp_sym(const void *a, const void *b) {
   const vocab_sym *x = a, *y = b;
-  if (x->cp != y->cp)
-    return x->cp < y->cp ? -1 : 1;
+  if (x->cp != y->cp) return x->cp < y->cp ? -1 : 1;
   return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
@@ -180,10 +173,8 @@ static int check_duplicates(front_ctx *c, const yaml_node_t *n, const model_spec
   size_t ndups = 0;
   for (uint32_t i = 0; i < k;) {
     uint32_t j = i + 1;
-    while (j < k && syms[j].cp == syms[i].cp)
-      j++;
-    if (j - i > 1)
-      dups[ndups++] = (vocab_dup){syms[i].pos, syms[i + 1].pos, j - i};
+    while (j < k && syms[j].cp == syms[i].cp) j++;
+    if (j - i > 1) dups[ndups++] = (vocab_dup){syms[i].pos, syms[i + 1].pos, j - i};
     i = j;
   }
   qsort(dups, ndups, sizeof *dups, cmp_dup);
@@ -207,8 +198,7 @@ static int check_duplicates(front_ctx *c, const yaml_node_t *n, const model_spec
 /* Split the vocab string into code points; 0 when it is a valid alphabet. */
 static int parse_vocab(front_ctx *c, const yaml_node_t *n, model_spec *s) {
   const char *v = front_scalar(c, n, "'data.vocab'", VOCAB_EXPECT);
-  if (!v)
-    return -1;
+  if (!v) return -1;
   const unsigned char *u = (const unsigned char *)v;
   size_t len = strlen(v), k = 0;
   int bad = 0;
@@ -231,8 +221,7 @@ static int parse_vocab(front_ctx *c, const yaml_node_t *n, model_spec *s) {
     }
     i += m;
   }
-  if (bad)
-    return -1;
+  if (bad) return -1;
   if (k < 2) {
     front_expected(c, n, "'data.vocab'", VOCAB_EXPECT);
     return -1;
@@ -274,8 +263,7 @@ static int parse_vocab(front_ctx *c, const yaml_node_t *n, model_spec *s) {
 static void other_pair_key(front_ctx *c, const yaml_node_t *map, const char *key,
                            const model_spec *s) {
   yaml_node_t *k = front_map_key(c, map, key);
-  if (!k)
-    return;
+  if (!k) return;
   int categorical = s->pair == SPEC_PAIR_DIRICHLET_CATEGORICAL;
   front_error(c, front_loc(k), "found key '%s' in 'data', expected %s (the data keys of pair '%s')",
               key, categorical ? "shape, vocab or padding" : "shape or range",
@@ -299,12 +287,11 @@ int front_parse_data(front_ctx *c, const yaml_node_t *root, model_spec *s, int p
   s->data_loc = front_loc(n);
   int categorical = pair_known && s->pair == SPEC_PAIR_DIRICHLET_CATEGORICAL;
   const char *const *mine = !pair_known ? data_keys : categorical ? sequence_keys : value_keys;
-  size_t nmine = !pair_known    ? COUNT(data_keys)
+  size_t nmine = !pair_known   ? COUNT(data_keys)
                  : categorical ? COUNT(sequence_keys)
                                : COUNT(value_keys);
   front_check_keys_known(c, n, "'data'", "in 'data'", mine, nmine, data_keys, COUNT(data_keys));
-  if (n->type != YAML_MAPPING_NODE)
-    return -1;
+  if (n->type != YAML_MAPPING_NODE) return -1;
   int ok = parse_shape(c, n, s) == 0;
   /* With the pair unknown every key is read for its own sake. */
   int want_range = !categorical, want_vocab = categorical || !pair_known;
@@ -315,11 +302,9 @@ int front_parse_data(front_ctx *c, const yaml_node_t *root, model_spec *s, int p
     other_pair_key(c, n, "padding", s);
   }
   yaml_node_t *range = front_map_get(c, n, "range");
-  if (range && want_range)
-    parse_range(c, range, s);
+  if (range && want_range) parse_range(c, range, s);
   yaml_node_t *vocab = front_map_get(c, n, "vocab");
-  if (vocab && want_vocab && parse_vocab(c, vocab, s) != 0 && categorical)
-    ok = 0;
+  if (vocab && want_vocab && parse_vocab(c, vocab, s) != 0 && categorical) ok = 0;
   yaml_node_t *pad = front_map_get(c, n, "padding");
   int padding = 0;
   if (pad && want_vocab) {
@@ -328,8 +313,7 @@ int front_parse_data(front_ctx *c, const yaml_node_t *root, model_spec *s, int p
     else if (categorical)
       ok = 0; /* the atoms file would be judged without knowing about padding */
   }
-  if (!categorical)
-    return ok ? 0 : -1;
+  if (!categorical) return ok ? 0 : -1;
   if (!vocab) {
     size_t before = c->dl->errors;
     front_missing(c, n, "vocab", "in 'data'");

@@ -49,8 +49,7 @@ void front_expected(front_ctx *c, const yaml_node_t *n, const char *what, const 
 
 /* The scalar's text, or NULL (after an error naming `what`) when n is not a
  * scalar or contains a NUL byte. */
-const char *front_scalar(front_ctx *c, const yaml_node_t *n, const char *what,
-                         const char *expect);
+const char *front_scalar(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect);
 
 /* Check a mapping's keys: every key a name from allowed[0..n), none twice.
  * `where` completes "unknown key 'x' ..." ("in 'data'", "at the top level").
@@ -93,8 +92,7 @@ int front_read_choice(front_ctx *c, const yaml_node_t *n, const char *what,
  * names, or -1 after reporting it missing or unknown and checking the
  * mapping's other keys against keys[0..nkeys). */
 int front_read_kind(front_ctx *c, const yaml_node_t *map, const char *section,
-                    const char *const *names, size_t count, const char *const *keys,
-                    size_t nkeys);
+                    const char *const *names, size_t count, const char *const *keys, size_t nkeys);
 /* Nonzero when s is a C identifier of at most FRONT_MAX_NAME characters. */
 int front_is_identifier(const char *s);
 /* "a, b or c" into buf. */
@@ -108,9 +106,9 @@ typedef struct layer_args layer_args;
 /* What front_parse_model could establish, so later passes skip what depends
  * on a section that already failed (no cascades). */
 typedef struct front_status {
-  int data_ok;    /* shape and data_elems are valid */
-  int network_ok; /* network parsed without errors */
-  int weights_ok; /* weights_path is set and should be loaded */
+  int data_ok;            /* shape and data_elems are valid */
+  int network_ok;         /* network parsed without errors */
+  int weights_ok;         /* weights_path is set and should be loaded */
   layer_args *layer_args; /* graph: one per layer (malloc'd; the caller frees it) */
 } front_status;
 
@@ -120,8 +118,7 @@ void front_parse_model(front_ctx *c, const yaml_node_t *root, model_spec *s, fro
 
 /* `network.layers` (a graph's layers) into net->layers, with what each
  * layer said beyond its spec_layer into *args (one per layer). */
-void front_parse_layers(front_ctx *c, const yaml_node_t *n, spec_network *net,
-                        layer_args **args);
+void front_parse_layers(front_ctx *c, const yaml_node_t *n, spec_network *net, layer_args **args);
 
 /* ---- data.c ------------------------------------------------------------- */
 
@@ -142,8 +139,7 @@ size_t front_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
  * optional weights file weights_path (NULL for none; named at weights_loc).
  * Fills natoms, atoms and atom_weights (normalised; uniform without a
  * weights file or column).  Needs a valid data section.  0 on success. */
-int front_load_atoms(front_ctx *c, model_spec *s, const char *weights_path,
-                     spec_loc weights_loc);
+int front_load_atoms(front_ctx *c, model_spec *s, const char *weights_path, spec_loc weights_loc);
 
 /* ---- schedule.c --------------------------------------------------------- */
 

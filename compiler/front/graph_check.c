@@ -17,8 +17,7 @@
 
 static long find_layer(const spec_network *net, const char *name) {
   for (size_t i = 0; i < net->nlayers; i++)
-    if (net->layers[i].name && !strcmp(net->layers[i].name, name))
-      return (long)i;
+    if (net->layers[i].name && !strcmp(net->layers[i].name, name)) return (long)i;
   return -1;
 }
 
@@ -42,15 +41,12 @@ static int check_names(front_ctx *c, const spec_network *net) {
 
 static void hint_earlier(front_ctx *c, const spec_network *net, size_t i, const char *word) {
   const char **cands = xmalloc_array(i + 2, sizeof *cands);
-  if (!cands)
-    return;
+  if (!cands) return;
   cands[0] = "mu";
   cands[1] = "time";
-  for (size_t j = 0; j < i; j++)
-    cands[j + 2] = net->layers[j].name;
+  for (size_t j = 0; j < i; j++) cands[j + 2] = net->layers[j].name;
   const char *s = diag_suggest(word, cands, i + 2);
-  if (s)
-    diag_hint(c->dl, "did you mean '%s'?", s);
+  if (s) diag_hint(c->dl, "did you mean '%s'?", s);
   free(cands);
 }
 
@@ -61,8 +57,7 @@ static int check_inputs(front_ctx *c, const spec_network *net) {
     for (size_t k = 0; k < l->ninputs; k++) {
       const char *in = l->inputs[k], *key = layer_input_key(l, k);
       long j = is_builtin(in) ? -2 : find_layer(net, in);
-      if (j == -2 || (j >= 0 && (size_t)j < i))
-        continue;
+      if (j == -2 || (j >= 0 && (size_t)j < i)) continue;
       bad = 1;
       if (j < 0) {
         front_error(c, l->input_locs[k],
@@ -80,8 +75,8 @@ static int check_inputs(front_ctx *c, const spec_network *net) {
                     "found '%s' for '%s' of layer '%s', expected 'mu', 'time' or an earlier "
                     "layer ('%s' is defined later, at line %d)",
                     in, key, l->name, in, net->layers[j].loc.line);
-        diag_hint(c->dl, "layers are evaluated in the order written; move '%s' before '%s'",
-                  in, l->name);
+        diag_hint(c->dl, "layers are evaluated in the order written; move '%s' before '%s'", in,
+                  l->name);
       }
     }
   }
@@ -90,17 +85,14 @@ static int check_inputs(front_ctx *c, const spec_network *net) {
 
 static long check_output(front_ctx *c, const spec_network *net) {
   long j = find_layer(net, net->output);
-  if (j >= 0)
-    return j;
+  if (j >= 0) return j;
   front_error(c, net->output_loc, "found '%s' for 'network.output', expected the name of a layer",
               net->output);
   const char **cands = xmalloc_array(net->nlayers, sizeof *cands);
   if (cands) {
-    for (size_t i = 0; i < net->nlayers; i++)
-      cands[i] = net->layers[i].name;
+    for (size_t i = 0; i < net->nlayers; i++) cands[i] = net->layers[i].name;
     const char *s = diag_suggest(net->output, cands, net->nlayers);
-    if (s)
-      diag_hint(c->dl, "did you mean '%s'?", s);
+    if (s) diag_hint(c->dl, "did you mean '%s'?", s);
     free(cands);
   }
   return -1;
@@ -123,10 +115,8 @@ static tshape mu_shape(const model_spec *s) {
 
 static const tshape *input_shape(const graph_ctx *g, const char *name) {
   static const tshape time = {1, {1}};
-  if (!strcmp(name, "mu"))
-    return &g->mu;
-  if (!strcmp(name, "time"))
-    return &time;
+  if (!strcmp(name, "mu")) return &g->mu;
+  if (!strcmp(name, "time")) return &time;
   return &g->s->network.layers[find_layer(&g->s->network, name)].out;
 }
 
@@ -165,8 +155,7 @@ static int infer_shapes(graph_ctx *g) {
 static void check_output_shape(const graph_ctx *g, const spec_layer *o) {
   const model_spec *s = g->s;
   tshape flat = tshape_vec((uint32_t)tshape_numel(&g->mu)); /* <= 2^24, checked by data.c */
-  if (tshape_equal(&o->out, &g->mu) || tshape_equal(&o->out, &flat))
-    return;
+  if (tshape_equal(&o->out, &g->mu) || tshape_equal(&o->out, &flat)) return;
   char got[TSHAPE_TEXT], want[TSHAPE_TEXT], flat_text[TSHAPE_TEXT];
   tshape_format(&o->out, got, sizeof got);
   tshape_format(&g->mu, want, sizeof want);
@@ -180,8 +169,8 @@ static void check_output_shape(const graph_ctx *g, const spec_layer *o) {
     diag_hint(g->c->dl, "the output is read as [L, K] in row-major order; the sampler applies "
                         "the softmax over K at each position");
   } else if (g->mu.rank == 1) {
-    front_error(g->c, at, "found shape %s for output layer '%s', expected %s (the data shape)",
-                got, o->name, want);
+    front_error(g->c, at, "found shape %s for output layer '%s', expected %s (the data shape)", got,
+                o->name, want);
   } else {
     front_error(g->c, at,
                 "found shape %s for output layer '%s', expected %s (the data shape) or its "
@@ -200,8 +189,7 @@ static void check_tensors(graph_ctx *g) {
   for (size_t i = 0; i < g->s->network.nlayers; i++) {
     spec_layer *l = &g->s->network.layers[i];
     const layer_op_def *d = layer_def(l);
-    if (d->tensors)
-      d->tensors(&t, l, l->ninputs ? input_shape(g, l->inputs[0]) : NULL);
+    if (d->tensors) d->tensors(&t, l, l->ninputs ? input_shape(g, l->inputs[0]) : NULL);
   }
   for (size_t i = 0; i < ws->count; i++)
     if (!t.used[i])
@@ -213,8 +201,7 @@ static void check_tensors(graph_ctx *g) {
 
 /* A layer with tensors needs a weights file; say so once, at the first. */
 static int check_weights_given(front_ctx *c, const model_spec *s) {
-  if (s->weights_loc.line != 0)
-    return 0; /* given (and loaded, or already reported) */
+  if (s->weights_loc.line != 0) return 0; /* given (and loaded, or already reported) */
   for (size_t i = 0; i < s->network.nlayers; i++) {
     const spec_layer *l = &s->network.layers[i];
     if (layer_has_tensors(l)) {
@@ -232,17 +219,12 @@ static int check_weights_given(front_ctx *c, const model_spec *s) {
 void front_check_graph(front_ctx *c, model_spec *s, const front_status *st, int weights_loaded,
                        unsigned flags) {
   spec_network *net = &s->network;
-  if (check_names(c, net) != 0 || check_inputs(c, net) != 0)
-    return;
+  if (check_names(c, net) != 0 || check_inputs(c, net) != 0) return;
   long out = check_output(c, net);
   int given = check_weights_given(c, s);
-  if (out < 0 || given != 0 || !st->data_ok)
-    return;
+  if (out < 0 || given != 0 || !st->data_ok) return;
   graph_ctx g = {c, s, st->layer_args, mu_shape(s)};
-  if (infer_shapes(&g) != 0)
-    return;
-  if (!(flags & SPEC_LOAD_ANY_OUTPUT))
-    check_output_shape(&g, &net->layers[out]);
-  if (weights_loaded)
-    check_tensors(&g);
+  if (infer_shapes(&g) != 0) return;
+  if (!(flags & SPEC_LOAD_ANY_OUTPUT)) check_output_shape(&g, &net->layers[out]);
+  if (weights_loaded) check_tensors(&g);
 }

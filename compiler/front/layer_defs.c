@@ -38,12 +38,11 @@ const layer_key layer_keys[LK_COUNT] = {
     [LK_CHUNKS] = {"chunks", LKK_U32, 1, MAX, 1, POSITIVE, 0, AT_LAYER(chunks)},
     [LK_INDEX] = {"index", LKK_U32, 0, MAX - 1, 1, "an integer from 0 to 16777215", 0,
                   AT_LAYER(index)},
-    [LK_AXIS] = {"axis", LKK_INT, -SPEC_MAX_RANK, SPEC_MAX_RANK - 1, 1,
-                 "an integer from -4 to 3", 0, AT_ARGS(axis)},
+    [LK_AXIS] = {"axis", LKK_INT, -SPEC_MAX_RANK, SPEC_MAX_RANK - 1, 1, "an integer from -4 to 3",
+                 0, AT_ARGS(axis)},
     [LK_DIM] = {"dim", LKK_U32, 2, MAX, 2, "an even integer >= 2", 0, AT_LAYER(dim)},
     [LK_ORDER] = {"order", LKK_CHOICE, 0, 0, 1, NULL, 0, AT_LAYER(cos_first), order_names},
-    [LK_ACTIVATION] = {"activation", LKK_ACT, 0, 0, 1, NULL, PMM_ACT_NONE,
-                       AT_LAYER(activation)},
+    [LK_ACTIVATION] = {"activation", LKK_ACT, 0, 0, 1, NULL, PMM_ACT_NONE, AT_LAYER(activation)},
     [LK_EPS] = {"eps", LKK_POSITIVE, 0, 0, 1, "a finite number > 0", 1e-5, AT_LAYER(eps)},
     [LK_AFFINE] = {"affine", LKK_BOOL, 0, 1, 1, "true or false", 1, AT_LAYER(affine)},
     [LK_SHAPE] = {"shape", LKK_INT_LIST, 1, MAX, 1,
@@ -54,7 +53,8 @@ const layer_key layer_keys[LK_COUNT] = {
 };
 
 #define K(k) LK_BIT(LK_##k)
-#define ACT_OP(name, act) {name, SPEC_LAYER_ACT, act, LA_ONE, 0, 0, 0, shape_same, NULL}
+#define ACT_OP(name, act)                                                                          \
+  { name, SPEC_LAYER_ACT, act, LA_ONE, 0, 0, 0, shape_same, NULL }
 
 /* Fields: name, op, activation, arity, keys, required keys, axis default,
  * shape rule, tensor check.  The order is the order of error messages. */
@@ -66,15 +66,14 @@ const layer_op_def layer_ops[] = {
     {"concat", SPEC_LAYER_CONCAT, PMM_ACT_NONE, LA_MANY, K(AXIS), 0, 0, shape_concat, NULL},
     {"sinusoidal", SPEC_LAYER_SINUSOIDAL, PMM_ACT_NONE, LA_ONE, K(DIM) | K(ORDER), K(DIM), 0,
      shape_sinusoidal, NULL},
-    {"layernorm", SPEC_LAYER_LAYERNORM, PMM_ACT_NONE, LA_ONE, K(EPS) | K(AFFINE), 0, 0,
-     shape_same, tensors_layernorm},
+    {"layernorm", SPEC_LAYER_LAYERNORM, PMM_ACT_NONE, LA_ONE, K(EPS) | K(AFFINE), 0, 0, shape_same,
+     tensors_layernorm},
     {"conv2d", SPEC_LAYER_CONV2D, PMM_ACT_NONE, LA_ONE,
      K(CHANNELS) | K(KERNEL) | K(STRIDE) | K(PADDING) | K(GROUPS) | K(ACTIVATION),
      K(CHANNELS) | K(KERNEL), 0, shape_conv2d, tensors_conv2d},
-    {"groupnorm", SPEC_LAYER_GROUPNORM, PMM_ACT_NONE, LA_ONE,
-     K(GROUPS) | K(EPS) | K(ACTIVATION), K(GROUPS), 0, shape_groupnorm, tensors_groupnorm},
-    {"upsample", SPEC_LAYER_UPSAMPLE, PMM_ACT_NONE, LA_ONE, K(FACTOR), 0, 0, shape_upsample,
-     NULL},
+    {"groupnorm", SPEC_LAYER_GROUPNORM, PMM_ACT_NONE, LA_ONE, K(GROUPS) | K(EPS) | K(ACTIVATION),
+     K(GROUPS), 0, shape_groupnorm, tensors_groupnorm},
+    {"upsample", SPEC_LAYER_UPSAMPLE, PMM_ACT_NONE, LA_ONE, K(FACTOR), 0, 0, shape_upsample, NULL},
     {"avgpool", SPEC_LAYER_AVGPOOL, PMM_ACT_NONE, LA_ONE, K(KERNEL), 0, 0, shape_avgpool, NULL},
     {"attention", SPEC_LAYER_ATTENTION, PMM_ACT_NONE, LA_ONE, K(HEADS), K(HEADS), 0,
      shape_attention, tensors_attention},
@@ -84,8 +83,8 @@ const layer_op_def layer_ops[] = {
      tensors_param},
     {"reshape", SPEC_LAYER_RESHAPE, PMM_ACT_NONE, LA_ONE, K(SHAPE), K(SHAPE), 0, shape_reshape,
      NULL},
-    {"transpose", SPEC_LAYER_TRANSPOSE, PMM_ACT_NONE, LA_ONE, K(PERM), K(PERM), 0,
-     shape_transpose, NULL},
+    {"transpose", SPEC_LAYER_TRANSPOSE, PMM_ACT_NONE, LA_ONE, K(PERM), K(PERM), 0, shape_transpose,
+     NULL},
     {"chunk", SPEC_LAYER_CHUNK, PMM_ACT_NONE, LA_ONE, K(CHUNKS) | K(INDEX) | K(AXIS),
      K(CHUNKS) | K(INDEX), -1, shape_chunk, NULL},
     {"modulate", SPEC_LAYER_MODULATE, PMM_ACT_NONE, LA_MODULATE, 0, 0, 0, shape_modulate, NULL},
@@ -109,11 +108,9 @@ const layer_op_def *layer_def(const spec_layer *l) {
 /* Activation layers are written by the activation's name (op: silu); "act"
  * names the family. */
 const char *spec_layer_op_name(spec_layer_op op) {
-  if (op == SPEC_LAYER_ACT)
-    return "act";
+  if (op == SPEC_LAYER_ACT) return "act";
   for (size_t i = 0; i < LAYER_NOPS; i++)
-    if (layer_ops[i].op == op)
-      return layer_ops[i].name;
+    if (layer_ops[i].op == op) return layer_ops[i].name;
   return "?";
 }
 
@@ -125,10 +122,8 @@ const char *layer_kind_name(const spec_layer *l) {
 const char *layer_input_key(const spec_layer *l, size_t k) {
   static const char *const modulate[] = {"input", "shift", "scale"};
   const layer_op_def *d = layer_def(l);
-  if (d && d->arity == LA_MANY)
-    return "inputs";
-  if (d && d->arity == LA_MODULATE && k < 3)
-    return modulate[k];
+  if (d && d->arity == LA_MANY) return "inputs";
+  if (d && d->arity == LA_MODULATE && k < 3) return modulate[k];
   return "input";
 }
 

@@ -29,8 +29,7 @@ static spec_loc key_at(const shape_ctx *x, layer_key_id k) {
 static int set_out(shape_ctx *x, uint32_t rank, const uint64_t *dim) {
   uint64_t n = 1;
   int over = 0;
-  for (uint32_t i = 0; i < rank; i++)
-    over |= __builtin_mul_overflow(n, dim[i], &n);
+  for (uint32_t i = 0; i < rank; i++) over |= __builtin_mul_overflow(n, dim[i], &n);
   if (over || n > FRONT_MAX_LEN) {
     char t[160];
     front_error(x->c, x->l->loc,
@@ -40,24 +39,22 @@ static int set_out(shape_ctx *x, uint32_t rank, const uint64_t *dim) {
     return -1;
   }
   x->l->out.rank = rank;
-  for (uint32_t i = 0; i < rank; i++)
-    x->l->out.dim[i] = (uint32_t)dim[i];
+  for (uint32_t i = 0; i < rank; i++) x->l->out.dim[i] = (uint32_t)dim[i];
   return 0;
 }
 
 static int set_out_shape(shape_ctx *x, const tshape *s) {
   uint64_t d[TSHAPE_MAX_RANK];
-  for (uint32_t i = 0; i < s->rank; i++)
-    d[i] = s->dim[i];
+  for (uint32_t i = 0; i < s->rank; i++) d[i] = s->dim[i];
   return set_out(x, s->rank, d);
 }
 
 /* Input k's shape does not suit the op: say what it should be. */
 static int bad_input(shape_ctx *x, size_t k, const char *expect) {
   char t[TSHAPE_TEXT];
-  front_error(x->c, x->l->input_locs[k], "found '%s' of shape %s for '%s' of %s layer '%s', expected %s",
-              x->l->inputs[k], text(&x->in[k], t), layer_input_key(x->l, k), kind(x),
-              x->l->name, expect);
+  front_error(x->c, x->l->input_locs[k],
+              "found '%s' of shape %s for '%s' of %s layer '%s', expected %s", x->l->inputs[k],
+              text(&x->in[k], t), layer_input_key(x->l, k), kind(x), x->l->name, expect);
   return -1;
 }
 
@@ -70,8 +67,7 @@ static int need_rank(shape_ctx *x, uint32_t rank, int at_least, const char *form
 /* Normalise the written axis against a rank-`rank` input (input 0). */
 static int resolve_axis(shape_ctx *x) {
   uint32_t rank = x->in[0].rank;
-  if (tshape_axis(rank, x->a->axis, &x->l->axis) == 0)
-    return 0;
+  if (tshape_axis(rank, x->a->axis, &x->l->axis) == 0) return 0;
   char t[TSHAPE_TEXT];
   front_error(x->c, key_at(x, LK_AXIS),
               "found axis %lld for %s layer '%s', expected an integer from -%u to %u (an axis of "
@@ -86,8 +82,7 @@ static const char *list_text(const layer_list *s, char *buf, size_t len) {
   size_t n = (size_t)snprintf(buf, len, "[");
   for (uint32_t i = 0; i < s->n && n < len; i++)
     n += (size_t)snprintf(buf + n, len - n, "%s%lld", i ? ", " : "", (long long)s->v[i]);
-  if (n < len)
-    snprintf(buf + n, len - n, "]");
+  if (n < len) snprintf(buf + n, len - n, "]");
   return buf;
 }
 
@@ -124,17 +119,14 @@ int shape_broadcast(shape_ctx *x) {
 
 int shape_concat(shape_ctx *x) {
   const tshape *first = &x->in[0];
-  if (resolve_axis(x) != 0)
-    return -1;
+  if (resolve_axis(x) != 0) return -1;
   uint32_t ax = x->l->axis;
   uint64_t d[TSHAPE_MAX_RANK];
-  for (uint32_t i = 0; i < first->rank; i++)
-    d[i] = i == ax ? 0 : first->dim[i];
+  for (uint32_t i = 0; i < first->rank; i++) d[i] = i == ax ? 0 : first->dim[i];
   for (size_t k = 0; k < x->l->ninputs; k++) {
     const tshape *s = &x->in[k];
     int fits = s->rank == first->rank;
-    for (uint32_t i = 0; fits && i < s->rank; i++)
-      fits = i == ax || s->dim[i] == first->dim[i];
+    for (uint32_t i = 0; fits && i < s->rank; i++) fits = i == ax || s->dim[i] == first->dim[i];
     if (!fits) {
       char t[TSHAPE_TEXT], u[TSHAPE_TEXT];
       front_error(x->c, x->l->input_locs[k],
@@ -150,19 +142,16 @@ int shape_concat(shape_ctx *x) {
 
 int shape_sinusoidal(shape_ctx *x) {
   tshape one = tshape_vec(1), out = tshape_vec(x->l->dim);
-  if (!tshape_equal(&x->in[0], &one))
-    return bad_input(x, 0, "shape [1], such as 'time'");
+  if (!tshape_equal(&x->in[0], &one)) return bad_input(x, 0, "shape [1], such as 'time'");
   return set_out_shape(x, &out);
 }
 
 int shape_conv2d(shape_ctx *x) {
   spec_layer *l = x->l;
-  if (need_rank(x, 3, 0, "a shape [C, H, W] (rank 3)") != 0)
-    return -1;
+  if (need_rank(x, 3, 0, "a shape [C, H, W] (rank 3)") != 0) return -1;
   const tshape *in = &x->in[0];
   char t[TSHAPE_TEXT];
-  if (!(x->a->given & LK_BIT(LK_PADDING)))
-    l->padding = (l->kernel - 1) / 2;
+  if (!(x->a->given & LK_BIT(LK_PADDING))) l->padding = (l->kernel - 1) / 2;
   if (in->dim[0] % l->groups != 0 || l->channels % l->groups != 0) {
     front_error(x->c, key_at(x, LK_GROUPS),
                 "found groups %u for conv2d layer '%s', expected a divisor of both C = %u (input "
@@ -186,8 +175,7 @@ int shape_conv2d(shape_ctx *x) {
 }
 
 int shape_groupnorm(shape_ctx *x) {
-  if (need_rank(x, 2, 1, "a shape [C, ...] of rank 2 or more") != 0)
-    return -1;
+  if (need_rank(x, 2, 1, "a shape [C, ...] of rank 2 or more") != 0) return -1;
   const tshape *in = &x->in[0];
   if (in->dim[0] % x->l->groups != 0) {
     char t[TSHAPE_TEXT];
@@ -201,8 +189,7 @@ int shape_groupnorm(shape_ctx *x) {
 }
 
 int shape_upsample(shape_ctx *x) {
-  if (need_rank(x, 3, 0, "a shape [C, H, W] (rank 3)") != 0)
-    return -1;
+  if (need_rank(x, 3, 0, "a shape [C, H, W] (rank 3)") != 0) return -1;
   const tshape *in = &x->in[0];
   uint64_t f = x->l->factor;
   uint64_t d[3] = {in->dim[0], in->dim[1] * f, in->dim[2] * f}; /* < 2^48 */
@@ -210,8 +197,7 @@ int shape_upsample(shape_ctx *x) {
 }
 
 int shape_avgpool(shape_ctx *x) {
-  if (need_rank(x, 3, 0, "a shape [C, H, W] (rank 3)") != 0)
-    return -1;
+  if (need_rank(x, 3, 0, "a shape [C, H, W] (rank 3)") != 0) return -1;
   const tshape *in = &x->in[0];
   uint32_t k = x->l->kernel, side = in->dim[1] < in->dim[2] ? in->dim[1] : in->dim[2];
   if (side < k) {
@@ -227,8 +213,7 @@ int shape_avgpool(shape_ctx *x) {
 }
 
 int shape_attention(shape_ctx *x) {
-  if (need_rank(x, 2, 0, "a shape [L, E] (rank 2)") != 0)
-    return -1;
+  if (need_rank(x, 2, 0, "a shape [L, E] (rank 2)") != 0) return -1;
   uint32_t e = x->in[0].dim[1];
   if (e % x->l->heads != 0) {
     front_error(x->c, key_at(x, LK_HEADS),
@@ -252,8 +237,7 @@ int shape_param(shape_ctx *x) {
     }
     d[i] = (uint64_t)s->v[i];
   }
-  if (set_out(x, s->n, d) != 0)
-    return -1;
+  if (set_out(x, s->n, d) != 0) return -1;
   x->l->target = x->l->out;
   return 0;
 }
@@ -299,10 +283,8 @@ int shape_reshape(shape_ctx *x) {
                 list_text(s, w, sizeof w), count, x->l->name, (unsigned long long)n, text(in, t));
     return -1;
   }
-  if (hole >= 0)
-    d[hole] = n / known;
-  if (set_out(x, s->n, d) != 0)
-    return -1;
+  if (hole >= 0) d[hole] = n / known;
+  if (set_out(x, s->n, d) != 0) return -1;
   x->l->target = x->l->out;
   return 0;
 }
@@ -338,8 +320,7 @@ int shape_transpose(shape_ctx *x) {
 int shape_chunk(shape_ctx *x) {
   spec_layer *l = x->l;
   const tshape *in = &x->in[0];
-  if (resolve_axis(x) != 0)
-    return -1;
+  if (resolve_axis(x) != 0) return -1;
   if (l->index >= l->chunks) {
     front_error(x->c, key_at(x, LK_INDEX),
                 "found index %u for chunk layer '%s', expected an index below chunks = %u",
@@ -367,8 +348,7 @@ int shape_modulate(shape_ctx *x) {
   int bad = 0;
   for (size_t k = 1; k < 3; k++) {
     tshape b;
-    if (tshape_broadcast(in, &x->in[k], &b) == 0 && tshape_equal(&b, in))
-      continue;
+    if (tshape_broadcast(in, &x->in[k], &b) == 0 && tshape_equal(&b, in)) continue;
     char t[TSHAPE_TEXT], u[TSHAPE_TEXT];
     front_error(x->c, x->l->input_locs[k],
                 "found '%s' of shape %s for '%s' of modulate layer '%s', expected a shape that "
@@ -380,6 +360,4 @@ int shape_modulate(shape_ctx *x) {
   return bad ? -1 : set_out_shape(x, in);
 }
 
-int shape_softmax(shape_ctx *x) {
-  return resolve_axis(x) != 0 ? -1 : set_out_shape(x, &x->in[0]);
-}
+int shape_softmax(shape_ctx *x) { return resolve_axis(x) != 0 ? -1 : set_out_shape(x, &x->in[0]); }

@@ -17,26 +17,21 @@ const char *front_dims_text(char *buf, size_t len, uint32_t rank, const uint64_t
   for (uint32_t i = 0; i < rank && used < len; i++)
     used += (size_t)snprintf(buf + used, len - used, "%s%llu", i ? ", " : "",
                              (unsigned long long)dims[i]);
-  if (used < len)
-    snprintf(buf + used, len - used, "]");
+  if (used < len) snprintf(buf + used, len - used, "]");
   return buf;
 }
 
 static int same_dims(const weight_tensor *t, uint32_t rank, const uint64_t *dims) {
-  if (t->rank != rank)
-    return 0;
+  if (t->rank != rank) return 0;
   for (uint32_t i = 0; i < rank; i++)
-    if (t->shape[i] != dims[i])
-      return 0;
+    if (t->shape[i] != dims[i]) return 0;
   return 1;
 }
 
 /* dims, or with TENSOR_OR_BATCH1 also [1] + dims (PyTorch parameters are
  * often stored with a leading batch axis of 1). */
-static int shape_fits(const weight_tensor *t, uint32_t rank, const uint64_t *dims,
-                      unsigned flags) {
-  if (same_dims(t, rank, dims))
-    return 1;
+static int shape_fits(const weight_tensor *t, uint32_t rank, const uint64_t *dims, unsigned flags) {
+  if (same_dims(t, rank, dims)) return 1;
   return (flags & TENSOR_OR_BATCH1) && t->rank == rank + 1 && t->shape[0] == 1 &&
          memcmp(t->shape + 1, dims, rank * sizeof *dims) == 0;
 }
@@ -44,13 +39,10 @@ static int shape_fits(const weight_tensor *t, uint32_t rank, const uint64_t *dim
 static void hint_similar(tensor_ctx *t, const char *name) {
   const weight_set *ws = &t->s->weights;
   const char **cands = xmalloc_array(ws->count, sizeof *cands);
-  if (!cands)
-    return;
-  for (size_t i = 0; i < ws->count; i++)
-    cands[i] = ws->tensors[i].name;
+  if (!cands) return;
+  for (size_t i = 0; i < ws->count; i++) cands[i] = ws->tensors[i].name;
   const char *sug = diag_suggest(name, cands, ws->count);
-  if (sug)
-    diag_hint(t->c->dl, "the file has a tensor '%s'", sug);
+  if (sug) diag_hint(t->c->dl, "the file has a tensor '%s'", sug);
   free(cands);
 }
 
@@ -69,8 +61,7 @@ int tensor_expect(tensor_ctx *t, const spec_layer *l, const char *suffix, uint32
   const char *opn = layer_kind_name(l);
   const weight_tensor *w = weights_find(ws, name);
   if (!w) {
-    if (!(flags & TENSOR_REQUIRED))
-      return 0;
+    if (!(flags & TENSOR_REQUIRED)) return 0;
     front_error(t->c, l->loc,
                 "found no tensor '%s' in '%s', expected one of shape %s for %s layer '%s'%s", name,
                 t->s->weights_path, want, opn, l->name, context);
@@ -81,8 +72,8 @@ int tensor_expect(tensor_ctx *t, const spec_layer *l, const char *suffix, uint32
   if (!shape_fits(w, rank, dims, flags))
     front_error(t->c, l->loc,
                 "found tensor '%s' of shape %s in '%s', expected shape %s for %s layer '%s'%s",
-                name, front_dims_text(got, sizeof got, w->rank, w->shape), t->s->weights_path,
-                want, opn, l->name, context);
+                name, front_dims_text(got, sizeof got, w->rank, w->shape), t->s->weights_path, want,
+                opn, l->name, context);
   return 1;
 }
 
@@ -107,8 +98,7 @@ void tensors_dense(tensor_ctx *t, spec_layer *l, const tshape *in) {
 void tensors_layernorm(tensor_ctx *t, spec_layer *l, const tshape *in) {
   uint64_t e[1] = {last_dim(in)};
   l->has_bias = 0;
-  if (!l->affine)
-    return;
+  if (!l->affine) return;
   tensor_expect(t, l, "weight", 1, e, TENSOR_REQUIRED, "");
   l->has_bias = tensor_expect(t, l, "bias", 1, e, 0, "");
 }
@@ -160,7 +150,6 @@ void tensors_embed(tensor_ctx *t, spec_layer *l, const tshape *in) {
 void tensors_param(tensor_ctx *t, spec_layer *l, const tshape *in) {
   (void)in;
   uint64_t d[TSHAPE_MAX_RANK];
-  for (uint32_t i = 0; i < l->target.rank; i++)
-    d[i] = l->target.dim[i];
+  for (uint32_t i = 0; i < l->target.rank; i++) d[i] = l->target.dim[i];
   tensor_expect(t, l, NULL, l->target.rank, d, TENSOR_REQUIRED | TENSOR_OR_BATCH1, "");
 }

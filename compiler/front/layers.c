@@ -15,8 +15,8 @@
 #include "compiler/front/layers.h"
 #include "compiler/util/xalloc.h"
 
-#define LAYER_NAME_EXPECT                                                                  \
-  "a name of at most 128 characters: segments of letters, digits and '_' joined by single " \
+#define LAYER_NAME_EXPECT                                                                          \
+  "a name of at most 128 characters: segments of letters, digits and '_' joined by single "        \
   "dots, starting with a letter or '_' (e.g. down.0.conv1)"
 #define INPUT_EXPECT "an input name ('mu', 'time' or an earlier layer)"
 
@@ -45,13 +45,10 @@ static int name_char(char ch) {
 
 int front_is_layer_name(const char *s) {
   size_t n = strlen(s), seg = 0;
-  if (n == 0 || n > FRONT_MAX_LAYER_NAME || (s[0] >= '0' && s[0] <= '9') || s[0] == '.')
-    return 0;
+  if (n == 0 || n > FRONT_MAX_LAYER_NAME || (s[0] >= '0' && s[0] <= '9') || s[0] == '.') return 0;
   for (size_t i = 0; i < n; i++) {
-    if (s[i] == '.' && seg == 0)
-      return 0; /* "a..b" */
-    if (s[i] != '.' && !name_char(s[i]))
-      return 0;
+    if (s[i] == '.' && seg == 0) return 0; /* "a..b" */
+    if (s[i] != '.' && !name_char(s[i])) return 0;
     seg = s[i] == '.' ? 0 : seg + 1;
   }
   return seg > 0; /* not "a." */
@@ -71,8 +68,7 @@ static uint32_t op_keys(const layer_op_def *d) {
 static size_t key_names(uint32_t mask, const char **out) {
   size_t n = 0;
   for (int k = 0; k < LK_COUNT; k++)
-    if (mask & LK_BIT(k))
-      out[n++] = layer_keys[k].name;
+    if (mask & LK_BIT(k)) out[n++] = layer_keys[k].name;
   return n;
 }
 
@@ -80,8 +76,7 @@ static size_t key_names(uint32_t mask, const char **out) {
 
 static int key_id(const yaml_node_t *key) {
   for (int k = 0; k < LK_COUNT && key->type == YAML_SCALAR_NODE; k++)
-    if (!strcmp((const char *)key->data.scalar.value, layer_keys[k].name))
-      return k;
+    if (!strcmp((const char *)key->data.scalar.value, layer_keys[k].name)) return k;
   return -1;
 }
 
@@ -96,14 +91,12 @@ static void hint_other_op(front_ctx *c, const layer_op_def *d, layer_key_id k) {
     diag_hint(c->dl, "op '%s' takes input, shift and scale: write input: X, shift: S, scale: T",
               d->name);
   else if (d->arity == LA_NONE && (input_key || k == LK_SHIFT || k == LK_SCALE))
-    diag_hint(c->dl, "op '%s' takes no input: its value is a tensor of the weights file",
-              d->name);
+    diag_hint(c->dl, "op '%s' takes no input: its value is a tensor of the weights file", d->name);
   else {
     const char *ops[LAYER_NOPS];
     size_t n = 0;
     for (size_t i = 0; i < LAYER_NOPS; i++)
-      if (op_keys(&layer_ops[i]) & LK_BIT(k))
-        ops[n++] = layer_ops[i].name;
+      if (op_keys(&layer_ops[i]) & LK_BIT(k)) ops[n++] = layer_ops[i].name;
     char list[256];
     diag_hint(c->dl, "'%s' is a key of op %s", layer_keys[k].name,
               front_join(ops, n, list, sizeof list));
@@ -123,8 +116,7 @@ static void check_keys(layer_src *p, const layer_op_def *d) {
   for (yaml_node_pair_t *kv = n->data.mapping.pairs.start; kv < n->data.mapping.pairs.top; kv++) {
     yaml_node_t *key = front_node(p->c, kv->key);
     int k = key_id(key);
-    if (k < 0 || (op_keys(d) & LK_BIT(k)))
-      continue;
+    if (k < 0 || (op_keys(d) & LK_BIT(k))) continue;
     front_error(p->c, front_loc(key), "found key '%s' in %s, expected %s (the keys of op '%s')",
                 layer_keys[k].name, p->label, list, d->name);
     hint_other_op(p->c, d, (layer_key_id)k);
@@ -138,8 +130,7 @@ static void *key_field(layer_src *p, const layer_key *key) {
 static void apply_defaults(layer_src *p, const layer_op_def *d) {
   for (int k = 0; k < LK_COUNT; k++) {
     const layer_key *key = &layer_keys[k];
-    if (!(d->keys & LK_BIT(k)))
-      continue;
+    if (!(d->keys & LK_BIT(k))) continue;
     void *f = key_field(p, key);
     switch (key->kind) {
     case LKK_U32: *(uint32_t *)f = (uint32_t)key->def; break;
@@ -170,8 +161,8 @@ static int read_list(layer_src *p, const layer_key *key, const yaml_node_t *v, c
   for (uint32_t i = 0; i < out->n; i++) {
     yaml_node_t *it = seq_item(p->c, v, i);
     int64_t x;
-    if (front_read_int(p->c, it, what, key->expect, key->minus_one ? -1 : key->min, key->max,
-                       &x) != 0) {
+    if (front_read_int(p->c, it, what, key->expect, key->minus_one ? -1 : key->min, key->max, &x) !=
+        0) {
       bad = 1;
     } else if (x < key->min && x != -1) {
       front_expected(p->c, it, what, key->expect);
@@ -186,19 +177,16 @@ static int read_list(layer_src *p, const layer_key *key, const yaml_node_t *v, c
 static int read_choice(layer_src *p, const yaml_node_t *v, const char *what,
                        const char *const *names, int *out) {
   size_t n = 0;
-  while (names[n])
-    n++;
+  while (names[n]) n++;
   return front_read_choice(p->c, v, what, names, n, out);
 }
 
 static int read_act(layer_src *p, const yaml_node_t *v, const char *what, pmm_act *out) {
   const char *names[PMM_ACT_COUNT + 1];
-  for (int i = 0; i < PMM_ACT_COUNT; i++)
-    names[i] = pmm_act_name((pmm_act)i);
+  for (int i = 0; i < PMM_ACT_COUNT; i++) names[i] = pmm_act_name((pmm_act)i);
   names[PMM_ACT_COUNT] = NULL;
   int a;
-  if (read_choice(p, v, what, names, &a) != 0)
-    return -1;
+  if (read_choice(p, v, what, names, &a) != 0) return -1;
   *out = (pmm_act)a;
   return 0;
 }
@@ -222,8 +210,7 @@ static int read_value(layer_src *p, const layer_key *key, const yaml_node_t *v) 
   }
   case LKK_INT: return front_read_int(p->c, v, what, key->expect, key->min, key->max, f);
   case LKK_POSITIVE:
-    if (front_read_double(p->c, v, what, key->expect, &x) != 0)
-      return -1;
+    if (front_read_double(p->c, v, what, key->expect, &x) != 0) return -1;
     if (!(isfinite(x) && x > 0)) {
       front_expected(p->c, v, what, key->expect);
       return -1;
@@ -256,8 +243,7 @@ static void parse_attributes(layer_src *p, const layer_op_def *d) {
     }
   }
   for (int k = 0; k < LK_COUNT; k++)
-    if (d->required & LK_BIT(k) & ~seen)
-      front_missing(p->c, p->n, layer_keys[k].name, p->where);
+    if (d->required & LK_BIT(k) & ~seen) front_missing(p->c, p->n, layer_keys[k].name, p->where);
 }
 
 /* ---- inputs -------------------------------------------------------------- */
@@ -280,8 +266,7 @@ static void read_input(layer_src *p, size_t k, const char *key, const yaml_node_
   snprintf(what, sizeof what, "'%s' of %s", key, p->label);
   const char *name = front_scalar(p->c, v, what, INPUT_EXPECT);
   p->l->input_locs[k] = front_loc(v);
-  if (name)
-    p->l->inputs[k] = front_strdup(p->c, name);
+  if (name) p->l->inputs[k] = front_strdup(p->c, name);
 }
 
 static void parse_input_list(layer_src *p) {
@@ -303,14 +288,12 @@ static void parse_input_list(layer_src *p) {
                 n == 1 ? "" : "s", what);
     return;
   }
-  if (set_inputs(p, n) != 0)
-    return;
+  if (set_inputs(p, n) != 0) return;
   for (size_t i = 0; i < n; i++) {
     yaml_node_t *it = seq_item(p->c, in, i);
     p->l->input_locs[i] = front_loc(it);
     const char *v = front_scalar(p->c, it, what, "a sequence of input names");
-    if (v)
-      p->l->inputs[i] = front_strdup(p->c, v);
+    if (v) p->l->inputs[i] = front_strdup(p->c, v);
   }
 }
 
@@ -321,8 +304,7 @@ static void parse_main_input(layer_src *p, const spec_layer *prev) {
     read_input(p, 0, "input", in);
     return;
   }
-  if (front_map_key(p->c, p->n, "inputs"))
-    return; /* reported as another op's key */
+  if (front_map_key(p->c, p->n, "inputs")) return; /* reported as another op's key */
   if (!prev) {
     front_error(p->c, front_loc(p->n), "missing required key 'input' %s", p->where);
     diag_hint(p->c->dl, "only later layers default to the previous layer; the first layer "
@@ -340,12 +322,10 @@ static void parse_inputs(layer_src *p, const layer_op_def *d, const spec_layer *
   case LA_NONE: return;
   case LA_MANY: parse_input_list(p); return;
   case LA_ONE:
-    if (set_inputs(p, 1) == 0)
-      parse_main_input(p, prev);
+    if (set_inputs(p, 1) == 0) parse_main_input(p, prev);
     return;
   case LA_MODULATE:
-    if (set_inputs(p, 3) != 0)
-      return;
+    if (set_inputs(p, 3) != 0) return;
     parse_main_input(p, prev);
     for (size_t k = 1; k < 3; k++) {
       const char *key = layer_input_key(p->l, k);
@@ -376,8 +356,7 @@ static void parse_name(layer_src *p, const yaml_node_t *name) {
 /* The op's definition, or NULL after reporting it unknown. */
 static const layer_op_def *parse_op(layer_src *p, const yaml_node_t *op) {
   const char *names[LAYER_NOPS];
-  for (size_t i = 0; i < LAYER_NOPS; i++)
-    names[i] = layer_ops[i].name;
+  for (size_t i = 0; i < LAYER_NOPS; i++) names[i] = layer_ops[i].name;
   char what[sizeof p->label + 16];
   snprintf(what, sizeof what, "'op' of %s", p->label);
   int i;
@@ -394,32 +373,27 @@ static void parse_layer(front_ctx *c, const yaml_node_t *n, size_t idx, spec_lay
     return;
   }
   yaml_node_t *name = front_map_get(c, n, "name"), *op = front_map_get(c, n, "op");
-  if (name)
-    parse_name(&p, name);
+  if (name) parse_name(&p, name);
   snprintf(p.where, sizeof p.where, "in %s", p.label);
   const layer_op_def *d = op ? parse_op(&p, op) : NULL;
   if (!d) {
     /* Without an op only the key names themselves can be judged. */
     const char *all[LK_COUNT];
     front_check_keys(c, n, p.label, p.where, all, key_names(~UINT32_C(0), all));
-    if (!name)
-      front_missing(c, n, "name", p.where);
-    if (!op)
-      front_missing(c, n, "op", p.where);
+    if (!name) front_missing(c, n, "name", p.where);
+    if (!op) front_missing(c, n, "op", p.where);
     return;
   }
   l->op = d->op;
   l->activation = d->act;
   check_keys(&p, d);
-  if (!name)
-    front_missing(c, n, "name", p.where);
+  if (!name) front_missing(c, n, "name", p.where);
   apply_defaults(&p, d);
   parse_inputs(&p, d, prev);
   parse_attributes(&p, d);
 }
 
-void front_parse_layers(front_ctx *c, const yaml_node_t *n, spec_network *net,
-                        layer_args **args) {
+void front_parse_layers(front_ctx *c, const yaml_node_t *n, spec_network *net, layer_args **args) {
   if (n->type != YAML_SEQUENCE_NODE || seq_len(n) == 0) {
     front_expected(c, n, "'network.layers'", "a sequence of layers {name, op, ...}");
     return;

@@ -72,23 +72,23 @@ typedef struct layer_list {
  * where (errors found by the shape rules point at the value), and values
  * that only the input shapes resolve.  Lives while spec_load runs. */
 struct layer_args {
-  uint32_t given;              /* LK_BIT of each key written */
-  spec_loc at[LK_COUNT];       /* each written key's value */
-  int64_t axis;                /* as written or defaulted; negative counts from the end */
-  layer_list list;             /* `shape` (reshape, param) or `perm` (transpose) */
+  uint32_t given;        /* LK_BIT of each key written */
+  spec_loc at[LK_COUNT]; /* each written key's value */
+  int64_t axis;          /* as written or defaulted; negative counts from the end */
+  layer_list list;       /* `shape` (reshape, param) or `perm` (transpose) */
 };
 
 typedef struct layer_key {
   const char *name;
   layer_key_kind kind;
-  int64_t min, max;            /* U32, INT, INT_LIST entries */
-  uint32_t multiple;           /* U32: 0 or 1 when any value will do */
-  const char *expect;          /* completes "expected ..." */
-  double def;                  /* the default, applied before reading */
-  int in_args;                 /* stored in layer_args instead of spec_layer */
-  size_t offset;               /* where: offsetof(spec_layer or layer_args, field) */
-  const char *const *choices;  /* CHOICE: the names, NULL-terminated */
-  int minus_one;               /* INT_LIST: -1 ("infer it") is allowed too */
+  int64_t min, max;           /* U32, INT, INT_LIST entries */
+  uint32_t multiple;          /* U32: 0 or 1 when any value will do */
+  const char *expect;         /* completes "expected ..." */
+  double def;                 /* the default, applied before reading */
+  int in_args;                /* stored in layer_args instead of spec_layer */
+  size_t offset;              /* where: offsetof(spec_layer or layer_args, field) */
+  const char *const *choices; /* CHOICE: the names, NULL-terminated */
+  int minus_one;              /* INT_LIST: -1 ("infer it") is allowed too */
 } layer_key;
 
 extern const layer_key layer_keys[LK_COUNT];
@@ -118,13 +118,13 @@ typedef struct tensor_ctx tensor_ctx;
 typedef void (*layer_tensor_fn)(tensor_ctx *t, spec_layer *l, const tshape *in);
 
 typedef struct layer_op_def {
-  const char *name;       /* the YAML spelling */
+  const char *name; /* the YAML spelling */
   spec_layer_op op;
-  pmm_act act;            /* activation ops: which one */
+  pmm_act act; /* activation ops: which one */
   layer_arity arity;
-  uint32_t keys;          /* attribute keys it takes (LK_BIT) */
-  uint32_t required;      /* ... of which these must be written */
-  int axis;               /* the default of `axis`, when it takes one */
+  uint32_t keys;     /* attribute keys it takes (LK_BIT) */
+  uint32_t required; /* ... of which these must be written */
+  int axis;          /* the default of `axis`, when it takes one */
   layer_shape_fn shape;
   layer_tensor_fn tensors; /* NULL: no tensors */
 } layer_op_def;

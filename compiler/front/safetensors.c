@@ -31,8 +31,7 @@
 static void st_error(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void st_error(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || errlen == 0)
-    return;
+  if (!err || errlen == 0) return;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
@@ -54,16 +53,14 @@ void weight_set_free(weight_set *ws) {
 
 const weight_tensor *weights_find(const weight_set *ws, const char *name) {
   for (size_t i = 0; i < ws->count; i++)
-    if (!strcmp(ws->tensors[i].name, name))
-      return &ws->tensors[i];
+    if (!strcmp(ws->tensors[i].name, name)) return &ws->tensors[i];
   return NULL;
 }
 
 static int shape_count(uint32_t rank, const uint64_t *shape, uint64_t *count) {
   uint64_t n = 1;
   for (uint32_t i = 0; i < rank; i++)
-    if (__builtin_mul_overflow(n, shape[i], &n))
-      return -1;
+    if (__builtin_mul_overflow(n, shape[i], &n)) return -1;
   *count = n;
   return 0;
 }
@@ -78,18 +75,15 @@ static int weight_set_push(weight_set *ws, const char *name, uint32_t rank, cons
   if (ws->count == ws->cap) {
     size_t cap = ws->cap ? ws->cap * 2 : 8;
     weight_tensor *t = xmalloc_array(cap, sizeof *t);
-    if (!t)
-      goto fail;
-    if (ws->count)
-      memcpy(t, ws->tensors, ws->count * sizeof *t);
+    if (!t) goto fail;
+    if (ws->count) memcpy(t, ws->tensors, ws->count * sizeof *t);
     free(ws->tensors);
     ws->tensors = t;
     ws->cap = cap;
   }
   weight_tensor *t = &ws->tensors[ws->count];
   memset(t, 0, sizeof *t);
-  if (!(t->name = xstrdup(name)))
-    goto fail;
+  if (!(t->name = xstrdup(name))) goto fail;
   t->rank = rank;
   memcpy(t->shape, shape, rank * sizeof *shape);
   t->count = count;
@@ -107,10 +101,8 @@ int weight_set_add(weight_set *ws, const char *name, uint32_t rank, const uint64
   if (rank > WEIGHT_MAX_RANK || shape_count(rank, shape, &count) != 0 || count > SIZE_MAX)
     return -1;
   float *copy = xmalloc_array((size_t)count, sizeof *copy);
-  if (!copy)
-    return -1;
-  if (count)
-    memcpy(copy, data, (size_t)count * sizeof *copy);
+  if (!copy) return -1;
+  if (count) memcpy(copy, data, (size_t)count * sizeof *copy);
   return weight_set_push(ws, name, rank, shape, copy);
 }
 
@@ -124,11 +116,9 @@ static float f32_from_bits(uint32_t b) {
 
 float weights_f16_to_f32(uint16_t h) {
   uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-  if (exp == 0x1f)
-    return f32_from_bits(sign | 0x7f800000u | (mant << 13));
+  if (exp == 0x1f) return f32_from_bits(sign | 0x7f800000u | (mant << 13));
   if (exp == 0) {
-    if (mant == 0)
-      return f32_from_bits(sign);
+    if (mant == 0) return f32_from_bits(sign);
     /* Subnormal half: normalise into a (normal) float. */
     int e = -14;
     while (!(mant & 0x400)) {
@@ -144,8 +134,7 @@ float weights_bf16_to_f32(uint16_t h) { return f32_from_bits((uint32_t)h << 16);
 
 static uint64_t le64(const unsigned char *p) {
   uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = v << 8 | p[i];
+  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
   return v;
 }
 
@@ -167,22 +156,21 @@ typedef struct st_entry {
 } st_entry;
 
 static int st_get_u64(json_object *v, uint64_t *out) {
-  if (!json_object_is_type(v, json_type_int))
-    return -1;
+  if (!json_object_is_type(v, json_type_int)) return -1;
   errno = 0;
   int64_t x = json_object_get_int64(v);
-  if (x < 0 || errno != 0)
-    return -1;
+  if (x < 0 || errno != 0) return -1;
   *out = (uint64_t)x;
   return 0;
 }
 
-static int st_parse_entry(const char *path, const char *name, json_object *val,
-                          uint64_t data_size, st_entry *e, char *err, size_t errlen) {
+static int st_parse_entry(const char *path, const char *name, json_object *val, uint64_t data_size,
+                          st_entry *e, char *err, size_t errlen) {
   json_object *dt, *sh, *off;
   memset(e, 0, sizeof *e);
   e->name = name;
-  if (!json_object_is_type(val, json_type_object) || !json_object_object_get_ex(val, "dtype", &dt) ||
+  if (!json_object_is_type(val, json_type_object) ||
+      !json_object_object_get_ex(val, "dtype", &dt) ||
       !json_object_object_get_ex(val, "shape", &sh) ||
       !json_object_object_get_ex(val, "data_offsets", &off)) {
     st_error(err, errlen, "%s: tensor '%s' is not an object with dtype, shape and data_offsets",
@@ -200,8 +188,7 @@ static int st_parse_entry(const char *path, const char *name, json_object *val,
     e->elsize = 2, e->bf16 = 1;
   else {
     st_error(err, errlen, "%s: tensor '%s' has dtype '%s', expected F64, F32, F16 or BF16", path,
-             name,
-             json_object_get_string(dt));
+             name, json_object_get_string(dt));
     return -1;
   }
   size_t rank = json_object_is_type(sh, json_type_array) ? json_object_array_length(sh) : SIZE_MAX;
@@ -209,9 +196,11 @@ static int st_parse_entry(const char *path, const char *name, json_object *val,
   for (size_t i = 0; ok && i < rank; i++)
     ok = st_get_u64(json_object_array_get_idx(sh, i), &e->shape[i]) == 0;
   if (!ok) {
-    st_error(err, errlen, "%s: tensor '%s' has shape %s, expected a list of at most %d "
-                          "non-negative integers",
-             path, name, json_object_to_json_string_ext(sh, JSON_C_TO_STRING_PLAIN), WEIGHT_MAX_RANK);
+    st_error(err, errlen,
+             "%s: tensor '%s' has shape %s, expected a list of at most %d "
+             "non-negative integers",
+             path, name, json_object_to_json_string_ext(sh, JSON_C_TO_STRING_PLAIN),
+             WEIGHT_MAX_RANK);
     return -1;
   }
   e->rank = (uint32_t)rank;
@@ -219,8 +208,9 @@ static int st_parse_entry(const char *path, const char *name, json_object *val,
       st_get_u64(json_object_array_get_idx(off, 0), &e->begin) != 0 ||
       st_get_u64(json_object_array_get_idx(off, 1), &e->end) != 0 || e->begin > e->end ||
       e->end > data_size) {
-    st_error(err, errlen, "%s: tensor '%s' has data_offsets %s, expected [begin, end] with "
-                          "begin <= end <= %llu (the size of the data)",
+    st_error(err, errlen,
+             "%s: tensor '%s' has data_offsets %s, expected [begin, end] with "
+             "begin <= end <= %llu (the size of the data)",
              path, name, json_object_to_json_string_ext(off, JSON_C_TO_STRING_PLAIN),
              (unsigned long long)data_size);
     return -1;
@@ -228,8 +218,9 @@ static int st_parse_entry(const char *path, const char *name, json_object *val,
   uint64_t bytes;
   if (shape_count(e->rank, e->shape, &e->count) != 0 ||
       __builtin_mul_overflow(e->count, (uint64_t)e->elsize, &bytes) || bytes != e->end - e->begin) {
-    st_error(err, errlen, "%s: tensor '%s' (%s, shape %s) does not match its data_offsets, "
-                          "which span %llu bytes",
+    st_error(err, errlen,
+             "%s: tensor '%s' (%s, shape %s) does not match its data_offsets, "
+             "which span %llu bytes",
              path, name, dts, json_object_to_json_string_ext(sh, JSON_C_TO_STRING_PLAIN),
              (unsigned long long)(e->end - e->begin));
     return -1;
@@ -239,8 +230,7 @@ static int st_parse_entry(const char *path, const char *name, json_object *val,
 
 static int st_cmp_entry(const void *a, const void *b) {
   const st_entry *x = a, *y = b;
-  if (x->begin != y->begin)
-    return x->begin < y->begin ? -1 : 1;
+  if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
   return x->end < y->end ? -1 : x->end > y->end;
 }
 
@@ -250,16 +240,17 @@ static int st_check_layout(const char *path, st_entry *e, size_t n, uint64_t dat
   uint64_t at = 0;
   for (size_t i = 0; i < n; i++) {
     if (e[i].begin != at) {
-      st_error(err, errlen, "%s: tensor '%s' starts at data byte %llu, expected %llu (tensors "
-                            "must cover the data contiguously, without overlap)",
+      st_error(err, errlen,
+               "%s: tensor '%s' starts at data byte %llu, expected %llu (tensors "
+               "must cover the data contiguously, without overlap)",
                path, e[i].name, (unsigned long long)e[i].begin, (unsigned long long)at);
       return -1;
     }
     at = e[i].end;
   }
   if (at != data_size) {
-    st_error(err, errlen, "%s: %llu bytes of data after the last tensor belong to no tensor",
-             path, (unsigned long long)(data_size - at));
+    st_error(err, errlen, "%s: %llu bytes of data after the last tensor belong to no tensor", path,
+             (unsigned long long)(data_size - at));
     return -1;
   }
   return 0;
@@ -269,8 +260,7 @@ static int st_check_layout(const char *path, st_entry *e, size_t n, uint64_t dat
  * (NaN and infinities carry over). */
 static int st_f64_to_f32(const unsigned char *p, float *out) {
   double d = f64_from_bits(le64(p));
-  if (isfinite(d) && fabs(d) > FLT_MAX)
-    return -1;
+  if (isfinite(d) && fabs(d) > FLT_MAX) return -1;
   *out = (float)d;
   return 0;
 }
@@ -287,15 +277,16 @@ static int st_convert(const char *path, const st_entry *e, const unsigned char *
   for (uint64_t i = 0; i < e->count; i++) {
     if (e->elsize == 8) {
       if (st_f64_to_f32(p + 8 * i, &f[i]) != 0) {
-        st_error(err, errlen, "%s: tensor '%s' holds %.9g at index %llu, which overflows "
-                              "float32 (F64 values must lie within +-3.40282347e+38)",
+        st_error(err, errlen,
+                 "%s: tensor '%s' holds %.9g at index %llu, which overflows "
+                 "float32 (F64 values must lie within +-3.40282347e+38)",
                  path, e->name, f64_from_bits(le64(p + 8 * i)), (unsigned long long)i);
         free(f);
         return -1;
       }
     } else if (e->elsize == 4) {
-      uint32_t b = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
-                   (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
+      uint32_t b = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
+                   (uint32_t)p[4 * i + 3] << 24;
       f[i] = f32_from_bits(b);
     } else {
       uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
@@ -404,14 +395,11 @@ static size_t st_top_keys(const unsigned char *h, size_t n, st_key *keys) {
       depth--;
     } else if (h[i] == '"') {
       size_t start = i++;
-      while (i < n && h[i] != '"')
-        i += h[i] == '\\' ? 2 : 1;
+      while (i < n && h[i] != '"') i += h[i] == '\\' ? 2 : 1;
       size_t j = i + 1;
-      while (j < n && (h[j] == ' ' || h[j] == '\t' || h[j] == '\n' || h[j] == '\r'))
-        j++;
+      while (j < n && (h[j] == ' ' || h[j] == '\t' || h[j] == '\n' || h[j] == '\r')) j++;
       if (depth == 1 && j < n && h[j] == ':') {
-        if (keys)
-          keys[count] = (st_key){h + start, i + 1 - start};
+        if (keys) keys[count] = (st_key){h + start, i + 1 - start};
         count++;
       }
     }
@@ -423,8 +411,7 @@ static size_t st_top_keys(const unsigned char *h, size_t n, st_key *keys) {
  * memory. */
 static char *st_key_name(const st_key *k) {
   char *text = malloc(k->len + 1);
-  if (!text)
-    return NULL;
+  if (!text) return NULL;
   memcpy(text, k->at, k->len);
   text[k->len] = '\0';
   json_object *o = json_tokener_parse(text);
@@ -442,8 +429,7 @@ static int st_cmp_name(const void *a, const void *b) {
 static const char *st_twice(char **names, size_t count) {
   qsort(names, count, sizeof *names, st_cmp_name);
   for (size_t i = 1; i < count; i++)
-    if (!strcmp(names[i - 1], names[i]))
-      return names[i];
+    if (!strcmp(names[i - 1], names[i])) return names[i];
   return "?";
 }
 
@@ -452,23 +438,20 @@ static const char *st_twice(char **names, size_t count) {
 static int st_check_unique(const char *path, const unsigned char *h, size_t n, json_object *hdr,
                            char *err, size_t errlen) {
   size_t count = st_top_keys(h, n, NULL);
-  if (count == (size_t)json_object_object_length(hdr))
-    return 0;
+  if (count == (size_t)json_object_object_length(hdr)) return 0;
   st_key *keys = xmalloc_array(count, sizeof *keys);
   char **names = xcalloc_array(count, sizeof *names);
   size_t named = 0;
   if (keys && names) {
     st_top_keys(h, n, keys);
-    while (named < count && (names[named] = st_key_name(&keys[named])) != NULL)
-      named++;
+    while (named < count && (names[named] = st_key_name(&keys[named])) != NULL) named++;
   }
   if (named < count)
     st_error(err, errlen, "%s: out of memory reading the header", path);
   else
     st_error(err, errlen, "%s: tensor '%s' is named twice in the header, expected unique names",
              path, st_twice(names, count));
-  for (size_t i = 0; i < named; i++)
-    free(names[i]);
+  for (size_t i = 0; i < named; i++) free(names[i]);
   free(names);
   free(keys);
   return -1;
@@ -478,8 +461,7 @@ int weights_load_safetensors(const char *path, weight_set *ws, char *err, size_t
   weight_set_init(ws);
   unsigned char *buf;
   size_t len;
-  if (st_read_file(path, &buf, &len, err, errlen) != 0)
-    return -1;
+  if (st_read_file(path, &buf, &len, err, errlen) != 0) return -1;
   int rc = -1;
   json_object *hdr = NULL;
   st_entry *entries = NULL;
@@ -506,27 +488,22 @@ int weights_load_safetensors(const char *path, weight_set *ws, char *err, size_t
     goto out;
   }
   json_object_object_foreach(hdr, key, val) {
-    if (!strcmp(key, "__metadata__"))
-      continue;
-    if (st_parse_entry(path, key, val, data_size, &entries[n], err, errlen) != 0)
-      goto out;
+    if (!strcmp(key, "__metadata__")) continue;
+    if (st_parse_entry(path, key, val, data_size, &entries[n], err, errlen) != 0) goto out;
     n++;
   }
-  if (st_check_layout(path, entries, n, data_size, err, errlen) != 0)
-    goto out;
+  if (st_check_layout(path, entries, n, data_size, err, errlen) != 0) goto out;
   /* Keep the file's tensors in name order: the order of a JSON object is
    * not meaningful, and a stable order makes dumps and saves reproducible. */
   for (size_t i = 0; i < n; i++) {
     size_t best = i;
     for (size_t j = i + 1; j < n; j++)
-      if (strcmp(entries[j].name, entries[best].name) < 0)
-        best = j;
+      if (strcmp(entries[j].name, entries[best].name) < 0) best = j;
     st_entry t = entries[i];
     entries[i] = entries[best];
     entries[best] = t;
     float *f;
-    if (st_convert(path, &entries[i], data, &f, err, errlen) != 0)
-      goto out;
+    if (st_convert(path, &entries[i], data, &f, err, errlen) != 0) goto out;
     if (weight_set_push(ws, entries[i].name, entries[i].rank, entries[i].shape, f) != 0) {
       st_error(err, errlen, "%s: out of memory loading tensor '%s'", path, entries[i].name);
       goto out;
@@ -534,8 +511,7 @@ int weights_load_safetensors(const char *path, weight_set *ws, char *err, size_t
   }
   rc = 0;
 out:
-  if (rc != 0)
-    weight_set_free(ws);
+  if (rc != 0) weight_set_free(ws);
   free(entries);
   json_object_put(hdr);
   free(buf);
@@ -586,23 +562,18 @@ static int st_write_all(FILE *f, const weight_set *ws, const char *hdr) {
   size_t hl = strlen(hdr), pad = (8 - (8 + hl) % 8) % 8;
   uint64_t total = hl + pad;
   unsigned char len8[8];
-  for (int i = 0; i < 8; i++)
-    len8[i] = (unsigned char)(total >> (8 * i));
-  if (fwrite(len8, 1, 8, f) != 8 || fwrite(hdr, 1, hl, f) != hl)
-    return -1;
+  for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(total >> (8 * i));
+  if (fwrite(len8, 1, 8, f) != 8 || fwrite(hdr, 1, hl, f) != hl) return -1;
   for (size_t i = 0; i < pad; i++)
-    if (fputc(' ', f) == EOF)
-      return -1;
+    if (fputc(' ', f) == EOF) return -1;
   for (size_t i = 0; i < ws->count; i++) {
     const weight_tensor *t = &ws->tensors[i];
     for (uint64_t k = 0; k < t->count; k++) {
       uint32_t b;
       unsigned char le[4];
       memcpy(&b, &t->data[k], 4);
-      for (int j = 0; j < 4; j++)
-        le[j] = (unsigned char)(b >> (8 * j));
-      if (fwrite(le, 1, 4, f) != 4)
-        return -1;
+      for (int j = 0; j < 4; j++) le[j] = (unsigned char)(b >> (8 * j));
+      if (fwrite(le, 1, 4, f) != 4) return -1;
     }
   }
   return 0;
@@ -633,11 +604,9 @@ int weights_save_safetensors(const char *path, const weight_set *ws, char *err, 
   FILE *f = fdopen(fd, "wb");
   int saved = errno;
   int werr = !f || st_write_all(f, ws, text) != 0 || fflush(f) != 0;
-  if (werr)
-    saved = errno;
+  if (werr) saved = errno;
   if (f ? fclose(f) != 0 : close(fd) != 0) {
-    if (!werr)
-      saved = errno;
+    if (!werr) saved = errno;
     werr = 1;
   }
   if (!werr && rename(tmp, path) != 0) {
@@ -689,8 +658,7 @@ void weights_hash(const weight_set *ws, char out[17]) {
     }
     h = fnv_bytes(h, next->name, strlen(next->name) + 1);
     h = fnv_le(h, next->rank, 4);
-    for (uint32_t d = 0; d < next->rank; d++)
-      h = fnv_le(h, next->shape[d], 8);
+    for (uint32_t d = 0; d < next->rank; d++) h = fnv_le(h, next->shape[d], 8);
     for (uint64_t k = 0; k < next->count; k++) {
       uint32_t b;
       memcpy(&b, &next->data[k], 4);

@@ -40,8 +40,7 @@ static int read_positive(front_ctx *c, const yaml_node_t *map, const char *key, 
     front_missing(c, map, key, where);
     return -1;
   }
-  if (front_read_double(c, n, what, "a finite number > 0", out) != 0)
-    return -1;
+  if (front_read_double(c, n, what, "a finite number > 0", out) != 0) return -1;
   if (!(isfinite(*out) && *out > 0)) {
     front_expected(c, n, what, "a finite number > 0");
     return -1;
@@ -61,8 +60,7 @@ static int read_steps(front_ctx *c, const yaml_node_t *map, const char *where, s
 /* `hi` must exceed `lo` (both already valid); the error sits at hi. */
 static int check_order(front_ctx *c, const yaml_node_t *map, const char *lo, const char *hi,
                        double vlo, double vhi) {
-  if (vhi > vlo)
-    return 0;
+  if (vhi > vlo) return 0;
   yaml_node_t *nlo = front_map_get(c, map, lo), *nhi = front_map_get(c, map, hi);
   char what[64], expect[128];
   snprintf(what, sizeof what, "'schedule.%s'", hi);
@@ -86,8 +84,8 @@ static int parse_table(front_ctx *c, const yaml_node_t *map, spec_schedule *s) {
     return -1;
   }
   if (n > FRONT_MAX_STEPS) {
-    front_error(c, front_loc(v), "found %zu values for 'schedule.values', expected at most %u",
-                n, FRONT_MAX_STEPS);
+    front_error(c, front_loc(v), "found %zu values for 'schedule.values', expected at most %u", n,
+                FRONT_MAX_STEPS);
     return -1;
   }
   s->values = xmalloc_array(n, sizeof *s->values);
@@ -148,8 +146,8 @@ static int check_values(front_ctx *c, spec_schedule *s) {
   for (uint32_t t = 0; t < s->steps && rc == 0; t++) {
     if (!(isfinite(a[t]) && a[t] > 0)) {
       front_error(c, s->loc,
-                  "found A_%u = %.17g in the %s schedule, expected finite positive values",
-                  t + 1, a[t], kind_names[s->kind]);
+                  "found A_%u = %.17g in the %s schedule, expected finite positive values", t + 1,
+                  a[t], kind_names[s->kind]);
       rc = -1;
     } else if (t > 0 && !(a[t] > a[t - 1])) {
       front_error(c, s->loc,
@@ -171,8 +169,8 @@ void front_parse_schedule(front_ctx *c, const yaml_node_t *n, spec_schedule *s) 
     front_expected(c, n, "'schedule'", "a mapping");
     return;
   }
-  int k = front_read_kind(c, n, "schedule", kind_names, COUNT(kind_names), all_keys,
-                          COUNT(all_keys));
+  int k =
+      front_read_kind(c, n, "schedule", kind_names, COUNT(kind_names), all_keys, COUNT(all_keys));
   if (k < 0) return;
   s->kind = (spec_schedule_kind)k;
   size_t before = c->dl->errors;
@@ -180,8 +178,8 @@ void front_parse_schedule(front_ctx *c, const yaml_node_t *n, spec_schedule *s) 
   switch (s->kind) {
   case SPEC_SCHEDULE_GEOMETRIC:
   case SPEC_SCHEDULE_LINEAR: {
-    const char *where = s->kind == SPEC_SCHEDULE_LINEAR ? "in a linear 'schedule'"
-                                                        : "in a geometric 'schedule'";
+    const char *where =
+        s->kind == SPEC_SCHEDULE_LINEAR ? "in a linear 'schedule'" : "in a geometric 'schedule'";
     front_check_keys(c, n, "'schedule'", where, endpoint_keys, COUNT(endpoint_keys));
     int st = read_steps(c, n, where, s);
     int a = read_positive(c, n, "start", where, &s->start);
@@ -197,9 +195,9 @@ void front_parse_schedule(front_ctx *c, const yaml_node_t *n, spec_schedule *s) 
     int a = read_positive(c, n, "sigma_min", where, &s->sigma_min);
     int b = read_positive(c, n, "sigma_max", where, &s->sigma_max);
     int r = front_map_get(c, n, "rho") ? read_positive(c, n, "rho", where, &s->rho) : 0;
-    int o = a == 0 && b == 0 ? check_order(c, n, "sigma_min", "sigma_max", s->sigma_min,
-                                           s->sigma_max)
-                             : -1;
+    int o = a == 0 && b == 0
+                ? check_order(c, n, "sigma_min", "sigma_max", s->sigma_min, s->sigma_max)
+                : -1;
     ok = st == 0 && r == 0 && o == 0;
     break;
   }
@@ -208,8 +206,7 @@ void front_parse_schedule(front_ctx *c, const yaml_node_t *n, spec_schedule *s) 
     ok = parse_table(c, n, s) == 0;
     break;
   }
-  if (ok && c->dl->errors == before)
-    check_values(c, s);
+  if (ok && c->dl->errors == before) check_values(c, s);
 }
 
 void spec_schedule_values(const spec_schedule *s, double *a) {
@@ -217,21 +214,15 @@ void spec_schedule_values(const spec_schedule *s, double *a) {
   for (uint32_t i = 0; i < T; i++) {
     double f = T > 1 ? (double)i / (double)(T - 1) : 0.0;
     switch (s->kind) {
-    case SPEC_SCHEDULE_GEOMETRIC:
-      a[i] = s->start * pow(s->end / s->start, f);
-      break;
-    case SPEC_SCHEDULE_LINEAR:
-      a[i] = s->start + (s->end - s->start) * f;
-      break;
+    case SPEC_SCHEDULE_GEOMETRIC: a[i] = s->start * pow(s->end / s->start, f); break;
+    case SPEC_SCHEDULE_LINEAR: a[i] = s->start + (s->end - s->start) * f; break;
     case SPEC_SCHEDULE_KARRAS: {
       double hi = pow(s->sigma_max, 1.0 / s->rho), lo = pow(s->sigma_min, 1.0 / s->rho);
       double sigma = pow(hi + f * (lo - hi), s->rho);
       a[i] = 1.0 / (sigma * sigma);
       break;
     }
-    case SPEC_SCHEDULE_TABLE:
-      a[i] = s->values[i];
-      break;
+    case SPEC_SCHEDULE_TABLE: a[i] = s->values[i]; break;
     }
   }
 }

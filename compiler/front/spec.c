@@ -18,48 +18,36 @@
 
 const char *spec_pair_name(spec_pair p) {
   switch (p) {
-  case SPEC_PAIR_NORMAL_NORMAL:
-    return "normal-normal";
-  case SPEC_PAIR_GAMMA_POISSON:
-    return "gamma-poisson";
-  case SPEC_PAIR_DIRICHLET_CATEGORICAL:
-    return "dirichlet-categorical";
+  case SPEC_PAIR_NORMAL_NORMAL: return "normal-normal";
+  case SPEC_PAIR_GAMMA_POISSON: return "gamma-poisson";
+  case SPEC_PAIR_DIRICHLET_CATEGORICAL: return "dirichlet-categorical";
   }
   return "?";
 }
 
 const char *spec_schedule_kind_name(spec_schedule_kind k) {
   switch (k) {
-  case SPEC_SCHEDULE_GEOMETRIC:
-    return "geometric";
-  case SPEC_SCHEDULE_LINEAR:
-    return "linear";
-  case SPEC_SCHEDULE_KARRAS:
-    return "karras";
-  case SPEC_SCHEDULE_TABLE:
-    return "table";
+  case SPEC_SCHEDULE_GEOMETRIC: return "geometric";
+  case SPEC_SCHEDULE_LINEAR: return "linear";
+  case SPEC_SCHEDULE_KARRAS: return "karras";
+  case SPEC_SCHEDULE_TABLE: return "table";
   }
   return "?";
 }
 
 const char *spec_sampler_kind_name(spec_sampler_kind k) {
   switch (k) {
-  case SPEC_SAMPLER_PMM:
-    return "pmm";
-  case SPEC_SAMPLER_EULER_MARUYAMA:
-    return "euler-maruyama";
-  case SPEC_SAMPLER_HEUN:
-    return "heun";
+  case SPEC_SAMPLER_PMM: return "pmm";
+  case SPEC_SAMPLER_EULER_MARUYAMA: return "euler-maruyama";
+  case SPEC_SAMPLER_HEUN: return "heun";
   }
   return "?";
 }
 
 const char *spec_output_name(spec_output o) {
   switch (o) {
-  case SPEC_OUTPUT_POSTERIOR_MEAN:
-    return "posterior-mean";
-  case SPEC_OUTPUT_PREDICTION:
-    return "prediction";
+  case SPEC_OUTPUT_POSTERIOR_MEAN: return "posterior-mean";
+  case SPEC_OUTPUT_PREDICTION: return "prediction";
   }
   return "?";
 }
@@ -68,20 +56,17 @@ void spec_free(model_spec *s) {
   free(s->path);
   free(s->name);
   free(s->schedule.values);
-  for (size_t i = 0; i < s->network.ncomponents; i++)
-    free(s->network.mixture[i].mean);
+  for (size_t i = 0; i < s->network.ncomponents; i++) free(s->network.mixture[i].mean);
   free(s->network.mixture);
   free(s->network.atoms_path);
   free(s->network.atoms);
   free(s->network.atom_weights);
-  for (uint32_t i = 0; s->vocab && i < s->vocab_size; i++)
-    free(s->vocab[i]);
+  for (uint32_t i = 0; s->vocab && i < s->vocab_size; i++) free(s->vocab[i]);
   free(s->vocab);
   for (size_t i = 0; i < s->network.nlayers; i++) {
     spec_layer *l = &s->network.layers[i];
     free(l->name);
-    for (size_t k = 0; k < l->ninputs; k++)
-      free(l->inputs[k]);
+    for (size_t k = 0; k < l->ninputs; k++) free(l->inputs[k]);
     free(l->inputs);
     free(l->input_locs);
   }
@@ -95,21 +80,18 @@ void spec_free(model_spec *s) {
 /* libyaml's error as "syntax error: <problem> (<context> at L:C)". */
 static void report_yaml_error(front_ctx *c, const yaml_parser_t *p) {
   switch (p->error) {
-  case YAML_MEMORY_ERROR:
-    diag_error(c->dl, c->file, 0, 0, "out of memory reading YAML");
-    return;
+  case YAML_MEMORY_ERROR: diag_error(c->dl, c->file, 0, 0, "out of memory reading YAML"); return;
   case YAML_READER_ERROR:
     /* Reader errors carry a byte offset, not a line. */
     diag_error(c->dl, c->file, 0, 0, "invalid text at byte %zu: %s", p->problem_offset,
                p->problem ? p->problem : "unreadable input");
     return;
-  default:
-    break;
+  default: break;
   }
   int line = (int)p->problem_mark.line + 1, col = (int)p->problem_mark.column + 1;
   if (p->context)
-    diag_error(c->dl, c->file, line, col, "syntax error: %s (%s at %d:%d)", p->problem,
-               p->context, (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
+    diag_error(c->dl, c->file, line, col, "syntax error: %s (%s at %d:%d)", p->problem, p->context,
+               (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
   else
     diag_error(c->dl, c->file, line, col, "syntax error: %s",
                p->problem ? p->problem : "malformed YAML");
@@ -149,8 +131,7 @@ static int load_document(front_ctx *c, FILE *f, yaml_document_t *doc) {
     }
     yaml_document_delete(&extra);
   }
-  if (rc != 0)
-    yaml_document_delete(doc);
+  if (rc != 0) yaml_document_delete(doc);
   yaml_parser_delete(&p);
   return rc;
 }
@@ -197,8 +178,7 @@ int spec_load_flags(const char *path, unsigned flags, model_spec *spec, diag_lis
     free(st.layer_args);
   }
   if (!loaded || dl->errors != errors0 || dl->oom != oom0) {
-    if (dl->errors == errors0)
-      diag_error(dl, path, 0, 0, "out of memory");
+    if (dl->errors == errors0) diag_error(dl, path, 0, 0, "out of memory");
     spec_free(&s);
     return -1;
   }

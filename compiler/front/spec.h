@@ -56,10 +56,10 @@ typedef enum spec_schedule_kind {
 
 typedef struct spec_schedule {
   spec_schedule_kind kind;
-  uint32_t steps;          /* T >= 1 (for table: number of values) */
-  double start, end;       /* geometric, linear: A_1 and A_T */
+  uint32_t steps;    /* T >= 1 (for table: number of values) */
+  double start, end; /* geometric, linear: A_1 and A_T */
   double sigma_min, sigma_max, rho;
-  double *values;          /* table: A_1..A_T, malloc'd */
+  double *values; /* table: A_1..A_T, malloc'd */
   spec_loc loc;
 } spec_schedule;
 
@@ -97,42 +97,42 @@ typedef enum spec_layer_op {
 } spec_layer_op;
 
 typedef struct spec_layer {
-  char *name;         /* may contain dots: "down.0.conv1" */
+  char *name; /* may contain dots: "down.0.conv1" */
   spec_layer_op op;
-  char **inputs;      /* names: "mu", "time" or an earlier layer; modulate: input, shift,
-                       * scale; param: none */
+  char **inputs; /* names: "mu", "time" or an earlier layer; modulate: input, shift,
+                  * scale; param: none */
   spec_loc *input_locs;
-  size_t ninputs;     /* a missing `input:` defaults to the previous layer */
-  uint32_t units;     /* dense, embed */
-  uint32_t channels;  /* conv2d: output channels */
-  uint32_t kernel;    /* conv2d (required), avgpool (default 2; stride = kernel) */
-  uint32_t stride;    /* conv2d (default 1) */
-  uint32_t padding;   /* conv2d: zeros on each side of H and W; when not written,
-                       * (kernel - 1) / 2, filled in by shape inference */
-  uint32_t groups;    /* conv2d (default 1), groupnorm (required); divides the channels */
-  uint32_t heads;     /* attention; divides E */
-  uint32_t factor;    /* upsample (default 2) */
-  uint32_t chunks, index; /* chunk: torch.chunk(x, chunks, axis)[index] */
-  uint32_t axis;      /* concat (default 0), chunk, softmax (default -1): normalised to
-                       * 0..rank-1 of the (first) input by shape inference */
-  uint32_t dim;       /* sinusoidal: the output length (even) */
-  int cos_first;      /* sinusoidal: 1 for order cos-sin, 0 for sin-cos (default) */
-  pmm_act activation; /* dense, conv2d, groupnorm (default none, applied after the op);
-                       * SPEC_LAYER_ACT: the activation the op names */
-  double eps;         /* layernorm, groupnorm, default 1e-5 */
-  int affine;         /* layernorm, default 1; 0: no tensors */
+  size_t ninputs;               /* a missing `input:` defaults to the previous layer */
+  uint32_t units;               /* dense, embed */
+  uint32_t channels;            /* conv2d: output channels */
+  uint32_t kernel;              /* conv2d (required), avgpool (default 2; stride = kernel) */
+  uint32_t stride;              /* conv2d (default 1) */
+  uint32_t padding;             /* conv2d: zeros on each side of H and W; when not written,
+                                 * (kernel - 1) / 2, filled in by shape inference */
+  uint32_t groups;              /* conv2d (default 1), groupnorm (required); divides the channels */
+  uint32_t heads;               /* attention; divides E */
+  uint32_t factor;              /* upsample (default 2) */
+  uint32_t chunks, index;       /* chunk: torch.chunk(x, chunks, axis)[index] */
+  uint32_t axis;                /* concat (default 0), chunk, softmax (default -1): normalised to
+                                 * 0..rank-1 of the (first) input by shape inference */
+  uint32_t dim;                 /* sinusoidal: the output length (even) */
+  int cos_first;                /* sinusoidal: 1 for order cos-sin, 0 for sin-cos (default) */
+  pmm_act activation;           /* dense, conv2d, groupnorm (default none, applied after the op);
+                                 * SPEC_LAYER_ACT: the activation the op names */
+  double eps;                   /* layernorm, groupnorm, default 1e-5 */
+  int affine;                   /* layernorm, default 1; 0: no tensors */
   uint32_t perm[SPEC_MAX_RANK]; /* transpose: out.dim[i] = input dim perm[i]; one entry per
                                  * input axis (out.rank entries) */
-  tshape target;      /* reshape: `shape` with its -1 resolved; param: `shape`; both
-                       * equal `out` */
-  int has_bias;       /* present in the weights: "<name>.bias" (dense, conv2d, layernorm,
-                       * groupnorm, which requires it) or "<name>.in_proj_bias"
-                       * (attention); 0 for every other op */
-  int has_out_bias;   /* attention: "<name>.out_proj.bias" present */
-  tshape out;         /* filled by the front end's shape inference: the
-                       * per-sample output shape (time is [1]; mu is the data
-                       * shape, [L, K] for dirichlet-categorical) */
-  spec_loc loc;       /* the layer's mapping */
+  tshape target;                /* reshape: `shape` with its -1 resolved; param: `shape`; both
+                                 * equal `out` */
+  int has_bias;                 /* present in the weights: "<name>.bias" (dense, conv2d, layernorm,
+                                 * groupnorm, which requires it) or "<name>.in_proj_bias"
+                                 * (attention); 0 for every other op */
+  int has_out_bias;             /* attention: "<name>.out_proj.bias" present */
+  tshape out;                   /* filled by the front end's shape inference: the
+                                 * per-sample output shape (time is [1]; mu is the data
+                                 * shape, [L, K] for dirichlet-categorical) */
+  spec_loc loc;                 /* the layer's mapping */
 } spec_layer;
 
 typedef struct spec_component {
@@ -154,22 +154,22 @@ typedef struct spec_network {
   char *atoms_path;
   spec_loc atoms_loc;
   uint64_t natoms;
-  float *atoms;          /* [natoms, data_elems]: values, or symbol indices
-                          * for dirichlet-categorical (short sequences padded
-                          * with the padding symbol 0) */
-  double *atom_weights;  /* [natoms], positive, normalised to sum 1 (uniform when
-                          * the model gives no weights) */
+  float *atoms;         /* [natoms, data_elems]: values, or symbol indices
+                         * for dirichlet-categorical (short sequences padded
+                         * with the padding symbol 0) */
+  double *atom_weights; /* [natoms], positive, normalised to sum 1 (uniform when
+                         * the model gives no weights) */
   /* graph */
   spec_layer *layers;
   size_t nlayers;
-  char *output;       /* layer name; defaults to the last layer */
+  char *output; /* layer name; defaults to the last layer */
   spec_loc output_loc;
   spec_loc loc;
 } spec_network;
 
 typedef struct model_spec {
-  char *path;         /* the YAML file as given */
-  char *name;         /* C identifier */
+  char *path; /* the YAML file as given */
+  char *name; /* C identifier */
   spec_loc name_loc;
   spec_pair pair;
   uint32_t rank;
@@ -180,10 +180,10 @@ typedef struct model_spec {
   /* dirichlet-categorical: data.vocab is a string, one symbol per UTF-8
    * code point; with data.padding: true the first symbol is padding */
   char **vocab;
-  uint32_t vocab_size;   /* K */
-  int pad_symbol;        /* 0 when data.padding is true, else -1 */
-  double prior_mean, prior_precision;        /* normal-normal */
-  double prior_shape, prior_rate;            /* gamma-poisson: Gamma(shape a0, rate b0) */
+  uint32_t vocab_size;                         /* K */
+  int pad_symbol;                              /* 0 when data.padding is true, else -1 */
+  double prior_mean, prior_precision;          /* normal-normal */
+  double prior_shape, prior_rate;              /* gamma-poisson: Gamma(shape a0, rate b0) */
   double prior_concentration, prior_smoothing; /* dirichlet-categorical: beta > 0, eps in [0, 1) */
   spec_loc prior_loc;
   spec_schedule schedule;
@@ -191,9 +191,9 @@ typedef struct model_spec {
   spec_output output;
   spec_loc sampler_loc;
   spec_network network;
-  char *weights_path;  /* resolved relative to the YAML file; NULL if none */
+  char *weights_path; /* resolved relative to the YAML file; NULL if none */
   spec_loc weights_loc;
-  weight_set weights;  /* loaded from weights_path (empty when none) */
+  weight_set weights; /* loaded from weights_path (empty when none) */
 } model_spec;
 
 /* Parse, check and load.  Returns 0 on success; otherwise nonzero with at

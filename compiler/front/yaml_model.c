@@ -18,13 +18,12 @@
 
 static const char *const top_keys[] = {"name",     "pair",    "data",    "prior",
                                        "schedule", "sampler", "network", "weights"};
-static const char *const pair_names[] = {"normal-normal", "gamma-poisson",
-                                         "dirichlet-categorical"};
+static const char *const pair_names[] = {"normal-normal", "gamma-poisson", "dirichlet-categorical"};
 static const char *const sampler_names[] = {"pmm", "euler-maruyama", "heun"};
 static const char *const output_names[] = {"posterior-mean", "prediction"};
 static const char *const net_kinds[] = {"exact", "graph"};
 
-#define NAME_EXPECT \
+#define NAME_EXPECT                                                                                \
   "a C identifier of at most 64 characters (letters, digits and '_', not starting with a digit)"
 
 static size_t seq_len(const yaml_node_t *n) {
@@ -44,8 +43,7 @@ static void parse_name(front_ctx *c, const yaml_node_t *root, model_spec *s) {
     return;
   }
   const char *v = front_scalar(c, n, "'name'", NAME_EXPECT);
-  if (!v)
-    return;
+  if (!v) return;
   if (!front_is_identifier(v)) {
     front_expected(c, n, "'name'", NAME_EXPECT);
     return;
@@ -62,8 +60,7 @@ static int parse_pair(front_ctx *c, const yaml_node_t *root, model_spec *s) {
     return -1;
   }
   int k;
-  if (front_read_choice(c, n, "'pair'", pair_names, COUNT(pair_names), &k) != 0)
-    return -1;
+  if (front_read_choice(c, n, "'pair'", pair_names, COUNT(pair_names), &k) != 0) return -1;
   s->pair = (spec_pair)k;
   return 0;
 }
@@ -85,18 +82,15 @@ static const prior_key prior_keys[] = {
 };
 
 static double *prior_field(model_spec *s, size_t i) {
-  double *f[] = {&s->prior_mean,  &s->prior_precision,     &s->prior_shape,
-                 &s->prior_rate,  &s->prior_concentration, &s->prior_smoothing};
+  double *f[] = {&s->prior_mean, &s->prior_precision,     &s->prior_shape,
+                 &s->prior_rate, &s->prior_concentration, &s->prior_smoothing};
   return f[i];
 }
 
 static int prior_value_ok(size_t i, double v) {
-  if (!isfinite(v))
-    return 0;
-  if (!strcmp(prior_keys[i].key, "mean"))
-    return 1;
-  if (!strcmp(prior_keys[i].key, "smoothing"))
-    return v >= 0 && v < 1;
+  if (!isfinite(v)) return 0;
+  if (!strcmp(prior_keys[i].key, "mean")) return 1;
+  if (!strcmp(prior_keys[i].key, "smoothing")) return v >= 0 && v < 1;
   return v > 0;
 }
 
@@ -117,12 +111,10 @@ static void parse_prior(front_ctx *c, const yaml_node_t *root, model_spec *s) {
   s->prior_smoothing = 0.0;
   s->prior_loc = front_loc(root);
   yaml_node_t *n = front_map_get(c, root, "prior");
-  if (!n)
-    return;
+  if (!n) return;
   s->prior_loc = front_loc(n);
   front_check_keys_known(c, n, "'prior'", "in 'prior'", mine, nmine, others, nothers);
-  if (n->type != YAML_MAPPING_NODE)
-    return;
+  if (n->type != YAML_MAPPING_NODE) return;
   char list[128];
   front_join(mine, nmine, list, sizeof list);
   for (size_t i = 0; i < COUNT(prior_keys); i++) {
@@ -131,8 +123,8 @@ static void parse_prior(front_ctx *c, const yaml_node_t *root, model_spec *s) {
       yaml_node_t *k = front_map_key(c, n, pk->key);
       if (k) {
         front_error(c, front_loc(k),
-                    "found key '%s' in 'prior', expected %s (the prior keys of pair '%s')",
-                    pk->key, list, spec_pair_name(s->pair));
+                    "found key '%s' in 'prior', expected %s (the prior keys of pair '%s')", pk->key,
+                    list, spec_pair_name(s->pair));
         diag_hint(c->dl, "'%s' is a prior key of pair %s", pk->key, spec_pair_name(pk->pair));
       }
       continue;
@@ -152,16 +144,14 @@ static void parse_sampler(front_ctx *c, const yaml_node_t *root, model_spec *s, 
   s->output = SPEC_OUTPUT_POSTERIOR_MEAN;
   s->sampler_loc = front_loc(root);
   yaml_node_t *n = front_map_get(c, root, "sampler");
-  if (!n)
-    return;
+  if (!n) return;
   s->sampler_loc = front_loc(n);
   front_check_keys(c, n, "'sampler'", "in 'sampler'", keys, COUNT(keys));
-  if (n->type != YAML_MAPPING_NODE)
-    return;
+  if (n->type != YAML_MAPPING_NODE) return;
   int k;
   yaml_node_t *kind = front_map_get(c, n, "kind");
-  if (kind && front_read_choice(c, kind, "'sampler.kind'", sampler_names, COUNT(sampler_names),
-                                &k) == 0) {
+  if (kind &&
+      front_read_choice(c, kind, "'sampler.kind'", sampler_names, COUNT(sampler_names), &k) == 0) {
     s->sampler = (spec_sampler_kind)k;
     if (pair_known && s->sampler != SPEC_SAMPLER_PMM && s->pair != SPEC_PAIR_NORMAL_NORMAL) {
       front_error(c, front_loc(kind),
@@ -169,21 +159,19 @@ static void parse_sampler(front_ctx *c, const yaml_node_t *root, model_spec *s, 
                   "supports pair normal-normal only)",
                   sampler_names[k], spec_pair_name(s->pair), sampler_names[k]);
       diag_hint(c->dl, "%s integrates the normal-normal %s; sampler pmm works for every pair",
-                sampler_names[k],
-                s->sampler == SPEC_SAMPLER_HEUN ? "probability-flow ODE" : "SDE");
+                sampler_names[k], s->sampler == SPEC_SAMPLER_HEUN ? "probability-flow ODE" : "SDE");
     }
   }
   yaml_node_t *out = front_map_get(c, n, "output");
-  if (out && front_read_choice(c, out, "'sampler.output'", output_names, COUNT(output_names),
-                               &k) == 0)
+  if (out &&
+      front_read_choice(c, out, "'sampler.output'", output_names, COUNT(output_names), &k) == 0)
     s->output = (spec_output)k;
 }
 
 /* ---- network: exact ----------------------------------------------------- */
 
 static int parse_positive(front_ctx *c, const yaml_node_t *n, const char *what, double *out) {
-  if (front_read_double(c, n, what, "a finite number > 0", out) != 0)
-    return -1;
+  if (front_read_double(c, n, what, "a finite number > 0", out) != 0) return -1;
   if (!(isfinite(*out) && *out > 0)) {
     front_expected(c, n, what, "a finite number > 0");
     return -1;
@@ -199,14 +187,12 @@ static void parse_component(front_ctx *c, const yaml_node_t *n, size_t idx, mode
   snprintf(where, sizeof where, "in 'network.mixture[%zu]'", idx);
   comp->loc = front_loc(n);
   front_check_keys(c, n, what, where, keys, COUNT(keys));
-  if (n->type != YAML_MAPPING_NODE)
-    return;
+  if (n->type != YAML_MAPPING_NODE) return;
   yaml_node_t *w = front_map_get(c, n, "weight");
   yaml_node_t *m = front_map_get(c, n, "mean");
   yaml_node_t *sd = front_map_get(c, n, "std");
   for (size_t k = 0; k < COUNT(keys); k++)
-    if (!front_map_get(c, n, keys[k]))
-      front_missing(c, n, keys[k], where);
+    if (!front_map_get(c, n, keys[k])) front_missing(c, n, keys[k], where);
   if (w) {
     snprintf(what, sizeof what, "'network.mixture[%zu].weight'", idx);
     parse_positive(c, w, what, &comp->weight);
@@ -215,8 +201,7 @@ static void parse_component(front_ctx *c, const yaml_node_t *n, size_t idx, mode
     snprintf(what, sizeof what, "'network.mixture[%zu].std'", idx);
     parse_positive(c, sd, what, &comp->std);
   }
-  if (!m)
-    return;
+  if (!m) return;
   snprintf(what, sizeof what, "'network.mixture[%zu].mean'", idx);
   if (m->type != YAML_SEQUENCE_NODE || seq_len(m) == 0) {
     front_expected(c, m, what, "a sequence of numbers, one for each data element");
@@ -225,8 +210,8 @@ static void parse_component(front_ctx *c, const yaml_node_t *n, size_t idx, mode
   size_t len = seq_len(m);
   if (data_ok && len != s->data_elems) {
     front_error(c, front_loc(m),
-                "found %zu numbers for %s, expected %llu (the number of data elements)", len,
-                what, (unsigned long long)s->data_elems);
+                "found %zu numbers for %s, expected %llu (the number of data elements)", len, what,
+                (unsigned long long)s->data_elems);
     return;
   }
   double *mean = data_ok ? xmalloc_array(len, sizeof *mean) : NULL;
@@ -239,8 +224,7 @@ static void parse_component(front_ctx *c, const yaml_node_t *n, size_t idx, mode
     double v;
     yaml_node_t *it = seq_item(c, m, i);
     snprintf(wi, sizeof wi, "'network.mixture[%zu].mean[%zu]'", idx, i);
-    if (front_read_double(c, it, wi, "a finite number", &v) != 0)
-      continue;
+    if (front_read_double(c, it, wi, "a finite number", &v) != 0) continue;
     if (!isfinite(v))
       front_expected(c, it, wi, "a finite number");
     else if (mean)
@@ -252,8 +236,7 @@ static void parse_component(front_ctx *c, const yaml_node_t *n, size_t idx, mode
 static void parse_mixture(front_ctx *c, const yaml_node_t *n, model_spec *s, int data_ok) {
   spec_network *net = &s->network;
   if (n->type != YAML_SEQUENCE_NODE || seq_len(n) == 0) {
-    front_expected(c, n, "'network.mixture'",
-                   "a sequence of components {weight, mean, std}");
+    front_expected(c, n, "'network.mixture'", "a sequence of components {weight, mean, std}");
     return;
   }
   size_t k = seq_len(n);
@@ -280,8 +263,7 @@ static void parse_mixture(front_ctx *c, const yaml_node_t *n, model_spec *s, int
  * YAML file; NULL after an error. */
 static char *read_path(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect) {
   const char *v = front_scalar(c, n, what, expect);
-  if (v && !v[0])
-    front_expected(c, n, what, expect);
+  if (v && !v[0]) front_expected(c, n, what, expect);
   return v && v[0] ? front_resolve_path(c, v) : NULL;
 }
 
@@ -304,13 +286,10 @@ static void parse_exact(front_ctx *c, const yaml_node_t *n, model_spec *s, int p
   const char *allowed[COUNT(all)];
   size_t na = 0;
   allowed[na++] = "kind";
-  if (mixtures)
-    allowed[na++] = "mixture";
+  if (mixtures) allowed[na++] = "mixture";
   allowed[na++] = "atoms";
-  if (!categorical)
-    allowed[na++] = "atom_weights";
-  front_check_keys_known(c, n, "'network'", "in an exact 'network'", allowed, na, all,
-                         COUNT(all));
+  if (!categorical) allowed[na++] = "atom_weights";
+  front_check_keys_known(c, n, "'network'", "in an exact 'network'", allowed, na, all, COUNT(all));
   yaml_node_t *m = front_map_get(c, n, "mixture"), *a = front_map_get(c, n, "atoms");
   yaml_node_t *w = front_map_get(c, n, "atom_weights");
   int wrong_mixture = m && !mixtures;
@@ -379,8 +358,8 @@ static void parse_exact(front_ctx *c, const yaml_node_t *n, model_spec *s, int p
  * network.kind was readable (what `weights:` is judged against). */
 static int parse_network(front_ctx *c, const yaml_node_t *root, model_spec *s, int pair_known,
                          int data_ok, int *kind_known, layer_args **args) {
-  static const char *const all_keys[] = {"kind", "mixture", "atoms", "atom_weights", "layers",
-                                         "output"};
+  static const char *const all_keys[] = {"kind",         "mixture", "atoms",
+                                         "atom_weights", "layers",  "output"};
   static const char *const graph_keys[] = {"kind", "layers", "output"};
   spec_network *net = &s->network;
   yaml_node_t *n = front_map_get(c, root, "network");
@@ -394,8 +373,7 @@ static int parse_network(front_ctx *c, const yaml_node_t *root, model_spec *s, i
     front_expected(c, n, "'network'", "a mapping");
     return -1;
   }
-  int k = front_read_kind(c, n, "network", net_kinds, COUNT(net_kinds), all_keys,
-                          COUNT(all_keys));
+  int k = front_read_kind(c, n, "network", net_kinds, COUNT(net_kinds), all_keys, COUNT(all_keys));
   if (k < 0) return -1;
   net->kind = (spec_network_kind)k;
   *kind_known = 1;
@@ -427,14 +405,11 @@ static int parse_network(front_ctx *c, const yaml_node_t *root, model_spec *s, i
 
 static int parse_weights(front_ctx *c, const yaml_node_t *root, model_spec *s, int network_known) {
   yaml_node_t *n = front_map_get(c, root, "weights");
-  if (!n)
-    return 0;
+  if (!n) return 0;
   s->weights_loc = front_loc(n);
   const char *v = front_scalar(c, n, "'weights'", "the path of a .safetensors file");
-  if (v && !v[0])
-    front_expected(c, n, "'weights'", "the path of a .safetensors file");
-  if (!v || !v[0])
-    return 0;
+  if (v && !v[0]) front_expected(c, n, "'weights'", "the path of a .safetensors file");
+  if (!v || !v[0]) return 0;
   if (network_known && s->network.kind == SPEC_NETWORK_EXACT) {
     front_expected(c, n, "'weights'",
                    "no weights with an exact network (it computes the posterior mean in closed "
@@ -455,8 +430,7 @@ void front_parse_model(front_ctx *c, const yaml_node_t *root, model_spec *s, fro
   parse_name(c, root, s);
   int pair_ok = parse_pair(c, root, s) == 0;
   st->data_ok = front_parse_data(c, root, s, pair_ok) == 0;
-  if (pair_ok)
-    parse_prior(c, root, s);
+  if (pair_ok) parse_prior(c, root, s);
   yaml_node_t *sched = front_map_get(c, root, "schedule");
   if (!sched)
     front_missing(c, root, "schedule", "at the top level");

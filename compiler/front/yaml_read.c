@@ -17,9 +17,7 @@
 #include "compiler/front/front.h"
 #include "compiler/util/xalloc.h"
 
-yaml_node_t *front_node(const front_ctx *c, int id) {
-  return yaml_document_get_node(c->doc, id);
-}
+yaml_node_t *front_node(const front_ctx *c, int id) { return yaml_document_get_node(c->doc, id); }
 
 spec_loc front_loc(const yaml_node_t *n) {
   spec_loc l = {(int)n->start_mark.line + 1, (int)n->start_mark.column + 1};
@@ -36,8 +34,7 @@ void front_error(front_ctx *c, spec_loc loc, const char *fmt, ...) {
 }
 
 static int front_is_null(const yaml_node_t *n) {
-  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-    return 0;
+  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0;
   const char *v = (const char *)n->data.scalar.value;
   return n->data.scalar.length == 0 || !strcmp(v, "~") || !strcmp(v, "null") ||
          !strcmp(v, "Null") || !strcmp(v, "NULL");
@@ -47,17 +44,14 @@ const char *front_describe(const yaml_node_t *n, char *buf, size_t len) {
   switch (n->type) {
   case YAML_MAPPING_NODE:
     return n->data.mapping.pairs.top == n->data.mapping.pairs.start ? "an empty mapping"
-                                                                     : "a mapping";
+                                                                    : "a mapping";
   case YAML_SEQUENCE_NODE:
     return n->data.sequence.items.top == n->data.sequence.items.start ? "an empty sequence"
-                                                                       : "a sequence";
-  case YAML_SCALAR_NODE:
-    break;
-  default:
-    return "nothing";
+                                                                      : "a sequence";
+  case YAML_SCALAR_NODE: break;
+  default: return "nothing";
   }
-  if (front_is_null(n))
-    return "an empty value";
+  if (front_is_null(n)) return "an empty value";
   /* Quote a sanitised prefix of the text so control characters and very
    * long values cannot garble the message. */
   char text[48];
@@ -69,8 +63,7 @@ const char *front_describe(const yaml_node_t *n, char *buf, size_t len) {
   text[k] = '\0';
   int quoted = n->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                n->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-  snprintf(buf, len, "%s'%s%s'", quoted ? "the quoted string " : "", text,
-           n_in > k ? "..." : "");
+  snprintf(buf, len, "%s'%s%s'", quoted ? "the quoted string " : "", text, n_in > k ? "..." : "");
   return buf;
 }
 
@@ -80,8 +73,7 @@ void front_expected(front_ctx *c, const yaml_node_t *n, const char *what, const 
               what, expect);
 }
 
-const char *front_scalar(front_ctx *c, const yaml_node_t *n, const char *what,
-                         const char *expect) {
+const char *front_scalar(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect) {
   if (n->type != YAML_SCALAR_NODE || front_is_null(n) ||
       strlen((const char *)n->data.scalar.value) != n->data.scalar.length) {
     front_expected(c, n, what, expect);
@@ -96,8 +88,7 @@ const char *front_join(const char *const *names, size_t n, char *buf, size_t len
   for (size_t i = 0; i < n && used < len; i++) {
     const char *sep = i == 0 ? "" : (i + 1 == n ? " or " : ", ");
     int w = snprintf(buf + used, len - used, "%s%s", sep, names[i]);
-    if (w < 0)
-      break;
+    if (w < 0) break;
     used += (size_t)w;
   }
   return buf;
@@ -129,10 +120,8 @@ int front_check_keys_known(front_ctx *c, const yaml_node_t *map, const char *wha
       continue;
     }
     int ok = 0;
-    for (size_t i = 0; i < n && !ok; i++)
-      ok = !strcmp(allowed[i], name);
-    for (size_t i = 0; i < nknown && !ok; i++)
-      ok = !strcmp(known[i], name);
+    for (size_t i = 0; i < n && !ok; i++) ok = !strcmp(allowed[i], name);
+    for (size_t i = 0; i < nknown && !ok; i++) ok = !strcmp(known[i], name);
     if (!ok) {
       front_error(c, front_loc(k), "unknown key '%s' %s", name, where);
       const char *s = diag_suggest(name, allowed, n);
@@ -167,24 +156,20 @@ int front_check_keys(front_ctx *c, const yaml_node_t *map, const char *what, con
 }
 
 yaml_node_t *front_map_key(const front_ctx *c, const yaml_node_t *map, const char *key) {
-  if (map->type != YAML_MAPPING_NODE)
-    return NULL;
+  if (map->type != YAML_MAPPING_NODE) return NULL;
   for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
     yaml_node_t *k = front_node(c, p->key);
     const char *name = front_key_text(k);
-    if (name && !strcmp(name, key))
-      return k;
+    if (name && !strcmp(name, key)) return k;
   }
   return NULL;
 }
 
 yaml_node_t *front_map_get(const front_ctx *c, const yaml_node_t *map, const char *key) {
-  if (map->type != YAML_MAPPING_NODE)
-    return NULL;
+  if (map->type != YAML_MAPPING_NODE) return NULL;
   for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
     const char *name = front_key_text(front_node(c, p->key));
-    if (name && !strcmp(name, key))
-      return front_node(c, p->value);
+    if (name && !strcmp(name, key)) return front_node(c, p->value);
   }
   return NULL;
 }
@@ -196,8 +181,7 @@ void front_missing(front_ctx *c, const yaml_node_t *map, const char *key, const 
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
       const char *name = front_key_text(front_node(c, p->key));
-      if (name && strcmp(name, key) != 0 && diag_suggest(name, &key, 1))
-        return;
+      if (name && strcmp(name, key) != 0 && diag_suggest(name, &key, 1)) return;
     }
   }
   front_error(c, front_loc(map), "missing required key '%s' %s", key, where);
@@ -205,15 +189,13 @@ void front_missing(front_ctx *c, const yaml_node_t *map, const char *key, const 
 
 char *front_strdup(front_ctx *c, const char *s) {
   char *p = xstrdup(s);
-  if (!p)
-    diag_error(c->dl, c->file, 0, 0, "out of memory");
+  if (!p) diag_error(c->dl, c->file, 0, 0, "out of memory");
   return p;
 }
 
 char *front_resolve_path(front_ctx *c, const char *rel) {
   const char *slash = strrchr(c->file, '/');
-  if (rel[0] == '/' || !slash)
-    return front_strdup(c, rel);
+  if (rel[0] == '/' || !slash) return front_strdup(c, rel);
   size_t dir = (size_t)(slash - c->file) + 1, len = strlen(rel), total;
   char *p = NULL;
   if (!size_add_overflow(dir, len, &total) && !size_add_overflow(total, 1, &total))
@@ -229,26 +211,19 @@ char *front_resolve_path(front_ctx *c, const char *rel) {
 
 /* YAML 1.2 core schema float or int: [-+]? (\.[0-9]+ | [0-9]+(\.[0-9]*)?) ([eE][-+]?[0-9]+)? */
 static int front_is_decimal(const char *s) {
-  if (*s == '+' || *s == '-')
-    s++;
+  if (*s == '+' || *s == '-') s++;
   int digits = 0;
-  while (isdigit((unsigned char)*s))
-    s++, digits++;
+  while (isdigit((unsigned char)*s)) s++, digits++;
   if (*s == '.') {
     s++;
-    while (isdigit((unsigned char)*s))
-      s++, digits++;
+    while (isdigit((unsigned char)*s)) s++, digits++;
   }
-  if (!digits)
-    return 0;
+  if (!digits) return 0;
   if (*s == 'e' || *s == 'E') {
     s++;
-    if (*s == '+' || *s == '-')
-      s++;
-    if (!isdigit((unsigned char)*s))
-      return 0;
-    while (isdigit((unsigned char)*s))
-      s++;
+    if (*s == '+' || *s == '-') s++;
+    if (!isdigit((unsigned char)*s)) return 0;
+    while (isdigit((unsigned char)*s)) s++;
   }
   return *s == '\0';
 }
@@ -263,8 +238,7 @@ static int front_parse_number(const char *s, double *out) {
     *out = NAN;
     return 0;
   }
-  if (!front_is_decimal(s))
-    return -1;
+  if (!front_is_decimal(s)) return -1;
   *out = strtod(s, NULL);
   return 0; /* overflow gives +-HUGE_VAL, which finiteness checks catch */
 }
@@ -290,16 +264,14 @@ int front_read_int(front_ctx *c, const yaml_node_t *n, const char *what, const c
   if (ok) {
     const char *d = s + (*s == '+' || *s == '-');
     ok = *d != '\0';
-    for (const char *p = d; ok && *p; p++)
-      ok = isdigit((unsigned char)*p);
+    for (const char *p = d; ok && *p; p++) ok = isdigit((unsigned char)*p);
     if (ok) {
       errno = 0;
       unsigned long long mag = strtoull(d, NULL, 10);
       ok = errno == 0 && mag <= INT64_MAX;
       int64_t v = *s == '-' ? -(int64_t)mag : (int64_t)mag;
       ok = ok && v >= min && v <= max;
-      if (ok)
-        *out = v;
+      if (ok) *out = v;
     }
   }
   if (!ok) {
@@ -312,15 +284,14 @@ int front_read_int(front_ctx *c, const yaml_node_t *n, const char *what, const c
 int front_read_u32(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect,
                    uint32_t min, uint32_t max, uint32_t *out) {
   int64_t v;
-  if (front_read_int(c, n, what, expect, min, max, &v) != 0)
-    return -1;
+  if (front_read_int(c, n, what, expect, min, max, &v) != 0) return -1;
   *out = (uint32_t)v;
   return 0;
 }
 
 int front_read_bool(front_ctx *c, const yaml_node_t *n, const char *what, int *out) {
   static const char *const yes[] = {"true", "True", "TRUE"}, *const no[] = {"false", "False",
-                                                                             "FALSE"};
+                                                                            "FALSE"};
   if (front_plain(n)) {
     const char *v = (const char *)n->data.scalar.value;
     for (size_t i = 0; i < 3; i++) {
@@ -335,8 +306,7 @@ int front_read_bool(front_ctx *c, const yaml_node_t *n, const char *what, int *o
 }
 
 int front_read_kind(front_ctx *c, const yaml_node_t *map, const char *section,
-                    const char *const *names, size_t count, const char *const *keys,
-                    size_t nkeys) {
+                    const char *const *names, size_t count, const char *const *keys, size_t nkeys) {
   char what[64], where[64], kind_what[80];
   snprintf(what, sizeof what, "'%s'", section);
   snprintf(where, sizeof where, "in '%s'", section);
@@ -347,8 +317,7 @@ int front_read_kind(front_ctx *c, const yaml_node_t *map, const char *section,
     front_missing(c, map, "kind", where);
   else if (front_read_choice(c, kind, kind_what, names, count, &k) != 0)
     k = -1;
-  if (k < 0)
-    front_check_keys(c, map, what, where, keys, nkeys);
+  if (k < 0) front_check_keys(c, map, what, where, keys, nkeys);
   return k;
 }
 
@@ -357,8 +326,7 @@ int front_read_choice(front_ctx *c, const yaml_node_t *n, const char *what,
   char list[512];
   front_join(names, count, list, sizeof list);
   const char *s = front_scalar(c, n, what, list);
-  if (!s)
-    return -1;
+  if (!s) return -1;
   for (size_t i = 0; i < count; i++) {
     if (!strcmp(s, names[i])) {
       *out = (int)i;
@@ -367,15 +335,13 @@ int front_read_choice(front_ctx *c, const yaml_node_t *n, const char *what,
   }
   front_expected(c, n, what, list);
   const char *sug = diag_suggest(s, names, count);
-  if (sug)
-    diag_hint(c->dl, "did you mean '%s'?", sug);
+  if (sug) diag_hint(c->dl, "did you mean '%s'?", sug);
   return -1;
 }
 
 int front_is_identifier(const char *s) {
   size_t n = strlen(s);
-  if (n == 0 || n > FRONT_MAX_NAME || isdigit((unsigned char)s[0]))
-    return 0;
+  if (n == 0 || n > FRONT_MAX_NAME || isdigit((unsigned char)s[0])) return 0;
   for (size_t i = 0; i < n; i++)
     if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
           (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))

@@ -70,8 +70,8 @@ static void exec_poisson(const interp_env *e, const ir_inst *in, const float *co
 
 /* Element (r, j) of operand a of an elementwise program: uniform scalars
  * broadcast, uniform vectors repeat on every row. */
-static float prog_operand(const interp_env *e, const ir_inst *in, const float *const *x,
-                          uint32_t a, size_t r, size_t j) {
+static float prog_operand(const interp_env *e, const ir_inst *in, const float *const *x, uint32_t a,
+                          size_t r, size_t j) {
   const ir_inst *o = operand(e, in, a);
   if (o->uniform) return o->len == 1 ? x[a][0] : x[a][j];
   return x[a][r * o->len + j];
@@ -255,8 +255,7 @@ static void exec_groupnorm(const interp_env *e, const ir_inst *in, const float *
                             in->fattr, film ? x[1] : NULL, film ? x[2] : NULL, stride, in->act, y);
 }
 
-static void exec_upsample(const interp_env *e, const ir_inst *in, const float *const *x,
-                          float *y) {
+static void exec_upsample(const interp_env *e, const ir_inst *in, const float *const *x, float *y) {
   const tshape *s = &operand(e, in, 0)->shape;
   pmm_kernel_upsample_nearest(rows_of(e, in), s->dim[0], s->dim[1], s->dim[2], in->factor, x[0], y);
 }
@@ -268,8 +267,8 @@ static void exec_avgpool(const interp_env *e, const ir_inst *in, const float *co
 
 static void exec_attention(const interp_env *e, const ir_inst *in, const float *const *x,
                            float *y) {
-  pmm_kernel_attention(rows_of(e, in), in->shape.dim[0], in->shape.dim[1], in->heads, x[0],
-                       e->work, y);
+  pmm_kernel_attention(rows_of(e, in), in->shape.dim[0], in->shape.dim[1], in->heads, x[0], e->work,
+                       y);
 }
 
 /* Along the last axis the group kernel (the pair's per-position softmax),
@@ -310,8 +309,7 @@ static void exec_exact_atoms_gamma(const interp_env *e, const ir_inst *in, const
 
 static void exec_exact_atoms_categorical(const interp_env *e, const ir_inst *in,
                                          const float *const *x, float *y) {
-  pmm_kernel_exact_atoms_categorical(&e->atoms[in->atoms], e->m->prior_smoothing, e->rows, x[0],
-                                     y);
+  pmm_kernel_exact_atoms_categorical(&e->atoms[in->atoms], e->m->prior_smoothing, e->rows, x[0], y);
 }
 
 static exec_fn *const kernels[IR_OP_COUNT] = {

@@ -79,7 +79,8 @@ int interp_run_block(void *user, const pmm_block *blk) {
   const interp *ip = user;
   const ir_module *m = ip->m;
   float *arena = blk->scratch, *state = arena + m->state_offset;
-  interp_env e = {m, NULL, ip->gmm, ip->atoms, blk, state, arena + m->work_offset, m->block_size, 0};
+  interp_env e = {m, NULL, ip->gmm, ip->atoms, blk, state, arena + m->work_offset, m->block_size,
+                  0};
   if (!m->state_in) exec_block(&e, IR_BLOCK_INIT, arena, state);
   for (e.t = 1; e.t <= m->steps; e.t++) exec_block(&e, IR_BLOCK_STEP, arena, state);
   exec_block(&e, IR_BLOCK_FINAL, arena, blk->out);

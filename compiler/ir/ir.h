@@ -77,7 +77,7 @@
 #define IR_ATTR_DIM 0x0100u
 #define IR_ATTR_AXIS 0x0200u
 #define IR_ATTR_START 0x0400u
-#define IR_ATTR_CONV 0x0800u   /* stride, pad, groups */
+#define IR_ATTR_CONV 0x0800u /* stride, pad, groups */
 #define IR_ATTR_GROUPS 0x1000u
 #define IR_ATTR_FACTOR 0x2000u
 #define IR_ATTR_HEADS 0x4000u
@@ -104,31 +104,31 @@ typedef enum ir_block_kind {
 typedef struct ir_inst {
   ir_op op;
   uint32_t nargs;
-  int32_t *args;      /* malloc'd, nargs entries; indices into the same block */
-  tshape shape;       /* per-row shape, PyTorch order (ir_infer_shape) */
-  uint32_t len;       /* floats per row (uniform: in total): the shape's element count */
-  uint8_t uniform;    /* 1: one value shared by all rows */
+  int32_t *args;   /* malloc'd, nargs entries; indices into the same block */
+  tshape shape;    /* per-row shape, PyTorch order (ir_infer_shape) */
+  uint32_t len;    /* floats per row (uniform: in total): the shape's element count */
+  uint8_t uniform; /* 1: one value shared by all rows */
   /* attributes, by op (ir_ops.def says which op uses which; unused ones are 0 / -1) */
-  pmm_act act;        /* ACT */
-  int32_t weight;     /* DENSE, CONV2D, LAYERNORM, GROUPNORM, TENSOR: index into module tensors
-                         (LAYERNORM: -1 without affine) */
-  int32_t bias;       /* DENSE, CONV2D, LAYERNORM, GROUPNORM: index or -1 */
-  int32_t table;      /* TABLE: index into module tables */
-  int32_t mixture;    /* EXACT_GMM: index into module mixtures */
-  int32_t atoms;      /* EXACT_ATOMS_*: index into module atom sets */
-  int32_t prog;       /* FUSED, DENSE epilogue: index into module progs, or -1 */
-  uint32_t stream;    /* RANDN, POISSON */
-  uint32_t dim;       /* SINUSOIDAL; ARGMAX, DIRICHLET_MEAN: group size K */
-  uint32_t axis;      /* CONCAT, SOFTMAX, SLICE: axis of the shape (0..rank-1) */
-  uint32_t start;     /* SLICE: first index along axis */
-  uint32_t stride, pad, groups; /* CONV2D (groups also GROUPNORM) */
-  uint32_t factor;    /* UPSAMPLE factor, AVGPOOL kernel */
-  uint32_t heads;     /* ATTENTION */
+  pmm_act act;     /* ACT */
+  int32_t weight;  /* DENSE, CONV2D, LAYERNORM, GROUPNORM, TENSOR: index into module tensors
+                      (LAYERNORM: -1 without affine) */
+  int32_t bias;    /* DENSE, CONV2D, LAYERNORM, GROUPNORM: index or -1 */
+  int32_t table;   /* TABLE: index into module tables */
+  int32_t mixture; /* EXACT_GMM: index into module mixtures */
+  int32_t atoms;   /* EXACT_ATOMS_*: index into module atom sets */
+  int32_t prog;    /* FUSED, DENSE epilogue: index into module progs, or -1 */
+  uint32_t stream; /* RANDN, POISSON */
+  uint32_t dim;    /* SINUSOIDAL; ARGMAX, DIRICHLET_MEAN: group size K */
+  uint32_t axis;   /* CONCAT, SOFTMAX, SLICE: axis of the shape (0..rank-1) */
+  uint32_t start;  /* SLICE: first index along axis */
+  uint32_t stride, pad, groups;  /* CONV2D (groups also GROUPNORM) */
+  uint32_t factor;               /* UPSAMPLE factor, AVGPOOL kernel */
+  uint32_t heads;                /* ATTENTION */
   uint8_t perm[TSHAPE_MAX_RANK]; /* TRANSPOSE: result axis i is operand axis perm[i] */
-  uint8_t cos_first;  /* SINUSOIDAL: cos before sin */
-  float fattr;        /* FILL, CONST, LAYERNORM/GROUPNORM eps, DIRICHLET_MEAN beta */
-  char *label;        /* source layer name or role ("xhat"), for dumps; may be NULL;
-                         malloc'd, freed by ir_module_free */
+  uint8_t cos_first;             /* SINUSOIDAL: cos before sin */
+  float fattr;                   /* FILL, CONST, LAYERNORM/GROUPNORM eps, DIRICHLET_MEAN beta */
+  char *label;                   /* source layer name or role ("xhat"), for dumps; may be NULL;
+                                    malloc'd, freed by ir_module_free */
   /* memory plan (opt_plan_memory, compiler/opt/plan.c): offset in floats into
    * the scratch arena */
   uint64_t offset;
@@ -137,22 +137,22 @@ typedef struct ir_inst {
 typedef struct ir_block {
   ir_inst *insts;
   uint32_t count, cap;
-  int32_t result;     /* -1 until set */
+  int32_t result; /* -1 until set */
 } ir_block;
 
 typedef struct ir_tensor {
-  char *name;         /* safetensors name, e.g. "fc1.weight" */
+  char *name; /* safetensors name, e.g. "fc1.weight" */
   uint32_t rank;
   uint64_t shape[4];
   uint64_t count;
-  float *data;        /* owned */
+  float *data; /* owned */
 } ir_tensor;
 
 typedef struct ir_table {
-  char *name;         /* e.g. "tau", "coef_mu" */
-  uint32_t count;     /* == module steps */
-  uint32_t width;     /* floats a step (>= 1); data holds count * width */
-  float *data;        /* owned */
+  char *name;     /* e.g. "tau", "coef_mu" */
+  uint32_t count; /* == module steps */
+  uint32_t width; /* floats a step (>= 1); data holds count * width */
+  float *data;    /* owned */
 } ir_table;
 
 /* An elementwise program (FUSED, DENSE epilogues): a straight-line list of
@@ -188,7 +188,7 @@ typedef struct ir_uop {
 
 typedef struct ir_prog {
   uint32_t count;
-  ir_uop *uops;       /* owned */
+  ir_uop *uops; /* owned */
 } ir_prog;
 
 typedef struct ir_mixture {
@@ -207,30 +207,35 @@ typedef struct ir_module {
   char *name;
   /* what the sampler is, for --info and the generated descriptor */
   char *pair, *sampler, *output, *schedule, *weight_hash, *vocab; /* owned; vocab may be NULL */
-  uint32_t steps;           /* runs of the step block (t = 1..steps); may be 0 */
-  uint32_t schedule_steps;  /* the schedule's T (>= 1) */
-  uint32_t nfe;             /* network evaluations per sample, whole chain */
+  uint32_t steps;          /* runs of the step block (t = 1..steps); may be 0 */
+  uint32_t schedule_steps; /* the schedule's T (>= 1) */
+  uint32_t nfe;            /* network evaluations per sample, whole chain */
   uint32_t rank;
   uint64_t shape[4];
-  uint32_t state_len;       /* floats of state per sample */
-  uint8_t state_in;         /* 1: the caller writes the state before a block run and the
-                               init block is empty (pmmc predict: the network's inputs) */
-  tshape state_shape;       /* the state's per-sample shape (data shape; [L, K] counts for
-                               dirichlet-categorical) */
-  uint32_t out_len;         /* floats of output per sample */
-  double prior_mean, prior_precision;  /* normal-normal: EXACT_GMM, EXACT_ATOMS_NORMAL */
-  double prior_shape, prior_rate;      /* gamma-poisson: EXACT_ATOMS_GAMMA */
+  uint32_t state_len;                 /* floats of state per sample */
+  uint8_t state_in;                   /* 1: the caller writes the state before a block run and the
+                                         init block is empty (pmmc predict: the network's inputs) */
+  tshape state_shape;                 /* the state's per-sample shape (data shape; [L, K] counts for
+                                         dirichlet-categorical) */
+  uint32_t out_len;                   /* floats of output per sample */
+  double prior_mean, prior_precision; /* normal-normal: EXACT_GMM, EXACT_ATOMS_NORMAL */
+  double prior_shape, prior_rate;     /* gamma-poisson: EXACT_ATOMS_GAMMA */
   double prior_concentration, prior_smoothing; /* dirichlet-categorical */
-  uint32_t vocab_size;      /* categorical: K symbols, else 0 */
-  int32_t pad_symbol;       /* categorical: padding symbol index, -1 for none */
-  double range_lo, range_hi; /* data range for --format png */
-  uint32_t block_size;      /* samples per block, default 64 */
+  uint32_t vocab_size;                         /* categorical: K symbols, else 0 */
+  int32_t pad_symbol;                          /* categorical: padding symbol index, -1 for none */
+  double range_lo, range_hi;                   /* data range for --format png */
+  uint32_t block_size;                         /* samples per block, default 64 */
 
-  ir_tensor *tensors; uint32_t ntensors, cap_tensors;
-  ir_table *tables;   uint32_t ntables, cap_tables;
-  ir_mixture *mixtures; uint32_t nmixtures, cap_mixtures;
-  ir_atoms *atoms;    uint32_t natoms, cap_atoms;
-  ir_prog *progs;     uint32_t nprogs, cap_progs;
+  ir_tensor *tensors;
+  uint32_t ntensors, cap_tensors;
+  ir_table *tables;
+  uint32_t ntables, cap_tables;
+  ir_mixture *mixtures;
+  uint32_t nmixtures, cap_mixtures;
+  ir_atoms *atoms;
+  uint32_t natoms, cap_atoms;
+  ir_prog *progs;
+  uint32_t nprogs, cap_progs;
   ir_block blocks[IR_BLOCK_COUNT];
 
   /* memory plan: the state buffer and every instruction value live in one

@@ -16,17 +16,17 @@
  * transcendental counts as one); randn 4 (Box-Muller's log, sqrt, sin/cos and
  * scale; the Philox integer work is not counted); sinusoidal 2*dim; layernorm
  * and groupnorm 8n; conv2d 2*k*k*in/groups (+1 bias) per output; avgpool
- * k*k per output; attention 4 L^2 E + 5 heads L^2 (two GEMMs, a softmax); exact_gmm k*(6*dim + 10); poisson 10 per element (a uniform, a log
- * and a few compares for inversion, a handful of transcendentals for the
- * rejection method: an average); softmax 5n (max, subtract, exp, sum,
+ * k*k per output; attention 4 L^2 E + 5 heads L^2 (two GEMMs, a softmax); exact_gmm k*(6*dim + 10);
+ * poisson 10 per element (a uniform, a log and a few compares for inversion, a handful of
+ * transcendentals for the rejection method: an average); softmax 5n (max, subtract, exp, sum,
  * divide); argmax n (compares over the input); dirichlet_mean 3n (sum, add,
  * divide); exact_atoms_normal k*(5*dim + 5) (squared distance 3, weighted
  * mean 2 per coordinate, log-sum-exp 5 per atom); exact_atoms_gamma
  * k*(6*dim + 5) (S log(A x) - A x 4, weighted mean 2); exact_atoms_categorical
  * k*(6*L + 5) + L*K (log-likelihood 4 and accumulation 2 per position, then
  * the output).  state, fill, const, table, tensor and concat move data and
- * count 0, and so do reshape, transpose, slice and upsample.  fused and a dense's epilogue cost their program per element:
- * 1 a add/sub/mul uop, an activation as above.
+ * count 0, and so do reshape, transpose, slice and upsample.  fused and a dense's epilogue cost
+ * their program per element: 1 a add/sub/mul uop, an activation as above.
  *
  * A per-sample instruction costs the above for every sample.  A uniform one
  * is computed once per block and shared by block_size samples, so its cost
@@ -143,7 +143,8 @@ uint64_t ir_cost_attention(const ir_module *m, const ir_block *b, const ir_inst 
   (void)m;
   (void)b;
   uint64_t l = in->shape.dim[0], e = in->shape.dim[1];
-  return sat_add(sat_mul(4, sat_mul(sat_mul(l, l), e)), sat_mul(5, sat_mul(in->heads, sat_mul(l, l))));
+  return sat_add(sat_mul(4, sat_mul(sat_mul(l, l), e)),
+                 sat_mul(5, sat_mul(in->heads, sat_mul(l, l))));
 }
 
 uint64_t ir_scratch_attention(const ir_module *m, const ir_block *b, const ir_inst *in) {
@@ -156,8 +157,8 @@ uint64_t ir_scratch_attention(const ir_module *m, const ir_block *b, const ir_in
 uint64_t ir_scratch_conv2d(const ir_module *m, const ir_block *b, const ir_inst *in) {
   const tshape *x = &op0(b, in)->shape;
   const ir_tensor *w = &m->tensors[in->weight];
-  conv_shape s = {1, x->dim[0], x->dim[1], x->dim[2], w->shape[0], w->shape[2], in->stride,
-                  in->pad, in->groups, NULL, NULL, w->name};
+  conv_shape s = {1,          x->dim[0], x->dim[1],  x->dim[2], w->shape[0], w->shape[2],
+                  in->stride, in->pad,   in->groups, NULL,      NULL,        w->name};
   return conv_scratch_floats(&s);
 }
 
@@ -204,8 +205,7 @@ uint64_t ir_cost_exact_atoms_gamma(const ir_module *m, const ir_block *b, const 
   return sat_mul(a->k, sat_add(sat_mul(6, a->dim), 5));
 }
 
-uint64_t ir_cost_exact_atoms_categorical(const ir_module *m, const ir_block *b,
-                                         const ir_inst *in) {
+uint64_t ir_cost_exact_atoms_categorical(const ir_module *m, const ir_block *b, const ir_inst *in) {
   (void)b;
   const ir_atoms *a = &m->atoms[in->atoms];
   return sat_add(sat_mul(a->k, sat_add(sat_mul(6, a->dim), 5)), in->len);

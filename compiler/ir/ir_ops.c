@@ -77,7 +77,8 @@ int ir_infer_shape(const ir_module *m, ir_block_kind k, int32_t i, tshape *shape
                    char *why, size_t whylen) {
   const ir_block *blk = &m->blocks[k];
   const ir_inst *in = &blk->insts[i];
-  if ((unsigned)in->op >= IR_OP_COUNT) return why_fail(why, whylen, "unknown opcode %d", (int)in->op);
+  if ((unsigned)in->op >= IR_OP_COUNT)
+    return why_fail(why, whylen, "unknown opcode %d", (int)in->op);
   uint32_t f = ops[in->op].flags;
   if ((f & IR_OPF_NOT_INIT) && k == IR_BLOCK_INIT)
     return why_fail(why, whylen, "%s in the init block", ops[in->op].name);
@@ -89,7 +90,8 @@ int ir_infer_shape(const ir_module *m, ir_block_kind k, int32_t i, tshape *shape
       ops[in->op].shape(m, blk, in, shape, why, whylen) != 0)
     return -1;
   uint64_t n = tshape_numel(shape);
-  if (n == 0 || n > UINT32_MAX) return why_fail(why, whylen, "%llu floats a row", (unsigned long long)n);
+  if (n == 0 || n > UINT32_MAX)
+    return why_fail(why, whylen, "%llu floats a row", (unsigned long long)n);
   *uniform = infer_uniform(blk, in);
   return 0;
 }

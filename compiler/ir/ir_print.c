@@ -123,7 +123,8 @@ static void format_attrs(const ir_module *m, const ir_inst *in, line_buf *l) {
   if ((at & IR_ATTR_ORDER) && in->cos_first) line_put(l, " cos-sin");
   if (at & IR_ATTR_AXIS) line_put(l, " axis=%u", in->axis);
   if (at & IR_ATTR_START) line_put(l, " start=%u", in->start);
-  if (at & IR_ATTR_CONV) line_put(l, " stride=%u pad=%u groups=%u", in->stride, in->pad, in->groups);
+  if (at & IR_ATTR_CONV)
+    line_put(l, " stride=%u pad=%u groups=%u", in->stride, in->pad, in->groups);
   if (at & IR_ATTR_GROUPS) line_put(l, " groups=%u", in->groups);
   if (at & IR_ATTR_FACTOR) line_put(l, " factor=%u", in->factor);
   if (at & IR_ATTR_HEADS) line_put(l, " heads=%u", in->heads);

@@ -13,7 +13,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static int fail(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *why, size_t whylen, const char *fmt, ...) {
   va_list ap;
@@ -67,8 +68,8 @@ static const char *fmt(const tshape *s, char *buf) { return tshape_format(s, buf
 
 /* ---- sources ------------------------------------------------------------- */
 
-int ir_shape_state(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out,
-                   char *why, size_t whylen) {
+int ir_shape_state(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out, char *why,
+                   size_t whylen) {
   (void)b;
   (void)in;
   *out = m->state_shape.rank ? m->state_shape : tshape_vec(m->state_len);
@@ -106,8 +107,8 @@ static int own_view(const ir_inst *in, uint64_t n, tshape *out, char *why, size_
   return 0;
 }
 
-int ir_shape_table(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out,
-                   char *why, size_t whylen) {
+int ir_shape_table(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out, char *why,
+                   size_t whylen) {
   (void)b;
   if (in->table < 0 || (uint32_t)in->table >= m->ntables)
     return fail(why, whylen, "table index %d out of range (module has %u tables)", (int)in->table,
@@ -126,12 +127,13 @@ int ir_shape_tensor(const ir_module *m, const ir_block *b, const ir_inst *in, ts
 
 /* ---- network ------------------------------------------------------------- */
 
-int ir_shape_dense(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out,
-                   char *why, size_t whylen) {
+int ir_shape_dense(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out, char *why,
+                   size_t whylen) {
   const ir_inst *x = arg(b, in, 0);
   const ir_tensor *w = tensor(m, in->weight, "weight", why, whylen);
   if (!w) return -1;
-  if (w->rank != 2) return fail(why, whylen, "weight '%s' has rank %u, expected 2", w->name, w->rank);
+  if (w->rank != 2)
+    return fail(why, whylen, "weight '%s' has rank %u, expected 2", w->name, w->rank);
   uint32_t last = x->shape.dim[x->shape.rank - 1];
   if (w->shape[1] != last)
     return fail(why, whylen, "weight '%s' takes %llu inputs, operand %%%d has %u on its last axis",
@@ -185,7 +187,8 @@ int ir_shape_concat(const ir_module *m, const ir_block *b, const ir_inst *in, ts
   for (uint32_t a = 0; a < in->nargs; a++) {
     const tshape *s = &arg(b, in, a)->shape;
     int same = s->rank == x->shape.rank;
-    for (uint32_t d = 0; same && d < s->rank; d++) same = d == in->axis || s->dim[d] == x->shape.dim[d];
+    for (uint32_t d = 0; same && d < s->rank; d++)
+      same = d == in->axis || s->dim[d] == x->shape.dim[d];
     if (!same)
       return fail(why, whylen, "operand %%%d has shape %s, expected %s but for axis %u",
                   (int)in->args[a], fmt(s, by), fmt(&x->shape, bx), in->axis);
@@ -203,7 +206,8 @@ int ir_shape_sinusoidal(const ir_module *m, const ir_block *b, const ir_inst *in
   if (x->len != 1)
     return fail(why, whylen, "operand %%%d has length %u, expected a scalar", (int)in->args[0],
                 x->len);
-  if (in->dim < 2 || in->dim % 2) return fail(why, whylen, "dim %u must be even and at least 2", in->dim);
+  if (in->dim < 2 || in->dim % 2)
+    return fail(why, whylen, "dim %u must be even and at least 2", in->dim);
   *out = tshape_vec(in->dim);
   return 0;
 }
@@ -230,7 +234,8 @@ int ir_shape_groupnorm(const ir_module *m, const ir_block *b, const ir_inst *in,
                        char *why, size_t whylen) {
   const ir_inst *x = arg(b, in, 0);
   char bx[TSHAPE_TEXT];
-  if (x->shape.rank < 2) return fail(why, whylen, "operand shape %s has no channel axis", fmt(&x->shape, bx));
+  if (x->shape.rank < 2)
+    return fail(why, whylen, "operand shape %s has no channel axis", fmt(&x->shape, bx));
   uint32_t c = x->shape.dim[0];
   if (in->groups == 0 || c % in->groups)
     return fail(why, whylen, "%u groups do not divide %u channels", in->groups, c);
@@ -278,13 +283,13 @@ int ir_shape_conv2d(const ir_module *m, const ir_block *b, const ir_inst *in, ts
     return fail(why, whylen, "%u groups do not divide %u input and %u output channels", in->groups,
                 s->dim[0], co);
   if (w->shape[1] != s->dim[0] / in->groups)
-    return fail(why, whylen, "weight '%s' reads %llu channels a group, the operand has %u",
-                w->name, (unsigned long long)w->shape[1], s->dim[0] / in->groups);
+    return fail(why, whylen, "weight '%s' reads %llu channels a group, the operand has %u", w->name,
+                (unsigned long long)w->shape[1], s->dim[0] / in->groups);
   uint32_t ho = ir_conv_out_dim(s->dim[1], k, in->stride, in->pad);
   uint32_t wo = ir_conv_out_dim(s->dim[2], k, in->stride, in->pad);
   if (!ho || !wo)
-    return fail(why, whylen, "a %ux%u kernel (stride %u, padding %u) does not fit a %ux%u input",
-                k, k, in->stride, in->pad, s->dim[1], s->dim[2]);
+    return fail(why, whylen, "a %ux%u kernel (stride %u, padding %u) does not fit a %ux%u input", k,
+                k, in->stride, in->pad, s->dim[1], s->dim[2]);
   if (vector_tensor(m, in->bias, "bias", co, why, whylen) != 0) return -1;
   *out = tshape_make(3, (uint32_t[]){co, ho, wo});
   return 0;
@@ -354,8 +359,8 @@ int ir_shape_transpose(const ir_module *m, const ir_block *b, const ir_inst *in,
   return 0;
 }
 
-int ir_shape_slice(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out,
-                   char *why, size_t whylen) {
+int ir_shape_slice(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out, char *why,
+                   size_t whylen) {
   (void)m;
   const tshape *s = &arg(b, in, 0)->shape;
   char bx[TSHAPE_TEXT];
@@ -371,13 +376,14 @@ int ir_shape_same(const ir_module *m, const ir_block *b, const ir_inst *in, tsha
                   size_t whylen) {
   (void)m;
   const tshape *s = &arg(b, in, 0)->shape;
-  if (in->axis >= s->rank) return fail(why, whylen, "axis %u out of range for rank %u", in->axis, s->rank);
+  if (in->axis >= s->rank)
+    return fail(why, whylen, "axis %u out of range for rank %u", in->axis, s->rank);
   *out = *s;
   return 0;
 }
 
-int ir_shape_fused(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out,
-                   char *why, size_t whylen) {
+int ir_shape_fused(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out, char *why,
+                   size_t whylen) {
   if (in->prog < 0 || (uint32_t)in->prog >= m->nprogs)
     return fail(why, whylen, "program index %d out of range (module has %u programs)",
                 (int)in->prog, m->nprogs);
@@ -394,7 +400,8 @@ int ir_shape_poisson(const ir_module *m, const ir_block *b, const ir_inst *in, t
                      char *why, size_t whylen) {
   (void)m;
   const ir_inst *x = arg(b, in, 0);
-  if (x->uniform) return fail(why, whylen, "rate operand %%%d must be per-sample", (int)in->args[0]);
+  if (x->uniform)
+    return fail(why, whylen, "rate operand %%%d must be per-sample", (int)in->args[0]);
   *out = x->shape;
   return 0;
 }

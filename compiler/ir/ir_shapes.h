@@ -9,7 +9,7 @@
 #include "compiler/ir/ir.h"
 
 #define OP(id, name, args, flags, attrs, shape, cost, scratch, exec, emit)                         \
-  int shape(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out, char *why,       \
+  int shape(const ir_module *m, const ir_block *b, const ir_inst *in, tshape *out, char *why,      \
             size_t whylen);                                                                        \
   uint64_t cost(const ir_module *m, const ir_block *b, const ir_inst *in);
 #include "compiler/ir/ir_ops.def"

@@ -81,7 +81,8 @@ static int verify_prog(verifier *v, int b, int32_t i, uint32_t first_arg) {
       break;
     case IR_UOP_CONST:
       if (!isfinite(op->f))
-        return verify_fail(v, b, i, "program p%d, uop %u: constant is not finite", (int)in->prog, u);
+        return verify_fail(v, b, i, "program p%d, uop %u: constant is not finite", (int)in->prog,
+                           u);
       break;
     case IR_UOP_ADD:
     case IR_UOP_SUB:
@@ -168,8 +169,7 @@ static int verify_atom_data(verifier *v, uint32_t g) {
     float x = a->value[e];
     if (!isfinite(x) || (a->vocab && !(x >= 0 && x < (float)a->vocab && x == floorf(x))))
       return verify_fail(v, -1, -1, "atom set a%u: value %g of atom %llu is not %s", g, (double)x,
-                         (unsigned long long)(e / a->dim),
-                         a->vocab ? "a symbol index" : "finite");
+                         (unsigned long long)(e / a->dim), a->vocab ? "a symbol index" : "finite");
   }
   return 0;
 }

@@ -175,9 +175,8 @@ static int lower_strings(lower_ctx *c) {
   m->schedule = xstrdup(sched);
   m->weight_hash = lower_weight_hash(m);
   m->vocab = lower_vocab(s, &oom);
-  return m->pair && m->sampler && m->output && m->schedule && m->weight_hash && !oom
-             ? 0
-             : lower_oom(c);
+  return m->pair && m->sampler && m->output && m->schedule && m->weight_hash && !oom ? 0
+                                                                                     : lower_oom(c);
 }
 
 /* ---- entry point ------------------------------------------------------------ */
@@ -209,8 +208,7 @@ static int lower_check_pair(lower_ctx *c) {
                             "internal error: concentration %g must be positive and smoothing "
                             "%g in [0, 1)",
                             s->prior_concentration, s->prior_smoothing);
-    if (s->vocab_size == 0 || !s->vocab ||
-        (uint64_t)s->vocab_size * s->data_elems > UINT32_MAX ||
+    if (s->vocab_size == 0 || !s->vocab || (uint64_t)s->vocab_size * s->data_elems > UINT32_MAX ||
         s->pad_symbol >= (int)s->vocab_size)
       return lower_error_at(c, s->data_loc, "internal error: bad vocabulary (%u symbols)",
                             s->vocab_size);
@@ -282,7 +280,8 @@ static int lower_predict_blocks(lower_ctx *c) {
   const model_spec *s = c->spec;
   ir_module *m = c->m;
   if (s->network.kind != SPEC_NETWORK_GRAPH)
-    return lower_error_at(c, s->network.loc, "predict evaluates a graph network; this one is exact");
+    return lower_error_at(c, s->network.loc,
+                          "predict evaluates a graph network; this one is exact");
   tshape mu = m->state_shape;
   uint32_t n = m->state_len;
   ir_block_kind bk = IR_BLOCK_FINAL;

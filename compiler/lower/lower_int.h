@@ -53,12 +53,12 @@ typedef struct lower_ctx {
   int32_t table[LOWER_TABLE_COUNT][LOWER_SHIFTS]; /* module table index, -1 until used */
   int32_t mixture;                                /* module mixture index, -1 until used */
   int32_t atoms;                                  /* module atom set index, -1 until used */
-  int32_t *value;   /* graph: a layer's instruction in the current block */
-  uint8_t *live;    /* graph: layer reachable from the output */
-  size_t out_layer; /* graph: index of the output layer */
+  int32_t *value;     /* graph: a layer's instruction in the current block */
+  uint8_t *live;      /* graph: layer reachable from the output */
+  size_t out_layer;   /* graph: index of the output layer */
   const char *output; /* graph: the layer to treat as the output, NULL: network.output */
   tshape mu_shape;    /* the graph's `mu` input: the data shape, [L, K] for categorical */
-  int failed;       /* an error is already in dl */
+  int failed;         /* an error is already in dl */
 } lower_ctx;
 
 /* Where the network's inputs come from in the block being built. */

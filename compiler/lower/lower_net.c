@@ -167,8 +167,8 @@ typedef int32_t lower_layer_fn(lower_ctx *c, const lower_layer_args *a);
 
 static int32_t lower_dense(lower_ctx *c, const lower_layer_args *a) {
   const spec_layer *l = a->l;
-  return lower_activation(c, a->bk, l,
-                          lower_linear(c, a->bk, l, a->x[0], "weight", l->has_bias ? "bias" : NULL));
+  return lower_activation(
+      c, a->bk, l, lower_linear(c, a->bk, l, a->x[0], "weight", l->has_bias ? "bias" : NULL));
 }
 
 /* add / mul of n >= 2 inputs: a left-to-right chain of binary ops. */
@@ -176,7 +176,8 @@ static int32_t lower_chain(lower_ctx *c, const lower_layer_args *a) {
   ir_op op = a->l->op == SPEC_LAYER_ADD ? IR_OP_ADD : IR_OP_MUL;
   int32_t r = a->x[0];
   for (size_t k = 1; k < a->n; k++)
-    if ((r = lower_binary(c, a->bk, op, r, a->x[k])) < 0 || lower_label(c, a->bk, r, a->l->name) != 0)
+    if ((r = lower_binary(c, a->bk, op, r, a->x[k])) < 0 ||
+        lower_label(c, a->bk, r, a->l->name) != 0)
       return -1;
   return r;
 }
@@ -247,8 +248,8 @@ static int32_t lower_resample(lower_ctx *c, const lower_layer_args *a) {
  * attention of each head, the output projection. */
 static int32_t lower_attention(lower_ctx *c, const lower_layer_args *a) {
   const spec_layer *l = a->l;
-  int32_t qkv = lower_linear(c, a->bk, l, a->x[0], "in_proj_weight",
-                             l->has_bias ? "in_proj_bias" : NULL);
+  int32_t qkv =
+      lower_linear(c, a->bk, l, a->x[0], "in_proj_weight", l->has_bias ? "in_proj_bias" : NULL);
   if (qkv < 0 || lower_label(c, a->bk, qkv, l->name) != 0) return -1;
   int32_t r = lower_op(c, a->bk, IR_OP_ATTENTION, 1, &qkv);
   if (r < 0 || lower_label(c, a->bk, r, l->name) != 0) return -1;
@@ -320,7 +321,8 @@ static int32_t lower_modulate(lower_ctx *c, const lower_layer_args *a) {
   int32_t one = lower_const(c, a->bk, 1.0);
   int32_t s = one >= 0 ? lower_binary(c, a->bk, IR_OP_ADD, one, a->x[2]) : -1;
   int32_t m = s >= 0 ? lower_binary(c, a->bk, IR_OP_MUL, a->x[0], s) : -1;
-  if (m < 0 || lower_label(c, a->bk, s, a->l->name) != 0 || lower_label(c, a->bk, m, a->l->name) != 0)
+  if (m < 0 || lower_label(c, a->bk, s, a->l->name) != 0 ||
+      lower_label(c, a->bk, m, a->l->name) != 0)
     return -1;
   return lower_binary(c, a->bk, IR_OP_ADD, m, a->x[1]);
 }
@@ -338,15 +340,24 @@ static int32_t lower_act(lower_ctx *c, const lower_layer_args *a) {
 }
 
 static lower_layer_fn *const lower_layers[] = {
-    [SPEC_LAYER_DENSE] = lower_dense,         [SPEC_LAYER_ADD] = lower_chain,
-    [SPEC_LAYER_MUL] = lower_chain,           [SPEC_LAYER_CONCAT] = lower_concat,
-    [SPEC_LAYER_SINUSOIDAL] = lower_sinusoidal, [SPEC_LAYER_LAYERNORM] = lower_layernorm,
-    [SPEC_LAYER_CONV2D] = lower_conv2d,       [SPEC_LAYER_GROUPNORM] = lower_groupnorm,
-    [SPEC_LAYER_UPSAMPLE] = lower_resample,   [SPEC_LAYER_AVGPOOL] = lower_resample,
-    [SPEC_LAYER_ATTENTION] = lower_attention, [SPEC_LAYER_EMBED] = lower_embed,
-    [SPEC_LAYER_PARAM] = lower_param,         [SPEC_LAYER_RESHAPE] = lower_reshape,
-    [SPEC_LAYER_TRANSPOSE] = lower_transpose, [SPEC_LAYER_CHUNK] = lower_chunk,
-    [SPEC_LAYER_MODULATE] = lower_modulate,   [SPEC_LAYER_SOFTMAX] = lower_softmax,
+    [SPEC_LAYER_DENSE] = lower_dense,
+    [SPEC_LAYER_ADD] = lower_chain,
+    [SPEC_LAYER_MUL] = lower_chain,
+    [SPEC_LAYER_CONCAT] = lower_concat,
+    [SPEC_LAYER_SINUSOIDAL] = lower_sinusoidal,
+    [SPEC_LAYER_LAYERNORM] = lower_layernorm,
+    [SPEC_LAYER_CONV2D] = lower_conv2d,
+    [SPEC_LAYER_GROUPNORM] = lower_groupnorm,
+    [SPEC_LAYER_UPSAMPLE] = lower_resample,
+    [SPEC_LAYER_AVGPOOL] = lower_resample,
+    [SPEC_LAYER_ATTENTION] = lower_attention,
+    [SPEC_LAYER_EMBED] = lower_embed,
+    [SPEC_LAYER_PARAM] = lower_param,
+    [SPEC_LAYER_RESHAPE] = lower_reshape,
+    [SPEC_LAYER_TRANSPOSE] = lower_transpose,
+    [SPEC_LAYER_CHUNK] = lower_chunk,
+    [SPEC_LAYER_MODULATE] = lower_modulate,
+    [SPEC_LAYER_SOFTMAX] = lower_softmax,
     [SPEC_LAYER_ACT] = lower_act,
 };
 
@@ -490,10 +501,10 @@ static int32_t lower_exact(lower_ctx *c, lower_inputs *io) {
                           "(normal-normal) and an atom set");
   int32_t data = mixture ? lower_mixture(c) : lower_atom_set(c);
   if (data < 0) return -1;
-  ir_op op = mixture                              ? IR_OP_EXACT_GMM
-             : pair == SPEC_PAIR_NORMAL_NORMAL    ? IR_OP_EXACT_ATOMS_NORMAL
-             : pair == SPEC_PAIR_GAMMA_POISSON    ? IR_OP_EXACT_ATOMS_GAMMA
-                                                  : IR_OP_EXACT_ATOMS_CATEGORICAL;
+  ir_op op = mixture                           ? IR_OP_EXACT_GMM
+             : pair == SPEC_PAIR_NORMAL_NORMAL ? IR_OP_EXACT_ATOMS_NORMAL
+             : pair == SPEC_PAIR_GAMMA_POISSON ? IR_OP_EXACT_ATOMS_GAMMA
+                                               : IR_OP_EXACT_ATOMS_CATEGORICAL;
   int32_t args[2] = {io->state, -1}, r;
   if (op == IR_OP_EXACT_ATOMS_CATEGORICAL) {
     r = lower_emit(c, io->block, op, 1, args, c->m->state_len);
@@ -506,9 +517,8 @@ static int32_t lower_exact(lower_ctx *c, lower_inputs *io) {
     c->m->blocks[io->block].insts[r].mixture = data;
   else
     c->m->blocks[io->block].insts[r].atoms = data;
-  return lower_label(c, io->block, r, op == IR_OP_EXACT_ATOMS_CATEGORICAL ? "p" : "xhat") == 0
-             ? r
-             : -1;
+  return lower_label(c, io->block, r, op == IR_OP_EXACT_ATOMS_CATEGORICAL ? "p" : "xhat") == 0 ? r
+                                                                                               : -1;
 }
 
 int32_t lower_network_raw(lower_ctx *c, lower_inputs *io) { return lower_graph(c, io); }

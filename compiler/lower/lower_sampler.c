@@ -33,9 +33,8 @@
 #include "compiler/util/xalloc.h"
 
 static const char *const lower_table_names[LOWER_TABLE_COUNT] = {
-    "tau",        "A",     "mu_scale", "mu_shift", "coef_mu", "coef_xhat",
-    "coef_noise", "em_mu", "em_xhat",  "em_noise", "alpha",   "gamma_mu",
-    "gamma_y",    "heun_k", "heun_c1", "heun_c2"};
+    "tau",     "A",        "mu_scale", "mu_shift", "coef_mu", "coef_xhat", "coef_noise", "em_mu",
+    "em_xhat", "em_noise", "alpha",    "gamma_mu", "gamma_y", "heun_k",    "heun_c1",    "heun_c2"};
 
 static const char *const lower_shift_names[LOWER_SHIFTS] = {"", "[t]", "[t+1]"};
 
@@ -178,8 +177,8 @@ static int lower_step_normal(lower_ctx *c, int em) {
   int32_t xhat = lower_network(c, &io);
   int32_t eps = xhat >= 0 ? lower_noise(c, bk, IR_OP_RANDN, -1, 0, "eps") : -1;
   int32_t a = eps >= 0 ? lower_term(c, em ? LOWER_TABLE_EM_MU : LOWER_TABLE_COEF_MU, 0, mu) : -1;
-  int32_t b = a >= 0 ? lower_term(c, em ? LOWER_TABLE_EM_XHAT : LOWER_TABLE_COEF_XHAT, 0, xhat)
-                     : -1;
+  int32_t b =
+      a >= 0 ? lower_term(c, em ? LOWER_TABLE_EM_XHAT : LOWER_TABLE_COEF_XHAT, 0, xhat) : -1;
   int32_t s = b >= 0 ? lower_binary(c, bk, IR_OP_ADD, a, b) : -1;
   int32_t n =
       s >= 0 ? lower_term(c, em ? LOWER_TABLE_EM_NOISE : LOWER_TABLE_COEF_NOISE, 0, eps) : -1;
@@ -225,8 +224,7 @@ static int lower_step_categorical(lower_ctx *c) {
   int32_t p = lower_network(c, &io);
   int32_t theta = p >= 0 ? lower_smooth(c, bk, p) : -1;
   int32_t n = theta >= 0 ? lower_poisson_step(c, theta, "new counts") : -1;
-  return lower_result(c, bk, n >= 0 ? lower_binary(c, bk, IR_OP_ADD, counts, n) : -1,
-                      "counts_t");
+  return lower_result(c, bk, n >= 0 ? lower_binary(c, bk, IR_OP_ADD, counts, n) : -1, "counts_t");
 }
 
 /* A coefficient: a table read in the step block (at = shift), a constant at
@@ -317,8 +315,10 @@ static int lower_final_block(lower_ctx *c) {
   ir_block_kind bk = IR_BLOCK_FINAL;
   uint32_t T = c->m->schedule_steps;
   int categorical = s->pair == SPEC_PAIR_DIRICHLET_CATEGORICAL;
-  int32_t st = lower_state(c, bk, s->sampler == SPEC_SAMPLER_HEUN ? "z" : categorical ? "counts"
-                                                                                      : "mu");
+  int32_t st = lower_state(c, bk,
+                           s->sampler == SPEC_SAMPLER_HEUN ? "z"
+                           : categorical                   ? "counts"
+                                                           : "mu");
   if (st < 0) return -1;
   int32_t r = st;
   if (s->sampler == SPEC_SAMPLER_HEUN && (r = lower_heun_final(c, st)) < 0) return -1;
@@ -333,8 +333,7 @@ static int lower_final_block(lower_ctx *c) {
 }
 
 int lower_blocks(lower_ctx *c) {
-  if (lower_init_block(c) != 0 || lower_step_block(c) != 0 || lower_final_block(c) != 0)
-    return -1;
+  if (lower_init_block(c) != 0 || lower_step_block(c) != 0 || lower_final_block(c) != 0) return -1;
   /* network evaluations per sample: one a step, Heun's 2 a Heun step and 1
    * for the final Euler step, and one more for a prediction output */
   uint32_t T = c->m->schedule_steps, pred = c->spec->output == SPEC_OUTPUT_PREDICTION;

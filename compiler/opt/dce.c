@@ -58,10 +58,11 @@ typedef enum dce_kind {
 /* The fields of in that refer to data of kind k (by what the op reads);
  * returns their number (at most 2). */
 static int dce_refs(ir_inst *in, dce_kind k, int32_t *ref[2]) {
-  static const uint32_t attr[DCE_KIND_COUNT][2] = {
-      [DCE_TENSOR] = {IR_ATTR_WEIGHT, IR_ATTR_BIAS}, [DCE_TABLE] = {IR_ATTR_TABLE, 0},
-      [DCE_MIXTURE] = {IR_ATTR_MIXTURE, 0},          [DCE_ATOMS] = {IR_ATTR_ATOMS, 0},
-      [DCE_PROG] = {IR_ATTR_PROG, 0}};
+  static const uint32_t attr[DCE_KIND_COUNT][2] = {[DCE_TENSOR] = {IR_ATTR_WEIGHT, IR_ATTR_BIAS},
+                                                   [DCE_TABLE] = {IR_ATTR_TABLE, 0},
+                                                   [DCE_MIXTURE] = {IR_ATTR_MIXTURE, 0},
+                                                   [DCE_ATOMS] = {IR_ATTR_ATOMS, 0},
+                                                   [DCE_PROG] = {IR_ATTR_PROG, 0}};
   int32_t *field[DCE_KIND_COUNT][2] = {[DCE_TENSOR] = {&in->weight, &in->bias},
                                        [DCE_TABLE] = {&in->table, NULL},
                                        [DCE_MIXTURE] = {&in->mixture, NULL},

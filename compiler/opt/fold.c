@@ -66,7 +66,7 @@
 typedef struct fold_ctx {
   ir_module *m;
   ir_block_kind k;
-  uint64_t budget; /* bytes of new constant data still allowed */
+  uint64_t budget;   /* bytes of new constant data still allowed */
   uint8_t *foldable; /* per instruction: computable at compile time */
   uint8_t *tdep;     /* per instruction: depends on the step counter */
   char *err;
@@ -104,9 +104,7 @@ static void fold_analyse(fold_ctx *c) {
 
 /* Rows of constant data a folded value needs: one a step when it reads the
  * step counter, else one. */
-static uint32_t fold_rows(const fold_ctx *c, uint32_t i) {
-  return c->tdep[i] ? c->m->steps : 1;
-}
+static uint32_t fold_rows(const fold_ctx *c, uint32_t i) { return c->tdep[i] ? c->m->steps : 1; }
 
 /* Take rows * width floats from the budget: 1 when they fit, else 0. */
 static int fold_take(fold_ctx *c, uint64_t rows, uint64_t width) {
@@ -126,10 +124,10 @@ static int fold_take(fold_ctx *c, uint64_t rows, uint64_t width) {
 typedef struct fold_eval {
   const ir_module *m;
   const ir_block *b;
-  uint8_t *want;  /* instructions to evaluate, closed under operands */
-  float **val;    /* val[i]: len floats of wanted instruction i */
+  uint8_t *want; /* instructions to evaluate, closed under operands */
+  float **val;   /* val[i]: len floats of wanted instruction i */
   float *store;
-  float *work;    /* kernel workspace */
+  float *work;     /* kernel workspace */
   const float **x; /* operand pointers of the instruction being evaluated */
 } fold_eval;
 

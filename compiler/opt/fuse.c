@@ -159,8 +159,7 @@ static uint32_t fuse_grow(fuse_ctx *c, uint32_t r, uint32_t *lo, int32_t *dense)
   for (uint32_t j = r; j-- > *lo && *dense < 0;) {
     const ir_inst *in = &b->insts[j];
     if (c->leaf[j] == g && in->op == IR_OP_DENSE && in->prog < 0 && !in->uniform &&
-        in->len == root->len && fuse_only_read_by(c, j, g) &&
-        fuse_epilogue_fits(c, in, g, *lo, r))
+        in->len == root->len && fuse_only_read_by(c, j, g) && fuse_epilogue_fits(c, in, g, *lo, r))
       *dense = (int32_t)j;
   }
   return members;
@@ -285,7 +284,8 @@ static int fuse_norm(fuse_ctx *c, uint32_t gi) {
   if (g->op != IR_OP_GROUPNORM || g->nargs != 1 || g->act != PMM_ACT_NONE || g->uniform) return 0;
   uint32_t root = gi;
   int32_t mul = -1, add = -1, u = fuse_sole_user(c, gi), v;
-  if (u >= 0 && b->insts[u].op == IR_OP_MUL && (mul = fuse_channel_operand(c, &b->insts[u], gi, g)) >= 0 &&
+  if (u >= 0 && b->insts[u].op == IR_OP_MUL &&
+      (mul = fuse_channel_operand(c, &b->insts[u], gi, g)) >= 0 &&
       (v = fuse_sole_user(c, (uint32_t)u)) >= 0 && b->insts[v].op == IR_OP_ADD &&
       (add = fuse_channel_operand(c, &b->insts[v], (uint32_t)u, g)) >= 0) {
     c->taken[u] = 1;
@@ -369,8 +369,8 @@ int opt_fuse_elementwise(ir_module *m, char *err, size_t errlen) {
     c.taken = xcalloc_array(n, sizeof *c.taken);
     c.reg = xcalloc_array(n, sizeof *c.reg);
     c.args = xcalloc_array(IR_PROG_MAX_UOPS, sizeof *c.args);
-    int rc = !c.member || !c.leaf || !c.taken || !c.reg || !c.args ? fuse_oom(&c)
-                                                                  : fuse_build_uses(&c);
+    int rc =
+        !c.member || !c.leaf || !c.taken || !c.reg || !c.args ? fuse_oom(&c) : fuse_build_uses(&c);
     if (rc == 0) rc = fuse_norms(&c);
     if (rc == 0) rc = fuse_block(&c);
     fuse_ctx_free(&c);

@@ -37,9 +37,7 @@ const char *opt_pipeline_passes(opt_pipeline pipeline) {
   return (unsigned)pipeline < OPT_PIPELINE_COUNT ? opt_pipelines[pipeline] : NULL;
 }
 
-const opt_pass *opt_find_pass(const char *name) {
-  return opt_find_pass_n(name, strlen(name));
-}
+const opt_pass *opt_find_pass(const char *name) { return opt_find_pass_n(name, strlen(name)); }
 
 const opt_pass *opt_find_pass_n(const char *name, size_t len) {
   for (size_t i = 0; i < OPT_NPASSES; i++)
@@ -77,8 +75,8 @@ static int opt_parse_list(const char *list, const opt_pass **out, size_t *n, siz
     size_t len = strcspn(s, ",");
     const opt_pass *p = opt_find_pass_n(s, len);
     if (!p) {
-      snprintf(err, errlen, "unknown pass '%.*s' (passes: shapes, fold, dce, fuse, plan)",
-               (int)len, s);
+      snprintf(err, errlen, "unknown pass '%.*s' (passes: shapes, fold, dce, fuse, plan)", (int)len,
+               s);
       return -1;
     }
     if (*n == cap) {
@@ -101,8 +99,10 @@ int opt_run_pipeline(ir_module *m, const opt_options *o, char *err, size_t errle
     return -1;
   }
   if (o->dump_after && strcmp(o->dump_after, "all") != 0 && !opt_find_pass(o->dump_after)) {
-    snprintf(err, errlen, "--dump-after: unknown pass '%s' (passes: shapes, fold, dce, fuse, "
-             "plan, or all)", o->dump_after);
+    snprintf(err, errlen,
+             "--dump-after: unknown pass '%s' (passes: shapes, fold, dce, fuse, "
+             "plan, or all)",
+             o->dump_after);
     return -1;
   }
   const char *list = o->passes ? o->passes : opt_pipelines[o->pipeline];

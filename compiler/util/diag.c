@@ -29,18 +29,15 @@ static char *diag_vformat(const char *fmt, va_list ap) {
   va_copy(ap2, ap);
   int n = vsnprintf(NULL, 0, fmt, ap2);
   va_end(ap2);
-  if (n < 0)
-    return NULL;
+  if (n < 0) return NULL;
   char *s = malloc((size_t)n + 1);
-  if (s)
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
+  if (s) vsnprintf(s, (size_t)n + 1, fmt, ap);
   return s;
 }
 
 static void diag_vadd(diag_list *dl, diag_severity sev, const char *file, int line, int col,
                       const char *fmt, va_list ap) {
-  if (sev == DIAG_SEVERITY_ERROR)
-    dl->errors++;
+  if (sev == DIAG_SEVERITY_ERROR) dl->errors++;
   if (dl->count == dl->cap) {
     size_t cap = dl->cap ? dl->cap * 2 : 8;
     diag *items = dl->items;
@@ -58,8 +55,7 @@ static void diag_vadd(diag_list *dl, diag_severity sev, const char *file, int li
   d->line = line;
   d->col = col;
   d->message = diag_vformat(fmt, ap);
-  if (file)
-    d->file = xstrdup(file);
+  if (file) d->file = xstrdup(file);
   if (!d->message || (file && !d->file)) {
     free(d->message);
     free(d->file);
@@ -84,8 +80,7 @@ void diag_warning(diag_list *dl, const char *file, int line, int col, const char
 }
 
 void diag_hint(diag_list *dl, const char *fmt, ...) {
-  if (dl->count == 0)
-    return;
+  if (dl->count == 0) return;
   diag *d = &dl->items[dl->count - 1];
   va_list ap;
   va_start(ap, fmt);
@@ -108,18 +103,14 @@ void diag_print(const diag_list *dl, FILE *out) {
       fputs(d->file, out);
       if (d->line > 0) {
         fprintf(out, ":%d", d->line);
-        if (d->col > 0)
-          fprintf(out, ":%d", d->col);
+        if (d->col > 0) fprintf(out, ":%d", d->col);
       }
       fputs(": ", out);
     }
-    fprintf(out, "%s: %s\n", d->severity == DIAG_SEVERITY_ERROR ? "error" : "warning",
-            d->message);
-    if (d->hint)
-      fprintf(out, "  hint: %s\n", d->hint);
+    fprintf(out, "%s: %s\n", d->severity == DIAG_SEVERITY_ERROR ? "error" : "warning", d->message);
+    if (d->hint) fprintf(out, "  hint: %s\n", d->hint);
   }
-  if (dl->oom)
-    fputs("error: out of memory while recording diagnostics; some are missing\n", out);
+  if (dl->oom) fputs("error: out of memory while recording diagnostics; some are missing\n", out);
 }
 
 /* Levenshtein distance, capped: anything above `limit` returns limit + 1.
@@ -127,12 +118,10 @@ void diag_print(const diag_list *dl, FILE *out) {
  * longer ones are bounded by the early length check in diag_suggest. */
 static size_t diag_edit_distance(const char *a, const char *b, size_t limit) {
   size_t la = strlen(a), lb = strlen(b);
-  if (la > 256 || lb > 256)
-    return limit + 1;
+  if (la > 256 || lb > 256) return limit + 1;
   size_t row0[257], row1[257];
   size_t *prev = row0, *cur = row1;
-  for (size_t j = 0; j <= lb; j++)
-    prev[j] = j;
+  for (size_t j = 0; j <= lb; j++) prev[j] = j;
   for (size_t i = 1; i <= la; i++) {
     cur[0] = i;
     size_t best = cur[0];
@@ -141,11 +130,9 @@ static size_t diag_edit_distance(const char *a, const char *b, size_t limit) {
       size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
       size_t v = sub < del ? sub : del;
       cur[j] = v < ins ? v : ins;
-      if (cur[j] < best)
-        best = cur[j];
+      if (cur[j] < best) best = cur[j];
     }
-    if (best > limit)
-      return limit + 1;
+    if (best > limit) return limit + 1;
     size_t *t = prev;
     prev = cur;
     cur = t;
@@ -159,11 +146,9 @@ const char *diag_suggest(const char *word, const char *const *candidates, size_t
   const char *best = NULL;
   size_t best_d = limit + 1;
   for (size_t i = 0; i < n; i++) {
-    if (!candidates[i])
-      continue;
+    if (!candidates[i]) continue;
     size_t clen = strlen(candidates[i]);
-    if ((clen > len ? clen - len : len - clen) > limit)
-      continue;
+    if ((clen > len ? clen - len : len - clen) > limit) continue;
     size_t d = diag_edit_distance(word, candidates[i], limit);
     if (d < best_d) {
       best_d = d;

@@ -4,10 +4,9 @@
  * instruction).  Shapes are in PyTorch order without the batch axis: images
  * [C, H, W], sequences [L, E], vectors [n], the time input [1].
  *
- *     tshape a = tshape_make(3, (uint32_t[]){16, 28, 28}), b = tshape_make(3, (uint32_t[]){16, 1, 1}), y;
- *     if (tshape_broadcast(&a, &b, &y) != 0) ...   // NumPy rules: y = [16, 28, 28]
- *     char text[TSHAPE_TEXT];
- *     printf("%s has %llu elements\n", tshape_format(&y, text, sizeof text),
+ *     tshape a = tshape_make(3, (uint32_t[]){16, 28, 28}), b = tshape_make(3, (uint32_t[]){16, 1,
+ * 1}), y; if (tshape_broadcast(&a, &b, &y) != 0) ...   // NumPy rules: y = [16, 28, 28] char
+ * text[TSHAPE_TEXT]; printf("%s has %llu elements\n", tshape_format(&y, text, sizeof text),
  *            (unsigned long long)tshape_numel(&y));
  */
 #ifndef PMMC_TSHAPE_H

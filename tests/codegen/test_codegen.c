@@ -148,8 +148,8 @@ static void build_net(ir_module *m, uint32_t steps) {
   int32_t h1 = emit_dense(b, h0, 24, w1, b1);
   int32_t big = emit_binary(b, IR_OP_MUL, h1, emit_fattr(b, IR_OP_CONST, 1, 1, 13.0f));
   int32_t sp = emit_act(b, PMM_ACT_SOFTPLUS, big); /* both sides of its threshold 20 */
-  int32_t x = emit_binary(b, IR_OP_ADD, emit_act(b, PMM_ACT_SILU, h1),
-                          emit_act(b, PMM_ACT_GELU, h1));
+  int32_t x =
+      emit_binary(b, IR_OP_ADD, emit_act(b, PMM_ACT_SILU, h1), emit_act(b, PMM_ACT_GELU, h1));
   x = emit_binary(b, IR_OP_SUB, x, emit_act(b, PMM_ACT_TANH, h1));
   x = emit_binary(b, IR_OP_MUL, x, emit_act(b, PMM_ACT_SIGMOID, h1));
   x = emit_binary(b, IR_OP_ADD, x, emit_act(b, PMM_ACT_RELU, h1));
@@ -467,8 +467,8 @@ START_TEST(test_compiled_equals_interpreted) {
   else
     build_lowered(&m, (lowered_kind)model);
   printf("compare %s (%s, %s) -O%d: seed %llu, samples [%llu, %llu)\n", m.name,
-         m.pair ? m.pair : "hand-built", m.sampler ? m.sampler : "-", opt,
-         (unsigned long long)seed, (unsigned long long)first, (unsigned long long)(first + n));
+         m.pair ? m.pair : "hand-built", m.sampler ? m.sampler : "-", opt, (unsigned long long)seed,
+         (unsigned long long)first, (unsigned long long)(first + n));
 
   char dir[PATH_MAX], exe[PATH_MAX + 16], npy[PATH_MAX + 16];
   tu_make_tmpdir(dir, sizeof dir);
@@ -491,8 +491,8 @@ START_TEST(test_compiled_equals_interpreted) {
   interp_describe(ip, &d);
   float *want = malloc(n * m.out_len * sizeof *want);
   ck_assert_ptr_nonnull(want);
-  ck_assert_msg(pmm_sampler_generate(&d, seed, first, n, 1, want, err, sizeof err) == PMM_OK,
-                "%s", err);
+  ck_assert_msg(pmm_sampler_generate(&d, seed, first, n, 1, want, err, sizeof err) == PMM_OK, "%s",
+                err);
 
   uint64_t bad = 0, first_bad = 0;
   double sum = 0.0;
@@ -500,8 +500,10 @@ START_TEST(test_compiled_equals_interpreted) {
     sum += want[i] * (double)want[i];
     if (memcmp(&got.data[i], &want[i], sizeof(float)) != 0 && bad++ == 0) first_bad = i;
   }
-  ck_assert_msg(bad == 0, "%llu of %llu floats differ; first at %llu: compiled %.9g, "
-                "interpreted %.9g", (unsigned long long)bad, (unsigned long long)got.count,
+  ck_assert_msg(bad == 0,
+                "%llu of %llu floats differ; first at %llu: compiled %.9g, "
+                "interpreted %.9g",
+                (unsigned long long)bad, (unsigned long long)got.count,
                 (unsigned long long)first_bad, (double)got.data[first_bad],
                 (double)want[first_bad]);
   ck_assert_msg(sum > 0.0, "all-zero samples compare nothing"); /* the test has teeth */
@@ -629,8 +631,8 @@ START_TEST(test_descriptor_info) {
   ck_assert_str_eq(rep.desc.engine, "test engine 42");
   ck_assert_uint_eq(rep.desc.flops_per_sample, ir_count_flops(&m));
   ck_assert_ptr_eq(rep.desc.build, &rep.build);
-  ck_assert_msg(rep.build.code_bytes > 0 && rep.build.code_bytes < 10u << 20,
-                "code bytes %llu", (unsigned long long)rep.build.code_bytes);
+  ck_assert_msg(rep.build.code_bytes > 0 && rep.build.code_bytes < 10u << 20, "code bytes %llu",
+                (unsigned long long)rep.build.code_bytes);
   ck_assert_uint_gt(rep.build.compile_us, 0);
   char line[128];
   snprintf(line, sizeof line, "code bytes:       %llu\ncompile time:     %.3f ms\n",
@@ -653,10 +655,12 @@ START_TEST(test_llvm_discrete_calls) {
   compile_to(&m, CODEGEN_EMIT_LLVM, 0, path);
   char *text = tu_read_file(path, NULL);
   ck_assert_ptr_nonnull(text);
-  static const char *const once[] = {
-      "call void @pmm_rng_poisson_block(",          "call void @pmm_kernel_softmax(",
-      "call void @pmm_kernel_exact_atoms_categorical(", "call void @pmm_kernel_exact_atoms_normal(",
-      "call void @pmm_kernel_exact_atoms_gamma(",   "call void @pmm_rng_normal_block("};
+  static const char *const once[] = {"call void @pmm_rng_poisson_block(",
+                                     "call void @pmm_kernel_softmax(",
+                                     "call void @pmm_kernel_exact_atoms_categorical(",
+                                     "call void @pmm_kernel_exact_atoms_normal(",
+                                     "call void @pmm_kernel_exact_atoms_gamma(",
+                                     "call void @pmm_rng_normal_block("};
   for (size_t i = 0; i < sizeof once / sizeof once[0]; i++)
     ck_assert_msg(count_substr(text, once[i]) == 1, "%s appears %d times", once[i],
                   count_substr(text, once[i]));

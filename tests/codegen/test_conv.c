@@ -158,7 +158,7 @@ static conv_kernel_fn jit_kernel(const conv_shape *s, unsigned width, int epilog
   emit_kernel_jit_begin(jit, &t, 3);
   LLVMValueRef fn = jit->fn;
   conv_emitter e = {jit->ctx, jit->mod, jit->b, fn, width ? width : gemm_target_width(t.features),
-                    NULL, NULL};
+                    NULL,     NULL};
   if (epilogue) {
     e.epilogue = epi_fn;
     e.user = &e;

@@ -244,8 +244,8 @@ START_TEST(test_gemm_shapes) {
 }
 END_TEST
 
-static int same_rows(const pmm_array *a, uint64_t a0, const pmm_array *b, uint64_t b0,
-                     uint64_t n, uint64_t len) {
+static int same_rows(const pmm_array *a, uint64_t a0, const pmm_array *b, uint64_t b0, uint64_t n,
+                     uint64_t len) {
   return memcmp(a->data + a0 * len, b->data + b0 * len, n * len * sizeof(float)) == 0;
 }
 
@@ -262,13 +262,14 @@ START_TEST(test_gemm_determinism) {
                           tu_pmmc(), tu_srcdir(), exe),
                    0);
   for (int i = 0; i < 4; i++) snprintf(p[i], sizeof p[i], "%s/o%d.npy", dir, i);
-  ck_assert_int_eq(tu_run("'%s' -n 100 -s %llu --threads 1 -o '%s'", exe,
-                          (unsigned long long)seed, p[0]), 0);
-  ck_assert_int_eq(tu_run("'%s' -n 100 -s %llu --threads 2 -o '%s'", exe,
-                          (unsigned long long)seed, p[1]), 0);
+  ck_assert_int_eq(
+      tu_run("'%s' -n 100 -s %llu --threads 1 -o '%s'", exe, (unsigned long long)seed, p[0]), 0);
+  ck_assert_int_eq(
+      tu_run("'%s' -n 100 -s %llu --threads 2 -o '%s'", exe, (unsigned long long)seed, p[1]), 0);
   ck_assert_int_eq(tu_run("'%s' -n 1 -s %llu -o '%s'", exe, (unsigned long long)seed, p[2]), 0);
   ck_assert_int_eq(tu_run("'%s' -n 9 --first-index 37 -s %llu --threads 2 -o '%s'", exe,
-                          (unsigned long long)seed, p[3]), 0);
+                          (unsigned long long)seed, p[3]),
+                   0);
   pmm_array a[4];
   for (int i = 0; i < 4; i++) tu_read_npy(p[i], &a[i]);
   ck_assert_uint_eq(a[0].count, 200);

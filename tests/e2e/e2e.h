@@ -47,15 +47,15 @@ void e2e_path(char *out, size_t len, const char *fmt, ...) __attribute__((format
 
 /* `pmmc build MODEL FLAGS -o DIR/NAME`; the output path goes to out.
  * Returns pmmc's exit status (see tu_run). */
-int e2e_build(const char *model, const char *flags, const char *dir, const char *name,
-              char *out, size_t outlen);
+int e2e_build(const char *model, const char *flags, const char *dir, const char *name, char *out,
+              size_t outlen);
 
 /* A sampler output file: its bytes and its parsed contents. */
 typedef struct e2e_npy {
-  char *bytes;          /* the whole file */
+  char *bytes; /* the whole file */
   size_t len;
-  size_t payload;       /* offset of the array data in bytes */
-  size_t payload_len;   /* len - payload */
+  size_t payload;     /* offset of the array data in bytes */
+  size_t payload_len; /* len - payload */
   pmm_array a;
 } e2e_npy;
 
@@ -88,8 +88,8 @@ typedef struct e2e_dense {
 /* Write "<name>.weight" [units, in] and "<name>.bias" [units] for each layer,
  * Gaussian with standard deviation scale / sqrt(in), from GSL's mt19937 seeded
  * with seed, as safetensors.  0 on success, else -1 with a message in err. */
-int e2e_write_dense_weights(const char *path, const e2e_dense *layers, size_t n,
-                            unsigned long seed, double scale, char *err, size_t errlen);
+int e2e_write_dense_weights(const char *path, const e2e_dense *layers, size_t n, unsigned long seed,
+                            double scale, char *err, size_t errlen);
 
 /* Number of directory entries other than "." and ".."; -1 if unreadable. */
 long e2e_count_entries(const char *dir);

@@ -33,8 +33,7 @@ static char sampler[PATH_MAX];
 static int build_status = -1;
 
 /* Loop index 0: the compiled sampler; 1: `pmmc run`. */
-static void sampler_command(int which, char *out, size_t len)
-{
+static void sampler_command(int which, char *out, size_t len) {
   if (which == 0) {
     ck_assert_msg(build_status == 0, "pmmc build of %s failed with status %d", env.gmm8_yaml,
                   build_status);
@@ -44,14 +43,10 @@ static void sampler_command(int which, char *out, size_t len)
   }
 }
 
-static const char *engine_name(int which)
-{
-  return which == 0 ? "compiled sampler" : "pmmc run";
-}
+static const char *engine_name(int which) { return which == 0 ? "compiled sampler" : "pmmc run"; }
 
 /* A fresh empty directory under the scratch directory. */
-static void make_subdir(const char *name, char *out, size_t len)
-{
+static void make_subdir(const char *name, char *out, size_t len) {
   e2e_path(out, len, "%s/%s", env.dir, name);
   ck_assert_msg(mkdir(out, 0755) == 0, "mkdir %s: %s", out, strerror(errno));
 }
@@ -75,8 +70,7 @@ static const usage_case usage_cases[] = {
     {"-n", NULL},
 };
 
-START_TEST(test_usage_errors)
-{
+START_TEST(test_usage_errors) {
   char cmd[2 * PATH_MAX], name[32], outdir[PATH_MAX];
   sampler_command(_i, cmd, sizeof cmd);
   e2e_path(name, sizeof name, "usage%d", _i);
@@ -90,28 +84,26 @@ START_TEST(test_usage_errors)
                   c->args, st);
     ck_assert_msg(err && *err, "%s %s: no message on stderr", engine_name(_i), c->args);
     if (c->needle)
-      ck_assert_msg(e2e_contains(err, c->needle),
-                    "%s %s: message does not mention '%s': %s", engine_name(_i), c->args,
-                    c->needle, err);
-    ck_assert_msg(e2e_count_entries(outdir) == 0,
-                  "%s %s: a usage error left a file in %s", engine_name(_i), c->args, outdir);
+      ck_assert_msg(e2e_contains(err, c->needle), "%s %s: message does not mention '%s': %s",
+                    engine_name(_i), c->args, c->needle, err);
+    ck_assert_msg(e2e_count_entries(outdir) == 0, "%s %s: a usage error left a file in %s",
+                  engine_name(_i), c->args, outdir);
     free(out);
     free(err);
   }
 }
 END_TEST
 
-START_TEST(test_missing_directory)
-{
+START_TEST(test_missing_directory) {
   char cmd[2 * PATH_MAX], path[PATH_MAX];
   sampler_command(_i, cmd, sizeof cmd);
   e2e_path(path, sizeof path, "%s/no-such-dir-%d/x.npy", env.dir, _i);
   char *err = NULL;
   int st = tu_run_capture(NULL, &err, "%s -s %llu -n 10 -o '%s'", cmd, SEED, path);
-  ck_assert_msg(st == 1, "%s -o %s: exit status %d, expected 1 (I/O error)", engine_name(_i),
-                path, st);
-  ck_assert_msg(e2e_contains(err, path), "%s: message does not name %s: %s", engine_name(_i),
-                path, err ? err : "");
+  ck_assert_msg(st == 1, "%s -o %s: exit status %d, expected 1 (I/O error)", engine_name(_i), path,
+                st);
+  ck_assert_msg(e2e_contains(err, path), "%s: message does not name %s: %s", engine_name(_i), path,
+                err ? err : "");
   ck_assert_msg(access(path, F_OK) != 0, "%s: %s exists after the failure", engine_name(_i), path);
   free(err);
 }
@@ -120,8 +112,7 @@ END_TEST
 /* An existing directory as the output path fails even for root (when the
  * output is opened, or at the final rename after the temporary has been
  * written); either way nothing may be left behind. */
-START_TEST(test_directory_as_output)
-{
+START_TEST(test_directory_as_output) {
   char cmd[2 * PATH_MAX], name[32], outdir[PATH_MAX], target[PATH_MAX + 16];
   sampler_command(_i, cmd, sizeof cmd);
   e2e_path(name, sizeof name, "dirout%d", _i);
@@ -134,8 +125,8 @@ START_TEST(test_directory_as_output)
                 target, st);
   ck_assert_msg(e2e_contains(err, target), "%s: message does not name %s: %s", engine_name(_i),
                 target, err ? err : "");
-  ck_assert_msg(e2e_count_entries(outdir) == 1,
-                "%s: a temporary or partial file was left in %s", engine_name(_i), outdir);
+  ck_assert_msg(e2e_count_entries(outdir) == 1, "%s: a temporary or partial file was left in %s",
+                engine_name(_i), outdir);
   ck_assert_msg(e2e_count_entries(target) == 0, "%s: something was written into %s",
                 engine_name(_i), target);
   free(err);
@@ -145,16 +136,15 @@ END_TEST
 /* A directory nobody may create files in.  /proc refuses new files even to
  * root; a chmod 555 directory is checked too when not running as root (root
  * ignores directory permissions). */
-START_TEST(test_unwritable_directory)
-{
+START_TEST(test_unwritable_directory) {
   char cmd[2 * PATH_MAX], name[32], outdir[PATH_MAX], path[PATH_MAX + 16];
   sampler_command(_i, cmd, sizeof cmd);
   char *err = NULL;
   const char *proc_path = "/proc/pmmc-e2e-unwritable.npy";
   int st = tu_run_capture(NULL, &err, "%s -s %llu -n 10 -o '%s'", cmd, SEED, proc_path);
   ck_assert_msg(st == 1, "%s -o %s: exit status %d, expected 1", engine_name(_i), proc_path, st);
-  ck_assert_msg(e2e_contains(err, proc_path), "%s: message does not name %s: %s",
-                engine_name(_i), proc_path, err ? err : "");
+  ck_assert_msg(e2e_contains(err, proc_path), "%s: message does not name %s: %s", engine_name(_i),
+                proc_path, err ? err : "");
   free(err);
 
   if (geteuid() == 0) {
@@ -172,10 +162,10 @@ START_TEST(test_unwritable_directory)
   chmod(outdir, 0755);
   ck_assert_msg(st == 1, "%s -o %s (read-only directory): exit status %d, expected 1",
                 engine_name(_i), path, st);
-  ck_assert_msg(e2e_contains(err, path), "%s: message does not name %s: %s", engine_name(_i),
-                path, err ? err : "");
-  ck_assert_msg(entries == 0, "%s: files were left in the read-only directory %s",
-                engine_name(_i), outdir);
+  ck_assert_msg(e2e_contains(err, path), "%s: message does not name %s: %s", engine_name(_i), path,
+                err ? err : "");
+  ck_assert_msg(entries == 0, "%s: files were left in the read-only directory %s", engine_name(_i),
+                outdir);
   free(err);
 }
 END_TEST
@@ -184,8 +174,7 @@ END_TEST
  * blocks of at most 1 KiB) and ignores SIGXFSZ so the write returns EFBIG.
  * The sampler must exit 1, remove its temporary, and leave a file that
  * already existed at the output path untouched. */
-START_TEST(test_write_fails_midway)
-{
+START_TEST(test_write_fails_midway) {
   char cmd[2 * PATH_MAX], name[32], outdir[PATH_MAX], path[PATH_MAX + 16];
   sampler_command(_i, cmd, sizeof cmd);
   e2e_path(name, sizeof name, "fsize%d", _i);
@@ -200,8 +189,10 @@ START_TEST(test_write_fails_midway)
     char *err = NULL;
     int st = tu_run_capture(NULL, &err, "trap '' XFSZ; ulimit -f 8; %s -s %llu -n 20000 -o '%s'",
                             cmd, SEED, path);
-    ck_assert_msg(st == 1, "%s: writing 20000 samples to %s under ulimit -f 8: exit status %d, "
-                  "expected 1", engine_name(_i), path, st);
+    ck_assert_msg(st == 1,
+                  "%s: writing 20000 samples to %s under ulimit -f 8: exit status %d, "
+                  "expected 1",
+                  engine_name(_i), path, st);
     ck_assert_msg(e2e_contains(err, path), "%s: message does not name %s: %s", engine_name(_i),
                   path, err ? err : "");
     free(err);
@@ -218,8 +209,7 @@ END_TEST
 
 /* Standard output on a full device: the write (or its flush) fails, and
  * that must be an error, not a silent success. */
-START_TEST(test_stdout_full)
-{
+START_TEST(test_stdout_full) {
   char cmd[2 * PATH_MAX];
   sampler_command(_i, cmd, sizeof cmd);
   if (access("/dev/full", W_OK) != 0) {
@@ -227,23 +217,22 @@ START_TEST(test_stdout_full)
     return;
   }
   int st = tu_run("%s -s %llu -n 2000 -o - > /dev/full", cmd, SEED);
-  ck_assert_msg(st == 1, "%s -o - > /dev/full (CSV): exit status %d, expected 1",
-                engine_name(_i), st);
+  ck_assert_msg(st == 1, "%s -o - > /dev/full (CSV): exit status %d, expected 1", engine_name(_i),
+                st);
   st = tu_run("%s -s %llu -n 2000 --format npy -o - > /dev/full", cmd, SEED);
   ck_assert_msg(st == 1, "%s --format npy -o - > /dev/full: exit status %d, expected 1",
                 engine_name(_i), st);
 }
 END_TEST
 
-START_TEST(test_help_version_info)
-{
+START_TEST(test_help_version_info) {
   char cmd[2 * PATH_MAX];
   sampler_command(_i, cmd, sizeof cmd);
   char *out = NULL;
   int st = tu_run_capture(&out, NULL, "%s --help", cmd);
   ck_assert_msg(st == 0, "%s --help: exit status %d", engine_name(_i), st);
-  ck_assert_msg(e2e_contains(out, "gmm8"), "%s --help does not name the model: %s",
-                engine_name(_i), out ? out : "");
+  ck_assert_msg(e2e_contains(out, "gmm8"), "%s --help does not name the model: %s", engine_name(_i),
+                out ? out : "");
   ck_assert_msg(e2e_contains(out, "--num-samples") && e2e_contains(out, "--shard"),
                 "%s --help does not list the options: %s", engine_name(_i), out);
   free(out);
@@ -258,15 +247,13 @@ START_TEST(test_help_version_info)
   ck_assert_msg(st == 0, "%s --info: exit status %d", engine_name(_i), st);
   const char *needles[] = {"gmm8", "steps", "flop", "pair", "normal-normal", "200"};
   for (size_t k = 0; k < sizeof needles / sizeof needles[0]; k++)
-    ck_assert_msg(e2e_contains_nocase(out, needles[k]),
-                  "%s --info does not mention '%s': %s", engine_name(_i), needles[k],
-                  out ? out : "");
+    ck_assert_msg(e2e_contains_nocase(out, needles[k]), "%s --info does not mention '%s': %s",
+                  engine_name(_i), needles[k], out ? out : "");
   free(out);
 }
 END_TEST
 
-START_TEST(test_pmmc_driver)
-{
+START_TEST(test_pmmc_driver) {
   char *out = NULL, *err = NULL;
   int st = tu_run_capture(&out, &err, "'%s'", tu_pmmc());
   ck_assert_msg(st == 2, "pmmc with no arguments: exit status %d, expected 2", st);
@@ -283,8 +270,7 @@ START_TEST(test_pmmc_driver)
 
   st = tu_run_capture(&out, NULL, "'%s' --version", tu_pmmc());
   ck_assert_msg(st == 0, "pmmc --version: exit status %d", st);
-  ck_assert_msg(e2e_contains(out, "pmmc"), "pmmc --version does not say pmmc: %s",
-                out ? out : "");
+  ck_assert_msg(e2e_contains(out, "pmmc"), "pmmc --version does not say pmmc: %s", out ? out : "");
   free(out);
 
   char missing[PATH_MAX], exe[PATH_MAX];
@@ -297,11 +283,13 @@ START_TEST(test_pmmc_driver)
   ck_assert_msg(access(exe, F_OK) != 0, "pmmc build on a missing file created %s", exe);
   free(err);
 
-  st = tu_run_capture(NULL, &err, "'%s' build '%s' --emit=bogus -o '%s'", tu_pmmc(),
-                      env.gmm8_yaml, exe);
+  st = tu_run_capture(NULL, &err, "'%s' build '%s' --emit=bogus -o '%s'", tu_pmmc(), env.gmm8_yaml,
+                      exe);
   ck_assert_msg(st == 2, "pmmc build --emit=bogus: exit status %d, expected 2", st);
-  ck_assert_msg(e2e_contains(err, "bogus"), "pmmc build --emit=bogus: message does not say "
-                "what was wrong: %s", err ? err : "");
+  ck_assert_msg(e2e_contains(err, "bogus"),
+                "pmmc build --emit=bogus: message does not say "
+                "what was wrong: %s",
+                err ? err : "");
   ck_assert_msg(access(exe, F_OK) != 0, "pmmc build --emit=bogus created %s", exe);
   free(err);
 
@@ -311,8 +299,9 @@ START_TEST(test_pmmc_driver)
     int with_model;
     const char *option;
   } more[] = {
-      {"frobnicate", 0, ""},         {"build", 0, ""}, {"build", 1, "-O7"},
-      {"build", 1, "--no-such-option"}, {"run", 0, ""},   {"check", 0, ""},
+      {"frobnicate", 0, ""}, {"build", 0, ""},
+      {"build", 1, "-O7"},   {"build", 1, "--no-such-option"},
+      {"run", 0, ""},        {"check", 0, ""},
   };
   for (size_t k = 0; k < sizeof more / sizeof more[0]; k++) {
     char args[PATH_MAX + 64];
@@ -340,8 +329,7 @@ START_TEST(test_pmmc_driver)
 }
 END_TEST
 
-START_TEST(test_emit_forms)
-{
+START_TEST(test_emit_forms) {
   char path[PATH_MAX];
   char *out = NULL;
   size_t len = 0;
@@ -385,7 +373,10 @@ START_TEST(test_emit_forms)
   ck_assert_msg(st == 0, "--emit=obj: exit status %d", st);
   file = tu_read_file(path, &len);
   ck_assert_msg(file != NULL, "--emit=obj did not write %s", path);
-  ck_assert_msg(len > 64 && memcmp(file, "\x7f" "ELF", 4) == 0,
+  ck_assert_msg(len > 64 && memcmp(file,
+                                   "\x7f"
+                                   "ELF",
+                                   4) == 0,
                 "%s is not an ELF object (%zu bytes)", path, len);
   ck_assert_msg(memmem(file, len, "gmm8_run_block", 14) != NULL,
                 "%s has no gmm8_run_block symbol name", path);
@@ -398,8 +389,7 @@ END_TEST
 /* The module `pmmc build` (OPT_PIPELINE_COMPILED) or `pmmc run` compiles or
  * interprets from yaml; passes as for --passes (NULL: the pipeline's). */
 static void load_optimised(const char *yaml, opt_pipeline pipeline, const char *passes,
-                           ir_module *m)
-{
+                           ir_module *m) {
   model_spec spec;
   diag_list dl;
   diag_list_init(&dl);
@@ -418,12 +408,10 @@ static void load_optimised(const char *yaml, opt_pipeline pipeline, const char *
 }
 
 /* The text after "LABEL:" and its padding on the report's line LABEL. */
-static const char *info_value(const char *report, const char *label)
-{
+static const char *info_value(const char *report, const char *label) {
   size_t n = strlen(label);
   for (const char *line = report; line && *line; line = strchr(line, '\n')) {
-    if (*line == '\n')
-      line++;
+    if (*line == '\n') line++;
     if (strncmp(line, label, n) == 0 && line[n] == ':')
       return line + n + 1 + strspn(line + n + 1, " ");
   }
@@ -431,8 +419,7 @@ static const char *info_value(const char *report, const char *label)
   return NULL;
 }
 
-static uint64_t info_u64(const char *report, const char *label)
-{
+static uint64_t info_u64(const char *report, const char *label) {
   const char *v = info_value(report, label);
   char *end;
   unsigned long long x = strtoull(v, &end, 10);
@@ -441,8 +428,7 @@ static uint64_t info_u64(const char *report, const char *label)
 }
 
 /* The compile time in milliseconds ("12.345 ms"). */
-static double info_ms(const char *report)
-{
+static double info_ms(const char *report) {
   const char *v = info_value(report, "compile time");
   char *end;
   double ms = strtod(v, &end);
@@ -453,13 +439,12 @@ static double info_ms(const char *report)
 /* `pmmc build --info` builds the sampler and prints exactly its --info;
  * the counts are those of the optimised module, the code size and compile
  * time plausible (a few KB of code, some milliseconds). */
-START_TEST(test_build_info)
-{
+START_TEST(test_build_info) {
   char exe[PATH_MAX];
   char *built = NULL, *own = NULL;
   e2e_path(exe, sizeof exe, "%s/gmm8-info", env.dir);
-  int st = tu_run_capture(&built, NULL, "'%s' build '%s' -o '%s' --info", tu_pmmc(),
-                          env.gmm8_yaml, exe);
+  int st =
+      tu_run_capture(&built, NULL, "'%s' build '%s' -o '%s' --info", tu_pmmc(), env.gmm8_yaml, exe);
   ck_assert_msg(st == 0, "pmmc build --info: exit status %d", st);
   st = tu_run_capture(&own, NULL, "'%s' --info", exe);
   ck_assert_msg(st == 0, "%s --info: exit status %d", exe, st);
@@ -480,18 +465,16 @@ START_TEST(test_build_info)
   free(own);
 
   /* the option is refused where there is no generated file to describe */
-  st = tu_run_capture(NULL, &built, "'%s' build '%s' --emit=ir --info", tu_pmmc(),
-                      env.gmm8_yaml);
-  ck_assert_msg(st == 2 && e2e_contains(built, "--info"),
-                "--emit=ir --info: status %d, %s", st, built ? built : "");
+  st = tu_run_capture(NULL, &built, "'%s' build '%s' --emit=ir --info", tu_pmmc(), env.gmm8_yaml);
+  ck_assert_msg(st == 2 && e2e_contains(built, "--info"), "--emit=ir --info: status %d, %s", st,
+                built ? built : "");
   free(built);
 }
 END_TEST
 
 /* `pmmc run --info`: the interpreter's module (its own pipeline), no code,
  * a positive preparation time. */
-START_TEST(test_run_info)
-{
+START_TEST(test_run_info) {
   char *out = NULL;
   int st = tu_run_capture(&out, NULL, "'%s' run '%s' --info", tu_pmmc(), env.gmm8_yaml);
   ck_assert_msg(st == 0, "pmmc run --info: exit status %d", st);
@@ -511,15 +494,16 @@ END_TEST
 /* bench-mlp unoptimised (--passes=shapes,plan): its weight bytes are the
  * bytes of the tensors in its safetensors file plus the schedule's
  * coefficient tables the lowering adds (count * width floats each). */
-START_TEST(test_build_info_weights)
-{
+START_TEST(test_build_info_weights) {
   char yaml[PATH_MAX], st_path[PATH_MAX], obj[PATH_MAX];
   ck_assert_int_eq(e2e_model_yaml("bench-mlp", yaml, sizeof yaml), 0);
   e2e_path(st_path, sizeof st_path, "%s/models/bench-mlp/model.safetensors", tu_srcdir());
   e2e_path(obj, sizeof obj, "%s/bench-mlp-info.o", env.dir);
   char *out = NULL;
-  int st = tu_run_capture(&out, NULL, "'%s' build '%s' --passes=shapes,plan --emit=obj -o '%s' "
-                          "--info", tu_pmmc(), yaml, obj);
+  int st = tu_run_capture(&out, NULL,
+                          "'%s' build '%s' --passes=shapes,plan --emit=obj -o '%s' "
+                          "--info",
+                          tu_pmmc(), yaml, obj);
   ck_assert_msg(st == 0, "pmmc build bench-mlp --info: exit status %d", st);
 
   weight_set ws;
@@ -527,8 +511,7 @@ START_TEST(test_build_info_weights)
   char err[512];
   ck_assert_msg(weights_load_safetensors(st_path, &ws, err, sizeof err) == 0, "%s", err);
   uint64_t tensor_bytes = 0;
-  for (size_t i = 0; i < ws.count; i++)
-    tensor_bytes += ws.tensors[i].count * sizeof(float);
+  for (size_t i = 0; i < ws.count; i++) tensor_bytes += ws.tensors[i].count * sizeof(float);
   weight_set_free(&ws);
   ck_assert_uint_eq(tensor_bytes, 564232); /* 8 tensors: 141058 floats */
   ir_module m;
@@ -546,10 +529,8 @@ START_TEST(test_build_info_weights)
 }
 END_TEST
 
-int main(void)
-{
-  if (e2e_env_init(&env, "cli") != 0)
-    return EXIT_FAILURE;
+int main(void) {
+  if (e2e_env_init(&env, "cli") != 0) return EXIT_FAILURE;
   build_status = e2e_build(env.gmm8_yaml, "", env.dir, "gmm8", sampler, sizeof sampler);
 
   Suite *s = suite_create("e2e_cli_errors");

@@ -40,8 +40,7 @@ static char yaml[PATH_MAX], sampler[PATH_MAX];
 static int build_status = -1;
 
 /* Atoms [k, D] and normalised weights [k] from the model folder. */
-static void load_atoms(pmm_array *atoms, double **weights)
-{
+static void load_atoms(pmm_array *atoms, double **weights) {
   char path[PATH_MAX];
   e2e_path(path, sizeof path, "%s/models/counts5/atoms.npy", tu_srcdir());
   tu_read_npy(path, atoms);
@@ -50,24 +49,22 @@ static void load_atoms(pmm_array *atoms, double **weights)
   pmm_array w;
   e2e_path(path, sizeof path, "%s/models/counts5/atom_weights.npy", tu_srcdir());
   tu_read_npy(path, &w);
-  ck_assert_msg(w.rank == 1 && w.shape[0] == atoms->shape[0], "%s: expected [%llu] weights",
-                path, (unsigned long long)atoms->shape[0]);
+  ck_assert_msg(w.rank == 1 && w.shape[0] == atoms->shape[0], "%s: expected [%llu] weights", path,
+                (unsigned long long)atoms->shape[0]);
   double *p = malloc(w.count * sizeof *p), sum = 0.0;
   ck_assert_msg(p != NULL, "out of memory");
-  for (uint64_t k = 0; k < w.count; k++)
-    sum += w.data[k];
-  for (uint64_t k = 0; k < w.count; k++)
-    p[k] = w.data[k] / sum;
+  for (uint64_t k = 0; k < w.count; k++) sum += w.data[k];
+  for (uint64_t k = 0; k < w.count; k++) p[k] = w.data[k] / sum;
   pmm_array_free(&w);
   *weights = p;
 }
 
-START_TEST(test_model_constants)
-{
+START_TEST(test_model_constants) {
   char *text = tu_read_file(yaml, NULL);
   ck_assert_msg(text != NULL, "cannot read %s", yaml);
-  const char *expect[] = {"pair: gamma-poisson", "shape: 1.0", "rate: 1.0", "end: 100000",
-                          "steps: 1000", "output: posterior-mean", "kind: exact"};
+  const char *expect[] = {"pair: gamma-poisson", "shape: 1.0",  "rate: 1.0",
+                          "end: 100000",         "steps: 1000", "output: posterior-mean",
+                          "kind: exact"};
   for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
     ck_assert_msg(strstr(text, expect[i]) != NULL,
                   "%s no longer contains '%s': update test_counts5's reasoning", yaml, expect[i]);
@@ -75,8 +72,7 @@ START_TEST(test_model_constants)
 }
 END_TEST
 
-START_TEST(test_compiled)
-{
+START_TEST(test_compiled) {
   ck_assert_msg(build_status == 0, "pmmc build of %s failed with status %d", yaml, build_status);
   pmm_array atoms;
   double *weights;
@@ -105,19 +101,18 @@ START_TEST(test_compiled)
                     "seed %llu: sample %zu coordinate %llu = %.6f is %.4f from an integer "
                     "(tolerance %.2f)",
                     SEED, i, (unsigned long long)d, v, err, ROUND_TOL);
-      if (err > worst)
-        worst = err;
+      if (err > worst) worst = err;
     }
     uint64_t which = k;
     for (uint64_t a = 0; a < k && which == k; a++) {
       uint64_t d = 0;
-      while (d < dim && nearbyint(row[d]) == atoms.data[a * dim + d])
-        d++;
-      if (d == dim)
-        which = a;
+      while (d < dim && nearbyint(row[d]) == atoms.data[a * dim + d]) d++;
+      if (d == dim) which = a;
     }
-    ck_assert_msg(which < k, "seed %llu: sample %zu rounds to (%g, %g, %g), not an atom", SEED, i,
-                  nearbyint(row[0]), dim > 1 ? nearbyint(row[1]) : 0.0,
+    ck_assert_msg(which<k, "seed %llu: sample %zu rounds to (%g, %g, %g), not an atom", SEED, i,
+                        nearbyint(row[0]), dim> 1
+                      ? nearbyint(row[1])
+                      : 0.0,
                   dim > 2 ? nearbyint(row[2]) : 0.0);
     count[which]++;
   }
@@ -127,8 +122,7 @@ START_TEST(test_compiled)
     printf(" %llu (expected %.0f)", (unsigned long long)count[a], weights[a] * N_SAMPLES);
   printf("; chi-square p = %.4g\n", pval);
   for (uint64_t a = 0; a < k; a++)
-    ck_assert_msg(count[a] > 0, "seed %llu: atom %llu never sampled", SEED,
-                  (unsigned long long)a);
+    ck_assert_msg(count[a] > 0, "seed %llu: atom %llu never sampled", SEED, (unsigned long long)a);
   ck_assert_msg(pval > 0.001,
                 "seed %llu: atom frequencies fail chi-square against the weights: p = %.3g <= "
                 "0.001",
@@ -139,8 +133,7 @@ START_TEST(test_compiled)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
   if (e2e_env_init(&env, "counts5") != 0 || e2e_model_yaml("counts5", yaml, sizeof yaml) != 0)
     return EXIT_FAILURE;
   build_status = e2e_build(yaml, "", env.dir, "counts5", sampler, sizeof sampler);

@@ -37,8 +37,7 @@ static struct {
 
 /* Run SAMPLER -s SEED ARGS -o DIR/NAME.npy and load the result ([rows, 2]). */
 static void draw(const char *bin, unsigned long long seed, const char *args, const char *name,
-                 uint64_t rows, e2e_npy *out)
-{
+                 uint64_t rows, e2e_npy *out) {
   char path[PATH_MAX];
   e2e_path(path, sizeof path, "%s/%s.npy", env.dir, name);
   int st = tu_run("'%s' -s %llu %s -o '%s'", bin, seed, args, path);
@@ -46,21 +45,18 @@ static void draw(const char *bin, unsigned long long seed, const char *args, con
   e2e_npy_load(path, rows, 2, out);
 }
 
-static void assert_same_bytes(const e2e_npy *a, const e2e_npy *b, const char *what)
-{
+static void assert_same_bytes(const e2e_npy *a, const e2e_npy *b, const char *what) {
   ck_assert_msg(a->len == b->len, "%s: files differ in size (%zu vs %zu bytes)", what, a->len,
                 b->len);
   size_t i = 0;
-  while (i < a->len && a->bytes[i] == b->bytes[i])
-    i++;
+  while (i < a->len && a->bytes[i] == b->bytes[i]) i++;
   ck_assert_msg(i == a->len, "%s: files differ first at byte %zu", what, i);
 }
 
 /* The payloads of parts[0..nparts) concatenated must equal whole's payload
  * byte for byte. */
 static void assert_concat_equals(const e2e_npy *whole, const e2e_npy *parts, size_t nparts,
-                                 const char *what)
-{
+                                 const char *what) {
   size_t off = 0;
   for (size_t p = 0; p < nparts; p++) {
     ck_assert_msg(off + parts[p].payload_len <= whole->payload_len,
@@ -68,31 +64,26 @@ static void assert_concat_equals(const e2e_npy *whole, const e2e_npy *parts, siz
     const char *w = whole->bytes + whole->payload + off;
     const char *q = parts[p].bytes + parts[p].payload;
     size_t i = 0;
-    while (i < parts[p].payload_len && w[i] == q[i])
-      i++;
+    while (i < parts[p].payload_len && w[i] == q[i]) i++;
     ck_assert_msg(i == parts[p].payload_len,
-                  "%s: part %zu differs from the whole run at payload byte %zu (row %zu)", what,
-                  p, off + i, (off + i) / (whole->payload_len / whole->a.shape[0]));
+                  "%s: part %zu differs from the whole run at payload byte %zu (row %zu)", what, p,
+                  off + i, (off + i) / (whole->payload_len / whole->a.shape[0]));
     off += parts[p].payload_len;
   }
   ck_assert_msg(off == whole->payload_len, "%s: parts cover %zu of %zu payload bytes", what, off,
                 whole->payload_len);
 }
 
-static void free_all(e2e_npy *v, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    e2e_npy_free(&v[i]);
+static void free_all(e2e_npy *v, size_t n) {
+  for (size_t i = 0; i < n; i++) e2e_npy_free(&v[i]);
 }
 
-static void require_builds(void)
-{
+static void require_builds(void) {
   ck_assert_msg(build_status == 0, "pmmc build of %s failed with status %d", env.gmm8_yaml,
                 build_status);
 }
 
-START_TEST(test_same_seed_same_bytes)
-{
+START_TEST(test_same_seed_same_bytes) {
   require_builds();
   printf("same seed: %llu twice, -n 1000\n", SEED_A);
   e2e_npy r[2];
@@ -103,8 +94,7 @@ START_TEST(test_same_seed_same_bytes)
 }
 END_TEST
 
-START_TEST(test_different_seed_differs)
-{
+START_TEST(test_different_seed_differs) {
   require_builds();
   printf("different seeds: %llu and %llu, -n 1000\n", SEED_A, SEED_B);
   e2e_npy r[2];
@@ -114,16 +104,14 @@ START_TEST(test_different_seed_differs)
    * mean the seed does not reach that sample's noise. */
   size_t equal_rows = 0;
   for (size_t i = 0; i < 1000; i++)
-    if (memcmp(r[0].a.data + 2 * i, r[1].a.data + 2 * i, 2 * sizeof(float)) == 0)
-      equal_rows++;
+    if (memcmp(r[0].a.data + 2 * i, r[1].a.data + 2 * i, 2 * sizeof(float)) == 0) equal_rows++;
   ck_assert_msg(equal_rows == 0, "seeds %llu and %llu give %zu identical rows of 1000", SEED_A,
                 SEED_B, equal_rows);
   free_all(r, 2);
 }
 END_TEST
 
-START_TEST(test_first_index)
-{
+START_TEST(test_first_index) {
   require_builds();
   printf("first index: seed %llu, -n 1000 vs -n 400 + --first-index 400 -n 600\n", SEED_A);
   e2e_npy whole, parts[2];
@@ -136,8 +124,7 @@ START_TEST(test_first_index)
 }
 END_TEST
 
-START_TEST(test_threads)
-{
+START_TEST(test_threads) {
   require_builds();
   printf("threads: seed %llu, -n 1000 with --threads 1, 2 and 3\n", SEED_A);
   e2e_npy r[3];
@@ -151,10 +138,9 @@ START_TEST(test_threads)
 END_TEST
 
 /* Shard K of N of -n n holds rows [floor(n K / N), floor(n (K + 1) / N)). */
-static void check_shards(const char *bin, uint64_t n, unsigned nshards, const char *tag)
-{
-  printf("shards: seed %llu, -n %llu in %u shards (%s)\n", SEED_A, (unsigned long long)n,
-         nshards, tag);
+static void check_shards(const char *bin, uint64_t n, unsigned nshards, const char *tag) {
+  printf("shards: seed %llu, -n %llu in %u shards (%s)\n", SEED_A, (unsigned long long)n, nshards,
+         tag);
   char args[128], name[64];
   e2e_npy whole, parts[8];
   ck_assert(nshards <= 8);
@@ -174,8 +160,7 @@ static void check_shards(const char *bin, uint64_t n, unsigned nshards, const ch
   free_all(parts, nshards);
 }
 
-START_TEST(test_shards)
-{
+START_TEST(test_shards) {
   require_builds();
   check_shards(sampler, 1000, 2, "default");
   check_shards(sampler, 999, 2, "default");
@@ -183,8 +168,7 @@ START_TEST(test_shards)
 }
 END_TEST
 
-START_TEST(test_block_size_16)
-{
+START_TEST(test_block_size_16) {
   ck_assert_msg(build16_status == 0, "pmmc build --block-size 16 of %s failed with status %d",
                 env.gmm8_yaml, build16_status);
   printf("block size 16: seed %llu\n", SEED_A);
@@ -208,14 +192,12 @@ END_TEST
 /* Parse CSV data rows of two numbers each; lines that do not start like a
  * number (a header or a '#' comment) are skipped.  Returns the row count
  * and stores up to cap rows. */
-static size_t parse_csv(const char *text, float *vals, size_t cap)
-{
+static size_t parse_csv(const char *text, float *vals, size_t cap) {
   size_t rows = 0;
   const char *line = text;
   while (line && *line) {
     const char *next = strchr(line, '\n');
-    while (*line == ' ' || *line == '\t')
-      line++;
+    while (*line == ' ' || *line == '\t') line++;
     if (strchr("0123456789+-.", *line) && *line != '\n' && *line != '\0') {
       char *end;
       double a = strtod(line, &end);
@@ -223,10 +205,8 @@ static size_t parse_csv(const char *text, float *vals, size_t cap)
         ck_abort_msg("CSV row %zu: expected 'x,y', got '%.40s'", rows, line);
       const char *p = end + 1;
       double b = strtod(p, &end);
-      if (end == p)
-        ck_abort_msg("CSV row %zu: expected a second number in '%.40s'", rows, line);
-      while (*end == ' ' || *end == '\t' || *end == '\r')
-        end++;
+      if (end == p) ck_abort_msg("CSV row %zu: expected a second number in '%.40s'", rows, line);
+      while (*end == ' ' || *end == '\t' || *end == '\r') end++;
       if (*end != '\n' && *end != '\0')
         ck_abort_msg("CSV row %zu: more than two values: '%.60s'", rows, line);
       if (rows < cap) {
@@ -243,8 +223,7 @@ static size_t parse_csv(const char *text, float *vals, size_t cap)
 /* CSV is decimal text: with at least 6 significant digits, values in
  * [-3, 3] are off by at most 5e-6 absolute, below the 1e-5 (1 + |v|) allowed
  * here; a row shifted, dropped or computed differently is far outside it. */
-START_TEST(test_csv_matches_npy)
-{
+START_TEST(test_csv_matches_npy) {
   require_builds();
   printf("csv vs npy: seed %llu, -n 300\n", SEED_A);
   enum { N = 300 };
@@ -277,8 +256,7 @@ END_TEST
 
 /* One run into DIR/NAME.npy, loaded as [rows, cols]. */
 static void draw_cols(const char *bin, const char *args, const char *name, uint64_t rows,
-                      uint64_t cols, e2e_npy *out)
-{
+                      uint64_t cols, e2e_npy *out) {
   char path[PATH_MAX];
   e2e_path(path, sizeof path, "%s/%s.npy", env.dir, name);
   int st = tu_run("'%s' -s %llu %s -o '%s'", bin, SEED_A, args, path);
@@ -288,13 +266,14 @@ static void draw_cols(const char *bin, const char *args, const char *name, uint6
 
 /* -n 300 on one thread equals -n 131 plus --first-index 131 -n 169 on two
  * threads (131 falls inside a block of 16), and three shards. */
-START_TEST(test_poisson_pairs)
-{
+START_TEST(test_poisson_pairs) {
   const char *m = poisson_models[_i].model;
   uint64_t cols = poisson_models[_i].cols;
   const char *bin = poisson_models[_i].bin;
-  ck_assert_msg(poisson_models[_i].status == 0, "pmmc build --block-size 16 of %s failed with "
-                "status %d", poisson_models[_i].yaml, poisson_models[_i].status);
+  ck_assert_msg(poisson_models[_i].status == 0,
+                "pmmc build --block-size 16 of %s failed with "
+                "status %d",
+                poisson_models[_i].yaml, poisson_models[_i].status);
   printf("%s (block size 16): seed %llu\n", m, SEED_A);
   char name[64], what[128];
   e2e_npy whole, parts[3];
@@ -321,10 +300,8 @@ START_TEST(test_poisson_pairs)
 }
 END_TEST
 
-int main(void)
-{
-  if (e2e_env_init(&env, "determinism") != 0)
-    return EXIT_FAILURE;
+int main(void) {
+  if (e2e_env_init(&env, "determinism") != 0) return EXIT_FAILURE;
   build_status = e2e_build(env.gmm8_yaml, "", env.dir, "gmm8", sampler, sizeof sampler);
   build16_status =
       e2e_build(env.gmm8_yaml, "--block-size 16", env.dir, "gmm8_b16", sampler16, sizeof sampler16);

@@ -66,8 +66,7 @@ static char setup_error[512];
 
 /* n points of the mu_T law; with extra > 0 component 0 gets that much more
  * probability (the control). */
-static void draw_target(gsl_rng *r, size_t n, double extra, double *x)
-{
+static void draw_target(gsl_rng *r, size_t n, double extra, double *x) {
   const double c = A_T / (1.0 + A_T), sd = c * sqrt(COMP_STD * COMP_STD + 1.0 / A_T);
   for (size_t i = 0; i < n; i++) {
     unsigned k = extra > 0.0 && gsl_rng_uniform(r) < extra ? 0 : gsl_rng_uniform_int(r, 8);
@@ -78,8 +77,7 @@ static void draw_target(gsl_rng *r, size_t n, double extra, double *x)
 
 /* Sum over repetitions of ED(model rows, Y_r) into *model and ED(P_r, Y_r)
  * into *floor.  samples == NULL: the model rows are the control set. */
-static void energy_reps(const float *samples, double *model, double *floor_)
-{
+static void energy_reps(const float *samples, double *model, double *floor_) {
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   ck_assert_msg(r != NULL, "gsl_rng_alloc failed");
   gsl_rng_set(r, TARGET_SEED);
@@ -91,8 +89,7 @@ static void energy_reps(const float *samples, double *model, double *floor_)
     draw_target(r, N_SET, 0.0, y);
     draw_target(r, N_SET, 0.0, p);
     if (samples) {
-      for (size_t i = 0; i < 2 * N_SET; i++)
-        x[i] = samples[rep * 2 * N_SET + i];
+      for (size_t i = 0; i < 2 * N_SET; i++) x[i] = samples[rep * 2 * N_SET + i];
     } else {
       draw_target(r, N_SET, CONTROL_EXTRA, x);
     }
@@ -107,8 +104,7 @@ static void energy_reps(const float *samples, double *model, double *floor_)
 }
 
 /* The nfe= field of `pmmc build --emit=ir`'s module line. */
-static long network_evaluations(const char *yaml)
-{
+static long network_evaluations(const char *yaml) {
   char *out = NULL;
   int st = tu_run_capture(&out, NULL, "'%s' build '%s' --emit=ir -o -", tu_pmmc(), yaml);
   ck_assert_msg(st == 0, "pmmc build --emit=ir %s exited with %d", yaml, st);
@@ -119,19 +115,17 @@ static long network_evaluations(const char *yaml)
   return nfe;
 }
 
-static void check_sampler(const char *yaml, const char *bin, int build_st,
-                          unsigned long long seed, const char *who, long max_nfe)
-{
-  ck_assert_msg(build_st == 0, "%s: pmmc build of %s failed with status %d", who, yaml,
-                build_st);
+static void check_sampler(const char *yaml, const char *bin, int build_st, unsigned long long seed,
+                          const char *who, long max_nfe) {
+  ck_assert_msg(build_st == 0, "%s: pmmc build of %s failed with status %d", who, yaml, build_st);
   long nfe = network_evaluations(yaml);
   printf("%s: %ld network evaluations per sample\n", who, nfe);
-  ck_assert_msg(nfe >= 1 && nfe <= max_nfe, "%s: %ld network evaluations, allowed 1..%ld", who,
-                nfe, max_nfe);
+  ck_assert_msg(nfe >= 1 && nfe <= max_nfe, "%s: %ld network evaluations, allowed 1..%ld", who, nfe,
+                max_nfe);
   char out[PATH_MAX];
   e2e_path(out, sizeof out, "%s.npy", bin);
-  printf("%s: seed %llu, %d samples (%d sets of %d); target seed %lu\n", who, seed, N_SAMPLES,
-         REPS, N_SET, TARGET_SEED);
+  printf("%s: seed %llu, %d samples (%d sets of %d); target seed %lu\n", who, seed, N_SAMPLES, REPS,
+         N_SET, TARGET_SEED);
   int st = tu_run("'%s' -n %d -s %llu --threads 2 -o '%s'", bin, N_SAMPLES, seed, out);
   ck_assert_msg(st == 0, "%s: compiled sampler exited with %d", who, st);
   e2e_npy s;
@@ -152,22 +146,19 @@ static void check_sampler(const char *yaml, const char *bin, int build_st,
   e2e_npy_free(&s);
 }
 
-START_TEST(test_heun)
-{
+START_TEST(test_heun) {
   check_sampler(heun_yaml, heun_bin, st_heun, SEED_HEUN, "heun (models/gmm8-heun)", MAX_NFE);
 }
 END_TEST
 
-START_TEST(test_pmm500)
-{
+START_TEST(test_pmm500) {
   ck_assert_msg(setup_status == 0, "writing the 500-step model failed: %s", setup_error);
   check_sampler(pmm_yaml, pmm_bin, st_pmm, SEED_PMM, "pmm, 500 steps", 500);
 }
 END_TEST
 
 /* The criterion can fail: a target with one component 10% heavier. */
-START_TEST(test_control)
-{
+START_TEST(test_control) {
   double model, floor_;
   energy_reps(NULL, &model, &floor_);
   printf("control (component 0 has %.0f%% extra weight): energy distance %.5f, floor %.5f, "
@@ -181,15 +172,14 @@ START_TEST(test_control)
 END_TEST
 
 /* The constants above describe the two models; and gmm8 with 500 steps. */
-static int setup_models(void)
-{
+static int setup_models(void) {
   char *heun = tu_read_file(heun_yaml, NULL), *gmm8 = tu_read_file(env.gmm8_yaml, NULL);
   int rc = -1;
   const char *key = "steps: 200";
   char *at = gmm8 ? strstr(gmm8, key) : NULL;
   if (!heun || !at) {
-    e2e_format(setup_error, sizeof setup_error, "cannot read %s, or it lacks '%s'",
-               env.gmm8_yaml, key);
+    e2e_format(setup_error, sizeof setup_error, "cannot read %s, or it lacks '%s'", env.gmm8_yaml,
+               key);
   } else if (!strstr(gmm8, "end: 10000") || !strstr(gmm8, "std: 0.1}") ||
              !strstr(heun, "sigma_min: 0.01") || !strstr(heun, "std: 0.1}") ||
              !strstr(heun, "precision: 1.0") || !strstr(gmm8, "precision: 1.0")) {
@@ -207,14 +197,12 @@ static int setup_models(void)
   return rc;
 }
 
-int main(void)
-{
+int main(void) {
   if (e2e_env_init(&env, "energy") != 0 ||
       e2e_model_yaml("gmm8-heun", heun_yaml, sizeof heun_yaml) != 0)
     return EXIT_FAILURE;
   setup_status = setup_models();
-  if (setup_status != 0)
-    fprintf(stderr, "setup failed: %s\n", setup_error);
+  if (setup_status != 0) fprintf(stderr, "setup failed: %s\n", setup_error);
   st_heun = e2e_build(heun_yaml, "", env.dir, "gmm8_heun", heun_bin, sizeof heun_bin);
   if (setup_status == 0)
     st_pmm = e2e_build(pmm_yaml, "", env.dir, "gmm8_500", pmm_bin, sizeof pmm_bin);

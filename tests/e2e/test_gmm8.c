@@ -67,15 +67,13 @@ static e2e_env env;
 static char sampler[PATH_MAX];
 static int build_status = -1;
 
-static void component_mean(int k, double m[2])
-{
+static void component_mean(int k, double m[2]) {
   m[0] = RADIUS * cos(k * M_PI / 4.0);
   m[1] = RADIUS * sin(k * M_PI / 4.0);
 }
 
 /* Apply every acceptance check to the samples in path. */
-static void check_samples(const char *path, const char *who, unsigned long long seed)
-{
+static void check_samples(const char *path, const char *who, unsigned long long seed) {
   e2e_npy s;
   e2e_npy_load(path, N_SAMPLES, 2, &s);
   const float *x = s.a.data;
@@ -102,8 +100,7 @@ static void check_samples(const char *path, const char *who, unsigned long long 
       }
     }
     count[best]++;
-    if (bestd > farthest)
-      farthest = bestd;
+    if (bestd > farthest) farthest = bestd;
     if (bestd > STRAY_DIST) {
       strays++;
       continue;
@@ -116,12 +113,10 @@ static void check_samples(const char *path, const char *who, unsigned long long 
   }
 
   double prob[N_COMP];
-  for (int k = 0; k < N_COMP; k++)
-    prob[k] = 1.0 / N_COMP;
+  for (int k = 0; k < N_COMP; k++) prob[k] = 1.0 / N_COMP;
   double pval = tu_chisq_pvalue(count, prob, N_COMP);
   printf("%s seed %llu: counts", who, seed);
-  for (int k = 0; k < N_COMP; k++)
-    printf(" %llu", (unsigned long long)count[k]);
+  for (int k = 0; k < N_COMP; k++) printf(" %llu", (unsigned long long)count[k]);
   printf("; chi-square p = %.4g; strays (> %.2f from every mean) %ld, farthest %.4f\n", pval,
          STRAY_DIST, strays, farthest);
   ck_assert_msg(pval > 0.001,
@@ -151,8 +146,8 @@ static void check_samples(const char *path, const char *who, unsigned long long 
                     "%s seed %llu: component %d coordinate %d mean %.5f, want %.5f +- %.3f", who,
                     seed, k, d, mean, want_mean, MEAN_TOL);
       ck_assert_msg(fabs(sd - want_std) <= STD_REL_TOL * want_std,
-                    "%s seed %llu: component %d coordinate %d std %.5f, want %.5f +- %.0f%%",
-                    who, seed, k, d, sd, want_std, STD_REL_TOL * 100.0);
+                    "%s seed %llu: component %d coordinate %d std %.5f, want %.5f +- %.0f%%", who,
+                    seed, k, d, sd, want_std, STD_REL_TOL * 100.0);
     }
   }
   e2e_npy_free(&s);
@@ -160,12 +155,11 @@ static void check_samples(const char *path, const char *who, unsigned long long 
 
 /* The constants above describe models/gmm8/model.yaml; fail loudly if the
  * model changes under the test. */
-START_TEST(test_model_constants)
-{
+START_TEST(test_model_constants) {
   char *text = tu_read_file(env.gmm8_yaml, NULL);
   ck_assert_msg(text != NULL, "cannot read %s", env.gmm8_yaml);
-  const char *expect[] = {"precision: 1.0", "mean: 0.0", "end: 10000", "steps: 200",
-                          "std: 0.1", "output: posterior-mean"};
+  const char *expect[] = {"precision: 1.0", "mean: 0.0", "end: 10000",
+                          "steps: 200",     "std: 0.1",  "output: posterior-mean"};
   for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
     ck_assert_msg(strstr(text, expect[i]) != NULL,
                   "%s no longer contains '%s': update test_gmm8's constants", env.gmm8_yaml,
@@ -174,8 +168,7 @@ START_TEST(test_model_constants)
 }
 END_TEST
 
-START_TEST(test_compiled)
-{
+START_TEST(test_compiled) {
   ck_assert_msg(build_status == 0, "pmmc build of %s failed with status %d", env.gmm8_yaml,
                 build_status);
   char out[PATH_MAX];
@@ -187,22 +180,19 @@ START_TEST(test_compiled)
 }
 END_TEST
 
-START_TEST(test_interpreted)
-{
+START_TEST(test_interpreted) {
   char out[PATH_MAX];
   e2e_path(out, sizeof out, "%s/interp.npy", env.dir);
   printf("pmmc run: seed %llu, %d samples\n", SEED_INTERP, N_SAMPLES);
-  int st = tu_run("'%s' run '%s' -n %d --seed %llu -o '%s'", tu_pmmc(), env.gmm8_yaml,
-                  N_SAMPLES, SEED_INTERP, out);
+  int st = tu_run("'%s' run '%s' -n %d --seed %llu -o '%s'", tu_pmmc(), env.gmm8_yaml, N_SAMPLES,
+                  SEED_INTERP, out);
   ck_assert_msg(st == 0, "pmmc run on %s exited with %d", env.gmm8_yaml, st);
   check_samples(out, "interpreted", SEED_INTERP);
 }
 END_TEST
 
-int main(void)
-{
-  if (e2e_env_init(&env, "gmm8") != 0)
-    return EXIT_FAILURE;
+int main(void) {
+  if (e2e_env_init(&env, "gmm8") != 0) return EXIT_FAILURE;
   build_status = e2e_build(env.gmm8_yaml, "", env.dir, "gmm8", sampler, sizeof sampler);
 
   Suite *s = suite_create("e2e_gmm8");

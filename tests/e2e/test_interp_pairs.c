@@ -52,22 +52,22 @@ static int setup_status = -1;
 
 /* One model compared.  yaml == NULL: a shipped model (models/<shipped>). */
 typedef struct pair_case {
-  const char *name;   /* also the output file name */
+  const char *name; /* also the output file name */
   const char *shipped;
-  const char *yaml;   /* written to <scratch>/<name>.yaml */
-  uint64_t cols;      /* floats per sample */
-  int poisson;        /* a pair with Poisson draws: divergence tolerance */
-  int discrete;       /* outputs are symbol indices */
+  const char *yaml; /* written to <scratch>/<name>.yaml */
+  uint64_t cols;    /* floats per sample */
+  int poisson;      /* a pair with Poisson draws: divergence tolerance */
+  int discrete;     /* outputs are symbol indices */
 } pair_case;
 
-#define NORMAL_GRAPH(OUT)                                                      \
-  "network:\n"                                                                 \
-  "  kind: graph\n"                                                            \
-  "  layers:\n"                                                                \
-  "    - {name: temb, op: sinusoidal, input: time, dim: 16}\n"                 \
-  "    - {name: h0, op: concat, inputs: [mu, temb]}\n"                         \
-  "    - {name: fc1, op: dense, input: h0, units: 32, activation: silu}\n"     \
-  "    - {name: out, op: dense, units: " OUT "}\n"                             \
+#define NORMAL_GRAPH(OUT)                                                                          \
+  "network:\n"                                                                                     \
+  "  kind: graph\n"                                                                                \
+  "  layers:\n"                                                                                    \
+  "    - {name: temb, op: sinusoidal, input: time, dim: 16}\n"                                     \
+  "    - {name: h0, op: concat, inputs: [mu, temb]}\n"                                             \
+  "    - {name: fc1, op: dense, input: h0, units: 32, activation: silu}\n"                         \
+  "    - {name: out, op: dense, units: " OUT "}\n"                                                 \
   "  output: out\n"
 
 static const pair_case cases[] = {
@@ -77,8 +77,8 @@ static const pair_case cases[] = {
      "data: {shape: [2]}\n"
      "prior: {mean: 0.5, precision: 2.0}\n"
      "schedule: {kind: geometric, steps: 50, start: 0.05, end: 2000}\n"
-     "sampler: {kind: euler-maruyama, output: posterior-mean}\n" NORMAL_GRAPH("2")
-     "weights: normal.safetensors\n",
+     "sampler: {kind: euler-maruyama, output: posterior-mean}\n" NORMAL_GRAPH(
+         "2") "weights: normal.safetensors\n",
      2, 0, 0},
     {"normal_graph_heun", NULL,
      "name: normal_graph_heun\n"
@@ -86,8 +86,8 @@ static const pair_case cases[] = {
      "data: {shape: [2]}\n"
      "prior: {mean: 0.5, precision: 2.0}\n"
      "schedule: {kind: karras, steps: 20, sigma_min: 0.02, sigma_max: 20, rho: 7}\n"
-     "sampler: {kind: heun, output: prediction}\n" NORMAL_GRAPH("2")
-     "weights: normal.safetensors\n",
+     "sampler: {kind: heun, output: prediction}\n" NORMAL_GRAPH(
+         "2") "weights: normal.safetensors\n",
      2, 0, 0},
     {"normal_exact_em", NULL, NULL /* gmm8 with euler-maruyama, see setup */, 2, 0, 0},
     {"normal_exact_heun", "gmm8-heun", NULL, 2, 0, 0},
@@ -107,8 +107,8 @@ static const pair_case cases[] = {
      "data: {shape: [3]}\n"
      "prior: {shape: 2.0, rate: 1.0}\n"
      "schedule: {kind: geometric, steps: 50, start: 0.01, end: 500}\n"
-     "sampler: {kind: pmm, output: posterior-mean}\n" NORMAL_GRAPH("3, activation: softplus")
-     "weights: gamma.safetensors\n",
+     "sampler: {kind: pmm, output: posterior-mean}\n" NORMAL_GRAPH(
+         "3, activation: softplus") "weights: gamma.safetensors\n",
      3, 1, 0},
     {"gamma_graph_pred", NULL,
      "name: gamma_graph_pred\n"
@@ -116,8 +116,8 @@ static const pair_case cases[] = {
      "data: {shape: [3]}\n"
      "prior: {shape: 2.0, rate: 1.0}\n"
      "schedule: {kind: table, values: [0.1, 0.3, 1, 3, 10, 30, 100, 300]}\n"
-     "sampler: {kind: pmm, output: prediction}\n" NORMAL_GRAPH("3, activation: softplus")
-     "weights: gamma.safetensors\n",
+     "sampler: {kind: pmm, output: prediction}\n" NORMAL_GRAPH(
+         "3, activation: softplus") "weights: gamma.safetensors\n",
      3, 1, 0},
     {"categorical_exact", "words50", NULL, 8, 1, 1},
     {"categorical_graph", NULL,
@@ -165,8 +165,7 @@ static int build_st[N_CASES];
 
 /* The three random networks: input mu (2, 3, or [L, K] = [4, 5] flattened
  * to 20) and 16 time features. */
-static int write_weights(void)
-{
+static int write_weights(void) {
   static const struct {
     const char *file;
     uint64_t mu_len;
@@ -183,8 +182,7 @@ static int write_weights(void)
 }
 
 /* Four atoms in R^2 with unequal weights for normal_atoms. */
-static int write_atoms(void)
-{
+static int write_atoms(void) {
   static const float atoms[] = {0.0f, 0.0f, 1.0f, 2.0f, -1.0f, 1.0f, 2.0f, -1.0f};
   static const float weights[] = {0.1f, 0.2f, 0.3f, 0.4f};
   uint64_t ashape[2] = {4, 2}, wshape[1] = {4};
@@ -198,15 +196,14 @@ static int write_atoms(void)
 }
 
 /* gmm8 with sampler euler-maruyama. */
-static int write_gmm8_em(const char *path)
-{
+static int write_gmm8_em(const char *path) {
   char *text = tu_read_file(env.gmm8_yaml, NULL);
   const char *key = "sampler: {kind: pmm,";
   char *at = text ? strstr(text, key) : NULL;
   int rc = -1;
   if (!at) {
-    e2e_format(setup_error, sizeof setup_error, "cannot read %s, or it lacks '%s'",
-               env.gmm8_yaml, key);
+    e2e_format(setup_error, sizeof setup_error, "cannot read %s, or it lacks '%s'", env.gmm8_yaml,
+               key);
   } else {
     size_t head = (size_t)(at - text);
     char *out = malloc(strlen(text) + 64);
@@ -224,30 +221,25 @@ static int write_gmm8_em(const char *path)
   return rc;
 }
 
-static int setup_models(void)
-{
+static int setup_models(void) {
   printf("random weights: GSL mt19937, seeds %lu + i, std 1/sqrt(fan_in)\n", WEIGHT_SEED);
-  if (write_weights() != 0 || write_atoms() != 0)
-    return -1;
+  if (write_weights() != 0 || write_atoms() != 0) return -1;
   for (size_t i = 0; i < N_CASES; i++) {
     const pair_case *c = &cases[i];
     if (c->shipped) {
-      if (e2e_model_yaml(c->shipped, yaml_path[i], sizeof yaml_path[i]) != 0)
-        return -1;
+      if (e2e_model_yaml(c->shipped, yaml_path[i], sizeof yaml_path[i]) != 0) return -1;
       continue;
     }
     if (e2e_format(yaml_path[i], sizeof yaml_path[i], "%s/%s.yaml", env.dir, c->name) != 0)
       return -1;
     int rc = c->yaml ? e2e_write_text(yaml_path[i], c->yaml, setup_error, sizeof setup_error)
                      : write_gmm8_em(yaml_path[i]);
-    if (rc != 0)
-      return -1;
+    if (rc != 0) return -1;
   }
   return 0;
 }
 
-START_TEST(test_pair)
-{
+START_TEST(test_pair) {
   const pair_case *c = &cases[_i];
   ck_assert_msg(setup_status == 0, "writing the models failed: %s", setup_error);
   ck_assert_msg(build_st[_i] == 0, "%s: pmmc build of %s failed with status %d", c->name,
@@ -272,21 +264,18 @@ START_TEST(test_pair)
     size_t where;
     const float *ra = a + i * c->cols, *rb = b + i * c->cols;
     for (uint64_t k = 0; k < c->cols; k++) {
-      ck_assert_msg(isfinite(rb[k]), "%s: interpreted sample %zu value %llu is not finite",
-                    c->name, i, (unsigned long long)k);
-      if (memcmp(&ra[k], &rb[k], sizeof(float)) != 0)
-        bits++;
+      ck_assert_msg(isfinite(rb[k]), "%s: interpreted sample %zu value %llu is not finite", c->name,
+                    i, (unsigned long long)k);
+      if (memcmp(&ra[k], &rb[k], sizeof(float)) != 0) bits++;
     }
     double d = e2e_max_scaled_diff(ra, rb, c->cols, &where);
-    if (c->discrete && d > 0.0)
-      d = INFINITY;
+    if (c->discrete && d > 0.0) d = INFINITY;
     if (d > TOL) {
       if (!c->poisson)
         ck_abort_msg("%s: sample %zu value %zu: compiled %.9g, interpreted %.9g (tolerance %.0e "
                      "relative to 1 + |value|)",
                      c->name, i, where, (double)ra[where], (double)rb[where], TOL);
-      if (diverged++ == 0)
-        first_diverged = i;
+      if (diverged++ == 0) first_diverged = i;
     } else if (d > worst) {
       worst = d;
     }
@@ -315,13 +304,10 @@ START_TEST(test_pair)
 }
 END_TEST
 
-int main(void)
-{
-  if (e2e_env_init(&env, "interp-pairs") != 0)
-    return EXIT_FAILURE;
+int main(void) {
+  if (e2e_env_init(&env, "interp-pairs") != 0) return EXIT_FAILURE;
   setup_status = setup_models();
-  if (setup_status != 0)
-    fprintf(stderr, "setup failed: %s\n", setup_error);
+  if (setup_status != 0) fprintf(stderr, "setup failed: %s\n", setup_error);
   for (size_t i = 0; i < N_CASES; i++)
     build_st[i] = setup_status == 0 ? e2e_build(yaml_path[i], "", env.dir, cases[i].name,
                                                 bin_path[i], sizeof bin_path[i])

@@ -38,17 +38,16 @@
 
 static e2e_env env;
 static char yaml_post[PATH_MAX], yaml_pred[PATH_MAX];
-static char bin_post0[PATH_MAX], bin_post3[PATH_MAX], bin_pred0[PATH_MAX],
-    bin_pred3[PATH_MAX], bin_gmm8[PATH_MAX];
+static char bin_post0[PATH_MAX], bin_post3[PATH_MAX], bin_pred0[PATH_MAX], bin_pred3[PATH_MAX],
+    bin_gmm8[PATH_MAX];
 static int setup_status = -1; /* model files written */
 static int st_post0 = -1, st_post3 = -1, st_pred0 = -1, st_pred3 = -1, st_gmm8 = -1;
 static char setup_error[512];
 
-static const char model_head[] =
-    "pair: normal-normal\n"
-    "data: {shape: [2]}\n"
-    "prior: {mean: 0.5, precision: 2.0}\n"
-    "schedule: {kind: geometric, steps: 50, start: 0.05, end: 2000}\n";
+static const char model_head[] = "pair: normal-normal\n"
+                                 "data: {shape: [2]}\n"
+                                 "prior: {mean: 0.5, precision: 2.0}\n"
+                                 "schedule: {kind: geometric, steps: 50, start: 0.05, end: 2000}\n";
 
 static const char model_network[] =
     "network:\n"
@@ -81,16 +80,14 @@ typedef struct param_layer {
 } param_layer;
 
 static const param_layer params[] = {
-    {"fc1", 0, 34, 64, 1}, {"fc2", 0, 64, 64, 1}, {"ln", 1, 64, 64, 1},
-    {"ga", 0, 64, 48, 1},  {"th", 0, 64, 48, 1},  {"rl", 0, 48, 32, 1},
-    {"sg", 0, 48, 32, 1},  {"sp", 0, 48, 32, 1},  {"lin", 0, 97, 16, 0},
-    {"out", 0, 16, 2, 1},
+    {"fc1", 0, 34, 64, 1}, {"fc2", 0, 64, 64, 1}, {"ln", 1, 64, 64, 1}, {"ga", 0, 64, 48, 1},
+    {"th", 0, 64, 48, 1},  {"rl", 0, 48, 32, 1},  {"sg", 0, 48, 32, 1}, {"sp", 0, 48, 32, 1},
+    {"lin", 0, 97, 16, 0}, {"out", 0, 16, 2, 1},
 };
 
 /* Gaussian weights with std 1/sqrt(fan_in) (dense weight and bias);
  * layernorm gamma 1 + 0.1 N(0,1), beta 0.1 N(0,1). */
-static int write_weights(const char *path)
-{
+static int write_weights(const char *path) {
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   if (!r) {
     e2e_format(setup_error, sizeof setup_error, "gsl_rng_alloc failed");
@@ -117,30 +114,25 @@ static int write_weights(const char *path)
       for (uint64_t i = 0; rc == 0 && i < p->units; i++)
         buf[i] = (float)(0.1 * gsl_ran_gaussian(r, 1.0));
       e2e_format(name, sizeof name, "%s.bias", p->name);
-      if (rc == 0)
-        rc = weight_set_add(&ws, name, 1, shape, buf);
+      if (rc == 0) rc = weight_set_add(&ws, name, 1, shape, buf);
     } else {
       double sd = 1.0 / sqrt((double)p->in);
       uint64_t wshape[2] = {p->units, p->in}, bshape[1] = {p->units};
-      for (uint64_t i = 0; i < p->units * p->in; i++)
-        buf[i] = (float)gsl_ran_gaussian(r, sd);
+      for (uint64_t i = 0; i < p->units * p->in; i++) buf[i] = (float)gsl_ran_gaussian(r, sd);
       e2e_format(name, sizeof name, "%s.weight", p->name);
       rc = weight_set_add(&ws, name, 2, wshape, buf);
       if (rc == 0 && p->bias) {
-        for (uint64_t i = 0; i < p->units; i++)
-          buf[i] = (float)gsl_ran_gaussian(r, sd);
+        for (uint64_t i = 0; i < p->units; i++) buf[i] = (float)gsl_ran_gaussian(r, sd);
         e2e_format(name, sizeof name, "%s.bias", p->name);
         rc = weight_set_add(&ws, name, 1, bshape, buf);
       }
     }
-    if (rc != 0)
-      e2e_format(setup_error, sizeof setup_error, "weight_set_add(%s) failed", name);
+    if (rc != 0) e2e_format(setup_error, sizeof setup_error, "weight_set_add(%s) failed", name);
   }
   if (rc == 0) {
     char err[256];
     rc = weights_save_safetensors(path, &ws, err, sizeof err);
-    if (rc != 0)
-      e2e_format(setup_error, sizeof setup_error, "weights_save_safetensors: %s", err);
+    if (rc != 0) e2e_format(setup_error, sizeof setup_error, "weights_save_safetensors: %s", err);
   }
   free(buf);
   weight_set_free(&ws);
@@ -148,8 +140,7 @@ static int write_weights(const char *path)
   return rc;
 }
 
-static int write_yaml(const char *path, const char *name, const char *output)
-{
+static int write_yaml(const char *path, const char *name, const char *output) {
   FILE *f = fopen(path, "w");
   if (!f) {
     e2e_format(setup_error, sizeof setup_error, "cannot write %s", path);
@@ -165,8 +156,7 @@ static int write_yaml(const char *path, const char *name, const char *output)
   return 0;
 }
 
-static int setup_models(void)
-{
+static int setup_models(void) {
   char path[PATH_MAX];
   if (e2e_format(path, sizeof path, "%s/rnd.safetensors", env.dir) != 0 ||
       e2e_format(yaml_post, sizeof yaml_post, "%s/rnd.yaml", env.dir) != 0 ||
@@ -176,33 +166,29 @@ static int setup_models(void)
   }
   printf("random weights: seed %lu (mt19937), std 1/sqrt(fan_in), written to %s\n", WEIGHT_SEED,
          path);
-  if (write_weights(path) != 0)
-    return -1;
+  if (write_weights(path) != 0) return -1;
   if (write_yaml(yaml_post, "rnd", "posterior-mean") != 0 ||
       write_yaml(yaml_pred, "rndpred", "prediction") != 0)
     return -1;
   return 0;
 }
 
-static void require_setup(void)
-{
+static void require_setup(void) {
   ck_assert_msg(setup_status == 0, "writing the random-weight model failed: %s", setup_error);
 }
 
 /* Run the compiled sampler and `pmmc run` on yaml with the same seed and
  * compare every value. */
-static void compare(const char *yaml, const char *bin, int build_st, const char *what)
-{
-  ck_assert_msg(build_st == 0, "%s: pmmc build of %s failed with status %d", what, yaml,
-                build_st);
+static void compare(const char *yaml, const char *bin, int build_st, const char *what) {
+  ck_assert_msg(build_st == 0, "%s: pmmc build of %s failed with status %d", what, yaml, build_st);
   char cpath[PATH_MAX], ipath[PATH_MAX];
   e2e_path(cpath, sizeof cpath, "%s.compiled.npy", bin);
   e2e_path(ipath, sizeof ipath, "%s.interp.npy", bin);
   printf("%s: seed %llu, -n %d\n", what, SAMPLE_SEED, N_SAMPLES);
   int st = tu_run("'%s' -s %llu -n %d -o '%s'", bin, SAMPLE_SEED, N_SAMPLES, cpath);
   ck_assert_msg(st == 0, "%s: compiled sampler exited with %d", what, st);
-  st = tu_run("'%s' run '%s' -s %llu -n %d -o '%s'", tu_pmmc(), yaml, SAMPLE_SEED, N_SAMPLES,
-              ipath);
+  st =
+      tu_run("'%s' run '%s' -s %llu -n %d -o '%s'", tu_pmmc(), yaml, SAMPLE_SEED, N_SAMPLES, ipath);
   ck_assert_msg(st == 0, "%s: pmmc run exited with %d", what, st);
 
   e2e_npy c, i;
@@ -211,12 +197,10 @@ static void compare(const char *yaml, const char *bin, int build_st, const char 
   size_t n = 2 * N_SAMPLES, where, differing = 0;
   double sum[2] = {0}, sumsq[2] = {0};
   for (size_t k = 0; k < n; k++) {
-    if (!isfinite(i.a.data[k]))
-      ck_abort_msg("%s: interpreted value %zu is not finite", what, k);
+    if (!isfinite(i.a.data[k])) ck_abort_msg("%s: interpreted value %zu is not finite", what, k);
     sum[k % 2] += i.a.data[k];
     sumsq[k % 2] += (double)i.a.data[k] * i.a.data[k];
-    if (memcmp(&c.a.data[k], &i.a.data[k], sizeof(float)) != 0)
-      differing++;
+    if (memcmp(&c.a.data[k], &i.a.data[k], sizeof(float)) != 0) differing++;
   }
   /* Non-vacuity: the samples must actually vary (a pipeline that ignored the
    * noise or the network would agree with itself trivially). */
@@ -239,8 +223,7 @@ static void compare(const char *yaml, const char *bin, int build_st, const char 
   e2e_npy_free(&i);
 }
 
-START_TEST(test_check_accepts_model)
-{
+START_TEST(test_check_accepts_model) {
   require_setup();
   int st = tu_run("'%s' check '%s'", tu_pmmc(), yaml_post);
   ck_assert_msg(st == 0, "pmmc check rejects the generated model %s (status %d)", yaml_post, st);
@@ -249,44 +232,37 @@ START_TEST(test_check_accepts_model)
 }
 END_TEST
 
-START_TEST(test_posterior_mean_O0)
-{
+START_TEST(test_posterior_mean_O0) {
   require_setup();
   compare(yaml_post, bin_post0, st_post0, "graph, posterior-mean, -O0");
 }
 END_TEST
 
-START_TEST(test_posterior_mean_O3)
-{
+START_TEST(test_posterior_mean_O3) {
   require_setup();
   compare(yaml_post, bin_post3, st_post3, "graph, posterior-mean, -O3");
 }
 END_TEST
 
-START_TEST(test_prediction_O0)
-{
+START_TEST(test_prediction_O0) {
   require_setup();
   compare(yaml_pred, bin_pred0, st_pred0, "graph, prediction, -O0");
 }
 END_TEST
 
-START_TEST(test_prediction_O3)
-{
+START_TEST(test_prediction_O3) {
   require_setup();
   compare(yaml_pred, bin_pred3, st_pred3, "graph, prediction, -O3");
 }
 END_TEST
 
-START_TEST(test_gmm8_exact)
-{
+START_TEST(test_gmm8_exact) {
   compare(env.gmm8_yaml, bin_gmm8, st_gmm8, "gmm8 (exact network), -O2");
 }
 END_TEST
 
-int main(void)
-{
-  if (e2e_env_init(&env, "interp") != 0)
-    return EXIT_FAILURE;
+int main(void) {
+  if (e2e_env_init(&env, "interp") != 0) return EXIT_FAILURE;
   setup_status = setup_models();
   if (setup_status == 0) {
     st_post0 = e2e_build(yaml_post, "-O0", env.dir, "rnd_O0", bin_post0, sizeof bin_post0);

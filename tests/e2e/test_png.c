@@ -54,33 +54,27 @@ static int build_st[N_CASES] = {-1, -1};
 
 static uint32_t crc_table[256];
 
-static void crc_init(void)
-{
+static void crc_init(void) {
   for (uint32_t n = 0; n < 256; n++) {
     uint32_t c = n;
-    for (int k = 0; k < 8; k++)
-      c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
     crc_table[n] = c;
   }
 }
 
-static uint32_t crc32_of(const unsigned char *p, size_t n)
-{
+static uint32_t crc32_of(const unsigned char *p, size_t n) {
   uint32_t c = 0xffffffffu;
-  for (size_t i = 0; i < n; i++)
-    c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+  for (size_t i = 0; i < n; i++) c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
   return c ^ 0xffffffffu;
 }
 
-static uint32_t be32(const unsigned char *p)
-{
+static uint32_t be32(const unsigned char *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* Check the chunk structure; returns IHDR's width and height. */
 static void check_structure(const char *path, uint32_t channels, uint32_t *width,
-                            uint32_t *height)
-{
+                            uint32_t *height) {
   size_t len;
   unsigned char *b = (unsigned char *)tu_read_file(path, &len);
   ck_assert_msg(b != NULL, "cannot read %s", path);
@@ -98,22 +92,19 @@ static void check_structure(const char *path, uint32_t channels, uint32_t *width
     ck_assert_msg(crc == crc32_of(type, 4 + (size_t)n), "%s: bad CRC in chunk %.4s at byte %zu",
                   path, (const char *)type, off);
     if (chunks == 0) {
-      ck_assert_msg(memcmp(type, "IHDR", 4) == 0 && n == 13, "%s: first chunk is not IHDR",
-                    path);
+      ck_assert_msg(memcmp(type, "IHDR", 4) == 0 && n == 13, "%s: first chunk is not IHDR", path);
       const unsigned char *h = type + 4;
       *width = be32(h);
       *height = be32(h + 4);
       ck_assert_msg(h[8] == 8, "%s: bit depth %u, expected 8", path, h[8]);
-      ck_assert_msg(h[9] == (channels == 3 ? 2 : 0), "%s: colour type %u, expected %u", path,
-                    h[9], channels == 3 ? 2u : 0u);
+      ck_assert_msg(h[9] == (channels == 3 ? 2 : 0), "%s: colour type %u, expected %u", path, h[9],
+                    channels == 3 ? 2u : 0u);
       ck_assert_msg(h[10] == 0 && h[11] == 0 && h[12] == 0,
-                    "%s: compression/filter/interlace %u/%u/%u, expected 0/0/0", path, h[10],
-                    h[11], h[12]);
+                    "%s: compression/filter/interlace %u/%u/%u, expected 0/0/0", path, h[10], h[11],
+                    h[12]);
     }
-    if (memcmp(type, "IDAT", 4) == 0)
-      saw_data = 1;
-    if (memcmp(type, "IEND", 4) == 0)
-      saw_end = 1;
+    if (memcmp(type, "IDAT", 4) == 0) saw_data = 1;
+    if (memcmp(type, "IEND", 4) == 0) saw_end = 1;
     chunks++;
     off += 12 + (size_t)n;
   }
@@ -123,16 +114,13 @@ static void check_structure(const char *path, uint32_t channels, uint32_t *width
   free(b);
 }
 
-static int expected_level(double v, double lo, double hi)
-{
-  if (isnan(v))
-    return 0;
+static int expected_level(double v, double lo, double hi) {
+  if (isnan(v)) return 0;
   double x = nearbyint(255.0 * (v - lo) / (hi - lo));
   return x < 0.0 ? 0 : x > 255.0 ? 255 : (int)x;
 }
 
-START_TEST(test_png)
-{
+START_TEST(test_png) {
   const image_case *c = &cases[_i];
   ck_assert_msg(setup_status == 0, "setup failed: %s", setup_error);
   ck_assert_msg(build_st[_i] == 0, "%s: pmmc build failed with status %d", c->name, build_st[_i]);
@@ -154,22 +142,20 @@ START_TEST(test_png)
     e2e_npy_load_shape(npy, N_SAMPLES, 3, shape, &s);
 
   uint32_t cols = 1;
-  while (cols * cols < N_SAMPLES)
-    cols++;
+  while (cols * cols < N_SAMPLES) cols++;
   uint32_t rows = (N_SAMPLES + cols - 1) / cols;
   uint32_t want_w = cols * (c->w + 1) - 1, want_h = rows * (c->h + 1) - 1;
   uint32_t width = 0, height = 0;
   crc_init();
   check_structure(png, c->channels, &width, &height);
   ck_assert_msg(width == want_w && height == want_h,
-                "%s: image is %u x %u, expected %u x %u (%u x %u cells of %u x %u)", c->name,
-                width, height, want_w, want_h, cols, rows, c->w, c->h);
+                "%s: image is %u x %u, expected %u x %u (%u x %u cells of %u x %u)", c->name, width,
+                height, want_w, want_h, cols, rows, c->w, c->h);
 
   png_image img;
   memset(&img, 0, sizeof img);
   img.version = PNG_IMAGE_VERSION;
-  ck_assert_msg(png_image_begin_read_from_file(&img, png) != 0, "%s: libpng: %s", png,
-                img.message);
+  ck_assert_msg(png_image_begin_read_from_file(&img, png) != 0, "%s: libpng: %s", png, img.message);
   img.format = c->channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
   size_t stride = (size_t)width * c->channels;
   unsigned char *pix = malloc(stride * height);
@@ -187,15 +173,13 @@ START_TEST(test_png)
       for (uint32_t ch = 0; ch < c->channels; ch++) {
         int got = pix[(size_t)y * stride + (size_t)x * c->channels + ch];
         int want = gap ? GAP
-                       : expected_level(s.a.data[(size_t)cell * elems +
-                                                 ((size_t)ch * c->h + py) * c->w + px],
-                                        c->lo, c->hi);
+                       : expected_level(
+                             s.a.data[(size_t)cell * elems + ((size_t)ch * c->h + py) * c->w + px],
+                             c->lo, c->hi);
         int d = abs(got - want);
-        ck_assert_msg(d <= (gap ? 0 : 1),
-                      "%s: pixel (%u, %u) channel %u is %d, expected %d (%s)", c->name, x, y, ch,
-                      got, want, gap ? "gap" : "sample value");
-        if (d > worst)
-          worst = d;
+        ck_assert_msg(d <= (gap ? 0 : 1), "%s: pixel (%u, %u) channel %u is %d, expected %d (%s)",
+                      c->name, x, y, ch, got, want, gap ? "gap" : "sample value");
+        if (d > worst) worst = d;
         if (gap)
           gaps++;
         else
@@ -212,8 +196,7 @@ START_TEST(test_png)
 END_TEST
 
 /* Atoms: a few smooth patterns spanning the data range, so pixels vary. */
-static int write_model(const image_case *c, char *yaml, size_t len)
-{
+static int write_model(const image_case *c, char *yaml, size_t len) {
   enum { K = 3 };
   const uint32_t elems = c->channels * c->h * c->w;
   float *atoms = malloc((size_t)K * elems * sizeof *atoms);
@@ -246,10 +229,8 @@ static int write_model(const image_case *c, char *yaml, size_t len)
   return rc;
 }
 
-int main(void)
-{
-  if (e2e_env_init(&env, "png") != 0)
-    return EXIT_FAILURE;
+int main(void) {
+  if (e2e_env_init(&env, "png") != 0) return EXIT_FAILURE;
   setup_status = 0;
   for (size_t i = 0; i < N_CASES && setup_status == 0; i++) {
     char yaml[PATH_MAX];
@@ -257,8 +238,7 @@ int main(void)
     if (setup_status == 0)
       build_st[i] = e2e_build(yaml, "", env.dir, cases[i].name, bin[i], sizeof bin[i]);
   }
-  if (setup_status != 0)
-    fprintf(stderr, "setup failed: %s\n", setup_error);
+  if (setup_status != 0) fprintf(stderr, "setup failed: %s\n", setup_error);
 
   Suite *s = suite_create("e2e_png");
   TCase *tc = tcase_create("png");

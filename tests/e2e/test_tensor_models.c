@@ -138,8 +138,8 @@ int main(void) {
   for (int i = 0; i < 2; i++) {
     model_case *mc = &models[i];
     if (e2e_model_yaml(mc->name, mc->yaml, sizeof mc->yaml) != 0) return EXIT_FAILURE;
-    mc->build_status = e2e_build(mc->yaml, "--block-size 2", env.dir, mc->name, mc->exe,
-                                 sizeof mc->exe);
+    mc->build_status =
+        e2e_build(mc->yaml, "--block-size 2", env.dir, mc->name, mc->exe, sizeof mc->exe);
   }
   Suite *s = suite_create("tensor-models");
   TCase *tc = tcase_create("models");

@@ -27,30 +27,30 @@ static int setup_status = -1;
 static char setup_error[512];
 
 typedef struct bad_case {
-  const char *name;   /* <name>.yaml in the scratch directory */
+  const char *name; /* <name>.yaml in the scratch directory */
   const char *yaml;
   const char *marker; /* the offending value as written; its position is the location */
   const char *needle; /* a word the message must contain */
 } bad_case;
 
-#define CAT_HEAD                                                                \
-  "pair: dirichlet-categorical\n"                                              \
+#define CAT_HEAD                                                                                   \
+  "pair: dirichlet-categorical\n"                                                                  \
   "data: {shape: [8], vocab: \"_abcdefghijklmnopqrstuvwxyz\", padding: true}\n"
-#define CAT_TAIL                                                                \
-  "schedule: {kind: geometric, steps: 20, start: 0.01, end: 1000}\n"           \
+#define CAT_TAIL                                                                                   \
+  "schedule: {kind: geometric, steps: 20, start: 0.01, end: 1000}\n"                               \
   "network: {kind: exact, atoms: words.txt}\n"
-#define GAMMA_HEAD                                                              \
-  "pair: gamma-poisson\n"                                                      \
-  "data: {shape: [3]}\n"                                                       \
+#define GAMMA_HEAD                                                                                 \
+  "pair: gamma-poisson\n"                                                                          \
+  "data: {shape: [3]}\n"                                                                           \
   "prior: {shape: 1.0, rate: 1.0}\n"
-#define NORMAL_HEAD                                                             \
-  "pair: normal-normal\n"                                                      \
-  "data: {shape: [2]}\n"                                                       \
+#define NORMAL_HEAD                                                                                \
+  "pair: normal-normal\n"                                                                          \
+  "data: {shape: [2]}\n"                                                                           \
   "prior: {mean: 0.0, precision: 1.0}\n"
-#define NORMAL_TAIL                                                             \
-  "network:\n"                                                                 \
-  "  kind: exact\n"                                                            \
-  "  mixture:\n"                                                               \
+#define NORMAL_TAIL                                                                                \
+  "network:\n"                                                                                     \
+  "  kind: exact\n"                                                                                \
+  "  mixture:\n"                                                                                   \
   "    - {weight: 1.0, mean: [0.0, 1.0], std: 0.1}\n"
 
 static const bad_case cases[] = {
@@ -70,8 +70,7 @@ static const bad_case cases[] = {
      "prior: {concentration: 0.5}\n" CAT_TAIL,
      "\"_abc", "twice"},
     {"heun_gamma",
-     "name: bad\n" GAMMA_HEAD
-     "schedule: {kind: geometric, steps: 20, start: 0.01, end: 1000}\n"
+     "name: bad\n" GAMMA_HEAD "schedule: {kind: geometric, steps: 20, start: 0.01, end: 1000}\n"
      "sampler: {kind: heun, output: posterior-mean}\n"
      "network: {kind: exact, atoms: counts.npy}\n",
      "heun", "heun"},
@@ -80,8 +79,7 @@ static const bad_case cases[] = {
      "sampler: {kind: heun}\n" CAT_TAIL,
      "heun", "heun"},
     {"em_gamma",
-     "name: bad\n" GAMMA_HEAD
-     "schedule: {kind: geometric, steps: 20, start: 0.01, end: 1000}\n"
+     "name: bad\n" GAMMA_HEAD "schedule: {kind: geometric, steps: 20, start: 0.01, end: 1000}\n"
      "sampler: {kind: euler-maruyama}\n"
      "network: {kind: exact, atoms: counts.npy}\n",
      "euler-maruyama", "euler-maruyama"},
@@ -101,8 +99,7 @@ static const bad_case cases[] = {
 #define N_CASES (sizeof cases / sizeof cases[0])
 
 /* 1-based line and column of the first occurrence of marker in text. */
-static void locate(const char *text, const char *marker, int *line, int *col)
-{
+static void locate(const char *text, const char *marker, int *line, int *col) {
   const char *at = strstr(text, marker);
   ck_assert_msg(at != NULL, "marker '%s' not in its model", marker);
   *line = 1;
@@ -118,8 +115,7 @@ static void locate(const char *text, const char *marker, int *line, int *col)
 /* Build yaml into an empty directory; expect status 1, message containing
  * every needle, nothing written.  Returns the captured stderr. */
 static char *expect_build_error(const char *yaml, const char *tag, const char *const *needles,
-                                size_t nneedles)
-{
+                                size_t nneedles) {
   char outdir[PATH_MAX];
   e2e_path(outdir, sizeof outdir, "%s/out_%s", env.dir, tag);
   ck_assert_msg(mkdir(outdir, 0755) == 0, "mkdir %s: %s", outdir, strerror(errno));
@@ -127,15 +123,14 @@ static char *expect_build_error(const char *yaml, const char *tag, const char *c
   int st = tu_run_capture(NULL, &err, "'%s' build '%s' -o '%s/sampler'", tu_pmmc(), yaml, outdir);
   ck_assert_msg(st == 1, "%s: pmmc build exited with %d, expected 1; stderr: %s", tag, st, err);
   for (size_t i = 0; i < nneedles; i++)
-    ck_assert_msg(e2e_contains(err, needles[i]), "%s: the message does not contain '%s': %s",
-                  tag, needles[i], err);
+    ck_assert_msg(e2e_contains(err, needles[i]), "%s: the message does not contain '%s': %s", tag,
+                  needles[i], err);
   long left = e2e_count_entries(outdir);
   ck_assert_msg(left == 0, "%s: pmmc build left %ld file(s) in %s", tag, left, outdir);
   return err;
 }
 
-START_TEST(test_bad_value)
-{
+START_TEST(test_bad_value) {
   ck_assert_msg(setup_status == 0, "setup failed: %s", setup_error);
   const bad_case *c = &cases[_i];
   char yaml[PATH_MAX], where[PATH_MAX];
@@ -151,13 +146,11 @@ START_TEST(test_bad_value)
 END_TEST
 
 /* The atoms file's line, and in the hint the YAML's `atoms:` value. */
-static const char long_yaml[] =
-    "name: bad\n" CAT_HEAD "prior: {concentration: 0.5}\n"
-    "schedule: {kind: geometric, steps: 20, start: 0.01, end: 1000}\n"
-    "network: {kind: exact, atoms: long.txt}\n";
+static const char long_yaml[] = "name: bad\n" CAT_HEAD "prior: {concentration: 0.5}\n"
+                                "schedule: {kind: geometric, steps: 20, start: 0.01, end: 1000}\n"
+                                "network: {kind: exact, atoms: long.txt}\n";
 
-START_TEST(test_atoms_too_long)
-{
+START_TEST(test_atoms_too_long) {
   ck_assert_msg(setup_status == 0, "setup failed: %s", setup_error);
   char yaml[PATH_MAX], hint[PATH_MAX];
   e2e_path(yaml, sizeof yaml, "%s/long.yaml", env.dir);
@@ -171,8 +164,7 @@ START_TEST(test_atoms_too_long)
 }
 END_TEST
 
-static int setup_files(void)
-{
+static int setup_files(void) {
   char path[PATH_MAX];
   for (size_t i = 0; i < N_CASES; i++) {
     if (e2e_format(path, sizeof path, "%s/%s.yaml", env.dir, cases[i].name) != 0 ||
@@ -194,8 +186,7 @@ static int setup_files(void)
 }
 
 /* Non-vacuity: the same models with the bad value fixed build. */
-START_TEST(test_good_control)
-{
+START_TEST(test_good_control) {
   ck_assert_msg(setup_status == 0, "setup failed: %s", setup_error);
   static const char *good[] = {
       "name: good_cat\n" CAT_HEAD "prior: {concentration: 0.5, smoothing: 0.3}\n" CAT_TAIL,
@@ -203,8 +194,7 @@ START_TEST(test_good_control)
       "schedule: {kind: geometric, steps: 20, start: 0.01, end: 1000}\n"
       "sampler: {kind: pmm}\n"
       "network: {kind: exact, atoms: counts.npy}\n",
-      "name: good_normal\n" NORMAL_HEAD
-      "schedule: {kind: table, values: [0.1, 0.5, 0.6, 2.0]}\n"
+      "name: good_normal\n" NORMAL_HEAD "schedule: {kind: table, values: [0.1, 0.5, 0.6, 2.0]}\n"
       "sampler: {kind: heun}\n" NORMAL_TAIL,
   };
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
@@ -218,13 +208,10 @@ START_TEST(test_good_control)
 }
 END_TEST
 
-int main(void)
-{
-  if (e2e_env_init(&env, "value-errors") != 0)
-    return EXIT_FAILURE;
+int main(void) {
+  if (e2e_env_init(&env, "value-errors") != 0) return EXIT_FAILURE;
   setup_status = setup_files();
-  if (setup_status != 0)
-    fprintf(stderr, "setup failed: %s\n", setup_error);
+  if (setup_status != 0) fprintf(stderr, "setup failed: %s\n", setup_error);
 
   Suite *s = suite_create("e2e_value_errors");
   TCase *tc = tcase_create("value_errors");

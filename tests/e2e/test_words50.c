@@ -65,8 +65,7 @@ typedef struct word_set {
 } word_set;
 
 /* Parse words.txt: "word<TAB>weight" per line. */
-static void load_words(word_set *ws)
-{
+static void load_words(word_set *ws) {
   char path[PATH_MAX];
   e2e_path(path, sizeof path, "%s/models/words50/words.txt", tu_srcdir());
   char *text = tu_read_file(path, NULL);
@@ -88,14 +87,12 @@ static void load_words(word_set *ws)
   }
   free(text);
   ck_assert_msg(ws->n == 50, "%s has %zu words, expected 50", path, ws->n);
-  for (size_t k = 0; k < ws->n; k++)
-    ws->prob[k] /= sum;
+  for (size_t k = 0; k < ws->n; k++) ws->prob[k] /= sum;
 }
 
 /* Decode one row of symbol indices; asserts every index is a valid symbol
  * and that padding occurs only as a suffix. */
-static void decode_row(const float *row, char *out, size_t i, const char *who)
-{
+static void decode_row(const float *row, char *out, size_t i, const char *who) {
   size_t len = 0;
   int padded = 0;
   for (size_t l = 0; l < LEN; l++) {
@@ -108,8 +105,7 @@ static void decode_row(const float *row, char *out, size_t i, const char *who)
       padded = 1;
       continue;
     }
-    ck_assert_msg(!padded, "%s: sample %zu has a symbol after padding at position %zu", who, i,
-                  l);
+    ck_assert_msg(!padded, "%s: sample %zu has a symbol after padding at position %zu", who, i, l);
     out[len++] = vocab[c];
   }
   out[len] = '\0';
@@ -117,10 +113,8 @@ static void decode_row(const float *row, char *out, size_t i, const char *who)
 
 /* Sample, check membership and frequencies. */
 static void check_model(const char *bin, int build_st, const char *yaml, unsigned long long seed,
-                        const char *who)
-{
-  ck_assert_msg(build_st == 0, "%s: pmmc build of %s failed with status %d", who, yaml,
-                build_st);
+                        const char *who) {
+  ck_assert_msg(build_st == 0, "%s: pmmc build of %s failed with status %d", who, yaml, build_st);
   word_set ws;
   load_words(&ws);
   char out[PATH_MAX];
@@ -135,10 +129,9 @@ static void check_model(const char *bin, int build_st, const char *yaml, unsigne
     char w[LEN + 1];
     decode_row(s.a.data + i * LEN, w, i, who);
     size_t k = 0;
-    while (k < ws.n && strcmp(ws.word[k], w) != 0)
-      k++;
-    ck_assert_msg(k < ws.n, "%s seed %llu: sample %zu is '%s', not one of the 50 words", who,
-                  seed, i, w);
+    while (k < ws.n && strcmp(ws.word[k], w) != 0) k++;
+    ck_assert_msg(k < ws.n, "%s seed %llu: sample %zu is '%s', not one of the 50 words", who, seed,
+                  i, w);
     count[k]++;
   }
   double pval = tu_chisq_pvalue(count, ws.prob, ws.n);
@@ -156,26 +149,21 @@ static void check_model(const char *bin, int build_st, const char *yaml, unsigne
          who, seed, N_SAMPLES, pval, ws.n - 1, ws.word[worst], (unsigned long long)count[worst],
          ws.prob[worst] * N_SAMPLES, worst_z);
   ck_assert_msg(pval > 0.001,
-                "%s seed %llu: word frequencies fail chi-square against the weights: p = %.3g",
-                who, seed, pval);
+                "%s seed %llu: word frequencies fail chi-square against the weights: p = %.3g", who,
+                seed, pval);
   e2e_npy_free(&s);
 }
 
-START_TEST(test_smoothing0)
-{
-  check_model(bin0, st0, yaml0, SEED_EPS0, "words50 (smoothing 0)");
-}
+START_TEST(test_smoothing0) { check_model(bin0, st0, yaml0, SEED_EPS0, "words50 (smoothing 0)"); }
 END_TEST
 
-START_TEST(test_smoothing03)
-{
+START_TEST(test_smoothing03) {
   ck_assert_msg(setup_status == 0, "writing the smoothing-0.3 model failed: %s", setup_error);
   check_model(bin3, st3, yaml3, SEED_EPS3, "words50 (smoothing 0.3)");
 }
 END_TEST
 
-START_TEST(test_format_txt)
-{
+START_TEST(test_format_txt) {
   ck_assert_msg(st0 == 0, "pmmc build of %s failed with status %d", yaml0, st0);
   char npy[PATH_MAX], txt[PATH_MAX];
   e2e_path(npy, sizeof npy, "%s/txt.npy", env.dir);
@@ -199,8 +187,8 @@ START_TEST(test_format_txt)
     *nl = '\0';
     char want[LEN + 1];
     decode_row(s.a.data + i * LEN, want, i, "txt reference");
-    ck_assert_msg(strcmp(line, want) == 0, "%s line %zu is '%s', the npy row decodes to '%s'",
-                  txt, i + 1, line, want);
+    ck_assert_msg(strcmp(line, want) == 0, "%s line %zu is '%s', the npy row decodes to '%s'", txt,
+                  i + 1, line, want);
     line = nl + 1;
   }
   ck_assert_msg(*line == '\0', "%s has more than %d lines", txt, N_TXT);
@@ -211,12 +199,10 @@ START_TEST(test_format_txt)
 END_TEST
 
 /* The shipped model with smoothing 0.3, next to a copy of its words. */
-static int setup_smoothing(void)
-{
+static int setup_smoothing(void) {
   char path[PATH_MAX], *words = NULL, *model = NULL;
   int rc = -1;
-  if (e2e_format(path, sizeof path, "%s/models/words50/words.txt", tu_srcdir()) != 0)
-    goto out;
+  if (e2e_format(path, sizeof path, "%s/models/words50/words.txt", tu_srcdir()) != 0) goto out;
   words = tu_read_file(path, NULL);
   if (!words) {
     e2e_format(setup_error, sizeof setup_error, "cannot read %s", path);
@@ -243,8 +229,7 @@ out:
   return rc;
 }
 
-int main(void)
-{
+int main(void) {
   if (e2e_env_init(&env, "words50") != 0 || e2e_model_yaml("words50", yaml0, sizeof yaml0) != 0)
     return EXIT_FAILURE;
   st0 = e2e_build(yaml0, "", env.dir, "words50", bin0, sizeof bin0);

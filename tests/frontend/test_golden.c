@@ -38,22 +38,18 @@ static char **list_corpus(const char *suffix, size_t *count) {
   size_t n = 0, cap = 0;
   struct dirent *e;
   while ((e = readdir(d))) {
-    if (!has_suffix(e->d_name, suffix))
-      continue;
+    if (!has_suffix(e->d_name, suffix)) continue;
     if (n == cap) {
       cap = cap ? 2 * cap : 64;
       names = realloc(names, cap * sizeof *names);
-      if (!names)
-        exit(EXIT_FAILURE);
+      if (!names) exit(EXIT_FAILURE);
     }
     size_t len = strlen(e->d_name) - strlen(suffix);
-    if (!(names[n] = strndup(e->d_name, len)))
-      exit(EXIT_FAILURE);
+    if (!(names[n] = strndup(e->d_name, len))) exit(EXIT_FAILURE);
     n++;
   }
   closedir(d);
-  if (n)
-    qsort(names, n, sizeof *names, cmp_str);
+  if (n) qsort(names, n, sizeof *names, cmp_str);
   *count = n;
   return names;
 }
@@ -87,8 +83,7 @@ START_TEST(test_corpus_size) {
     ck_assert_msg(found, "%s/%s.err has no %s.yaml", corpus_dir, errs[i], errs[i]);
   }
   ck_assert_uint_eq(nerr, ncases);
-  for (size_t i = 0; i < nerr; i++)
-    free(errs[i]);
+  for (size_t i = 0; i < nerr; i++) free(errs[i]);
   free(errs);
 }
 END_TEST
@@ -100,14 +95,13 @@ START_TEST(test_corpus_case) {
   char *expected = tu_read_file(path, NULL);
   ck_assert_msg(expected != NULL, "%s is missing", path);
   char *out = NULL, *err = NULL;
-  int st = tu_run_capture(&out, &err, "cd '%s' && '%s' check '%s.yaml'", corpus_dir, tu_pmmc(),
-                          name);
+  int st =
+      tu_run_capture(&out, &err, "cd '%s' && '%s' check '%s.yaml'", corpus_dir, tu_pmmc(), name);
   if (strcmp(err, expected) != 0) {
     char la[256], lb[256];
     int line = first_diff_line(expected, err, la, lb, sizeof la);
-    fprintf(stderr,
-            "---- %s.yaml: expected stderr (%s.err)\n%s---- actual stderr\n%s---- end\n", name,
-            name, expected, err);
+    fprintf(stderr, "---- %s.yaml: expected stderr (%s.err)\n%s---- actual stderr\n%s---- end\n",
+            name, name, expected, err);
     ck_abort_msg("%s.yaml: stderr differs from %s.err at line %d:\n  expected: %s\n  actual:   %s",
                  name, name, line, la, lb);
   }
@@ -133,8 +127,7 @@ int main(void) {
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  for (size_t i = 0; i < ncases; i++)
-    free(cases[i]);
+  for (size_t i = 0; i < ncases; i++) free(cases[i]);
   free(cases);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -13,6 +13,18 @@
 #include "compiler/front/weights.h"
 #include "tests/util/testutil.h"
 
+static uint32_t bits_of(float f) {
+  uint32_t b;
+  memcpy(&b, &f, 4);
+  return b;
+}
+
+static float float_of(uint32_t b) {
+  float f;
+  memcpy(&f, &b, 4);
+  return f;
+}
+
 static char tmpdir[PATH_MAX];
 
 static void setup_tmp(void) { tu_make_tmpdir(tmpdir, sizeof tmpdir); }
@@ -23,11 +35,9 @@ static void write_st(const char *path, const char *json, const void *data, size_
   size_t hl = strlen(json);
   unsigned char *buf = malloc(8 + hl + n + 1);
   ck_assert_ptr_nonnull(buf);
-  for (int i = 0; i < 8; i++)
-    buf[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+  for (int i = 0; i < 8; i++) buf[i] = (unsigned char)((uint64_t)hl >> (8 * i));
   memcpy(buf + 8, json, hl);
-  if (n)
-    memcpy(buf + 8 + hl, data, n);
+  if (n) memcpy(buf + 8 + hl, data, n);
   tu_write_file(path, buf, 8 + hl + n);
   free(buf);
 }
@@ -49,9 +59,8 @@ START_TEST(test_safetensors_round_trip) {
   unsigned char *raw = (unsigned char *)tu_read_file(path, &len);
   ck_assert_ptr_nonnull(raw);
   uint64_t hl = 0;
-  for (int i = 7; i >= 0; i--)
-    hl = hl << 8 | raw[i];
-  ck_assert_uint_eq((8 + hl) % 8, 0);    /* data is 8-byte aligned */
+  for (int i = 7; i >= 0; i--) hl = hl << 8 | raw[i];
+  ck_assert_uint_eq((8 + hl) % 8, 0);     /* data is 8-byte aligned */
   ck_assert_uint_eq(len, 8 + hl + 7 * 4); /* F32 data follows */
   free(raw);
 
@@ -61,8 +70,7 @@ START_TEST(test_safetensors_round_trip) {
   const weight_tensor *tb = weights_find(&back, "b\"quoted");
   ck_assert(ta && tb);
   ck_assert(ta->rank == 2 && ta->shape[0] == 2 && ta->shape[1] == 3 && ta->count == 6);
-  for (int i = 0; i < 6; i++)
-    ck_assert_uint_eq(bits_of(ta->data[i]), bits_of(a[i]));
+  for (int i = 0; i < 6; i++) ck_assert_uint_eq(bits_of(ta->data[i]), bits_of(a[i]));
   ck_assert_uint_eq(bits_of(tb->data[0]), 0x7fc00001u);
 
   char h1[17], h2[17], h3[17];
@@ -89,7 +97,7 @@ START_TEST(test_f16_bf16_bits) {
   ck_assert(weights_f16_to_f32(0x3c00) == 1.0f);
   ck_assert(weights_f16_to_f32(0xc000) == -2.0f);
   ck_assert(weights_f16_to_f32(0x7bff) == 65504.0f);
-  ck_assert(weights_f16_to_f32(0x0001) == ldexpf(1.0f, -24)); /* smallest subnormal */
+  ck_assert(weights_f16_to_f32(0x0001) == ldexpf(1.0f, -24));    /* smallest subnormal */
   ck_assert(weights_f16_to_f32(0x03ff) == ldexpf(1023.0f, -24)); /* largest subnormal */
   ck_assert(weights_f16_to_f32(0x0400) == ldexpf(1.0f, -14));    /* smallest normal */
   ck_assert(weights_f16_to_f32(0x7c00) == INFINITY);
@@ -131,8 +139,7 @@ static void f64_bytes(const double *v, size_t n, unsigned char *out) {
   for (size_t i = 0; i < n; i++) {
     uint64_t b;
     memcpy(&b, &v[i], 8);
-    for (int k = 0; k < 8; k++)
-      out[8 * i + k] = (unsigned char)(b >> (8 * k));
+    for (int k = 0; k < 8; k++) out[8 * i + k] = (unsigned char)(b >> (8 * k));
   }
 }
 
@@ -178,9 +185,9 @@ START_TEST(test_safetensors_f64_and_duplicates) {
 END_TEST
 
 typedef struct bad_file {
-  const char *what;  /* also the file name */
-  const char *json;  /* NULL: raw bytes below */
-  size_t ndata;      /* bytes of data after the header */
+  const char *what; /* also the file name */
+  const char *json; /* NULL: raw bytes below */
+  size_t ndata;     /* bytes of data after the header */
   const char *raw;
   size_t nraw;
   const char *expect; /* a phrase the error must contain */
@@ -200,8 +207,8 @@ START_TEST(test_safetensors_malformed) {
        "data_offsets"},
       {"reversed", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,0]}}", 4, NULL, 0,
        "data_offsets"},
-      {"size_mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8,
-       NULL, 0, "does not match"},
+      {"size_mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, NULL,
+       0, "does not match"},
       {"shape_overflow",
        "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", 4,
        NULL, 0, "does not match"},

@@ -29,18 +29,6 @@ static void assert_rel(double got, double want, const char *what) {
                 what, got, want);
 }
 
-static uint32_t bits_of(float f) {
-  uint32_t b;
-  memcpy(&b, &f, 4);
-  return b;
-}
-
-static float float_of(uint32_t b) {
-  float f;
-  memcpy(&f, &b, 4);
-  return f;
-}
-
 /* Load a model from the source tree; the test fails with the diagnostics
  * when it does not load. */
 static void load_ok(const char *rel, model_spec *s) {
@@ -49,8 +37,7 @@ static void load_ok(const char *rel, model_spec *s) {
   diag_list dl;
   diag_list_init(&dl);
   int rc = spec_load(path, s, &dl);
-  if (rc != 0)
-    diag_print(&dl, stderr);
+  if (rc != 0) diag_print(&dl, stderr);
   ck_assert_msg(rc == 0, "spec_load(%s) failed", path);
   ck_assert_uint_eq(dl.errors, 0);
   diag_list_free(&dl);
@@ -128,8 +115,10 @@ START_TEST(test_graph_model) {
       strcat(joined, l->inputs[k]);
     }
     ck_assert_str_eq(joined, want[i].inputs);
-    ck_assert_msg(l->out.rank == 1 && l->out.dim[0] == want[i].out, "layer %s: out rank %u "
-                  "dim %u, expected [%u]", l->name, l->out.rank, l->out.dim[0], want[i].out);
+    ck_assert_msg(l->out.rank == 1 && l->out.dim[0] == want[i].out,
+                  "layer %s: out rank %u "
+                  "dim %u, expected [%u]",
+                  l->name, l->out.rank, l->out.dim[0], want[i].out);
     ck_assert_int_eq(l->loc.line, 12 + (int)i);
   }
   const spec_layer *L = s.network.layers;
@@ -152,7 +141,7 @@ START_TEST(test_graph_model) {
     const char *name;
     int seed;
     uint64_t count;
-  } tensors[] = {{"fc1.weight", 0, 40}, {"fc1.bias", 1, 5}, {"ln.weight", 2, 5},
+  } tensors[] = {{"fc1.weight", 0, 40}, {"fc1.bias", 1, 5},    {"ln.weight", 2, 5},
                  {"ln.bias", 3, 5},     {"fc2.weight", 4, 25}, {"out.weight", 5, 15},
                  {"out.bias", 6, 3}};
   for (size_t t = 0; t < 7; t++) {
@@ -175,8 +164,7 @@ START_TEST(test_graph_model) {
   spec_schedule_values(&s.schedule, a);
   assert_rel(a[0], 0.01, "A_1");
   ck_assert_msg(fabs(a[9] - 1e4) <= 1e-9 * 1e4, "A_10 = %.17g, expected 1e4 (rel 1e-9)", a[9]);
-  for (int i = 1; i < 10; i++)
-    ck_assert(a[i] > a[i - 1]);
+  for (int i = 1; i < 10; i++) ck_assert(a[i] > a[i - 1]);
   spec_free(&s);
 }
 END_TEST
@@ -205,8 +193,7 @@ START_TEST(test_gamma_model) {
   for (int i = 0; i < 20; i++)
     ck_assert_msg(s.network.atoms[i] == atoms[i], "atoms[%d] = %g, expected %g", i,
                   s.network.atoms[i], atoms[i]);
-  for (int i = 0; i < 5; i++)
-    assert_rel(s.network.atom_weights[i], weights[i], "atom weight");
+  for (int i = 0; i < 5; i++) assert_rel(s.network.atom_weights[i], weights[i], "atom weight");
   const char *tail = "tests/frontend/good/gamma_atoms.npy";
   size_t n = strlen(s.network.atoms_path);
   ck_assert(n >= strlen(tail));
@@ -224,8 +211,7 @@ START_TEST(test_words_model) {
   ck_assert_int_eq(s.pair, SPEC_PAIR_DIRICHLET_CATEGORICAL);
   ck_assert(s.rank == 1 && s.shape[0] == 6 && s.data_elems == 6);
   ck_assert_uint_eq(s.vocab_size, 7);
-  for (int i = 0; i < 7; i++)
-    ck_assert_str_eq(s.vocab[i], vocab[i]);
+  for (int i = 0; i < 7; i++) ck_assert_str_eq(s.vocab[i], vocab[i]);
   ck_assert_int_eq(s.pad_symbol, 0);
   ck_assert(s.prior_concentration == 0.5 && s.prior_smoothing == 0.3);
   /* words.txt: "abc\t2", "bead\t1", a blank line, "décade\t0.5" (CRLF), "cab\t5e-1". */
@@ -235,8 +221,10 @@ START_TEST(test_words_model) {
   ck_assert_uint_eq(s.network.natoms, 4);
   for (int k = 0; k < 4; k++) {
     for (int l = 0; l < 6; l++)
-      ck_assert_msg(s.network.atoms[k * 6 + l] == rows[k][l], "atom %d position %d = %g, "
-                    "expected %g", k, l, s.network.atoms[k * 6 + l], rows[k][l]);
+      ck_assert_msg(s.network.atoms[k * 6 + l] == rows[k][l],
+                    "atom %d position %d = %g, "
+                    "expected %g",
+                    k, l, s.network.atoms[k * 6 + l], rows[k][l]);
     assert_rel(s.network.atom_weights[k], weights[k], "sequence weight");
   }
   spec_free(&s);
@@ -281,8 +269,7 @@ START_TEST(test_schedule_values) {
 
   spec_schedule l = {.kind = SPEC_SCHEDULE_LINEAR, .steps = 5, .start = 1, .end = 3};
   spec_schedule_values(&l, a);
-  for (int i = 0; i < 5; i++)
-    assert_rel(a[i], 1 + 0.5 * i, "linear A_t");
+  for (int i = 0; i < 5; i++) assert_rel(a[i], 1 + 0.5 * i, "linear A_t");
 
   /* rho 2, sigma 16 -> 1: sigma_i = (4 + i/2 (1 - 4))^2 = 16, 6.25, 1. */
   spec_schedule k = {
@@ -295,8 +282,7 @@ START_TEST(test_schedule_values) {
   double vals[4] = {0.5, 1, 4, 9};
   spec_schedule t = {.kind = SPEC_SCHEDULE_TABLE, .steps = 4, .values = vals};
   spec_schedule_values(&t, a);
-  for (int i = 0; i < 4; i++)
-    ck_assert(a[i] == vals[i]);
+  for (int i = 0; i < 4; i++) ck_assert(a[i] == vals[i]);
 }
 END_TEST
 
@@ -381,8 +367,7 @@ static int load_tmp(const char *name, model_spec *s, diag_list *dl) {
 static void load_tmp_ok(const char *name, model_spec *s) {
   diag_list dl;
   int rc = load_tmp(name, s, &dl);
-  if (rc != 0)
-    diag_print(&dl, stderr);
+  if (rc != 0) diag_print(&dl, stderr);
   ck_assert_msg(rc == 0, "spec_load(%s) failed", name);
   diag_list_free(&dl);
 }
@@ -426,20 +411,19 @@ START_TEST(test_pair_defaults) {
   ck_assert_uint_eq(s.vocab_size, 2);
   ck_assert_uint_eq(s.network.natoms, 3);
   static const float rows[6] = {0, 1, 1, 0, 1, 1};
-  for (int i = 0; i < 6; i++)
-    ck_assert(s.network.atoms[i] == rows[i]);
-  for (int i = 0; i < 3; i++)
-    assert_rel(s.network.atom_weights[i], 1.0 / 3, "uniform weight");
+  for (int i = 0; i < 6; i++) ck_assert(s.network.atoms[i] == rows[i]);
+  for (int i = 0; i < 3; i++) assert_rel(s.network.atom_weights[i], 1.0 / 3, "uniform weight");
   spec_free(&s);
 }
 END_TEST
 
 /* `mu` of a dirichlet-categorical graph is [L, K]; so may the output be. */
 START_TEST(test_categorical_graph) {
-  write_tmp("cg.yaml", "name: cg\npair: dirichlet-categorical\ndata: {shape: [3], vocab: abcd}\n"
-                       SCHED "network:\n  kind: graph\n  layers:\n"
-                       "    - {name: t, op: concat, inputs: [time, time]}\n"
-                       "    - {name: out, op: add, inputs: [mu, mu]}\n");
+  write_tmp("cg.yaml",
+            "name: cg\npair: dirichlet-categorical\ndata: {shape: [3], vocab: abcd}\n" SCHED
+            "network:\n  kind: graph\n  layers:\n"
+            "    - {name: t, op: concat, inputs: [time, time]}\n"
+            "    - {name: out, op: add, inputs: [mu, mu]}\n");
   model_spec s;
   load_tmp_ok("cg.yaml", &s);
   ck_assert_uint_eq(s.network.nlayers, 2);
@@ -463,8 +447,7 @@ END_TEST
 /* Atoms as [k, D] or [k, *data.shape]; both give rows of D floats. */
 START_TEST(test_atoms_npy_shapes) {
   float v[12];
-  for (int i = 0; i < 12; i++)
-    v[i] = (float)i - 5.5f;
+  for (int i = 0; i < 12; i++) v[i] = (float)i - 5.5f;
   write_tmp_npy("flat.npy", 2, (const uint64_t[]){2, 6}, v, 12);
   write_tmp_npy("full.npy", 3, (const uint64_t[]){2, 2, 3}, v, 12);
   write_tmp_npy("w.npy", 1, (const uint64_t[]){2}, (const float[]){3e38f, 1e38f}, 2);
@@ -480,8 +463,7 @@ START_TEST(test_atoms_npy_shapes) {
     load_tmp_ok("a.yaml", &s);
     ck_assert(s.prior_mean == -1.0 && s.prior_precision == 4.0);
     ck_assert_uint_eq(s.network.natoms, 2);
-    for (int i = 0; i < 12; i++)
-      ck_assert(s.network.atoms[i] == v[i]);
+    for (int i = 0; i < 12; i++) ck_assert(s.network.atoms[i] == v[i]);
     /* huge weights normalise without overflow */
     double w0 = 3e38f, w1 = 1e38f;
     assert_rel(s.network.atom_weights[0], w0 / (w0 + w1), "weight 0");
@@ -524,8 +506,8 @@ START_TEST(test_atoms_text_errors) {
     ck_assert_msg(d->line == want[i].line && d->col == want[i].col,
                   "error %zu at %d:%d, expected %d:%d (%s)", i, d->line, d->col, want[i].line,
                   want[i].col, d->message);
-    ck_assert_msg(strstr(d->message, want[i].phrase), "error %zu: '%s' lacks '%s'", i,
-                  d->message, want[i].phrase);
+    ck_assert_msg(strstr(d->message, want[i].phrase), "error %zu: '%s' lacks '%s'", i, d->message,
+                  want[i].phrase);
   }
   ck_assert_ptr_nonnull(strstr(dl.items[0].hint, "e.yaml:5:31"));
   ck_assert_ptr_null(s.name);
@@ -547,12 +529,10 @@ static void write_tmp_weights(const char *file, const tensor_spec *t, size_t n) 
   weight_set_init(&ws);
   for (size_t i = 0; i < n; i++) {
     uint64_t count = 1;
-    for (uint32_t d = 0; d < t[i].rank; d++)
-      count *= t[i].shape[d];
+    for (uint32_t d = 0; d < t[i].rank; d++) count *= t[i].shape[d];
     float *v = malloc(count * sizeof *v);
     ck_assert_ptr_nonnull(v);
-    for (uint64_t k = 0; k < count; k++)
-      v[k] = 0.25f;
+    for (uint64_t k = 0; k < count; k++) v[k] = 0.25f;
     ck_assert_int_eq(weight_set_add(&ws, t[i].name, t[i].rank, t[i].shape, v), 0);
     free(v);
   }
@@ -564,13 +544,12 @@ static void write_tmp_weights(const char *file, const tensor_spec *t, size_t n) 
 
 static const spec_layer *layer_named(const model_spec *s, const char *name) {
   for (size_t i = 0; i < s->network.nlayers; i++)
-    if (!strcmp(s->network.layers[i].name, name))
-      return &s->network.layers[i];
+    if (!strcmp(s->network.layers[i].name, name)) return &s->network.layers[i];
   ck_abort_msg("no layer '%s'", name);
   return NULL;
 }
 
-#define SHAPE(...) \
+#define SHAPE(...)                                                                                 \
   tshape_make(sizeof((uint32_t[]){__VA_ARGS__}) / sizeof(uint32_t), (uint32_t[]){__VA_ARGS__})
 
 static void assert_out(const model_spec *s, const char *name, tshape want) {
@@ -580,35 +559,43 @@ static void assert_out(const model_spec *s, const char *name, tshape want) {
                 tshape_format(&l->out, got, sizeof got), tshape_format(&want, exp, sizeof exp));
 }
 
-#define GRAPH_HEAD(NAME, PAIR, DATA) \
+#define GRAPH_HEAD(NAME, PAIR, DATA)                                                               \
   "name: " NAME "\npair: " PAIR "\ndata: " DATA "\n" SCHED "network:\n  kind: graph\n  layers:\n"
 
 /* A small U-Net-like conv net with a time embedding, under dotted names. */
 START_TEST(test_conv_net) {
   static const tensor_spec t[] = {
-      {"time.proj.weight", 2, {16, 8}},        {"time.proj.bias", 1, {16}},
-      {"down.0.conv1.weight", 4, {16, 3, 3, 3}}, {"down.0.conv1.bias", 1, {16}},
-      {"down.0.norm.weight", 1, {16}},         {"down.0.norm.bias", 1, {16}},
-      {"down.1.weight", 4, {16, 8, 3, 3}},     {"head.out.weight", 4, {3, 32, 1, 1}},
+      {"time.proj.weight", 2, {16, 8}},
+      {"time.proj.bias", 1, {16}},
+      {"down.0.conv1.weight", 4, {16, 3, 3, 3}},
+      {"down.0.conv1.bias", 1, {16}},
+      {"down.0.norm.weight", 1, {16}},
+      {"down.0.norm.bias", 1, {16}},
+      {"down.1.weight", 4, {16, 8, 3, 3}},
+      {"head.out.weight", 4, {3, 32, 1, 1}},
       {"head.out.bias", 1, {3}},
   };
   write_tmp_weights("conv.safetensors", t, sizeof t / sizeof t[0]);
   write_tmp("conv.yaml",
-            GRAPH_HEAD("conv", "normal-normal", "{shape: [3, 8, 8]}")
-            "    - {name: temb, op: sinusoidal, input: time, dim: 8}\n"
-            "    - {name: time.proj, op: dense, units: 16}\n"
-            "    - {name: tshift, op: reshape, shape: [-1, 1, 1]}\n"
-            "    - {name: down.0.conv1, op: conv2d, input: mu, channels: 16, kernel: 3, "
-            "activation: silu}\n"
-            "    - {name: h, op: add, inputs: [down.0.conv1, tshift]}\n"
-            "    - {name: down.0.norm, op: groupnorm, groups: 4, eps: 1e-6, activation: silu}\n"
-            "    - {name: down.1, op: conv2d, channels: 16, kernel: 3, stride: 2, padding: 1, "
-            "groups: 2}\n"
-            "    - {name: pool, op: avgpool, input: down.0.norm}\n"
-            "    - {name: cat, op: concat, inputs: [down.1, pool]}\n"
-            "    - {name: up, op: upsample, factor: 2}\n"
-            "    - {name: head.out, op: conv2d, channels: 3, kernel: 1}\n"
-            "weights: conv.safetensors\n");
+            GRAPH_HEAD(
+                "conv", "normal-normal",
+                "{shape: [3, 8, 8]}") "    - {name: temb, op: sinusoidal, input: time, dim: 8}\n"
+                                      "    - {name: time.proj, op: dense, units: 16}\n"
+                                      "    - {name: tshift, op: reshape, shape: [-1, 1, 1]}\n"
+                                      "    - {name: down.0.conv1, op: conv2d, input: mu, channels: "
+                                      "16, kernel: 3, "
+                                      "activation: silu}\n"
+                                      "    - {name: h, op: add, inputs: [down.0.conv1, tshift]}\n"
+                                      "    - {name: down.0.norm, op: groupnorm, groups: 4, eps: "
+                                      "1e-6, activation: silu}\n"
+                                      "    - {name: down.1, op: conv2d, channels: 16, kernel: 3, "
+                                      "stride: 2, padding: 1, "
+                                      "groups: 2}\n"
+                                      "    - {name: pool, op: avgpool, input: down.0.norm}\n"
+                                      "    - {name: cat, op: concat, inputs: [down.1, pool]}\n"
+                                      "    - {name: up, op: upsample, factor: 2}\n"
+                                      "    - {name: head.out, op: conv2d, channels: 3, kernel: 1}\n"
+                                      "weights: conv.safetensors\n");
   model_spec s;
   load_tmp_ok("conv.yaml", &s);
   assert_out(&s, "temb", SHAPE(8));
@@ -628,7 +615,7 @@ START_TEST(test_conv_net) {
   ck_assert(c1->stride == 1 && c1->padding == 1 && c1->groups == 1); /* defaults */
   ck_assert(c1->activation == PMM_ACT_SILU && c1->has_bias == 1);
   ck_assert(d1->stride == 2 && d1->padding == 1 && d1->groups == 2 && d1->has_bias == 0);
-  ck_assert(out->padding == 0 && out->has_bias == 1);                  /* (1 - 1) / 2 */
+  ck_assert(out->padding == 0 && out->has_bias == 1); /* (1 - 1) / 2 */
   ck_assert(gn->op == SPEC_LAYER_GROUPNORM && gn->groups == 4 && gn->eps == 1e-6);
   ck_assert(gn->activation == PMM_ACT_SILU && gn->has_bias == 1);
   ck_assert(layer_named(&s, "pool")->kernel == 2 && layer_named(&s, "up")->factor == 2);
@@ -643,33 +630,41 @@ END_TEST
 /* A transformer block over mu [L, E] = [8, 16], modulated by time. */
 START_TEST(test_attention_block) {
   static const tensor_spec t[] = {
-      {"ln.weight", 1, {16}},           {"ln.bias", 1, {16}},
-      {"attn.in_proj_weight", 2, {48, 16}}, {"attn.in_proj_bias", 1, {48}},
-      {"attn.out_proj.weight", 2, {16, 16}}, {"emb.weight", 2, {32, 16}},
-      {"emb.bias", 1, {32}},            {"mlp.weight", 2, {16, 16}},
+      {"ln.weight", 1, {16}},
+      {"ln.bias", 1, {16}},
+      {"attn.in_proj_weight", 2, {48, 16}},
+      {"attn.in_proj_bias", 1, {48}},
+      {"attn.out_proj.weight", 2, {16, 16}},
+      {"emb.weight", 2, {32, 16}},
+      {"emb.bias", 1, {32}},
+      {"mlp.weight", 2, {16, 16}},
   };
   write_tmp_weights("attn.safetensors", t, sizeof t / sizeof t[0]);
-  write_tmp("attn.yaml",
-            GRAPH_HEAD("attn", "normal-normal", "{shape: [8, 16]}")
-            "    - {name: ln, op: layernorm, input: mu}\n"
-            "    - {name: attn, op: attention, heads: 4}\n"
-            "    - {name: res, op: add, inputs: [mu, attn]}\n"
-            "    - {name: temb, op: sinusoidal, input: time, dim: 16, order: cos-sin}\n"
-            "    - {name: emb, op: dense, units: 32, activation: silu}\n"
-            "    - {name: shift, op: chunk, chunks: 2, index: 0}\n"
-            "    - {name: scale, op: chunk, input: emb, chunks: 2, index: 1, axis: 0}\n"
-            "    - {name: m, op: modulate, input: res, shift: shift, scale: scale}\n"
-            "    - {name: ln2, op: layernorm, affine: false, eps: 1e-6}\n"
-            "    - {name: sm, op: softmax, axis: -2}\n"
-            "    - {name: mlp, op: dense, units: 16, activation: gelu-tanh}\n"
-            "    - {name: g, op: gelu-tanh}\n"
-            "    - {name: out, op: add, inputs: [g, m]}\n"
-            "weights: attn.safetensors\n");
+  write_tmp(
+      "attn.yaml",
+      GRAPH_HEAD(
+          "attn", "normal-normal",
+          "{shape: [8, 16]}") "    - {name: ln, op: layernorm, input: mu}\n"
+                              "    - {name: attn, op: attention, heads: 4}\n"
+                              "    - {name: res, op: add, inputs: [mu, attn]}\n"
+                              "    - {name: temb, op: sinusoidal, input: time, dim: 16, order: "
+                              "cos-sin}\n"
+                              "    - {name: emb, op: dense, units: 32, activation: silu}\n"
+                              "    - {name: shift, op: chunk, chunks: 2, index: 0}\n"
+                              "    - {name: scale, op: chunk, input: emb, chunks: 2, index: 1, "
+                              "axis: 0}\n"
+                              "    - {name: m, op: modulate, input: res, shift: shift, scale: "
+                              "scale}\n"
+                              "    - {name: ln2, op: layernorm, affine: false, eps: 1e-6}\n"
+                              "    - {name: sm, op: softmax, axis: -2}\n"
+                              "    - {name: mlp, op: dense, units: 16, activation: gelu-tanh}\n"
+                              "    - {name: g, op: gelu-tanh}\n"
+                              "    - {name: out, op: add, inputs: [g, m]}\n"
+                              "weights: attn.safetensors\n");
   model_spec s;
   load_tmp_ok("attn.yaml", &s);
   static const char *const rows[] = {"ln", "attn", "res", "m", "ln2", "sm", "mlp", "g", "out"};
-  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-    assert_out(&s, rows[i], SHAPE(8, 16));
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) assert_out(&s, rows[i], SHAPE(8, 16));
   assert_out(&s, "temb", SHAPE(16));
   assert_out(&s, "emb", SHAPE(32));
   assert_out(&s, "shift", SHAPE(16));
@@ -682,7 +677,7 @@ START_TEST(test_attention_block) {
   ck_assert_int_eq(layer_named(&s, "temb")->cos_first, 1);
   ck_assert_uint_eq(layer_named(&s, "shift")->axis, 0); /* -1 of a rank-1 input */
   ck_assert(layer_named(&s, "scale")->chunks == 2 && layer_named(&s, "scale")->index == 1);
-  ck_assert_uint_eq(layer_named(&s, "sm")->axis, 0);    /* -2 of a rank-2 input */
+  ck_assert_uint_eq(layer_named(&s, "sm")->axis, 0); /* -2 of a rank-2 input */
   ck_assert(m->op == SPEC_LAYER_MODULATE && m->ninputs == 3);
   ck_assert_str_eq(m->inputs[0], "res");
   ck_assert_str_eq(m->inputs[1], "shift");
@@ -701,14 +696,14 @@ START_TEST(test_reshape_net) {
   static const tensor_spec t[] = {
       {"e.weight", 2, {5, 8}}, {"pos", 3, {1, 4, 8}}, {"out.weight", 2, {20, 32}}};
   write_tmp_weights("rs.safetensors", t, sizeof t / sizeof t[0]);
-#define RS_LAYERS                                                                 \
-  GRAPH_HEAD("rs", "dirichlet-categorical", "{shape: [4], vocab: abcde}")        \
-  "    - {name: e, op: embed, input: mu, units: 8}\n"                           \
-  "    - {name: pos, op: param, shape: [4, 8]}\n"                               \
-  "    - {name: h, op: add, inputs: [e, pos]}\n"                                \
-  "    - {name: t, op: transpose, perm: [1, 0]}\n"                              \
-  "    - {name: r, op: reshape, shape: [2, -1]}\n"                              \
-  "    - {name: flat, op: reshape, shape: [-1]}\n"                              \
+#define RS_LAYERS                                                                                  \
+  GRAPH_HEAD("rs", "dirichlet-categorical", "{shape: [4], vocab: abcde}")                          \
+  "    - {name: e, op: embed, input: mu, units: 8}\n"                                              \
+  "    - {name: pos, op: param, shape: [4, 8]}\n"                                                  \
+  "    - {name: h, op: add, inputs: [e, pos]}\n"                                                   \
+  "    - {name: t, op: transpose, perm: [1, 0]}\n"                                                 \
+  "    - {name: r, op: reshape, shape: [2, -1]}\n"                                                 \
+  "    - {name: flat, op: reshape, shape: [-1]}\n"                                                 \
   "    - {name: out, op: dense, units: 20}\n"
   write_tmp("rs.yaml", RS_LAYERS "weights: rs.safetensors\n");
   model_spec s;
@@ -764,7 +759,6 @@ int main(void) {
   tcase_add_test(diag, test_diag_suggest);
   tcase_add_test(diag, test_diag_print);
   suite_add_tcase(s, diag);
-  suite_add_tcase(s, st);
   TCase *pairs = tcase_create("pairs");
   tcase_add_checked_fixture(pairs, setup_tmp, teardown_tmp);
   tcase_add_test(pairs, test_pair_defaults);

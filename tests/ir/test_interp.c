@@ -589,7 +589,8 @@ START_TEST(test_interp_categorical_one_word) {
   static const struct {
     double eps;
     spec_output output;
-  } cases[] = {{0.0, SPEC_OUTPUT_POSTERIOR_MEAN}, {0.3, SPEC_OUTPUT_POSTERIOR_MEAN},
+  } cases[] = {{0.0, SPEC_OUTPUT_POSTERIOR_MEAN},
+               {0.3, SPEC_OUTPUT_POSTERIOR_MEAN},
                {0.3, SPEC_OUTPUT_PREDICTION}};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     const uint64_t seed = 1000 + c;
@@ -606,8 +607,8 @@ START_TEST(test_interp_categorical_one_word) {
     ck_assert_uint_eq(m.out_len, L);
     for (int i = 0; i < N; i++)
       for (int l = 0; l < L; l++)
-        ck_assert_msg(out[i * L + l] == word[l], "sample %d position %d: symbol %g, expected %g",
-                      i, l, out[i * L + l], word[l]);
+        ck_assert_msg(out[i * L + l] == word[l], "sample %d position %d: symbol %g, expected %g", i,
+                      l, out[i * L + l], word[l]);
     free(out);
     ir_module_free(&m);
     spec_free(&s);

@@ -131,7 +131,8 @@ START_TEST(test_verify_length_mismatch) {
   ir_module m;
   build_small(&m);
   set_vec(&m.blocks[IR_BLOCK_STEP].insts[4], 3); /* randn [3] + dense [2] */
-  assert_rejected(&m, "step block, %5 (add)", "operand shapes [2] (%3) and [3] (%4) do not broadcast");
+  assert_rejected(&m, "step block, %5 (add)",
+                  "operand shapes [2] (%3) and [3] (%4) do not broadcast");
   set_vec(&m.blocks[IR_BLOCK_STEP].insts[4], 2);
   set_vec(&m.blocks[IR_BLOCK_STEP].insts[3], 3);
   assert_rejected(&m, "step block, %3 (dense 'fc')", "shape [3] (3 floats), expected [2]");

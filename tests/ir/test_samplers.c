@@ -265,9 +265,9 @@ START_TEST(test_heun_structure) {
   make_normal(&s, "heun", SPEC_SAMPLER_HEUN, STEPS);
   ir_module m;
   lower_ok(&s, &m);
-  static const char *const names[] = {"tau[t]",        "tau[t+1]",      "mu_scale[t]",
-                                      "mu_shift[t]",   "mu_scale[t+1]", "mu_shift[t+1]",
-                                      "heun_k",        "heun_c1",       "heun_c2"};
+  static const char *const names[] = {"tau[t]",      "tau[t+1]",      "mu_scale[t]",
+                                      "mu_shift[t]", "mu_scale[t+1]", "mu_shift[t+1]",
+                                      "heun_k",      "heun_c1",       "heun_c2"};
   check_tables(&s, &m, names, 9);
   ck_assert_uint_eq(m.schedule_steps, STEPS);
   ck_assert_uint_eq(m.steps, STEPS - 2);
@@ -287,9 +287,9 @@ START_TEST(test_heun_structure) {
   ck_assert_uint_eq(count_ops(b, IR_OP_DENSE), 2);
   /* final constants: mu_scale and mu_shift at T-1 and T, the Euler k at T-1 */
   double AT1 = A_of(STEPS - 1, STEPS), AT = A_of(STEPS, STEPS);
-  const double want[] = {AT1 / (2 + AT1), 2 * 0.5 / (2 + AT1), log1p(AT1),
-                         sigma_of(STEPS, STEPS) / sigma_of(STEPS - 1, STEPS) - 1,
-                         AT / (2 + AT), 2 * 0.5 / (2 + AT)};
+  const double want[] = {AT1 / (2 + AT1), 2 * 0.5 / (2 + AT1),
+                         log1p(AT1),      sigma_of(STEPS, STEPS) / sigma_of(STEPS - 1, STEPS) - 1,
+                         AT / (2 + AT),   2 * 0.5 / (2 + AT)};
   size_t n = 0;
   for (uint32_t i = 0; i < b->count; i++)
     if (b->insts[i].op == IR_OP_CONST) {
@@ -640,8 +640,8 @@ static void check_categorical_chain(spec_output output, uint64_t seed, uint64_t 
   for (int r = 0; r < ROWS; r++) {
     categorical_p(&s, C + r * CN, log1p(A_of(STEPS, STEPS)), p);
     for (int l = 0; l < CL; l++) {
-      int want = output == SPEC_OUTPUT_PREDICTION ? argmax_of(p + l * CK)
-                                                  : argmax_of(C + r * CN + l * CK);
+      int want =
+          output == SPEC_OUTPUT_PREDICTION ? argmax_of(p + l * CK) : argmax_of(C + r * CN + l * CK);
       ck_assert_msg(out[r * CL + l] == want, "seed %llu row %d position %d: symbol %g, direct %d",
                     (unsigned long long)seed, r, l, out[r * CL + l], want);
     }

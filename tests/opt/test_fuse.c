@@ -319,8 +319,8 @@ static void build_chain(ir_module *m, int32_t *h_out) {
   int32_t th = emit_act(b, PMM_ACT_TANH, emit_bin(b, IR_OP_MUL, u, mu));
   int32_t h = emit_bin(b, IR_OP_ADD, emit_act(b, PMM_ACT_SOFTPLUS, th), eps);
   int32_t half = emit_const(b, 0.5f);
-  int32_t g = emit_act(b, PMM_ACT_SIGMOID,
-                       emit_bin(b, IR_OP_SUB, emit_bin(b, IR_OP_MUL, half, h), v));
+  int32_t g =
+      emit_act(b, PMM_ACT_SIGMOID, emit_bin(b, IR_OP_SUB, emit_bin(b, IR_OP_MUL, half, h), v));
   int32_t d = emit(b, IR_OP_DENSE, 1, &h, 4, 0);
   b->insts[d].weight = tw;
   b->insts[d].bias = tb;

@@ -266,7 +266,7 @@ START_TEST(test_dce_small) {
   ck_assert_uint_eq(fin->count, 2);
   ck_assert_int_eq(fin->result, 1);
   /* step: state, table c, mul, randn, dense, fused, add */
-  static const ir_op ops[7] = {IR_OP_STATE, IR_OP_TABLE, IR_OP_MUL,  IR_OP_RANDN,
+  static const ir_op ops[7] = {IR_OP_STATE, IR_OP_TABLE, IR_OP_MUL, IR_OP_RANDN,
                                IR_OP_DENSE, IR_OP_FUSED, IR_OP_ADD};
   ck_assert_uint_eq(step->count, 7);
   for (int i = 0; i < 7; i++) ck_assert_int_eq(step->insts[i].op, ops[i]);
@@ -309,8 +309,8 @@ START_TEST(test_dce_small) {
   run_block(&after, seed, b);
   for (int i = 0; i < 6; i++) {
     ck_assert_msg(isfinite(a[i]), "out[%d] = %g", i, a[i]);
-    ck_assert_msg(memcmp(&a[i], &b[i], sizeof a[i]) == 0, "out[%d]: %.9g before dce, %.9g after",
-                  i, a[i], b[i]);
+    ck_assert_msg(memcmp(&a[i], &b[i], sizeof a[i]) == 0, "out[%d]: %.9g before dce, %.9g after", i,
+                  a[i], b[i]);
   }
   ir_module_free(&before);
   ir_module_free(&after);
@@ -377,18 +377,18 @@ static int plan_check(const ir_module *m, char *why, size_t len) {
       }
       if (x->offset % 16 || xe > m->scratch_floats ||
           (x->offset < state_end && xe > m->state_offset))
-        bad = snprintf(why, len, "%s %%%u: [%llu, %llu) misaligned, outside the arena or on the "
-                       "state", ir_block_name(k), i, (unsigned long long)x->offset,
-                       (unsigned long long)xe);
+        bad = snprintf(why, len,
+                       "%s %%%u: [%llu, %llu) misaligned, outside the arena or on the "
+                       "state",
+                       ir_block_name(k), i, (unsigned long long)x->offset, (unsigned long long)xe);
       for (uint32_t j = 0; j < i && !bad; j++) {
         const ir_inst *y = &b->insts[j];
         uint64_t ye = y->offset + (y->uniform ? 1 : rows) * y->len;
         if (y->op == IR_OP_STATE || last[j] < i) continue; /* not live at i's definition */
         if (x->offset < ye && y->offset < xe)
           bad = snprintf(why, len, "%s %%%u [%llu, %llu) overlaps live %%%u [%llu, %llu)",
-                         ir_block_name(k), i, (unsigned long long)x->offset,
-                         (unsigned long long)xe, j, (unsigned long long)y->offset,
-                         (unsigned long long)ye);
+                         ir_block_name(k), i, (unsigned long long)x->offset, (unsigned long long)xe,
+                         j, (unsigned long long)y->offset, (unsigned long long)ye);
       }
     }
     free(last);
@@ -469,7 +469,8 @@ START_TEST(test_plan_models_valid) {
   static const struct {
     opt_pipeline pipeline;
     const char *passes;
-  } runs[] = {{OPT_PIPELINE_COMPILED, ""}, {OPT_PIPELINE_INTERPRETED, ""},
+  } runs[] = {{OPT_PIPELINE_COMPILED, ""},
+              {OPT_PIPELINE_INTERPRETED, ""},
               {OPT_PIPELINE_COMPILED, "shapes,plan"}};
   char names[16][64];
   size_t n = list_models(names, 16);

@@ -19,8 +19,7 @@
 
 #include "tests/util/testutil.h"
 
-static uint64_t test_seed(const char *test, uint64_t fallback)
-{
+static uint64_t test_seed(const char *test, uint64_t fallback) {
   const char *env = getenv("PMMC_TEST_SEED");
   uint64_t seed = env && *env ? strtoull(env, NULL, 10) : fallback;
   fprintf(stderr, "%s: seed=%llu\n", test, (unsigned long long)seed);
@@ -28,8 +27,7 @@ static uint64_t test_seed(const char *test, uint64_t fallback)
 }
 
 /* xorshift64*: test data only. */
-static double rand_unit(uint64_t *s)
-{
+static double rand_unit(uint64_t *s) {
   *s ^= *s >> 12;
   *s ^= *s << 25;
   *s ^= *s >> 27;
@@ -37,8 +35,7 @@ static double rand_unit(uint64_t *s)
 }
 
 /* Knuth's multiplication method, for the small means of the test data. */
-static double rand_poisson(uint64_t *s, double mu)
-{
+static double rand_poisson(uint64_t *s, double mu) {
   double limit = exp(-mu), prod = rand_unit(s);
   double k = 0.0;
   while (prod > limit) {
@@ -48,8 +45,7 @@ static double rand_poisson(uint64_t *s, double mu)
   return k;
 }
 
-static void assert_close(const float *got, const double *want, size_t n, const char *what)
-{
+static void assert_close(const float *got, const double *want, size_t n, const char *what) {
   for (size_t i = 0; i < n; i++)
     ck_assert_msg(fabs(got[i] - want[i]) <= 1e-5 * (1.0 + fabs(want[i])),
                   "%s: element %zu is %.9g, want %.9g", what, i, got[i], want[i]);
@@ -63,8 +59,7 @@ typedef struct test_atoms {
 } test_atoms;
 
 static void atoms_make(test_atoms *t, uint64_t k, uint64_t dim, uint64_t vocab, uint64_t *rng,
-                       double scale)
-{
+                       double scale) {
   t->value = malloc(k * dim * sizeof(float));
   t->log_weight = malloc(k * sizeof(float));
   t->weight = malloc(k * sizeof(double));
@@ -78,28 +73,23 @@ static void atoms_make(test_atoms *t, uint64_t k, uint64_t dim, uint64_t vocab, 
       t->value[i * dim + d] = vocab ? (float)floor(u * (double)vocab) : (float)(scale * u);
     }
   }
-  for (uint64_t i = 0; i < k; i++)
-    t->weight[i] = exp((double)t->log_weight[i]) / total;
+  for (uint64_t i = 0; i < k; i++) t->weight[i] = exp((double)t->log_weight[i]) / total;
   t->a = (pmm_atoms){k, dim, vocab, t->value, t->log_weight};
 }
 
-static void atoms_free(test_atoms *t)
-{
+static void atoms_free(test_atoms *t) {
   free(t->value);
   free(t->log_weight);
   free(t->weight);
 }
 
 /* sum_k lik[k] w_k x_k / sum_k lik[k] w_k, in double. */
-static void weighted_mean(const test_atoms *t, const double *lik, double *out)
-{
+static void weighted_mean(const test_atoms *t, const double *lik, double *out) {
   double norm = 0.0;
-  for (uint64_t k = 0; k < t->a.k; k++)
-    norm += lik[k] * t->weight[k];
+  for (uint64_t k = 0; k < t->a.k; k++) norm += lik[k] * t->weight[k];
   for (uint64_t d = 0; d < t->a.dim; d++) {
     double acc = 0.0;
-    for (uint64_t k = 0; k < t->a.k; k++)
-      acc += lik[k] * t->weight[k] * t->value[k * t->a.dim + d];
+    for (uint64_t k = 0; k < t->a.k; k++) acc += lik[k] * t->weight[k] * t->value[k * t->a.dim + d];
     out[d] = acc / norm;
   }
 }
@@ -108,8 +98,7 @@ static void weighted_mean(const test_atoms *t, const double *lik, double *out)
 
 /* Brute force: z from mu, Gaussian density of z around each atom. */
 static void normal_reference(const test_atoms *t, double m0, double lambda0, double A,
-                             const float *mu, double *out)
-{
+                             const float *mu, double *out) {
   double *lik = malloc(t->a.k * sizeof *lik);
   ck_assert_ptr_nonnull(lik);
   for (uint64_t k = 0; k < t->a.k; k++) {
@@ -125,16 +114,14 @@ static void normal_reference(const test_atoms *t, double m0, double lambda0, dou
 
 /* mu of a sample whose z lies near atom `near`. */
 static void normal_mu(const test_atoms *t, uint64_t near, double m0, double lambda0, double A,
-                      uint64_t *rng, float *mu)
-{
+                      uint64_t *rng, float *mu) {
   for (uint64_t d = 0; d < t->a.dim; d++) {
     double z = t->value[near * t->a.dim + d] + (rand_unit(rng) - 0.5) * 2.0 / sqrt(A);
     mu[d] = (float)((lambda0 * m0 + A * z) / (lambda0 + A));
   }
 }
 
-static void check_normal_case(uint64_t *rng, uint64_t k, uint64_t dim, double A, size_t rows)
-{
+static void check_normal_case(uint64_t *rng, uint64_t k, uint64_t dim, double A, size_t rows) {
   test_atoms t;
   atoms_make(&t, k, dim, 0, rng, 2.0);
   const double m0 = 0.3, lambda0 = 1.5;
@@ -157,12 +144,10 @@ static void check_normal_case(uint64_t *rng, uint64_t k, uint64_t dim, double A,
   atoms_free(&t);
 }
 
-START_TEST(test_atoms_normal_reference)
-{
+START_TEST(test_atoms_normal_reference) {
   uint64_t rng = test_seed("atoms_normal_reference", 11) | 1;
   const double As[] = {0.3, 2.0, 15.0};
-  for (int i = 0; i < 3; i++)
-    check_normal_case(&rng, 7, 3, As[i], 20);
+  for (int i = 0; i < 3; i++) check_normal_case(&rng, 7, 3, As[i], 20);
   /* Several output chunks (D > 64), with and without the log-posterior
    * cache (K above 2048 recomputes). */
   check_normal_case(&rng, 2000, 70, 0.02, 3);
@@ -172,15 +157,12 @@ END_TEST
 
 /* ---- gamma ------------------------------------------------------------- */
 
-static double poisson_pmf(double s, double rate)
-{
-  if (rate == 0.0)
-    return s == 0.0 ? 1.0 : 0.0;
+static double poisson_pmf(double s, double rate) {
+  if (rate == 0.0) return s == 0.0 ? 1.0 : 0.0;
   return gsl_ran_poisson_pdf((unsigned)s, rate);
 }
 
-static void gamma_reference(const test_atoms *t, double A, const double *S, double *out)
-{
+static void gamma_reference(const test_atoms *t, double A, const double *S, double *out) {
   double *lik = malloc(t->a.k * sizeof *lik);
   ck_assert_ptr_nonnull(lik);
   for (uint64_t k = 0; k < t->a.k; k++) {
@@ -192,8 +174,7 @@ static void gamma_reference(const test_atoms *t, double A, const double *S, doub
   free(lik);
 }
 
-START_TEST(test_atoms_gamma_reference)
-{
+START_TEST(test_atoms_gamma_reference) {
   uint64_t rng = test_seed("atoms_gamma_reference", 12) | 1;
   const double a0 = 0.7, b0 = 1.3, As[] = {0.5, 3.0, 12.0};
   test_atoms t;
@@ -226,8 +207,7 @@ END_TEST
 
 /* Brute force over all L x K Poisson counts, A and all. */
 static void categorical_reference(const test_atoms *t, double eps, double A, const float *counts,
-                                  double *p)
-{
+                                  double *p) {
   uint64_t L = t->a.dim, K = t->a.vocab;
   double *lik = malloc(t->a.k * sizeof *lik);
   ck_assert_ptr_nonnull(lik);
@@ -242,8 +222,7 @@ static void categorical_reference(const test_atoms *t, double eps, double A, con
     }
     norm += lik[k] * t->weight[k];
   }
-  for (uint64_t j = 0; j < L * K; j++)
-    p[j] = 0.0;
+  for (uint64_t j = 0; j < L * K; j++) p[j] = 0.0;
   for (uint64_t k = 0; k < t->a.k; k++) {
     for (uint64_t l = 0; l < L; l++)
       p[l * K + (uint64_t)t->value[k * L + l]] += lik[k] * t->weight[k] / norm;
@@ -251,8 +230,7 @@ static void categorical_reference(const test_atoms *t, double eps, double A, con
   free(lik);
 }
 
-START_TEST(test_atoms_categorical_reference)
-{
+START_TEST(test_atoms_categorical_reference) {
   uint64_t rng = test_seed("atoms_categorical_reference", 13) | 1;
   enum { K = 5, L = 4, N = 9 };
   test_atoms t;
@@ -278,8 +256,7 @@ START_TEST(test_atoms_categorical_reference)
         /* every position's probabilities sum to 1 */
         for (int l = 0; l < L; l++) {
           double sum = 0.0;
-          for (int c = 0; c < K; c++)
-            sum += got[l * K + c];
+          for (int c = 0; c < K; c++) sum += got[l * K + c];
           ck_assert_msg(fabs(sum - 1.0) < 1e-5, "%s: position %d sums to %.9g", what, l, sum);
         }
       }
@@ -291,8 +268,7 @@ END_TEST
 
 /* A vocabulary above the 64-cell output chunk, many positions, and more
  * atoms than the cache: against the same brute force. */
-START_TEST(test_atoms_categorical_wide)
-{
+START_TEST(test_atoms_categorical_wide) {
   uint64_t rng = test_seed("atoms_categorical_wide", 14) | 1;
   enum { K = 70, L = 3 };
   const uint64_t sizes[] = {40, 5000};
@@ -301,8 +277,7 @@ START_TEST(test_atoms_categorical_wide)
     atoms_make(&t, sizes[s], L, K, &rng, 0.0);
     float counts[L * K], got[L * K];
     double want[L * K];
-    for (int j = 0; j < L * K; j++)
-      counts[j] = (float)rand_poisson(&rng, 0.05);
+    for (int j = 0; j < L * K; j++) counts[j] = (float)rand_poisson(&rng, 0.05);
     pmm_kernel_exact_atoms_categorical(&t.a, 0.5, 1, counts, got);
     categorical_reference(&t, 0.5, 2.0, counts, want);
     assert_close(got, want, L * K, "categorical K=70");
@@ -313,19 +288,16 @@ END_TEST
 
 /* ---- limits ------------------------------------------------------------ */
 
-START_TEST(test_atoms_prior_mean)
-{
+START_TEST(test_atoms_prior_mean) {
   uint64_t rng = test_seed("atoms_prior_mean", 15) | 1;
   test_atoms t;
   atoms_make(&t, 9, 5, 0, &rng, 4.0);
   double *ones = malloc(9 * sizeof *ones), want[5];
   ck_assert_ptr_nonnull(ones);
-  for (int k = 0; k < 9; k++)
-    ones[k] = 1.0;
+  for (int k = 0; k < 9; k++) ones[k] = 1.0;
   weighted_mean(&t, ones, want);
   float mu[2 * 5], got[2 * 5];
-  for (int i = 0; i < 10; i++)
-    mu[i] = (float)(i * 0.37 - 1.0);
+  for (int i = 0; i < 10; i++) mu[i] = (float)(i * 0.37 - 1.0);
   pmm_kernel_exact_atoms_normal(&t.a, 0.2, 1.0, 0.0, 2, mu, got);
   assert_close(got, want, 5, "normal at A = 0");
   assert_close(got + 5, want, 5, "normal at A = 0, row 2");
@@ -340,8 +312,7 @@ START_TEST(test_atoms_prior_mean)
   float counts[12] = {0}, p[12];
   double pw[12] = {0};
   for (int k = 0; k < 6; k++) {
-    for (int l = 0; l < 3; l++)
-      pw[l * 4 + (int)c.value[k * 3 + l]] += c.weight[k];
+    for (int l = 0; l < 3; l++) pw[l * 4 + (int)c.value[k * 3 + l]] += c.weight[k];
   }
   pmm_kernel_exact_atoms_categorical(&c.a, 0.0, 1, counts, p);
   assert_close(p, pw, 12, "categorical without counts, eps 0");
@@ -353,8 +324,7 @@ END_TEST
 
 /* Impossible atoms get weight 0; when all are impossible the prior
  * weights are used; weights of 0 (log -inf) never count. */
-START_TEST(test_atoms_impossible)
-{
+START_TEST(test_atoms_impossible) {
   /* gamma: atom 0 is 0 where a count was seen */
   float v[3 * 2] = {0.0f, 1.0f, 3.0f, 5.0f, 2.0f, 0.0f};
   float lw[3] = {logf(0.25f), logf(0.5f), logf(0.25f)};
@@ -434,8 +404,7 @@ END_TEST
 
 /* Counts near 1e7 (and A = 2^23): two atoms whose log-odds is O(1)
  * although each log-likelihood is ~1e8; the kernels must get the odds. */
-START_TEST(test_atoms_large_counts)
-{
+START_TEST(test_atoms_large_counts) {
   /* gamma: b0 + A = 2^23 makes mu = (a0 + S) / 2^23 exact in float */
   const double a0 = 1.0, b0 = 0.5, A = 8388608.0 - 0.5;
   float v[2 * 2] = {1.0f, 1.0f, 1.0001f, 2.0f};
@@ -459,8 +428,9 @@ START_TEST(test_atoms_large_counts)
   pmm_atoms n = {2, 2, 0, nv, lw};
   float nmu[2] = {(float)(An * 0.0005 / (1.0 + An)), 0.0f};
   double z0 = (1.0 + An) * nmu[0] / An, z1 = (1.0 + An) * nmu[1] / An;
-  double nodds = -0.5 * An * ((z0 - nv[2]) * (z0 - nv[2]) - z0 * z0 +
-                              (z1 - 1.0) * (z1 - 1.0) - (z1 + 1.0) * (z1 + 1.0));
+  double nodds =
+      -0.5 * An *
+      ((z0 - nv[2]) * (z0 - nv[2]) - z0 * z0 + (z1 - 1.0) * (z1 - 1.0) - (z1 + 1.0) * (z1 + 1.0));
   double nr1 = 1.0 / (1.0 + exp(-nodds));
   pmm_kernel_exact_atoms_normal(&n, 0.0, 1.0, An, 1, nmu, got);
   double nwant[2] = {nr1 * nv[2], -1.0 + 2.0 * nr1};
@@ -486,15 +456,15 @@ START_TEST(test_atoms_large_counts)
   float one[2];
   normal_mu(&t, 1234, 0.0, 1.0, 1e7, &rng, one);
   pmm_kernel_exact_atoms_normal(&t.a, 0.0, 1.0, 1e7, 1, one, got);
-  ck_assert_msg(fabs(got[0] - t.value[1234 * 2]) < 1e-3 && fabs(got[1] - t.value[1234 * 2 + 1]) < 1e-3,
-                "10^4 atoms at A = 1e7: (%g, %g), atom (%g, %g)", got[0], got[1],
-                t.value[1234 * 2], t.value[1234 * 2 + 1]);
+  ck_assert_msg(fabs(got[0] - t.value[1234 * 2]) < 1e-3 &&
+                    fabs(got[1] - t.value[1234 * 2 + 1]) < 1e-3,
+                "10^4 atoms at A = 1e7: (%g, %g), atom (%g, %g)", got[0], got[1], t.value[1234 * 2],
+                t.value[1234 * 2 + 1]);
   atoms_free(&t);
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
   Suite *s = suite_create("atoms");
   TCase *tc = tcase_create("atoms");
   tcase_set_timeout(tc, 120);

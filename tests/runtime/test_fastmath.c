@@ -71,8 +71,8 @@ START_TEST(test_exp_accuracy) {
   sweep(0, bits(0.25f), bits(1.0f), 1, &r);
   sweep(0x80000000u, bits(0.25f), bits(1.0f), 1, &r);
   printf("pmm_exp_f32 vs expf: %llu values, %.3f%% identical, max %lld ulp at %a\n",
-         (unsigned long long)r.count, 100.0 * (double)r.exact / (double)r.count,
-         (long long)r.worst, (double)r.worst_x);
+         (unsigned long long)r.count, 100.0 * (double)r.exact / (double)r.count, (long long)r.worst,
+         (double)r.worst_x);
   ck_assert_msg(r.worst <= 1, "max error %lld ulp at %a (pmm_exp_f32 %a, expf %a)",
                 (long long)r.worst, (double)r.worst_x, (double)pmm_exp_f32(r.worst_x),
                 (double)expf(r.worst_x));

@@ -28,18 +28,11 @@
 
 static char tmpdir[4096];
 
-static void setup(void)
-{
-  tu_make_tmpdir(tmpdir, sizeof tmpdir);
-}
+static void setup(void) { tu_make_tmpdir(tmpdir, sizeof tmpdir); }
 
-static void teardown(void)
-{
-  tu_remove_tree(tmpdir);
-}
+static void teardown(void) { tu_remove_tree(tmpdir); }
 
-static char *tmp_path(const char *name)
-{
+static char *tmp_path(const char *name) {
   size_t len = strlen(tmpdir) + strlen(name) + 2;
   char *p = malloc(len);
   ck_assert_ptr_nonnull(p);
@@ -48,8 +41,7 @@ static char *tmp_path(const char *name)
 }
 
 /* pmm_sampler_main("toy", args..., NULL) with output captured. */
-static int run_cli(const pmm_model_desc *d, char **out, char **err, const char *const *args)
-{
+static int run_cli(const pmm_model_desc *d, char **out, char **err, const char *const *args) {
   char *argv[32];
   int argc = 0;
   argv[argc++] = "toy";
@@ -66,8 +58,7 @@ static int run_cli(const pmm_model_desc *d, char **out, char **err, const char *
 
 #define RUN(d, out, err, ...) run_cli((d), (out), (err), (const char *const[]){__VA_ARGS__, NULL})
 
-static int tmpdir_outputs(void)
-{
+static int tmpdir_outputs(void) {
   DIR *dir = opendir(tmpdir);
   ck_assert_ptr_nonnull(dir);
   int n = 0;
@@ -100,22 +91,19 @@ static const float word_table[4][WORD_LEN] = {
 static const char *const word_text[4] = {"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
                                          "\xf0\x9f\x98\x80\xf0\x9f\x98\x80", "", "a_\xc3\xa9"};
 
-static int words_run_block(void *user, const pmm_block *blk)
-{
+static int words_run_block(void *user, const pmm_block *blk) {
   const words_user *u = user;
   for (uint64_t r = 0; r < TOY_BLOCK; r++) {
     uint64_t i = blk->first_index + r;
     memcpy(blk->out + r * WORD_LEN, word_table[i % 4], sizeof word_table[0]);
-    if (i == u->bad_at)
-      blk->out[r * WORD_LEN + 2] = u->bad_value;
+    if (i == u->bad_at) blk->out[r * WORD_LEN + 2] = u->bad_value;
   }
   return 0;
 }
 
 static words_user words_ok = {NEVER, 0.0f};
 
-static pmm_model_desc words_desc(words_user *u)
-{
+static pmm_model_desc words_desc(words_user *u) {
   return (pmm_model_desc){
       .abi = PMM_DESC_ABI,
       .name = "words",
@@ -139,8 +127,7 @@ static pmm_model_desc words_desc(words_user *u)
 }
 
 /* The expected text of samples [first, first + n). */
-static char *words_expected(uint64_t first, uint64_t n)
-{
+static char *words_expected(uint64_t first, uint64_t n) {
   size_t cap = (size_t)n * 32 + 1, at = 0;
   char *s = malloc(cap);
   ck_assert_ptr_nonnull(s);
@@ -149,8 +136,7 @@ static char *words_expected(uint64_t first, uint64_t n)
   return s;
 }
 
-START_TEST(test_txt_decodes)
-{
+START_TEST(test_txt_decodes) {
   pmm_model_desc d = words_desc(&words_ok);
   char *p = tmp_path("w.txt");
   ck_assert_int_eq(RUN(&d, NULL, NULL, "-n", "11", "--first-index", "3", "-s", "9", "-o", p), 0);
@@ -177,8 +163,7 @@ START_TEST(test_txt_decodes)
     char shard[8];
     snprintf(shard, sizeof shard, "%d/3", k);
     ck_assert_int_eq(
-        RUN(&d, &out, NULL, "-n", "11", "--first-index", "3", "--format=txt", "--shard", shard),
-        0);
+        RUN(&d, &out, NULL, "-n", "11", "--first-index", "3", "--format=txt", "--shard", shard), 0);
     ck_assert_msg(strncmp(want + at, out, strlen(out)) == 0, "shard %d: '%s'", k, out);
     at += strlen(out);
     free(out);
@@ -194,8 +179,7 @@ START_TEST(test_txt_decodes)
 }
 END_TEST
 
-START_TEST(test_txt_no_padding_symbol)
-{
+START_TEST(test_txt_no_padding_symbol) {
   pmm_model_desc d = words_desc(&words_ok);
   d.pad_symbol = -1;
   char *out = NULL;
@@ -208,8 +192,7 @@ START_TEST(test_txt_no_padding_symbol)
 }
 END_TEST
 
-START_TEST(test_txt_bad_values)
-{
+START_TEST(test_txt_bad_values) {
   const float bad[] = {7.0f, 5.0f, -1.0f, 1.5f, NAN};
   for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
     words_user u = {13, bad[b]};
@@ -217,8 +200,8 @@ START_TEST(test_txt_bad_values)
     char *p = tmp_path("bad.txt"), *err = NULL;
     ck_assert_int_eq(RUN(&d, NULL, &err, "-n", "20", "-o", p), 1);
     ck_assert_msg(strstr(err, "toy: error: sample 13 holds ") != NULL, "%s", err);
-    ck_assert_msg(strstr(err, "at position 2, which is not a symbol index (0 to 4)") != NULL,
-                  "%s", err);
+    ck_assert_msg(strstr(err, "at position 2, which is not a symbol index (0 to 4)") != NULL, "%s",
+                  err);
     free(err);
     ck_assert_int_eq(tmpdir_outputs(), 0);
     free(p);
@@ -226,8 +209,7 @@ START_TEST(test_txt_bad_values)
 }
 END_TEST
 
-START_TEST(test_vocab_descriptor_checks)
-{
+START_TEST(test_vocab_descriptor_checks) {
   struct {
     const char *vocab;
     uint64_t size;
@@ -237,8 +219,8 @@ START_TEST(test_vocab_descriptor_checks)
       {"_ab", 4, 0, "vocabulary has 3 symbols, the descriptor says 4"},
       {"_a\xff", 3, 0, "vocabulary is not valid UTF-8 (byte 2)"},
       {"_a\xc3", 3, 0, "not valid UTF-8"},
-      {"_a\xc0\x80", 3, 0, "not valid UTF-8"},       /* overlong */
-      {"_a\xed\xa0\x80", 3, 0, "not valid UTF-8"},   /* surrogate */
+      {"_a\xc0\x80", 3, 0, "not valid UTF-8"},         /* overlong */
+      {"_a\xed\xa0\x80", 3, 0, "not valid UTF-8"},     /* surrogate */
       {"_a\xf4\x90\x80\x80", 3, 0, "not valid UTF-8"}, /* above U+10FFFF */
       {"_ab", 3, 3, "padding symbol 3 is not in a vocabulary of 3 symbols"},
       {"_ab", 3, -2, "padding symbol -2"},
@@ -260,8 +242,7 @@ START_TEST(test_vocab_descriptor_checks)
 }
 END_TEST
 
-START_TEST(test_info_vocab_and_range)
-{
+START_TEST(test_info_vocab_and_range) {
   pmm_model_desc d = words_desc(&words_ok);
   char *out = NULL;
   ck_assert_int_eq(RUN(&d, &out, NULL, "--info"), 0);
@@ -287,8 +268,7 @@ START_TEST(test_info_vocab_and_range)
 }
 END_TEST
 
-START_TEST(test_abi_mismatch)
-{
+START_TEST(test_abi_mismatch) {
   pmm_model_desc d = words_desc(&words_ok);
   d.abi = 1;
   char *err = NULL;
@@ -310,18 +290,14 @@ typedef struct img_user {
   uint64_t elems;   /* floats per sample, set by img_desc */
 } img_user;
 
-static float img_value(uint64_t i, uint64_t e)
-{
-  if (e == 0 && i % 7 == 3)
-    return NAN;
+static float img_value(uint64_t i, uint64_t e) {
+  if (e == 0 && i % 7 == 3) return NAN;
   return -1.0f + 2.0f * (float)((int)((i * 37 + e * 11) % 300) - 20) / 255.0f;
 }
 
-static int img_run_block(void *user, const pmm_block *blk)
-{
+static int img_run_block(void *user, const pmm_block *blk) {
   const img_user *u = user;
-  if (u->fail_at >= blk->first_index && u->fail_at < blk->first_index + TOY_BLOCK)
-    return 4;
+  if (u->fail_at >= blk->first_index && u->fail_at < blk->first_index + TOY_BLOCK) return 4;
   for (uint64_t r = 0; r < TOY_BLOCK; r++) {
     for (uint64_t e = 0; e < u->elems; e++)
       blk->out[r * u->elems + e] = img_value(blk->first_index + r, e);
@@ -329,8 +305,7 @@ static int img_run_block(void *user, const pmm_block *blk)
   return 0;
 }
 
-static pmm_model_desc img_desc(img_user *u, uint64_t rank, uint64_t s0, uint64_t s1, uint64_t s2)
-{
+static pmm_model_desc img_desc(img_user *u, uint64_t rank, uint64_t s0, uint64_t s1, uint64_t s2) {
   pmm_model_desc d = {
       .abi = PMM_DESC_ABI,
       .name = "img",
@@ -363,23 +338,20 @@ typedef struct test_png {
   char *title, *comment;
 } test_png;
 
-static char *dup_text(const char *s)
-{
+static char *dup_text(const char *s) {
   char *d = malloc(strlen(s) + 1);
   ck_assert_ptr_nonnull(d);
   strcpy(d, s);
   return d;
 }
 
-static void test_png_read(const char *path, test_png *img)
-{
+static void test_png_read(const char *path, test_png *img) {
   FILE *f = fopen(path, "rb");
   ck_assert_msg(f != NULL, "cannot open %s", path);
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
   png_infop info = png_create_info_struct(png);
   ck_assert(png && info);
-  if (setjmp(png_jmpbuf(png)))
-    ck_abort_msg("libpng cannot decode %s", path);
+  if (setjmp(png_jmpbuf(png))) ck_abort_msg("libpng cannot decode %s", path);
   png_init_io(png, f);
   png_read_png(png, info, PNG_TRANSFORM_IDENTITY, NULL);
   ck_assert_int_eq(png_get_bit_depth(png, info), 8);
@@ -392,8 +364,7 @@ static void test_png_read(const char *path, test_png *img)
   img->pixels = malloc(row * img->height);
   ck_assert_ptr_nonnull(img->pixels);
   png_bytepp rows = png_get_rows(png, info);
-  for (uint32_t y = 0; y < img->height; y++)
-    memcpy(img->pixels + y * row, rows[y], row);
+  for (uint32_t y = 0; y < img->height; y++) memcpy(img->pixels + y * row, rows[y], row);
   img->title = img->comment = NULL;
   png_textp text;
   int ntext = 0;
@@ -408,27 +379,22 @@ static void test_png_read(const char *path, test_png *img)
   fclose(f);
 }
 
-static void test_png_free(test_png *img)
-{
+static void test_png_free(test_png *img) {
   free(img->pixels);
   free(img->title);
   free(img->comment);
 }
 
-static unsigned char expected_pixel(float v)
-{
+static unsigned char expected_pixel(float v) {
   double s = ((double)v + 1.0) * 255.0 / 2.0;
-  if (isnan(s) || s <= 0.0)
-    return 0;
-  if (s >= 255.0)
-    return 255;
+  if (isnan(s) || s <= 0.0) return 0;
+  if (s >= 255.0) return 255;
   return (unsigned char)lround(s);
 }
 
 /* Every pixel of the grid of samples [first, first + n) of d. */
-static void check_grid(const pmm_model_desc *d, const test_png *img, uint64_t seed,
-                       uint64_t first, uint64_t n, uint64_t want_cols)
-{
+static void check_grid(const pmm_model_desc *d, const test_png *img, uint64_t seed, uint64_t first,
+                       uint64_t n, uint64_t want_cols) {
   uint64_t chan = d->rank == 3 ? d->shape[0] : 1;
   uint64_t h = d->shape[d->rank - 2], w = d->shape[d->rank - 1];
   uint64_t cols = want_cols, rows = (n + cols - 1) / cols;
@@ -464,8 +430,7 @@ static void check_grid(const pmm_model_desc *d, const test_png *img, uint64_t se
   free(v);
 }
 
-START_TEST(test_png_gray)
-{
+START_TEST(test_png_gray) {
   img_user u = {NEVER, 0};
   pmm_model_desc d = img_desc(&u, 2, 2, 3, 0);
   char *p = tmp_path("g.png");
@@ -491,8 +456,7 @@ END_TEST
 
 /* RGB, several blocks, an offset start, a partial last grid row; the bytes
  * do not depend on --threads. */
-START_TEST(test_png_rgb_blocks)
-{
+START_TEST(test_png_rgb_blocks) {
   img_user u = {NEVER, 0};
   pmm_model_desc d = img_desc(&u, 3, 3, 4, 5);
   char *p1 = tmp_path("c1.png"), *p2 = tmp_path("C2.PNG");
@@ -513,9 +477,8 @@ START_TEST(test_png_rgb_blocks)
 
   /* standard output with --format png gives the same file */
   char *out = NULL;
-  ck_assert_int_eq(RUN(&d, NULL, NULL, "-n", "23", "--first-index", "3", "-s", "8", "--format",
-                       "png"),
-                   0);
+  ck_assert_int_eq(
+      RUN(&d, NULL, NULL, "-n", "23", "--first-index", "3", "-s", "8", "--format", "png"), 0);
   char *cap = tmp_path("capture/stdout");
   size_t lc;
   out = tu_read_file(cap, &lc);
@@ -529,8 +492,7 @@ START_TEST(test_png_rgb_blocks)
 }
 END_TEST
 
-START_TEST(test_png_usage_errors)
-{
+START_TEST(test_png_usage_errors) {
   img_user u = {NEVER, 0};
   pmm_model_desc two = img_desc(&u, 3, 2, 4, 4);
   pmm_model_desc flat = img_desc(&u, 2, 4, 4, 0);
@@ -542,8 +504,9 @@ START_TEST(test_png_usage_errors)
     const char *n;
     const char *message;
   } cases[] = {
-      {&two, "2", "--format png draws images of shape [H, W] or [C, H, W] with C = 1 or 3; "
-                  "the samples of model 'img' have shape [2, 4, 4]"},
+      {&two, "2",
+       "--format png draws images of shape [H, W] or [C, H, W] with C = 1 or 3; "
+       "the samples of model 'img' have shape [2, 4, 4]"},
       {&flat, "2", "--format png needs the model's value range, and model 'img' declares none"},
       {&wide, "4", "a grid of 4 samples of 600000 x 2 pixels exceeds 1000000 pixels a side"},
       {&ok, "0", "--format png needs at least one sample"},
@@ -563,8 +526,7 @@ START_TEST(test_png_usage_errors)
 END_TEST
 
 /* A model failure or a full device: exit 1, and no file left behind. */
-START_TEST(test_png_failures)
-{
+START_TEST(test_png_failures) {
   img_user u = {40, 0};
   pmm_model_desc d = img_desc(&u, 2, 3, 3, 0);
   char *p = tmp_path("f.png"), *err = NULL;
@@ -598,8 +560,7 @@ START_TEST(test_png_failures)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
   Suite *s = suite_create("formats");
   TCase *txt = tcase_create("txt");
   tcase_set_timeout(txt, 120);

@@ -28,8 +28,7 @@
  * [lo, hi).  The starting state is printed by main. */
 static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
 
-static double uniform(double lo, double hi)
-{
+static double uniform(double lo, double hi) {
   rng_state ^= rng_state >> 12;
   rng_state ^= rng_state << 25;
   rng_state ^= rng_state >> 27;
@@ -37,25 +36,21 @@ static double uniform(double lo, double hi)
   return lo + (hi - lo) * (double)(bits >> 11) * (1.0 / 9007199254740992.0);
 }
 
-static float *random_floats(size_t n, double lo, double hi)
-{
+static float *random_floats(size_t n, double lo, double hi) {
   float *x = malloc((n + 1) * sizeof *x);
   ck_assert_ptr_nonnull(x);
-  for (size_t i = 0; i < n; i++)
-    x[i] = (float)uniform(lo, hi);
+  for (size_t i = 0; i < n; i++) x[i] = (float)uniform(lo, hi);
   return x;
 }
 
-static double *new_doubles(size_t n)
-{
+static double *new_doubles(size_t n) {
   double *x = malloc((n + 1) * sizeof *x);
   ck_assert_ptr_nonnull(x);
   return x;
 }
 
 /* Every got[i] within TOL * (1 + |want[i]|); `what` names the case. */
-static void expect_close(const char *what, size_t n, const float *got, const double *want)
-{
+static void expect_close(const char *what, size_t n, const float *got, const double *want) {
   for (size_t i = 0; i < n; i++) {
     ck_assert_msg(fabs(got[i] - want[i]) <= TOL * (1.0 + fabs(want[i])),
                   "%s: element %zu = %.9g, reference %.12g", what, i, got[i], want[i]);
@@ -70,8 +65,7 @@ typedef struct conv_case {
 } conv_case;
 
 static void conv_ref(const conv_case *c, const float *x, const float *wt, const float *b,
-                     double *y)
-{
+                     double *y) {
   size_t ho = (c->h + 2 * c->pad - c->k) / c->stride + 1;
   size_t wo = (c->w + 2 * c->pad - c->k) / c->stride + 1;
   size_t cin_g = c->ci / c->groups, cout_g = c->co / c->groups;
@@ -86,8 +80,7 @@ static void conv_ref(const conv_case *c, const float *x, const float *wt, const 
               for (size_t kw = 0; kw < c->k; kw++) {
                 long iy = (long)(oy * c->stride + kh) - (long)c->pad;
                 long ix = (long)(ox * c->stride + kw) - (long)c->pad;
-                if (iy < 0 || ix < 0 || iy >= (long)c->h || ix >= (long)c->w)
-                  continue;
+                if (iy < 0 || ix < 0 || iy >= (long)c->h || ix >= (long)c->w) continue;
                 double xv = x[((r * c->ci + cin) * c->h + (size_t)iy) * c->w + (size_t)ix];
                 acc += xv * wt[((o * cin_g + cl) * c->k + kh) * c->k + kw];
               }
@@ -96,8 +89,7 @@ static void conv_ref(const conv_case *c, const float *x, const float *wt, const 
         }
 }
 
-static void check_conv(conv_case c)
-{
+static void check_conv(conv_case c) {
   size_t ho = (c.h + 2 * c.pad - c.k) / c.stride + 1;
   size_t wo = (c.w + 2 * c.pad - c.k) / c.stride + 1;
   size_t cin_g = c.ci / c.groups, ny = c.rows * c.co * ho * wo;
@@ -108,8 +100,7 @@ static void check_conv(conv_case c)
   float *y = random_floats(ny, 100, 200); /* garbage the kernel must overwrite */
   double *want = new_doubles(ny);
   const float *bias = c.bias ? b : NULL;
-  pmm_kernel_conv2d(c.rows, c.ci, c.h, c.w, c.co, c.k, c.stride, c.pad, c.groups, x, wt, bias,
-                    y);
+  pmm_kernel_conv2d(c.rows, c.ci, c.h, c.w, c.co, c.k, c.stride, c.pad, c.groups, x, wt, bias, y);
   conv_ref(&c, x, wt, bias, want);
   char what[160];
   snprintf(what, sizeof what,
@@ -123,31 +114,28 @@ static void check_conv(conv_case c)
   free(want);
 }
 
-START_TEST(test_conv2d_basic)
-{
+START_TEST(test_conv2d_basic) {
   /* rows, ci, h, w, co, k, stride, pad, groups, bias; h != w throughout */
   check_conv((conv_case){3, 3, 7, 5, 4, 3, 1, 1, 1, 1});
   check_conv((conv_case){1, 1, 4, 6, 1, 3, 1, 1, 1, 0});
-  check_conv((conv_case){2, 3, 6, 9, 5, 3, 1, 0, 1, 1}); /* padding 0 */
-  check_conv((conv_case){4, 5, 6, 4, 3, 1, 1, 0, 1, 1}); /* kernel 1 */
+  check_conv((conv_case){2, 3, 6, 9, 5, 3, 1, 0, 1, 1});  /* padding 0 */
+  check_conv((conv_case){4, 5, 6, 4, 3, 1, 1, 0, 1, 1});  /* kernel 1 */
   check_conv((conv_case){2, 2, 8, 11, 3, 5, 1, 2, 1, 1}); /* kernel 5 */
-  check_conv((conv_case){2, 2, 9, 7, 3, 5, 1, 0, 1, 0}); /* kernel 5, padding 0, no bias */
+  check_conv((conv_case){2, 2, 9, 7, 3, 5, 1, 0, 1, 0});  /* kernel 5, padding 0, no bias */
 }
 END_TEST
 
-START_TEST(test_conv2d_stride)
-{
+START_TEST(test_conv2d_stride) {
   check_conv((conv_case){2, 4, 9, 6, 6, 3, 2, 1, 1, 1});
   check_conv((conv_case){3, 3, 10, 7, 2, 4, 2, 0, 1, 1}); /* even kernel */
-  check_conv((conv_case){2, 2, 8, 8, 4, 3, 2, 1, 1, 0}); /* the usual downsampler */
+  check_conv((conv_case){2, 2, 8, 8, 4, 3, 2, 1, 1, 0});  /* the usual downsampler */
   check_conv((conv_case){2, 2, 11, 5, 3, 2, 3, 1, 1, 1}); /* stride beyond the kernel */
-  check_conv((conv_case){2, 2, 3, 4, 3, 2, 1, 3, 1, 1}); /* padding wider than the kernel */
+  check_conv((conv_case){2, 2, 3, 4, 3, 2, 1, 3, 1, 1});  /* padding wider than the kernel */
   check_conv((conv_case){1, 3, 5, 6, 2, 3, 2, 2, 1, 1});
 }
 END_TEST
 
-START_TEST(test_conv2d_groups)
-{
+START_TEST(test_conv2d_groups) {
   check_conv((conv_case){3, 4, 7, 5, 6, 3, 1, 1, 2, 1}); /* groups 2 */
   check_conv((conv_case){2, 6, 8, 9, 4, 3, 2, 1, 2, 0}); /* groups 2, stride 2 */
   check_conv((conv_case){3, 4, 6, 7, 4, 3, 1, 1, 4, 1}); /* depthwise */
@@ -158,15 +146,13 @@ END_TEST
 
 /* ---- GroupNorm ---------------------------------------------------------- */
 
-static void check_groupnorm(size_t rows, size_t c, size_t n, size_t groups, int affine)
-{
+static void check_groupnorm(size_t rows, size_t c, size_t n, size_t groups, int affine) {
   size_t total = rows * c * n, len = c / groups * n;
   float *x = random_floats(total, -2, 3), *y = random_floats(total, 100, 200);
   float *gamma = random_floats(c, 0.5, 1.5), *beta = random_floats(c, -1, 1);
   double *want = new_doubles(total);
   /* a large offset in one group: the variance must not cancel */
-  for (size_t i = 0; i < len; i++)
-    x[i] += 1000.0f;
+  for (size_t i = 0; i < len; i++) x[i] += 1000.0f;
   const float *g = affine ? gamma : NULL, *be = affine ? beta : NULL;
   const float eps = 1e-5f;
   pmm_kernel_groupnorm(rows, c, n, groups, x, g, be, eps, y);
@@ -174,11 +160,9 @@ static void check_groupnorm(size_t rows, size_t c, size_t n, size_t groups, int 
     for (size_t q = 0; q < groups; q++) {
       const float *xg = x + (r * groups + q) * len;
       double mean = 0, var = 0;
-      for (size_t i = 0; i < len; i++)
-        mean += xg[i];
+      for (size_t i = 0; i < len; i++) mean += xg[i];
       mean /= (double)len;
-      for (size_t i = 0; i < len; i++)
-        var += (xg[i] - mean) * (xg[i] - mean);
+      for (size_t i = 0; i < len; i++) var += (xg[i] - mean) * (xg[i] - mean);
       var /= (double)len;
       for (size_t i = 0; i < len; i++) {
         size_t ch = q * (c / groups) + i / n;
@@ -200,8 +184,7 @@ static void check_groupnorm(size_t rows, size_t c, size_t n, size_t groups, int 
   free(want);
 }
 
-START_TEST(test_groupnorm)
-{
+START_TEST(test_groupnorm) {
   check_groupnorm(3, 6, 20, 2, 1); /* 3 channels a group */
   check_groupnorm(2, 9, 12, 3, 1); /* 3 channels a group */
   check_groupnorm(2, 6, 20, 2, 0); /* gamma and beta NULL */
@@ -212,8 +195,7 @@ END_TEST
 
 /* ---- upsampling and pooling --------------------------------------------- */
 
-static void check_upsample(size_t rows, size_t c, size_t h, size_t w, size_t f)
-{
+static void check_upsample(size_t rows, size_t c, size_t h, size_t w, size_t f) {
   size_t ho = h * f, wo = w * f;
   float *x = random_floats(rows * c * h * w, -1, 1), *y = random_floats(rows * c * ho * wo, 5, 6);
   pmm_kernel_upsample_nearest(rows, c, h, w, f, x, y);
@@ -226,8 +208,7 @@ static void check_upsample(size_t rows, size_t c, size_t h, size_t w, size_t f)
   free(y);
 }
 
-START_TEST(test_upsample)
-{
+START_TEST(test_upsample) {
   check_upsample(3, 2, 4, 5, 2);
   check_upsample(2, 3, 3, 2, 3);
   check_upsample(2, 1, 1, 1, 3);
@@ -235,8 +216,7 @@ START_TEST(test_upsample)
 }
 END_TEST
 
-static void check_avgpool(size_t rows, size_t c, size_t h, size_t w, size_t k)
-{
+static void check_avgpool(size_t rows, size_t c, size_t h, size_t w, size_t k) {
   size_t ho = h / k, wo = w / k, ny = rows * c * ho * wo;
   float *x = random_floats(rows * c * h * w, -2, 2), *y = random_floats(ny, 100, 200);
   double *want = new_doubles(ny);
@@ -246,8 +226,7 @@ static void check_avgpool(size_t rows, size_t c, size_t h, size_t w, size_t k)
       for (size_t j = 0; j < wo; j++) {
         double s = 0;
         for (size_t dy = 0; dy < k; dy++)
-          for (size_t dx = 0; dx < k; dx++)
-            s += x[(p * h + i * k + dy) * w + j * k + dx];
+          for (size_t dx = 0; dx < k; dx++) s += x[(p * h + i * k + dy) * w + j * k + dx];
         want[(p * ho + i) * wo + j] = s / (double)(k * k);
       }
   char what[80];
@@ -258,8 +237,7 @@ static void check_avgpool(size_t rows, size_t c, size_t h, size_t w, size_t k)
   free(want);
 }
 
-START_TEST(test_avgpool)
-{
+START_TEST(test_avgpool) {
   check_avgpool(3, 2, 8, 6, 2);
   check_avgpool(2, 3, 7, 5, 2); /* h and w not divisible by k */
   check_avgpool(2, 2, 10, 8, 3);
@@ -270,8 +248,7 @@ END_TEST
 
 /* ---- softmax along an axis ---------------------------------------------- */
 
-static void check_softmax_axis(size_t outer, size_t n, size_t inner)
-{
+static void check_softmax_axis(size_t outer, size_t n, size_t inner) {
   size_t total = outer * n * inner;
   float *x = random_floats(total, -8, 8), *y = random_floats(total, 5, 6);
   float *col = random_floats(n, 0, 1), *col_y = random_floats(n, 0, 1);
@@ -280,19 +257,15 @@ static void check_softmax_axis(size_t outer, size_t n, size_t inner)
   for (size_t o = 0; o < outer; o++)
     for (size_t i = 0; i < inner; i++) {
       double m = -INFINITY, s = 0;
-      for (size_t j = 0; j < n; j++)
-        m = fmax(m, x[(o * n + j) * inner + i]);
-      for (size_t j = 0; j < n; j++)
-        s += exp(x[(o * n + j) * inner + i] - m);
+      for (size_t j = 0; j < n; j++) m = fmax(m, x[(o * n + j) * inner + i]);
+      for (size_t j = 0; j < n; j++) s += exp(x[(o * n + j) * inner + i] - m);
       for (size_t j = 0; j < n; j++)
         want[(o * n + j) * inner + i] = exp(x[(o * n + j) * inner + i] - m) / s;
       /* a column on its own gives the same bits: the kernel's operations
        * do not depend on inner */
-      for (size_t j = 0; j < n; j++)
-        col[j] = x[(o * n + j) * inner + i];
+      for (size_t j = 0; j < n; j++) col[j] = x[(o * n + j) * inner + i];
       pmm_kernel_softmax_axis(1, n, 1, col, col_y);
-      for (size_t j = 0; j < n; j++)
-        ck_assert(col_y[j] == y[(o * n + j) * inner + i]);
+      for (size_t j = 0; j < n; j++) ck_assert(col_y[j] == y[(o * n + j) * inner + i]);
     }
   char what[80];
   snprintf(what, sizeof what, "softmax_axis outer %zu n %zu inner %zu", outer, n, inner);
@@ -306,8 +279,7 @@ static void check_softmax_axis(size_t outer, size_t n, size_t inner)
   free(want);
 }
 
-START_TEST(test_softmax_axis)
-{
+START_TEST(test_softmax_axis) {
   check_softmax_axis(5, 7, 1);
   check_softmax_axis(3, 6, 5);
   check_softmax_axis(2, 4, 130); /* more columns than the kernel takes at once */
@@ -318,8 +290,7 @@ END_TEST
 
 /* ---- attention ---------------------------------------------------------- */
 
-static void check_attention(size_t rows, size_t L, size_t E, size_t heads)
-{
+static void check_attention(size_t rows, size_t L, size_t E, size_t heads) {
   size_t d = E / heads;
   float *qkv = random_floats(rows * L * 3 * E, -1.5, 1.5);
   float *y = random_floats(rows * L * E, 100, 200);
@@ -334,8 +305,7 @@ static void check_attention(size_t rows, size_t L, size_t E, size_t heads)
         for (size_t t = 0; t < L; t++) {
           const float *k = qkv + (r * L + t) * 3 * E + E + j * d;
           double dot = 0;
-          for (size_t i = 0; i < d; i++)
-            dot += (double)q[i] * k[i];
+          for (size_t i = 0; i < d; i++) dot += (double)q[i] * k[i];
           p[t] = dot / sqrt((double)d);
           m = fmax(m, p[t]);
         }
@@ -360,8 +330,7 @@ static void check_attention(size_t rows, size_t L, size_t E, size_t heads)
   free(p);
 }
 
-START_TEST(test_attention)
-{
+START_TEST(test_attention) {
   ck_assert_uint_eq(pmm_attention_scratch_floats(7), 49);
   ck_assert_uint_eq(pmm_attention_scratch_floats((size_t)1 << (sizeof(size_t) * 4)), SIZE_MAX);
   check_attention(3, 7, 16, 1);
@@ -375,15 +344,13 @@ END_TEST
 
 /* ---- transpose ---------------------------------------------------------- */
 
-static void check_transpose(size_t rows, size_t rank, const size_t *dims, const size_t *perm)
-{
+static void check_transpose(size_t rows, size_t rank, const size_t *dims, const size_t *perm) {
   size_t n = 1, ydims[4], xstride[4];
   for (size_t a = rank; a-- > 0;) {
     xstride[a] = n;
     n *= dims[a];
   }
-  for (size_t a = 0; a < rank; a++)
-    ydims[a] = dims[perm[a]];
+  for (size_t a = 0; a < rank; a++) ydims[a] = dims[perm[a]];
   float *x = random_floats(rows * n, -1, 1), *y = random_floats(rows * n, 5, 6);
   pmm_kernel_transpose(rows, rank, dims, perm, x, y);
   for (size_t r = 0; r < rows; r++)
@@ -404,16 +371,12 @@ static void check_transpose(size_t rows, size_t rank, const size_t *dims, const 
 }
 
 /* Next permutation in lexicographic order; 0 after the last. */
-static int next_perm(size_t *p, size_t n)
-{
+static int next_perm(size_t *p, size_t n) {
   size_t i = n - 1;
-  while (i > 0 && p[i - 1] > p[i])
-    i--;
-  if (i == 0)
-    return 0;
+  while (i > 0 && p[i - 1] > p[i]) i--;
+  if (i == 0) return 0;
   size_t j = n - 1;
-  while (p[j] < p[i - 1])
-    j--;
+  while (p[j] < p[i - 1]) j--;
   size_t t = p[i - 1];
   p[i - 1] = p[j];
   p[j] = t;
@@ -425,8 +388,7 @@ static int next_perm(size_t *p, size_t n)
   return 1;
 }
 
-START_TEST(test_transpose)
-{
+START_TEST(test_transpose) {
   /* every permutation (identity first) of ranks 1 to 4, axes of distinct
    * lengths so a wrong axis cannot go unnoticed */
   static const size_t dims[4] = {2, 3, 4, 5};
@@ -448,8 +410,7 @@ START_TEST(test_transpose)
   check_transpose(2, 4, len1, p4);
   /* identity in place */
   float x[24], y[24];
-  for (int i = 0; i < 24; i++)
-    x[i] = y[i] = (float)i;
+  for (int i = 0; i < 24; i++) x[i] = y[i] = (float)i;
   static const size_t id[3] = {0, 1, 2};
   pmm_kernel_transpose(1, 3, dims, id, x, x);
   ck_assert(memcmp(x, y, sizeof x) == 0);
@@ -461,8 +422,7 @@ END_TEST
 /* gamma == NULL means 1 (nn.LayerNorm(elementwise_affine=False), or a
  * bias-only LayerNorm when beta is given): the reference, and the same bits
  * as an explicit gamma of ones. */
-static void check_layernorm_no_gamma(size_t rows, size_t n, int with_beta)
-{
+static void check_layernorm_no_gamma(size_t rows, size_t n, int with_beta) {
   size_t total = rows * n;
   float *x = random_floats(total, -3, 5), *y = random_floats(total, 100, 200);
   float *y1 = random_floats(total, 100, 200), *ones = random_floats(n, 1, 1);
@@ -473,11 +433,9 @@ static void check_layernorm_no_gamma(size_t rows, size_t n, int with_beta)
   pmm_kernel_layernorm(rows, n, x, ones, be, eps, y1);
   for (size_t r = 0; r < rows; r++) {
     double mean = 0, var = 0;
-    for (size_t i = 0; i < n; i++)
-      mean += x[r * n + i];
+    for (size_t i = 0; i < n; i++) mean += x[r * n + i];
     mean /= (double)n;
-    for (size_t i = 0; i < n; i++)
-      var += (x[r * n + i] - mean) * (x[r * n + i] - mean);
+    for (size_t i = 0; i < n; i++) var += (x[r * n + i] - mean) * (x[r * n + i] - mean);
     var /= (double)n;
     for (size_t i = 0; i < n; i++)
       want[r * n + i] = (x[r * n + i] - mean) / sqrt(var + eps) + (be ? be[i] : 0.0);
@@ -494,8 +452,7 @@ static void check_layernorm_no_gamma(size_t rows, size_t n, int with_beta)
   free(want);
 }
 
-START_TEST(test_layernorm_gamma_null)
-{
+START_TEST(test_layernorm_gamma_null) {
   check_layernorm_no_gamma(4, 32, 0);
   check_layernorm_no_gamma(3, 7, 1);
   check_layernorm_no_gamma(2, 1, 1); /* one feature: y = beta */
@@ -505,24 +462,21 @@ END_TEST
 /* ---- gelu-tanh ---------------------------------------------------------- */
 
 /* The float operations pmmrt.h prescribes, written out again. */
-static float gelu_tanh_contract(float x)
-{
+static float gelu_tanh_contract(float x) {
   float x3 = (x * x) * x;
   float z = 1.5957691216f * (x + 0.044715f * x3);
   return x / (1.0f + pmm_exp_f32(-z));
 }
 
 /* Tolerance: 1e-6 absolute plus 1e-6 relative to the double formula. */
-START_TEST(test_gelu_tanh)
-{
+START_TEST(test_gelu_tanh) {
   ck_assert_str_eq(pmm_act_name(PMM_ACT_GELU_TANH), "gelu-tanh");
   ck_assert_int_eq(PMM_ACT_GELU_TANH, PMM_ACT_SOFTPLUS + 1);
   ck_assert_int_eq(PMM_ACT_COUNT, PMM_ACT_GELU_TANH + 1);
   enum { N = 24001 };
   float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
   ck_assert(x && y);
-  for (int i = 0; i < N; i++)
-    x[i] = (float)(i - N / 2) * 0.001f; /* [-12, 12] */
+  for (int i = 0; i < N; i++) x[i] = (float)(i - N / 2) * 0.001f; /* [-12, 12] */
   x[0] = -1e20f, x[1] = -1000.0f, x[N - 2] = 1000.0f, x[N - 1] = 1e20f;
   pmm_kernel_act(PMM_ACT_GELU_TANH, N, x, y);
   for (int i = 0; i < N; i++) {
@@ -544,8 +498,7 @@ START_TEST(test_gelu_tanh)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
   fprintf(stderr, "test_nn_kernels: inputs from xorshift64* with fixed state %#llx\n",
           (unsigned long long)rng_state);
   Suite *s = suite_create("nn_kernels");

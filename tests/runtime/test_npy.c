@@ -15,18 +15,11 @@
 
 static char tmpdir[4096];
 
-static void setup(void)
-{
-  tu_make_tmpdir(tmpdir, sizeof tmpdir);
-}
+static void setup(void) { tu_make_tmpdir(tmpdir, sizeof tmpdir); }
 
-static void teardown(void)
-{
-  tu_remove_tree(tmpdir);
-}
+static void teardown(void) { tu_remove_tree(tmpdir); }
 
-static void path_in_tmp(char *out, size_t len, const char *name)
-{
+static void path_in_tmp(char *out, size_t len, const char *name) {
   int n = snprintf(out, len, "%s/%s", tmpdir, name);
   ck_assert(n > 0 && (size_t)n < len);
 }
@@ -34,29 +27,24 @@ static void path_in_tmp(char *out, size_t len, const char *name)
 /* Write preamble (magic, version, header length of the right width), the
  * header text padded to a multiple of 64 as numpy does, then `data`. */
 static void write_npy_raw(const char *path, int major, const char *dict, const void *data,
-                          size_t data_len)
-{
+                          size_t data_len) {
   FILE *f = fopen(path, "wb");
   ck_assert_ptr_nonnull(f);
   size_t pre = major == 1 ? 10 : 12, len = strlen(dict);
   size_t total = (pre + len + 1 + 63) / 64 * 64, hlen = total - pre;
   unsigned char head[12] = {0x93, 'N', 'U', 'M', 'P', 'Y', (unsigned char)major, 0};
-  for (size_t i = 0; i < pre - 8; i++)
-    head[8 + i] = (unsigned char)(hlen >> (8 * i));
+  for (size_t i = 0; i < pre - 8; i++) head[8 + i] = (unsigned char)(hlen >> (8 * i));
   ck_assert(fwrite(head, 1, pre, f) == pre);
   ck_assert(fwrite(dict, 1, len, f) == len);
-  for (size_t i = pre + len; i + 1 < total; i++)
-    fputc(' ', f);
+  for (size_t i = pre + len; i + 1 < total; i++) fputc(' ', f);
   fputc('\n', f);
-  if (data_len)
-    ck_assert(fwrite(data, 1, data_len, f) == data_len);
+  if (data_len) ck_assert(fwrite(data, 1, data_len, f) == data_len);
   ck_assert_int_eq(fclose(f), 0);
 }
 
 /* The writer: exact header bytes, 64-byte alignment, and a round trip of
  * float bit patterns (including -0, subnormals, infinities). */
-START_TEST(test_write_header_exact)
-{
+START_TEST(test_write_header_exact) {
   char path[4200];
   path_in_tmp(path, sizeof path, "w.npy");
   FILE *f = fopen(path, "wb");
@@ -75,8 +63,7 @@ START_TEST(test_write_header_exact)
   ck_assert(memcmp(bytes, "\x93NUMPY\x01\x00", 8) == 0);
   ck_assert_uint_eq((unsigned char)bytes[8] | (unsigned char)bytes[9] << 8, 118);
   ck_assert(memcmp(bytes + 10, dict, strlen(dict)) == 0);
-  for (size_t i = 10 + strlen(dict); i < 127; i++)
-    ck_assert_int_eq(bytes[i], ' ');
+  for (size_t i = 10 + strlen(dict); i < 127; i++) ck_assert_int_eq(bytes[i], ' ');
   ck_assert_int_eq(bytes[127], '\n');
   free(bytes);
 
@@ -93,8 +80,7 @@ START_TEST(test_write_header_exact)
 END_TEST
 
 /* Ranks 0, 1 and 8 round-trip; the one-element tuple keeps its comma. */
-START_TEST(test_write_header_ranks)
-{
+START_TEST(test_write_header_ranks) {
   static const uint64_t shapes[][8] = {{0}, {5}, {1, 2, 1, 2, 1, 2, 1, 3}, {0, 4}};
   static const uint32_t ranks[] = {0, 1, 8, 2};
   static const uint64_t counts[] = {1, 5, 24, 0};
@@ -113,19 +99,15 @@ START_TEST(test_write_header_ranks)
     ck_assert_int_eq(fclose(f), 0);
     char *text = tu_read_file(path, NULL); /* the preamble holds NUL bytes */
     ck_assert_ptr_nonnull(text);
-    if (ranks[c] == 1)
-      ck_assert_ptr_nonnull(strstr(text + 10, "'shape': (5,)"));
-    if (ranks[c] == 0)
-      ck_assert_ptr_nonnull(strstr(text + 10, "'shape': ()"));
+    if (ranks[c] == 1) ck_assert_ptr_nonnull(strstr(text + 10, "'shape': (5,)"));
+    if (ranks[c] == 0) ck_assert_ptr_nonnull(strstr(text + 10, "'shape': ()"));
     free(text);
     pmm_array a;
     tu_read_npy(path, &a);
     ck_assert_uint_eq(a.rank, ranks[c]);
     ck_assert_uint_eq(a.count, counts[c]);
-    for (uint32_t i = 0; i < ranks[c]; i++)
-      ck_assert_uint_eq(a.shape[i], shapes[c][i]);
-    for (uint64_t i = 0; i < counts[c]; i++)
-      ck_assert(a.data[i] == (float)i * 0.25f);
+    for (uint32_t i = 0; i < ranks[c]; i++) ck_assert_uint_eq(a.shape[i], shapes[c][i]);
+    for (uint64_t i = 0; i < counts[c]; i++) ck_assert(a.data[i] == (float)i * 0.25f);
     pmm_array_free(&a);
   }
   uint64_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
@@ -137,8 +119,7 @@ START_TEST(test_write_header_ranks)
 END_TEST
 
 /* Every accepted dtype converts to float, in every header version. */
-START_TEST(test_read_dtypes)
-{
+START_TEST(test_read_dtypes) {
   char path[4200];
   path_in_tmp(path, sizeof path, "d.npy");
   pmm_array a;
@@ -155,8 +136,7 @@ START_TEST(test_read_dtypes)
   write_npy_raw(path, 2, "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }", i4,
                 sizeof i4);
   tu_read_npy(path, &a);
-  ck_assert(a.count == 3 && a.data[0] == -7.0f && a.data[1] == 0.0f &&
-            a.data[2] == 2147483648.0f);
+  ck_assert(a.count == 3 && a.data[0] == -7.0f && a.data[1] == 0.0f && a.data[2] == 2147483648.0f);
   pmm_array_free(&a);
 
   int64_t i8[2] = {-3, 1LL << 40};
@@ -193,8 +173,7 @@ typedef struct bad_case {
   const char *message; /* expected substring */
 } bad_case;
 
-START_TEST(test_read_errors)
-{
+START_TEST(test_read_errors) {
   static const bad_case cases[] = {
       {"bad magic", 1, NULL, "\x93NUMPZ\x01\x00\x10\x00{}", 12, 0, PMM_ERR_FORMAT,
        "not a .npy file"},
@@ -209,22 +188,22 @@ START_TEST(test_read_errors)
        PMM_ERR_FORMAT, "unsupported dtype '<c8'"},
       {"fortran order", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", NULL, 0,
        16, PMM_ERR_FORMAT, "Fortran-order"},
-      {"missing shape", 1, "{'descr': '<f4', 'fortran_order': False, }", NULL, 0, 0,
-       PMM_ERR_FORMAT, "lacks the key 'shape'"},
-      {"unknown key", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", NULL,
-       0, 4, PMM_ERR_FORMAT, "unknown header key 'x'"},
-      {"bad shape entry", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, x), }", NULL,
+      {"missing shape", 1, "{'descr': '<f4', 'fortran_order': False, }", NULL, 0, 0, PMM_ERR_FORMAT,
+       "lacks the key 'shape'"},
+      {"unknown key", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", NULL, 0,
+       4, PMM_ERR_FORMAT, "unknown header key 'x'"},
+      {"bad shape entry", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, x), }", NULL, 0,
+       12, PMM_ERR_FORMAT, "expected a non-negative integer"},
+      {"negative dimension", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-3,), }", NULL,
        0, 12, PMM_ERR_FORMAT, "expected a non-negative integer"},
-      {"negative dimension", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-3,), }",
-       NULL, 0, 12, PMM_ERR_FORMAT, "expected a non-negative integer"},
       {"not a dict", 1, "['descr', '<f4']", NULL, 0, 0, PMM_ERR_FORMAT, "expected '{'"},
       {"truncated data", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", NULL, 0,
        12, PMM_ERR_FORMAT, "truncated data: expected 4 elements of <f4, found 3"},
       {"trailing bytes", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", NULL, 0,
        12, PMM_ERR_FORMAT, "unexpected bytes after the 2 elements"},
       {"shape overflow", 1,
-       "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", NULL, 0,
-       0, PMM_ERR_FORMAT, "overflows"},
+       "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", NULL, 0, 0,
+       PMM_ERR_FORMAT, "overflows"},
   };
   unsigned char zeros[64] = {0};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -236,16 +215,14 @@ START_TEST(test_read_errors)
     } else {
       FILE *f = fopen(path, "wb");
       ck_assert_ptr_nonnull(f);
-      if (b->raw_len)
-        ck_assert(fwrite(b->raw, 1, b->raw_len, f) == b->raw_len);
+      if (b->raw_len) ck_assert(fwrite(b->raw, 1, b->raw_len, f) == b->raw_len);
       ck_assert_int_eq(fclose(f), 0);
     }
     pmm_array a;
     char err[512] = "";
     pmm_status st = pmm_npy_read(path, &a, err, sizeof err);
     fprintf(stderr, "npy error case '%s': %s\n", b->what, err);
-    ck_assert_msg(st == b->status, "%s: status %d (%s), expected %d", b->what, st, err,
-                  b->status);
+    ck_assert_msg(st == b->status, "%s: status %d (%s), expected %d", b->what, st, err, b->status);
     ck_assert_msg(strncmp(err, path, strlen(path)) == 0, "%s: message does not name the file: %s",
                   b->what, err);
     ck_assert_msg(strstr(err, b->message) != NULL, "%s: message '%s' lacks '%s'", b->what, err,
@@ -266,8 +243,7 @@ START_TEST(test_read_errors)
 }
 END_TEST
 
-START_TEST(test_status_names)
-{
+START_TEST(test_status_names) {
   ck_assert_str_eq(pmm_status_name(PMM_OK), "success");
   ck_assert_str_eq(pmm_status_name(PMM_ERR_IO), "I/O error");
   ck_assert_str_eq(pmm_status_name(PMM_ERR_FORMAT), "malformed input");
@@ -275,8 +251,7 @@ START_TEST(test_status_names)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
   Suite *s = suite_create("npy");
   TCase *tc = tcase_create("npy");
   tcase_add_checked_fixture(tc, setup, teardown);

@@ -16,8 +16,7 @@
 
 #include "tests/util/testutil.h"
 
-static uint64_t test_seed(const char *test, uint64_t fallback)
-{
+static uint64_t test_seed(const char *test, uint64_t fallback) {
   const char *env = getenv("PMMC_TEST_SEED");
   uint64_t seed = env && *env ? strtoull(env, NULL, 10) : fallback;
   fprintf(stderr, "%s: seed=%llu\n", test, (unsigned long long)seed);
@@ -25,14 +24,13 @@ static uint64_t test_seed(const char *test, uint64_t fallback)
 }
 
 /* rows x n draws at one mean (sample indices from `first`, step 1). */
-static float *draw(uint64_t seed, uint64_t first, size_t rows, size_t n, uint32_t step, float mean)
-{
+static float *draw(uint64_t seed, uint64_t first, size_t rows, size_t n, uint32_t step,
+                   float mean) {
   uint32_t key[2];
   pmm_rng_key(seed, 1, key);
   float *x = malloc(rows * n * sizeof *x);
   ck_assert_ptr_nonnull(x);
-  for (size_t i = 0; i < rows * n; i++)
-    x[i] = mean;
+  for (size_t i = 0; i < rows * n; i++) x[i] = mean;
   pmm_rng_poisson_block(key, first, rows, step, n, x, x);
   return x;
 }
@@ -42,8 +40,7 @@ static float *draw(uint64_t seed, uint64_t first, size_t rows, size_t n, uint32_
  * (m = w0 << 20 | w1 >> 12), and the draw is the smallest k with
  * u <= P(K <= k).  Computed here with GSL's cdf for many (sample, step,
  * element), including sample indices past 2^32. */
-START_TEST(test_poisson_counter_layout)
-{
+START_TEST(test_poisson_counter_layout) {
   uint64_t seed = test_seed("poisson_counter_layout", 21);
   uint32_t key[2];
   pmm_rng_key(seed, 1, key);
@@ -61,11 +58,9 @@ START_TEST(test_poisson_counter_layout)
         uint64_t m = ((uint64_t)w[0] << 20) | (w[1] >> 12);
         double u = ((double)m + 0.5) * 0x1p-52;
         unsigned k = 0;
-        while (u > gsl_cdf_poisson_P(k, mu))
-          k++;
+        while (u > gsl_cdf_poisson_P(k, mu)) k++;
         float rate[40], out[40];
-        for (int j = 0; j < 40; j++)
-          rate[j] = (float)means[j % 4];
+        for (int j = 0; j < 40; j++) rate[j] = (float)means[j % 4];
         pmm_rng_poisson_block(key, samples[si], 1, steps[ti], 40, rate, out);
         /* The float mean differs from the double one by < 1e-7 relative;
          * u would have to fall within that of a cdf step to matter. */
@@ -81,8 +76,7 @@ END_TEST
 
 /* A value depends on (key, sample, step, element) only: not on rows, n,
  * the other rates, or where the block starts. */
-START_TEST(test_poisson_independent_of_shape)
-{
+START_TEST(test_poisson_independent_of_shape) {
   uint32_t key[2];
   pmm_rng_key(test_seed("poisson_independent_of_shape", 5), 1, key);
   enum { ROWS = 9, N = 13 };
@@ -94,8 +88,7 @@ START_TEST(test_poisson_independent_of_shape)
     for (int e = 0; e < N; e++) {
       /* the same element alone, in a shorter row with other rates before it */
       float rates[N], one[N];
-      for (int j = 0; j < N; j++)
-        rates[j] = j == e ? rate[r * N + e] : 2.5f;
+      for (int j = 0; j < N; j++) rates[j] = j == e ? rate[r * N + e] : 2.5f;
       pmm_rng_poisson_block(key, 100 + (uint64_t)r, 1, 4, (size_t)e + 1, rates, one);
       ck_assert_msg(one[e] == big[r * N + e], "row %d element %d: %g vs %g", r, e, one[e],
                     big[r * N + e]);
@@ -105,14 +98,12 @@ START_TEST(test_poisson_independent_of_shape)
   float other[ROWS * N];
   int same = 0;
   pmm_rng_poisson_block(key, 100, ROWS, 5, N, rate, other);
-  for (int i = 0; i < ROWS * N; i++)
-    same += other[i] == big[i] && rate[i] > 20.0f;
+  for (int i = 0; i < ROWS * N; i++) same += other[i] == big[i] && rate[i] > 20.0f;
   ck_assert_msg(same < 10, "%d of the large draws repeat at the next step", same);
 }
 END_TEST
 
-START_TEST(test_poisson_special_rates)
-{
+START_TEST(test_poisson_special_rates) {
   uint32_t key[2];
   pmm_rng_key(test_seed("poisson_special_rates", 3), 1, key);
   float rate[6] = {0.0f, -1.0f, -INFINITY, NAN, INFINITY, 1e-30f}, out[6];
@@ -140,8 +131,7 @@ END_TEST
 /* Mean and variance within 5 standard errors: SE(mean) = sqrt(mu / N),
  * SE(variance) = sqrt((mu + 2 mu^2) / N) (Poisson fourth central moment
  * mu + 3 mu^2).  Every value must be a non-negative integer. */
-START_TEST(test_poisson_moments)
-{
+START_TEST(test_poisson_moments) {
   uint64_t seed = test_seed("poisson_moments", 1234);
   const double means[] = {0.01, 1.0, 9.5, 10.0, 30.0, 1e4, 1e7};
   const size_t rows = 2000, n = 500, count = rows * n;
@@ -173,23 +163,16 @@ END_TEST
 /* P(K = k), from lgamma in double: relative error about 1e-16 times the
  * size of the exponent's terms (< 1e-7 at mean 1e7), plenty for a
  * chi-square.  (GSL's incomplete gamma fails at such means.) */
-static double poisson_pmf(double k, double mu)
-{
-  return exp(-mu + k * log(mu) - lgamma(k + 1.0));
-}
+static double poisson_pmf(double k, double mu) { return exp(-mu + k * log(mu) - lgamma(k + 1.0)); }
 
 /* P(lo <= K < hi), summed over at most 80 standard deviations around the
  * mean: the mass beyond is below 1e-300. */
-static double poisson_mass(double lo, double hi, double mu)
-{
+static double poisson_mass(double lo, double hi, double mu) {
   double reach = 40.0 * sqrt(mu) + 40.0;
-  if (lo < mu - reach)
-    lo = fmax(0.0, ceil(mu - reach));
-  if (hi > mu + reach)
-    hi = floor(mu + reach);
+  if (lo < mu - reach) lo = fmax(0.0, ceil(mu - reach));
+  if (hi > mu + reach) hi = floor(mu + reach);
   double sum = 0.0;
-  for (double k = lo; k < hi; k += 1.0)
-    sum += poisson_pmf(k, mu);
+  for (double k = lo; k < hi; k += 1.0) sum += poisson_pmf(k, mu);
   return sum;
 }
 
@@ -197,8 +180,7 @@ static double poisson_mass(double lo, double hi, double mu)
  * bins [edge_i, edge_{i+1}) with open ends, edges chosen by the caller so
  * that every bin expects plenty of draws. */
 static double poisson_chisq(uint64_t seed, double mean, const unsigned *edges, size_t nedges,
-                            size_t rows, size_t n)
-{
+                            size_t rows, size_t n) {
   float *x = draw(seed, 0, rows, n, 7, (float)mean);
   double mu = (float)mean;
   size_t bins = nedges + 1;
@@ -207,8 +189,7 @@ static double poisson_chisq(uint64_t seed, double mean, const unsigned *edges, s
   ck_assert(obs && prob);
   for (size_t i = 0; i < rows * n; i++) {
     size_t b = 0;
-    while (b < nedges && x[i] >= (float)edges[b])
-      b++;
+    while (b < nedges && x[i] >= (float)edges[b]) b++;
     obs[b]++;
   }
   for (size_t b = 0; b <= nedges; b++) {
@@ -225,12 +206,10 @@ static double poisson_chisq(uint64_t seed, double mean, const unsigned *edges, s
 }
 
 /* Mean 3: every value 1..12 its own bin (12+ pooled): inversion. */
-START_TEST(test_poisson_chisq_pmf)
-{
+START_TEST(test_poisson_chisq_pmf) {
   uint64_t seed = test_seed("poisson_chisq_pmf", 77);
   unsigned edges[12];
-  for (unsigned i = 0; i < 12; i++)
-    edges[i] = i + 1;
+  for (unsigned i = 0; i < 12; i++) edges[i] = i + 1;
   double p = poisson_chisq(seed, 3.0, edges, 12, 1000, 1000);
   ck_assert_msg(p > 0.001, "mean 3: chi-square p = %g", p);
 }
@@ -238,24 +217,20 @@ END_TEST
 
 /* PTRS: near its lower limit (10.5), at 30 (value bins), and at 1e4 and
  * 1e7 (bins a quarter of a standard deviation wide within +-4 sd). */
-START_TEST(test_poisson_chisq_ptrs)
-{
+START_TEST(test_poisson_chisq_ptrs) {
   uint64_t seed = test_seed("poisson_chisq_ptrs", 78);
   unsigned edges[40];
-  for (unsigned i = 0; i < 20; i++)
-    edges[i] = 3 + i;
+  for (unsigned i = 0; i < 20; i++) edges[i] = 3 + i;
   double p = poisson_chisq(seed, 10.5, edges, 20, 1000, 500);
   ck_assert_msg(p > 0.001, "mean 10.5: chi-square p = %g", p);
-  for (unsigned i = 0; i < 40; i++)
-    edges[i] = 14 + i;
+  for (unsigned i = 0; i < 40; i++) edges[i] = 14 + i;
   p = poisson_chisq(seed + 1, 30.0, edges, 40, 1000, 500);
   ck_assert_msg(p > 0.001, "mean 30: chi-square p = %g", p);
   const double big[] = {1e4, 1e7};
   for (int m = 0; m < 2; m++) {
     double sd = sqrt(big[m]);
     unsigned e[33];
-    for (int i = 0; i < 33; i++)
-      e[i] = (unsigned)floor(big[m] + (i - 16) * 0.25 * sd);
+    for (int i = 0; i < 33; i++) e[i] = (unsigned)floor(big[m] + (i - 16) * 0.25 * sd);
     p = poisson_chisq(seed + 2 + (uint64_t)m, big[m], e, 33, 1000, 500);
     ck_assert_msg(p > 0.001, "mean %g: chi-square p = %g", big[m], p);
   }
@@ -264,8 +239,7 @@ END_TEST
 
 /* Neighbouring elements, steps and samples are uncorrelated
  * (|r| < 5 / sqrt(N)) at a small and a large mean. */
-START_TEST(test_poisson_neighbours_independent)
-{
+START_TEST(test_poisson_neighbours_independent) {
   uint64_t seed = test_seed("poisson_neighbours_independent", 99);
   const float means[] = {3.0f, 40.0f};
   const size_t rows = 1000, n = 200;
@@ -279,8 +253,7 @@ START_TEST(test_poisson_neighbours_independent)
       for (size_t e = 0; e + 1 < n; e++) {
         elem += (a[r * n + e] - mu) * (a[r * n + e + 1] - mu);
         step += (a[r * n + e] - mu) * (b[r * n + e] - mu);
-        if (r + 1 < rows)
-          samp += (a[r * n + e] - mu) * (a[(r + 1) * n + e] - mu);
+        if (r + 1 < rows) samp += (a[r * n + e] - mu) * (a[(r + 1) * n + e] - mu);
       }
     }
     double denom = mu * (double)(rows * (n - 1));
@@ -298,8 +271,7 @@ START_TEST(test_poisson_neighbours_independent)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
   Suite *s = suite_create("poisson");
   TCase *tc = tcase_create("poisson");
   tcase_set_timeout(tc, 300);

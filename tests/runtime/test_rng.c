@@ -13,8 +13,7 @@
 
 #include "tests/util/testutil.h"
 
-static uint64_t test_seed(const char *test, uint64_t fallback)
-{
+static uint64_t test_seed(const char *test, uint64_t fallback) {
   const char *env = getenv("PMMC_TEST_SEED");
   uint64_t seed = env && *env ? strtoull(env, NULL, 10) : fallback;
   fprintf(stderr, "%s: seed=%llu\n", test, (unsigned long long)seed);
@@ -23,8 +22,7 @@ static uint64_t test_seed(const char *test, uint64_t fallback)
 
 /* Random123's tests/kat_vectors, the three "philox4x32 10" lines:
  * counter (4 words), key (2 words), expected output (4 words). */
-START_TEST(test_philox_known_answers)
-{
+START_TEST(test_philox_known_answers) {
   static const uint32_t kat[3][10] = {
       {0x00000000, 0x00000000, 0x00000000, 0x00000000, 0x00000000, 0x00000000, 0x6627e8d5,
        0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
@@ -46,8 +44,7 @@ END_TEST
 /* Flipping one input bit must flip about half of the 128 output bits
  * (binomial(128, 1/2): mean 64, sd 5.66; the mean over 192 flips per
  * trial has sd 0.41, so |mean - 64| < 2 is about 5 sd). */
-START_TEST(test_philox_avalanche)
-{
+START_TEST(test_philox_avalanche) {
   uint64_t seed = test_seed("philox_avalanche", 11);
   uint32_t key[2];
   pmm_rng_key(seed, 0, key);
@@ -62,8 +59,7 @@ START_TEST(test_philox_avalanche)
       else
         k[(bit - 128) / 32] ^= 1u << (bit % 32);
       pmm_philox4x32_10(c, k, out);
-      for (int j = 0; j < 4; j++)
-        total += __builtin_popcount(out[j] ^ base[j]);
+      for (int j = 0; j < 4; j++) total += __builtin_popcount(out[j] ^ base[j]);
     }
     double mean = total / 192.0;
     ck_assert_msg(fabs(mean - 64.0) < 2.0, "trial %u: mean flipped bits %.3f", trial, mean);
@@ -71,20 +67,18 @@ START_TEST(test_philox_avalanche)
 }
 END_TEST
 
-static int compare_u64(const void *a, const void *b)
-{
+static int compare_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return (x > y) - (x < y);
 }
 
-START_TEST(test_rng_key)
-{
+START_TEST(test_rng_key) {
   uint32_t a[2], b[2];
   pmm_rng_key(7, 0, a);
   pmm_rng_key(7, 0, b);
   ck_assert(a[0] == b[0] && a[1] == b[1]);
-  /* Pinned (splitmix64 twice, computed independently): every compiled sampler's samples depend on this mapping, so a
-   * change here must be deliberate (it changes all outputs). */
+  /* Pinned (splitmix64 twice, computed independently): every compiled sampler's samples depend on
+   * this mapping, so a change here must be deliberate (it changes all outputs). */
   pmm_rng_key(0, 0, a);
   uint64_t k00 = ((uint64_t)a[1] << 32) | a[0];
   ck_assert_msg(k00 == 0xa706dd2f4d197e6fULL, "key(0, 0) = %016llx", (unsigned long long)k00);
@@ -106,8 +100,7 @@ START_TEST(test_rng_key)
 }
 END_TEST
 
-START_TEST(test_uniform_from_u32)
-{
+START_TEST(test_uniform_from_u32) {
   ck_assert(pmm_uniform_from_u32(0) == 0.5 / 4294967296.0);
   ck_assert(pmm_uniform_from_u32(UINT32_MAX) == 1.0 - 0.5 / 4294967296.0);
   ck_assert(pmm_uniform_from_u32(0x80000000u) == 0.5 + 0.5 / 4294967296.0);
@@ -116,21 +109,18 @@ START_TEST(test_uniform_from_u32)
 END_TEST
 
 /* Uniforms from consecutive counters, binned: chi-square p > 0.001. */
-START_TEST(test_uniform_chisq)
-{
+START_TEST(test_uniform_chisq) {
   uint64_t seed = test_seed("uniform_chisq", 12);
   uint32_t key[2];
   pmm_rng_key(seed, 0, key);
   enum { BINS = 100 };
   uint64_t counts[BINS] = {0};
   double prob[BINS];
-  for (int i = 0; i < BINS; i++)
-    prob[i] = 1.0 / BINS;
+  for (int i = 0; i < BINS; i++) prob[i] = 1.0 / BINS;
   for (uint32_t c = 0; c < 50000; c++) {
     uint32_t ctr[4] = {c, 0, 0, 0}, out[4];
     pmm_philox4x32_10(ctr, key, out);
-    for (int j = 0; j < 4; j++)
-      counts[(int)(pmm_uniform_from_u32(out[j]) * BINS)]++;
+    for (int j = 0; j < 4; j++) counts[(int)(pmm_uniform_from_u32(out[j]) * BINS)]++;
   }
   double p = tu_chisq_pvalue(counts, prob, BINS);
   fprintf(stderr, "uniform_chisq: p=%g\n", p);
@@ -140,8 +130,7 @@ END_TEST
 
 /* The documented counter layout: element e of sample s at step t is word
  * e % 4 of Philox({e / 4, t, s_lo, s_hi}) through Box-Muller. */
-START_TEST(test_normal_counter_layout)
-{
+START_TEST(test_normal_counter_layout) {
   uint32_t key[2];
   pmm_rng_key(3, 0, key);
   uint64_t sample = 0x100000005ULL; /* exercises the high word */
@@ -164,8 +153,7 @@ END_TEST
 
 /* A draw depends on (key, sample, step, element) only: not on how many
  * rows or elements were requested alongside it. */
-START_TEST(test_normal_block_independent_of_shape)
-{
+START_TEST(test_normal_block_independent_of_shape) {
   uint32_t key[2];
   pmm_rng_key(4, 0, key);
   float big[10 * 11];
@@ -181,8 +169,7 @@ START_TEST(test_normal_block_independent_of_shape)
   float other[11];
   pmm_rng_normal_block(key, 100, 1, 4, 11, other);
   int same = 0;
-  for (size_t e = 0; e < 11; e++)
-    same += other[e] == big[e];
+  for (size_t e = 0; e < 11; e++) same += other[e] == big[e];
   ck_assert_msg(same == 0, "step 3 and step 4 share %d of 11 draws", same);
 }
 END_TEST
@@ -191,8 +178,7 @@ enum { MOMENT_ROWS = 250000, MOMENT_N = 4 };
 
 /* Mean, variance, skewness and excess kurtosis of 10^6 draws, each within
  * five standard errors: sqrt(1/N), sqrt(2/N), sqrt(6/N), sqrt(24/N). */
-START_TEST(test_normal_moments)
-{
+START_TEST(test_normal_moments) {
   uint64_t seed = test_seed("normal_moments", 13);
   uint32_t key[2];
   pmm_rng_key(seed, 0, key);
@@ -201,8 +187,7 @@ START_TEST(test_normal_moments)
   ck_assert_ptr_nonnull(z);
   pmm_rng_normal_block(key, 0, MOMENT_ROWS, 0, MOMENT_N, z);
   double m1 = 0, m2 = 0, m3 = 0, m4 = 0;
-  for (size_t i = 0; i < n; i++)
-    m1 += z[i];
+  for (size_t i = 0; i < n; i++) m1 += z[i];
   m1 /= (double)n;
   for (size_t i = 0; i < n; i++) {
     double d = z[i] - m1, d2 = d * d;
@@ -226,8 +211,7 @@ END_TEST
 
 /* Kolmogorov-Smirnov against N(0, 1): all 200,000 draws together, and
  * each Box-Muller lane (element % 4) on its own, p > 0.001. */
-START_TEST(test_normal_ks)
-{
+START_TEST(test_normal_ks) {
   uint64_t seed = test_seed("normal_ks", 14);
   uint32_t key[2];
   pmm_rng_key(seed, 0, key);
@@ -236,14 +220,12 @@ START_TEST(test_normal_ks)
   double *all = malloc((size_t)ROWS * N * sizeof *all), *lane = malloc(ROWS * sizeof *lane);
   ck_assert(z && all && lane);
   pmm_rng_normal_block(key, 1000, ROWS, 5, N, z);
-  for (size_t i = 0; i < (size_t)ROWS * N; i++)
-    all[i] = z[i];
+  for (size_t i = 0; i < (size_t)ROWS * N; i++) all[i] = z[i];
   double p = tu_ks_normal_pvalue(all, (size_t)ROWS * N);
   fprintf(stderr, "normal_ks: all lanes p=%g\n", p);
   ck_assert_msg(p > 0.001, "KS p = %g over %d draws", p, ROWS * N);
   for (int l = 0; l < N; l++) {
-    for (size_t r = 0; r < ROWS; r++)
-      lane[r] = z[r * N + (size_t)l];
+    for (size_t r = 0; r < ROWS; r++) lane[r] = z[r * N + (size_t)l];
     p = tu_ks_normal_pvalue(lane, ROWS);
     fprintf(stderr, "normal_ks: lane %d p=%g\n", l, p);
     ck_assert_msg(p > 0.001, "lane %d: KS p = %g", l, p);
@@ -256,17 +238,14 @@ END_TEST
 
 /* The KS helper itself: uniform data must fail, exact normal quantiles
  * must pass with a p-value near 1. */
-START_TEST(test_ks_helper)
-{
+START_TEST(test_ks_helper) {
   enum { N = 20000 };
   double *xs = malloc(N * sizeof *xs);
   ck_assert_ptr_nonnull(xs);
-  for (int i = 0; i < N; i++)
-    xs[i] = -2.0 + 4.0 * ((double)i + 0.5) / N;
+  for (int i = 0; i < N; i++) xs[i] = -2.0 + 4.0 * ((double)i + 0.5) / N;
   double p = tu_ks_normal_pvalue(xs, N);
   ck_assert_msg(p < 1e-6, "uniform data passed KS with p = %g", p);
-  for (int i = 0; i < N; i++)
-    xs[N - 1 - i] = gsl_cdf_ugaussian_Pinv(((double)i + 0.5) / N);
+  for (int i = 0; i < N; i++) xs[N - 1 - i] = gsl_cdf_ugaussian_Pinv(((double)i + 0.5) / N);
   p = tu_ks_normal_pvalue(xs, N);
   ck_assert_msg(p > 0.99, "exact normal quantiles gave KS p = %g", p);
   for (int i = 0; i < N; i++) /* N(0.05, 1): a shift of 7 standard errors */
@@ -278,8 +257,7 @@ START_TEST(test_ks_helper)
 END_TEST
 
 /* Pearson correlation of x[i] and y[i]. */
-static double correlation(const float *x, const float *y, size_t n, size_t stride)
-{
+static double correlation(const float *x, const float *y, size_t n, size_t stride) {
   double mx = 0, my = 0;
   for (size_t i = 0; i < n; i++) {
     mx += x[i * stride];
@@ -302,8 +280,7 @@ static double correlation(const float *x, const float *y, size_t n, size_t strid
  * the two streams of one seed.  Under independence the correlation of n
  * pairs has standard error 1/sqrt(n); the bound is 5/sqrt(n).  Squares are
  * also checked, since Box-Muller pairs share a radius. */
-START_TEST(test_normal_neighbours_independent)
-{
+START_TEST(test_normal_neighbours_independent) {
   uint64_t seed = test_seed("normal_neighbours", 15);
   uint32_t key[2], key1[2];
   pmm_rng_key(seed, 0, key);
@@ -316,8 +293,7 @@ START_TEST(test_normal_neighbours_independent)
   pmm_rng_normal_block(key, 0, ROWS, 0, N, a);
   pmm_rng_normal_block(key, 0, ROWS, 1, N, b);  /* next step */
   pmm_rng_normal_block(key1, 0, ROWS, 0, N, c); /* other stream */
-  for (size_t i = 0; i < total; i++)
-    sq[i] = a[i] * a[i];
+  for (size_t i = 0; i < total; i++) sq[i] = a[i] * a[i];
   double bound = 5.0 / sqrt((double)ROWS);
   struct {
     const char *what;
@@ -345,8 +321,7 @@ START_TEST(test_normal_neighbours_independent)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
   Suite *s = suite_create("rng");
   TCase *tc = tcase_create("rng");
   tcase_set_timeout(tc, 120);

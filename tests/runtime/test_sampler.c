@@ -30,22 +30,17 @@ typedef struct toy_user {
   uint64_t fail_at; /* run_block fails on the block holding this index */
 } toy_user;
 
-static float toy_value(float z0, float z1, uint64_t index, uint64_t e)
-{
+static float toy_value(float z0, float z1, uint64_t index, uint64_t e) {
   return z0 + 0.5f * z1 + 1e-3f * (float)(index % 1000) + 0.01f * (float)e;
 }
 
-static int toy_run_block(void *user, const pmm_block *blk)
-{
+static int toy_run_block(void *user, const pmm_block *blk) {
   const toy_user *u = user;
-  if ((uintptr_t)blk->scratch % 64 != 0)
-    return 7;
-  if (blk->first_index % TOY_BLOCK != 0)
-    return 8;
+  if ((uintptr_t)blk->scratch % 64 != 0) return 7;
+  if (blk->first_index % TOY_BLOCK != 0) return 8;
   uint32_t key[2];
   pmm_rng_key(blk->seed, 0, key);
-  if (key[0] != blk->key[0] || key[1] != blk->key[1])
-    return 9;
+  if (key[0] != blk->key[0] || key[1] != blk->key[1]) return 9;
   if (u->fail_at != NEVER && u->fail_at >= blk->first_index &&
       u->fail_at < blk->first_index + TOY_BLOCK)
     return 3;
@@ -61,22 +56,19 @@ static int toy_run_block(void *user, const pmm_block *blk)
 }
 
 /* The toy's value computed for one sample on its own. */
-static void toy_expected(uint64_t seed, uint64_t index, size_t n, float *out)
-{
+static void toy_expected(uint64_t seed, uint64_t index, size_t n, float *out) {
   uint32_t key[2];
   pmm_rng_key(seed, 0, key);
   float z0[4096], z1[4096];
   ck_assert(n <= 4096);
   pmm_rng_normal_block(key, index, 1, 0, n, z0);
   pmm_rng_normal_block(key, index, 1, 1, n, z1);
-  for (size_t e = 0; e < n; e++)
-    out[e] = toy_value(z0[e], z1[e], index, e);
+  for (size_t e = 0; e < n; e++) out[e] = toy_value(z0[e], z1[e], index, e);
 }
 
 static toy_user toy3 = {3, NEVER}, toy_wide = {4096, NEVER};
 
-static pmm_model_desc toy_desc(toy_user *u)
-{
+static pmm_model_desc toy_desc(toy_user *u) {
   pmm_model_desc d = {
       .abi = PMM_DESC_ABI,
       .name = "toy",
@@ -106,8 +98,7 @@ static pmm_model_desc toy_desc(toy_user *u)
 }
 
 static float *generate(const pmm_model_desc *d, uint64_t seed, uint64_t first, uint64_t count,
-                       unsigned threads)
-{
+                       unsigned threads) {
   float *out = malloc((count ? count : 1) * d->sample_elems * sizeof(float));
   ck_assert_ptr_nonnull(out);
   char err[256] = "";
@@ -120,8 +111,7 @@ static float *generate(const pmm_model_desc *d, uint64_t seed, uint64_t first, u
 
 /* ---- pmm_sampler_generate ----------------------------------------------- */
 
-START_TEST(test_generate_values)
-{
+START_TEST(test_generate_values) {
   pmm_model_desc d = toy_desc(&toy3);
   uint64_t seed = 5, first = 5, count = 37;
   fprintf(stderr, "generate_values: seed=%llu\n", (unsigned long long)seed);
@@ -136,8 +126,7 @@ START_TEST(test_generate_values)
 }
 END_TEST
 
-START_TEST(test_generate_threads)
-{
+START_TEST(test_generate_threads) {
   pmm_model_desc d = toy_desc(&toy3);
   float *one = generate(&d, 7, 0, 1000, 1);
   const unsigned threads[] = {2, 3, 0, 64};
@@ -151,8 +140,7 @@ START_TEST(test_generate_threads)
 }
 END_TEST
 
-START_TEST(test_generate_splits)
-{
+START_TEST(test_generate_splits) {
   pmm_model_desc d = toy_desc(&toy3);
   float *full = generate(&d, 7, 0, 1000, 2);
   float *a = generate(&d, 7, 0, 400, 2), *b = generate(&d, 7, 400, 600, 3);
@@ -185,8 +173,7 @@ START_TEST(test_generate_splits)
 }
 END_TEST
 
-START_TEST(test_generate_errors)
-{
+START_TEST(test_generate_errors) {
   pmm_model_desc d = toy_desc(&toy3);
   float out[3 * 64];
   char err[256];
@@ -220,8 +207,7 @@ START_TEST(test_generate_errors)
   for (unsigned threads = 1; threads <= 4; threads++) {
     ck_assert_int_eq(pmm_sampler_generate(&f, 1, 0, 64, threads, out, err, sizeof err),
                      PMM_ERR_MODEL);
-    ck_assert_msg(strstr(err, "model toy failed on samples [16, 24) (code 3)") != NULL, "%s",
-                  err);
+    ck_assert_msg(strstr(err, "model toy failed on samples [16, 24) (code 3)") != NULL, "%s", err);
   }
 }
 END_TEST
@@ -230,18 +216,11 @@ END_TEST
 
 static char tmpdir[4096];
 
-static void setup(void)
-{
-  tu_make_tmpdir(tmpdir, sizeof tmpdir);
-}
+static void setup(void) { tu_make_tmpdir(tmpdir, sizeof tmpdir); }
 
-static void teardown(void)
-{
-  tu_remove_tree(tmpdir);
-}
+static void teardown(void) { tu_remove_tree(tmpdir); }
 
-static char *tmp_path(const char *name)
-{
+static char *tmp_path(const char *name) {
   size_t len = strlen(tmpdir) + strlen(name) + 2;
   char *p = malloc(len);
   ck_assert_ptr_nonnull(p);
@@ -253,8 +232,7 @@ static char *tmp_path(const char *name)
  * files under capture/; returns the exit status.  *out / *err receive the
  * captured text when non-NULL.  The capture files live outside tmpdir's
  * top level so that "no file was created" checks see only outputs. */
-static int run_cli(const pmm_model_desc *d, char **out, char **err, ...)
-{
+static int run_cli(const pmm_model_desc *d, char **out, char **err, ...) {
   char *argv[64];
   int argc = 0;
   argv[argc++] = "toy";
@@ -275,8 +253,7 @@ static int run_cli(const pmm_model_desc *d, char **out, char **err, ...)
 
 /* How many entries tmpdir holds besides the capture folder (each named on
  * stderr, so a failing test shows what was left behind). */
-static int tmpdir_outputs(void)
-{
+static int tmpdir_outputs(void) {
   DIR *dir = opendir(tmpdir);
   ck_assert_ptr_nonnull(dir);
   int n = 0;
@@ -291,15 +268,13 @@ static int tmpdir_outputs(void)
   return n;
 }
 
-static void read_npy_in_tmp(const char *name, pmm_array *a)
-{
+static void read_npy_in_tmp(const char *name, pmm_array *a) {
   char *p = tmp_path(name);
   tu_read_npy(p, a);
   free(p);
 }
 
-START_TEST(test_cli_npy_matches_generate)
-{
+START_TEST(test_cli_npy_matches_generate) {
   pmm_model_desc d = toy_desc(&toy3);
   char *full = tmp_path("full.npy"), *a = tmp_path("a.npy"), *b = tmp_path("b.npy");
   ck_assert_int_eq(run_cli(&d, NULL, NULL, "-n", "1000", "--seed", "7", "-o", full, NULL), 0);
@@ -329,10 +304,16 @@ START_TEST(test_cli_npy_matches_generate)
   snprintf(side, len, "%s.json", full);
   char *json = tu_read_file(side, NULL);
   ck_assert_ptr_nonnull(json);
-  const char *want[] = {"\"model\": \"toy\"", "\"seed\": 7", "\"first_index\": 0",
-                        "\"count\": 1000", "\"shard\": null", "\"shape\": [1000, 3]",
-                        "\"pair\": \"normal-normal\"", "\"sampler\": \"pmm\"",
-                        "\"weight_hash\": \"0123abcd\"", "\"engine\": \"test harness\""};
+  const char *want[] = {"\"model\": \"toy\"",
+                        "\"seed\": 7",
+                        "\"first_index\": 0",
+                        "\"count\": 1000",
+                        "\"shard\": null",
+                        "\"shape\": [1000, 3]",
+                        "\"pair\": \"normal-normal\"",
+                        "\"sampler\": \"pmm\"",
+                        "\"weight_hash\": \"0123abcd\"",
+                        "\"engine\": \"test harness\""};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
     ck_assert_msg(strstr(json, want[i]) != NULL, "sidecar lacks %s:\n%s", want[i], json);
   free(json);
@@ -343,17 +324,14 @@ START_TEST(test_cli_npy_matches_generate)
 }
 END_TEST
 
-START_TEST(test_cli_same_bytes)
-{
+START_TEST(test_cli_same_bytes) {
   pmm_model_desc d = toy_desc(&toy3);
   char *p1 = tmp_path("t1.npy"), *p2 = tmp_path("t2.npy"), *p3 = tmp_path("t3.npy");
   char *p4 = tmp_path("t4.npy");
-  ck_assert_int_eq(run_cli(&d, NULL, NULL, "-n", "1000", "-s", "9", "--threads", "1", "-o", p1,
-                           NULL),
-                   0);
-  ck_assert_int_eq(run_cli(&d, NULL, NULL, "-n", "1000", "-s", "9", "--threads", "2", "-o", p2,
-                           NULL),
-                   0);
+  ck_assert_int_eq(
+      run_cli(&d, NULL, NULL, "-n", "1000", "-s", "9", "--threads", "1", "-o", p1, NULL), 0);
+  ck_assert_int_eq(
+      run_cli(&d, NULL, NULL, "-n", "1000", "-s", "9", "--threads", "2", "-o", p2, NULL), 0);
   ck_assert_int_eq(run_cli(&d, NULL, NULL, "-n", "1000", "-s", "9", "-o", p3, NULL), 0);
   ck_assert_int_eq(run_cli(&d, NULL, NULL, "-n", "1000", "-s", "10", "-o", p4, NULL), 0);
   size_t l1, l2, l3, l4;
@@ -375,8 +353,7 @@ START_TEST(test_cli_same_bytes)
 }
 END_TEST
 
-START_TEST(test_cli_shards)
-{
+START_TEST(test_cli_shards) {
   pmm_model_desc d = toy_desc(&toy3);
   float *ref = generate(&d, 4, 0, 1000, 2);
   static const uint64_t expect_count[3] = {333, 333, 334};
@@ -386,9 +363,8 @@ START_TEST(test_cli_shards)
     snprintf(name, sizeof name, "s%d.npy", k);
     snprintf(shard, sizeof shard, "%d/3", k);
     char *p = tmp_path(name);
-    ck_assert_int_eq(run_cli(&d, NULL, NULL, "-n", "1000", "-s", "4", "--shard", shard, "-o", p,
-                             NULL),
-                     0);
+    ck_assert_int_eq(
+        run_cli(&d, NULL, NULL, "-n", "1000", "-s", "4", "--shard", shard, "-o", p, NULL), 0);
     pmm_array a;
     tu_read_npy(p, &a);
     ck_assert_uint_eq(a.shape[0], expect_count[k]);
@@ -402,8 +378,8 @@ START_TEST(test_cli_shards)
 
   /* With a first index, and more shards than samples (empty shards). */
   char *p = tmp_path("o.npy");
-  ck_assert_int_eq(run_cli(&d, NULL, NULL, "--first-index", "10", "-n", "7", "--shard", "1/2",
-                           "-s", "4", "-o", p, NULL),
+  ck_assert_int_eq(run_cli(&d, NULL, NULL, "--first-index", "10", "-n", "7", "--shard", "1/2", "-s",
+                           "4", "-o", p, NULL),
                    0);
   pmm_array a;
   tu_read_npy(p, &a);
@@ -432,13 +408,11 @@ START_TEST(test_cli_shards)
 }
 END_TEST
 
-START_TEST(test_cli_csv)
-{
+START_TEST(test_cli_csv) {
   pmm_model_desc d = toy_desc(&toy3);
   char *p = tmp_path("x.csv");
-  ck_assert_int_eq(run_cli(&d, NULL, NULL, "-n", "5", "-s", "3", "--first-index", "2", "-o", p,
-                           NULL),
-                   0);
+  ck_assert_int_eq(
+      run_cli(&d, NULL, NULL, "-n", "5", "-s", "3", "--first-index", "2", "-o", p, NULL), 0);
   char *text = tu_read_file(p, NULL), *out = NULL;
   ck_assert_ptr_nonnull(text);
   const char *head = "# model=toy seed=3 first_index=2 count=5\n";
@@ -472,8 +446,7 @@ END_TEST
 
 /* npy on standard output (explicit --format), an explicit format for an
  * unknown extension, upper-case extensions, and -n 0. */
-START_TEST(test_cli_formats)
-{
+START_TEST(test_cli_formats) {
   pmm_model_desc d = toy_desc(&toy3);
   ck_assert_int_eq(run_cli(&d, NULL, NULL, "-n", "4", "--format", "npy", NULL), 0);
   pmm_array a;
@@ -503,8 +476,7 @@ START_TEST(test_cli_formats)
 END_TEST
 
 /* Output larger than one write chunk, and a 2-D sample shape. */
-START_TEST(test_cli_streaming_wide)
-{
+START_TEST(test_cli_streaming_wide) {
   pmm_model_desc d = toy_desc(&toy_wide);
   char *p = tmp_path("w.npy");
   ck_assert_int_eq(run_cli(&d, NULL, NULL, "-n", "3000", "--first-index", "5", "-s", "2",
@@ -526,8 +498,7 @@ typedef struct usage_case {
   const char *message;
 } usage_case;
 
-START_TEST(test_cli_usage_errors)
-{
+START_TEST(test_cli_usage_errors) {
   pmm_model_desc d = toy_desc(&toy3);
   static const usage_case cases[] = {
       {{"--bogus"}, "unknown option '--bogus'"},
@@ -550,11 +521,13 @@ START_TEST(test_cli_usage_errors)
       {{"--shard", "1"}, "expected K/N"},
       {{"--shard", "a/b"}, "expected K/N"},
       {{"--format", "jpg"}, "unknown format 'jpg' for --format (expected npy, csv, txt or png)"},
-      {{"--format", "txt"}, "--format txt decodes symbol sequences, and model 'toy' "
-                            "(normal-normal) has no vocabulary"},
+      {{"--format", "txt"},
+       "--format txt decodes symbol sequences, and model 'toy' "
+       "(normal-normal) has no vocabulary"},
       {{"-o", "x.txt"}, "model 'toy' (normal-normal) has no vocabulary"},
-      {{"--format", "png"}, "--format png draws images of shape [H, W] or [C, H, W] with "
-                            "C = 1 or 3; the samples of model 'toy' have shape [3]"},
+      {{"--format", "png"},
+       "--format png draws images of shape [H, W] or [C, H, W] with "
+       "C = 1 or 3; the samples of model 'toy' have shape [3]"},
       {{"-o", "x.png"}, "have shape [3]"},
       {{"-n", "3", "extra"}, "unexpected argument 'extra'"},
       {{"-o", "out.dat"}, "cannot tell the format of 'out.dat'"},
@@ -578,8 +551,7 @@ START_TEST(test_cli_usage_errors)
 }
 END_TEST
 
-START_TEST(test_cli_io_errors)
-{
+START_TEST(test_cli_io_errors) {
   pmm_model_desc d = toy_desc(&toy3);
   char *err = NULL;
   ck_assert_int_eq(run_cli(&d, NULL, &err, "-n", "10", "-o", "/nonexistent-dir/x.npy", NULL), 1);
@@ -618,8 +590,7 @@ START_TEST(test_cli_io_errors)
 END_TEST
 
 /* Writing to a full device is an I/O error (exit 1), not a silent loss. */
-START_TEST(test_cli_stdout_full)
-{
+START_TEST(test_cli_stdout_full) {
   pmm_model_desc d = toy_desc(&toy3);
   if (access("/dev/full", W_OK) != 0) {
     fprintf(stderr, "cli_stdout_full: /dev/full unavailable, nothing to check\n");
@@ -639,8 +610,7 @@ START_TEST(test_cli_stdout_full)
 }
 END_TEST
 
-START_TEST(test_cli_info_help_version)
-{
+START_TEST(test_cli_info_help_version) {
   pmm_model_desc d = toy_desc(&toy3);
   char *out = NULL;
   ck_assert_int_eq(run_cli(&d, &out, NULL, "--info", NULL), 0);
@@ -684,8 +654,7 @@ END_TEST
 
 /* pmm_sampler_print_info with stdout sent to tmpdir/NAME; returns its
  * status, the text printed goes to *out. */
-static int print_info_to(const char *name, const pmm_model_desc *d, char **out)
-{
+static int print_info_to(const char *name, const pmm_model_desc *d, char **out) {
   char *path = tmp_path(name);
   fflush(stdout);
   int save = dup(1), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -707,8 +676,7 @@ static int print_info_to(const char *name, const pmm_model_desc *d, char **out)
  * (interpreted)" for no machine code, else the values (compile time in ms,
  * three decimals).  pmm_sampler_print_info prints the very same report
  * without needing run_block, and refuses a descriptor of another ABI. */
-START_TEST(test_cli_info_build)
-{
+START_TEST(test_cli_info_build) {
   pmm_model_desc d = toy_desc(&toy3);
   char *out = NULL;
   ck_assert_int_eq(run_cli(&d, &out, NULL, "--info", NULL), 0);
@@ -743,8 +711,7 @@ START_TEST(test_cli_info_build)
 END_TEST
 
 /* getopt state is reset between calls. */
-START_TEST(test_cli_repeat_calls)
-{
+START_TEST(test_cli_repeat_calls) {
   pmm_model_desc d = toy_desc(&toy3);
   char *p = tmp_path("r.npy"), *out1 = NULL, *out2 = NULL;
   ck_assert_int_eq(run_cli(&d, &out1, NULL, "-n", "3", "-s", "1", NULL), 0);
@@ -763,8 +730,7 @@ START_TEST(test_cli_repeat_calls)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
   Suite *s = suite_create("sampler");
   TCase *gen = tcase_create("generate");
   tcase_set_timeout(gen, 120);

@@ -41,8 +41,8 @@ int tu_run_capture(char **out, char **err, const char *fmt, ...)
  * exit status.  *out / *err receive the captured text (malloc'd) when
  * non-NULL; stderr is also echoed to the test log.  Check forks every test,
  * so the sampler's global state (stdout, getopt) cannot leak between tests. */
-int tu_sampler_main(const pmm_model_desc *d, const char *capdir, char **out, char **err,
-                    int argc, char **argv);
+int tu_sampler_main(const pmm_model_desc *d, const char *capdir, char **out, char **err, int argc,
+                    char **argv);
 
 /* Write n bytes to path, replacing it; aborts the test on failure. */
 void tu_write_file(const char *path, const void *data, size_t n);
