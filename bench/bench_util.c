@@ -32,19 +32,20 @@ double bench_median(double *t, size_t n) {
   return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-double bench_median_time(void (*call)(void *), void *arg, int reps) {
+double bench_median_time(void (*call)(const void *arg, int engine), const void *arg, int engine,
+                         int reps) {
   if (reps < 1) reps = 1;
   if (reps > 64) reps = 64;
-  call(arg);
+  call(arg, engine);
   double t0 = bench_now();
   long calls = 1;
-  call(arg);
+  call(arg, engine);
   double once = bench_now() - t0;
   if (once < 0.02) calls = (long)(0.02 / (once > 1e-7 ? once : 1e-7)) + 1;
   double t[64];
   for (int r = 0; r < reps; r++) {
     t0 = bench_now();
-    for (long i = 0; i < calls; i++) call(arg);
+    for (long i = 0; i < calls; i++) call(arg, engine);
     t[r] = (bench_now() - t0) / (double)calls;
   }
   return bench_median(t, (size_t)reps);

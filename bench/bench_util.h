@@ -3,7 +3,7 @@
  * a clock, deterministic inputs and the median time of a call.
  *
  *     bench_fill(x, n, 3, 1.0f);
- *     double sec = bench_median_time(run_it, &my_case, 5);   // per call
+ *     double sec = bench_median_time(run_engine, &my_case, LLVM, 5);   // per call
  */
 #ifndef PMMC_BENCH_UTIL_H
 #define PMMC_BENCH_UTIL_H
@@ -26,8 +26,9 @@ void bench_fill(float *a, size_t n, uint32_t seed, float scale);
 /* The median of t[0..n) (sorted in place; n >= 1). */
 double bench_median(double *t, size_t n);
 
-/* Median seconds per call of call(arg) over reps (1..64) timings, each of
- * enough calls to last 20 ms, after a warm-up call. */
-double bench_median_time(void (*call)(void *), void *arg, int reps);
+/* Median seconds per call of call(arg, engine) over reps (1..64) timings,
+ * each of enough calls to last 20 ms, after a warm-up call. */
+double bench_median_time(void (*call)(const void *arg, int engine), const void *arg, int engine,
+                         int reps);
 
 #endif

@@ -119,7 +119,8 @@ static void bench_im2col_gemm(const bench_case *c) {
   }
 }
 
-static void bench_call(const bench_case *c, int engine) {
+static void bench_call(const void *arg, int engine) {
+  const bench_case *c = arg;
   const conv_shape *s = &c->s;
   switch (engine) {
   case BENCH_LLVM: c->kern(c->x, c->y, c->scratch); break;
@@ -134,21 +135,9 @@ static void bench_call(const bench_case *c, int engine) {
   }
 }
 
-/* The engine a timing calls (bench_median_time's argument). */
-typedef struct bench_run {
-  const bench_case *c;
-  int engine;
-} bench_run;
-
-static void bench_run_once(void *arg) {
-  const bench_run *r = arg;
-  bench_call(r->c, r->engine);
-}
-
 /* Median seconds per call of one engine (bench_util.h). */
 static double bench_time(const bench_case *c, int engine, int reps) {
-  bench_run r = {c, engine};
-  return bench_median_time(bench_run_once, &r, reps);
+  return bench_median_time(bench_call, c, engine, reps);
 }
 
 /* JIT the LLVM kernel for c's shape into *jit; 0 on success. */

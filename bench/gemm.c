@@ -42,28 +42,17 @@ typedef struct bench_case {
   bench_kernel_fn kern;
 } bench_case;
 
-static void bench_call(const bench_case *c, int llvm) {
+static void bench_call(const void *arg, int llvm) {
+  const bench_case *c = arg;
   if (llvm)
     c->kern(c->x, c->y);
   else
     pmm_kernel_dense(c->m, c->k, c->n, c->x, c->w, c->b, c->y);
 }
 
-/* The engine a timing calls (bench_median_time's argument). */
-typedef struct bench_run {
-  const bench_case *c;
-  int llvm;
-} bench_run;
-
-static void bench_run_once(void *arg) {
-  const bench_run *r = arg;
-  bench_call(r->c, r->llvm);
-}
-
 /* Median seconds per call of one engine (bench_util.h). */
 static double bench_time(const bench_case *c, int llvm, int reps) {
-  bench_run r = {c, llvm};
-  return bench_median_time(bench_run_once, &r, reps);
+  return bench_median_time(bench_call, c, llvm, reps);
 }
 
 /* JIT the LLVM kernel for c's shape into *jit; 0 on success. */
