@@ -355,6 +355,88 @@ static void cg_conv_kernel(cg *c, const conv_shape *cs, cg_kernel *k) {
   cg_kernel_end(c, k);
 }
 
+/* A conv2d's epilogue on one register of results (conv_epilogue_fn):
+ * per-sample extras (of the conv's length) are read at the register's
+ * sample, channel and pixels, uniform scalars broadcast. */
+typedef struct cg_conv_epilogue {
+  cg *c;
+  gemm_emitter *g;
+  const ir_block *blk;
+  const ir_inst *in;
+} cg_conv_epilogue;
+
+static LLVMValueRef cg_conv_apply(void *user, LLVMValueRef acc, LLVMValueRef sample,
+                                  LLVMValueRef channel, LLVMValueRef pixel, LLVMValueRef mask) {
+  cg_conv_epilogue *e = user;
+  cg *c = e->c;
+  const ir_inst *in = e->in;
+  unsigned lanes = LLVMGetVectorSize(LLVMTypeOf(acc));
+  uint64_t plane = (uint64_t)in->shape.dim[1] * in->shape.dim[2];
+  LLVMValueRef v[IR_PROG_MAX_UOPS];
+  v[0] = acc;
+  for (uint32_t a = 1; a < in->nargs; a++) {
+    const ir_inst *s = &e->blk->insts[in->args[a]];
+    if (s->uniform) {
+      v[a] = gemm_splat(e->g, cg_load(c, cg_value(c, s)), lanes);
+      continue;
+    }
+    LLVMValueRef idx = cg_index(c, sample, in->len, cg_index(c, channel, plane, pixel));
+    v[a] = gemm_load(e->g, cg_elem(c, cg_value(c, s), idx), lanes, mask);
+  }
+  return cg_prog(c, &c->m->progs[in->prog], v);
+}
+
+/* The epilogue over the runtime kernel's output in place, a vector of
+ * pixels at a time (the --gemm=blas path). */
+static void cg_conv_apply_loop(cg *c, const ir_block *blk, const ir_inst *in) {
+  gemm_emitter g = {c->ctx, c->mod, c->b, c->fn, c->width, NULL, NULL};
+  cg_conv_epilogue ep = {c, &g, blk, in};
+  uint64_t plane = (uint64_t)in->shape.dim[1] * in->shape.dim[2], w = c->width;
+  uint64_t full = plane / w, tail = plane % w;
+  LLVMValueRef y = cg_value(c, in);
+  cg_loop ln, lc;
+  LLVMValueRef n = cg_loop_begin(c, &ln, 0, cg_rows(c, in), "n");
+  LLVMValueRef ch = cg_loop_begin(c, &lc, 0, in->shape.dim[0], "c");
+  for (int last = 0; last < 2; last++) {
+    if (last ? tail == 0 : full == 0) continue;
+    LLVMValueRef mask = last ? gemm_mask(&g, (unsigned)w, (unsigned)tail) : NULL;
+    cg_loop lp;
+    LLVMValueRef chunk = last ? cg_i64(c, full) : cg_loop_begin(c, &lp, 0, full, "p");
+    LLVMValueRef px = cg_index(c, chunk, w, NULL);
+    LLVMValueRef at = cg_elem(c, y, cg_index(c, n, in->len, cg_index(c, ch, plane, px)));
+    LLVMValueRef v = cg_conv_apply(&ep, gemm_load(&g, at, (unsigned)w, mask), n, ch, px, mask);
+    gemm_store(&g, v, at, mask);
+    if (!last) cg_loop_end(c, &lp);
+  }
+  cg_loop_end(c, &lc);
+  cg_loop_end(c, &ln);
+}
+
+/* A conv2d with an epilogue reads its instruction's extra operands, so it
+ * gets a kernel of its own: void <model>.op.<i>(scratch, work). */
+static void cg_conv_with_epilogue(cg *c, const ir_block *blk, const ir_inst *in,
+                                  const conv_shape *cs, LLVMValueRef pw, LLVMValueRef pb) {
+  char name[512];
+  snprintf(name, sizeof name, "%s.conv.epilogue.%u", c->m->name, (unsigned)(in - blk->insts));
+  cg_kernel k;
+  LLVMValueRef args[2] = {c->scratch, c->work};
+  if (cg_kernel_begin(c, &k, name, 2)) {
+    LLVMValueRef scratch = c->scratch, work = c->work;
+    c->scratch = LLVMGetParam(k.fn, 0);
+    c->work = LLVMGetParam(k.fn, 1);
+    gemm_emitter g = {c->ctx, c->mod, c->b, k.fn, c->width, NULL, NULL};
+    cg_conv_epilogue ep = {c, &g, blk, in};
+    conv_emitter e = {c->ctx, c->mod, c->b, k.fn, c->width, cg_conv_apply, &ep};
+    if (conv_emit_packed(&e, cs, cg_operand(c, blk, in, 0), cg_value(c, in), c->work, pw,
+                         pb ? pb : LLVMConstPointerNull(c->ptr), c->err, c->errlen) != 0)
+      c->failed = 1;
+    c->scratch = scratch;
+    c->work = work;
+    cg_kernel_end(c, &k);
+  }
+  cg_kernel_call(c, &k, args, 2);
+}
+
 /* conv2d: the LLVM kernel of its shape on its packed weights, or with
  * --gemm=blas the runtime's reference kernel (the interpreter's bits). */
 static void emit_conv2d(cg *c, const ir_block *blk, const ir_inst *in) {
@@ -370,6 +452,10 @@ static void emit_conv2d(cg *c, const ir_block *blk, const ir_inst *in) {
     LLVMValueRef pw, pb;
     if (conv_pack_weights(&e, &cs, &pw, &pb, c->err, c->errlen) != 0) {
       c->failed = 1;
+      return;
+    }
+    if (in->prog >= 0) {
+      cg_conv_with_epilogue(c, blk, in, &cs, pw, pb);
       return;
     }
     cg_kernel k;
@@ -393,6 +479,7 @@ static void emit_conv2d(cg *c, const ir_block *blk, const ir_inst *in) {
                         cg_tensor_or_null(c, in->bias),
                         cg_value(c, in)};
   cg_call_runtime(c, "pmm_kernel_conv2d", a, 13);
+  if (in->prog >= 0) cg_conv_apply_loop(c, blk, in);
 }
 
 static void emit_sinusoidal(cg *c, const ir_block *blk, const ir_inst *in) {

@@ -78,7 +78,8 @@ static float prog_operand(const interp_env *e, const ir_inst *in, const float *c
 }
 
 /* A program over the instruction's elements, uop by uop in float; for a
- * DENSE epilogue ARG 0 is y itself (the GEMM's result), updated in place. */
+ * dense or conv2d epilogue ARG 0 is y itself (the op's result), updated in
+ * place. */
 static void run_prog(const interp_env *e, const ir_inst *in, const float *const *x, float *y) {
   const ir_prog *p = &e->m->progs[in->prog];
   size_t rows = rows_of(e, in);
@@ -89,7 +90,7 @@ static void run_prog(const interp_env *e, const ir_inst *in, const float *const 
         const ir_uop *op = &p->uops[u];
         if (op->kind != IR_UOP_ARG)
           reg[u] = ir_uop_apply(op, reg);
-        else if (in->op == IR_OP_DENSE && op->a == 0)
+        else if (in->op != IR_OP_FUSED && op->a == 0)
           reg[u] = y[r * in->len + j];
         else
           reg[u] = prog_operand(e, in, x, op->a, r, j);
@@ -230,6 +231,7 @@ static void exec_conv2d(const interp_env *e, const ir_inst *in, const float *con
   pmm_kernel_conv2d(rows_of(e, in), s->dim[0], s->dim[1], s->dim[2], in->shape.dim[0],
                     (size_t)w->shape[2], in->stride, in->pad, in->groups, x[0], w->data,
                     tensor_or_null(e->m, in->bias), y);
+  if (in->prog >= 0) run_prog(e, in, x, y);
 }
 
 static void exec_sinusoidal(const interp_env *e, const ir_inst *in, const float *const *x,

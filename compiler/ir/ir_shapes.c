@@ -291,6 +291,9 @@ int ir_shape_conv2d(const ir_module *m, const ir_block *b, const ir_inst *in, ts
     return fail(why, whylen, "a %ux%u kernel (stride %u, padding %u) does not fit a %ux%u input", k,
                 k, in->stride, in->pad, s->dim[1], s->dim[2]);
   if (vector_tensor(m, in->bias, "bias", co, why, whylen) != 0) return -1;
+  if (in->prog < 0 && in->nargs != 1)
+    return fail(why, whylen, "%u operands, but only a conv2d with an epilogue takes extras",
+                in->nargs);
   *out = tshape_make(3, (uint32_t[]){co, ho, wo});
   return 0;
 }

@@ -126,7 +126,8 @@ static int verify_inst(verifier *v, int b, int32_t i) {
     return verify_fail(v, b, i, "marked %s, but its value is %s",
                        in->uniform ? "uniform" : "per-sample", u ? "uniform" : "per-sample");
   if (in->op == IR_OP_FUSED) return verify_prog(v, b, i, 0);
-  if ((in->op == IR_OP_DENSE) && in->prog >= 0) return verify_prog(v, b, i, 1);
+  /* dense and conv2d epilogues: ARG 0 is the op's own result */
+  if (in->op != IR_OP_FUSED && in->prog >= 0) return verify_prog(v, b, i, 1);
   return 0;
 }
 

@@ -158,8 +158,9 @@ static uint32_t fuse_grow(fuse_ctx *c, uint32_t r, uint32_t *lo, int32_t *dense)
   *dense = -1;
   for (uint32_t j = r; j-- > *lo && *dense < 0;) {
     const ir_inst *in = &b->insts[j];
-    if (c->leaf[j] == g && in->op == IR_OP_DENSE && in->prog < 0 && !in->uniform &&
-        in->len == root->len && fuse_only_read_by(c, j, g) && fuse_epilogue_fits(c, in, g, *lo, r))
+    if (c->leaf[j] == g && (in->op == IR_OP_DENSE || in->op == IR_OP_CONV2D) && in->prog < 0 &&
+        !in->uniform && in->len == root->len && fuse_only_read_by(c, j, g) &&
+        fuse_epilogue_fits(c, in, g, *lo, r))
       *dense = (int32_t)j;
   }
   return members;
