@@ -355,6 +355,17 @@ static void cg_conv_kernel(cg *c, const conv_shape *cs, cg_kernel *k) {
   cg_kernel_end(c, k);
 }
 
+/* "<model>.<what>.<block>.<index>": a symbol naming one instruction, unique
+ * across the blocks (a network evaluated in the step and final blocks has
+ * instructions of equal index in both). */
+static void cg_inst_symbol(const cg *c, const ir_block *blk, const ir_inst *in, const char *what,
+                           char *name, size_t len) {
+  int k = 0;
+  while (k < IR_BLOCK_COUNT - 1 && blk != &c->m->blocks[k]) k++;
+  snprintf(name, len, "%s.%s.%s.%u", c->m->name, what, ir_block_name((ir_block_kind)k),
+           (unsigned)(in - blk->insts));
+}
+
 /* A conv2d's epilogue on one register of results (conv_epilogue_fn):
  * per-sample extras (of the conv's length) are read at the register's
  * sample, channel and pixels, uniform scalars broadcast. */
@@ -417,7 +428,7 @@ static void cg_conv_apply_loop(cg *c, const ir_block *blk, const ir_inst *in) {
 static void cg_conv_with_epilogue(cg *c, const ir_block *blk, const ir_inst *in,
                                   const conv_shape *cs, LLVMValueRef pw, LLVMValueRef pb) {
   char name[512];
-  snprintf(name, sizeof name, "%s.conv.epilogue.%u", c->m->name, (unsigned)(in - blk->insts));
+  cg_inst_symbol(c, blk, in, "conv", name, sizeof name);
   cg_kernel k;
   LLVMValueRef args[2] = {c->scratch, c->work};
   if (cg_kernel_begin(c, &k, name, 2)) {
@@ -616,11 +627,7 @@ static cg_emit_fn *const emitters[IR_OP_COUNT] = {
  * (no outlined op reads one). */
 static void cg_emit_outlined(cg *c, const ir_block *blk, const ir_inst *in) {
   char name[512];
-  snprintf(name, sizeof name, "%s.op.%s.%u", c->m->name,
-           blk == &c->m->blocks[IR_BLOCK_STEP]   ? "step"
-           : blk == &c->m->blocks[IR_BLOCK_INIT] ? "init"
-                                                 : "final",
-           (unsigned)(in - blk->insts));
+  cg_inst_symbol(c, blk, in, "op", name, sizeof name);
   cg_kernel k;
   LLVMValueRef args[2] = {c->scratch, c->work};
   if (cg_kernel_begin(c, &k, name, 2)) {
