@@ -423,29 +423,52 @@ static void cg_conv_apply_loop(cg *c, const ir_block *blk, const ir_inst *in) {
   cg_loop_end(c, &ln);
 }
 
-/* A conv2d with an epilogue reads its instruction's extra operands, so it
- * gets a kernel of its own: void <model>.op.<i>(scratch, work). */
-static void cg_conv_with_epilogue(cg *c, const ir_block *blk, const ir_inst *in,
-                                  const conv_shape *cs, LLVMValueRef pw, LLVMValueRef pb) {
+/* Emit body(c, blk, in, user) inside a function of its own for instruction
+ * in, `void <model>.<what>.<block>.<i>(scratch, work)`, called from here:
+ * the body sees the kernel's scratch and workspace pointers as c->scratch
+ * and c->work (no step counter: no op emitted this way reads one). */
+typedef void cg_body_fn(cg *c, const ir_block *blk, const ir_inst *in, void *user);
+
+static void cg_in_kernel(cg *c, const ir_block *blk, const ir_inst *in, const char *what,
+                         cg_body_fn *body, void *user) {
   char name[512];
-  cg_inst_symbol(c, blk, in, "conv", name, sizeof name);
+  cg_inst_symbol(c, blk, in, what, name, sizeof name);
   cg_kernel k;
   LLVMValueRef args[2] = {c->scratch, c->work};
   if (cg_kernel_begin(c, &k, name, 2)) {
     LLVMValueRef scratch = c->scratch, work = c->work;
     c->scratch = LLVMGetParam(k.fn, 0);
     c->work = LLVMGetParam(k.fn, 1);
-    gemm_emitter g = {c->ctx, c->mod, c->b, k.fn, c->width, NULL, NULL};
-    cg_conv_epilogue ep = {c, &g, blk, in};
-    conv_emitter e = {c->ctx, c->mod, c->b, k.fn, c->width, cg_conv_apply, &ep};
-    if (conv_emit_packed(&e, cs, cg_operand(c, blk, in, 0), cg_value(c, in), c->work, pw,
-                         pb ? pb : LLVMConstPointerNull(c->ptr), c->err, c->errlen) != 0)
-      c->failed = 1;
+    body(c, blk, in, user);
     c->scratch = scratch;
     c->work = work;
     cg_kernel_end(c, &k);
   }
   cg_kernel_call(c, &k, args, 2);
+}
+
+/* The packed weights of a conv with an epilogue. */
+typedef struct cg_conv_packed {
+  const conv_shape *cs;
+  LLVMValueRef w, bias;
+} cg_conv_packed;
+
+static void cg_conv_epilogue_body(cg *c, const ir_block *blk, const ir_inst *in, void *user) {
+  const cg_conv_packed *p = user;
+  gemm_emitter g = {c->ctx, c->mod, c->b, c->fn, c->width, NULL, NULL};
+  cg_conv_epilogue ep = {c, &g, blk, in};
+  conv_emitter e = {c->ctx, c->mod, c->b, c->fn, c->width, cg_conv_apply, &ep};
+  if (conv_emit_packed(&e, p->cs, cg_operand(c, blk, in, 0), cg_value(c, in), c->work, p->w,
+                       p->bias ? p->bias : LLVMConstPointerNull(c->ptr), c->err, c->errlen) != 0)
+    c->failed = 1;
+}
+
+/* A conv2d with an epilogue reads its instruction's extra operands, so it
+ * gets a kernel of its own rather than its shape's shared one. */
+static void cg_conv_with_epilogue(cg *c, const ir_block *blk, const ir_inst *in,
+                                  const conv_shape *cs, LLVMValueRef pw, LLVMValueRef pb) {
+  cg_conv_packed p = {cs, pw, pb};
+  cg_in_kernel(c, blk, in, "conv", cg_conv_epilogue_body, &p);
 }
 
 /* conv2d: the LLVM kernel of its shape on its packed weights, or with
@@ -619,27 +642,16 @@ static cg_emit_fn *const emitters[IR_OP_COUNT] = {
 #undef OP
 };
 
-/* Emit in inside its own internal function `<model>.op.<block>.<i>(scratch,
- * work)`, called from run_block.  Register-blocked kernels are large, and
- * LLVM's optimiser grows faster than linearly with a function's size: one
- * function a kernel keeps compile time proportional to the layer count.
- * The body sees the same scratch and workspace pointers; no step counter
- * (no outlined op reads one). */
+static void cg_outlined_body(cg *c, const ir_block *blk, const ir_inst *in, void *user) {
+  (void)user;
+  emitters[in->op](c, blk, in);
+}
+
+/* A large kernel (IR_OPF_OUTLINE) in a function of its own: LLVM's
+ * optimiser grows faster than linearly with a function's size, so one
+ * function a kernel keeps compile time proportional to the layer count. */
 static void cg_emit_outlined(cg *c, const ir_block *blk, const ir_inst *in) {
-  char name[512];
-  cg_inst_symbol(c, blk, in, "op", name, sizeof name);
-  cg_kernel k;
-  LLVMValueRef args[2] = {c->scratch, c->work};
-  if (cg_kernel_begin(c, &k, name, 2)) {
-    LLVMValueRef scratch = c->scratch, work = c->work;
-    c->scratch = LLVMGetParam(k.fn, 0);
-    c->work = LLVMGetParam(k.fn, 1);
-    emitters[in->op](c, blk, in);
-    c->scratch = scratch;
-    c->work = work;
-    cg_kernel_end(c, &k);
-  }
-  cg_kernel_call(c, &k, args, 2);
+  cg_in_kernel(c, blk, in, "op", cg_outlined_body, NULL);
 }
 
 void cg_emit_inst(cg *c, const ir_block *blk, const ir_inst *in) {
