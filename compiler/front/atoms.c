@@ -1,7 +1,7 @@
 /*
  * atoms.c - the atom set of an exact network (`atoms: FILE`): the data
  * distribution sum_k w_k delta(x_k) whose posterior mean the sampler
- * computes in closed form (DESIGN.md section 1).
+ * computes in closed form (docs/samplers.md).
  *
  * normal-normal, gamma-poisson: a .npy array [k, D] or [k, *data.shape], one
  * atom a row, with optional `atom_weights: FILE.npy` [k].  Problems with

@@ -1,6 +1,6 @@
 /*
  * schedule.c - the noise schedule: reading `schedule:` and computing the
- * cumulative precisions A_1..A_T (DESIGN.md section 1).
+ * cumulative precisions A_1..A_T (docs/model-yaml.md, `schedule`).
  *
  * geometric, linear and karras interpolate between two distinct endpoints,
  * so they need steps >= 2 (one step could not reach both); a table may have

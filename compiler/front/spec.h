@@ -216,7 +216,7 @@ const char *spec_output_name(spec_output o);
 const char *spec_layer_op_name(spec_layer_op op);
 
 /* Cumulative precisions A_1..A_T of the schedule into a[0..steps-1]
- * (DESIGN.md section 1; a must hold schedule.steps doubles). */
+ * (docs/model-yaml.md, `schedule`; a must hold schedule.steps doubles). */
 void spec_schedule_values(const spec_schedule *s, double *a);
 
 #endif

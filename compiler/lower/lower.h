@@ -6,7 +6,7 @@
  *
  * Lowering folds the schedule into per-step coefficient tables, binds weight
  * tensors to layers (checking names and shapes; errors point at the layer in
- * the YAML) and builds the init, step and final blocks of DESIGN.md section 1
+ * the YAML) and builds the init, step and final blocks of docs/pmm.md and docs/samplers.md
  * for every pair and sampler (derivations in docs/samplers.md).
  * On success the module is verified but not optimised or memory-planned:
  * that is the optimiser's job (compiler/opt/opt.h, opt_run_pipeline).

@@ -1,7 +1,7 @@
 /*
  * lower_net.c - the network inside a block: graph layers bound to weight
  * tensors, or an exact posterior mean (Gaussian mixture, atom set), then the
- * pair's output mapping (DESIGN.md section 1):
+ * pair's output mapping (docs/pmm.md):
  *
  *   normal-normal          xhat = output layer (identity)
  *   gamma-poisson          xhat = softplus(output layer), unless the output

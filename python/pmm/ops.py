@@ -127,7 +127,8 @@ class Layer:
         return None
 
     def run(self, tensors, *xs):
-        raise NotImplementedError
+        """The layer's output from its tensors and inputs; every op class defines it."""
+        raise TypeError(f"op {self.op!r} has no forward")
 
     def resolve_axis(self, axis, rank):
         """A per-sample axis counted from 0."""
