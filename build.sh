@@ -18,8 +18,12 @@ case "$mode" in
   *) echo "build.sh: unknown mode '$mode' (expected demo, check, build or distcheck)" >&2; exit 2 ;;
 esac
 
+# The Python companion (python/pmm, its tests in make check) uses Debian's PyTorch; the
+# trained models' data come from dataset-fashion-mnist and wamerican (models/train-all).
 packages=(build-essential autoconf automake libtool pkg-config llvm-19-dev libopenblas-dev
-          libyaml-dev libjson-c-dev check libgsl-dev zlib1g-dev libpng-dev)
+          libyaml-dev libjson-c-dev check libgsl-dev zlib1g-dev libpng-dev
+          python3-torch python3-numpy python3-yaml python3-tqdm python3-pytest
+          dataset-fashion-mnist wamerican)
 
 install_deps() {
   [ "${PMMC_SKIP_DEPS:-0}" = 1 ] && return 0

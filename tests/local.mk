@@ -13,7 +13,8 @@ AM_TESTS_ENVIRONMENT = \
 	PMMC_SRCDIR='$(abs_top_srcdir)'; export PMMC_SRCDIR; \
 	PMMC_RUNTIME_LIB='$(abs_top_builddir)/runtime/libpmmrt.a'; export PMMC_RUNTIME_LIB; \
 	CK_DEFAULT_TIMEOUT=900; export CK_DEFAULT_TIMEOUT; \
-	OPENBLAS_NUM_THREADS=1; export OPENBLAS_NUM_THREADS;
+	OPENBLAS_NUM_THREADS=1; export OPENBLAS_NUM_THREADS; \
+	PMM_PYTHON='$(PMM_PYTHON)'; export PMM_PYTHON;
 
 include tests/runtime/local.mk
 include tests/frontend/local.mk
@@ -21,3 +22,4 @@ include tests/ir/local.mk
 include tests/e2e/local.mk
 include tests/codegen/local.mk
 include tests/opt/local.mk
+include tests/python/local.mk

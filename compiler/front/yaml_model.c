@@ -16,8 +16,9 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const top_keys[] = {"name",     "pair",    "data",    "prior",
-                                       "schedule", "sampler", "network", "weights"};
+/* "training" holds the Python trainer's defaults (python/pmm/train.py); pmmc ignores it. */
+static const char *const top_keys[] = {"name",    "pair",    "data",    "prior",   "schedule",
+                                       "sampler", "network", "weights", "training"};
 static const char *const pair_names[] = {"normal-normal", "gamma-poisson", "dirichlet-categorical"};
 static const char *const sampler_names[] = {"pmm", "euler-maruyama", "heun"};
 static const char *const output_names[] = {"posterior-mean", "prediction"};

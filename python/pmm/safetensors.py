@@ -12,39 +12,54 @@ import struct
 import numpy as np
 import torch
 
+from .files import write_atomically
+
 # bfloat16 has no NumPy dtype: it is read as the high half of a float32's bits.
 _DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8"),
            "BF16": np.dtype("<u2")}
 
 
-def save_weights(tensors, path, metadata=None):
-    """Write tensors (an nn.Module's state_dict or a name -> tensor mapping) as F32.
+def save_weights(tensors, path, metadata=None, dtype="F32"):
+    """Write tensors (an nn.Module's state_dict or a name -> tensor mapping) as F32 or BF16.
 
     Tensors are written in name order, one after the other. The header is padded with
-    spaces to a multiple of 8 so the data is aligned, as pmmc writes it. The file is
-    written under a temporary name and renamed, so no reader sees half a file.
+    spaces to a multiple of 8 so the data is aligned, as pmmc writes it. BF16 rounds each
+    float32 to the nearest bfloat16 (ties to even). The file is written under a temporary
+    name and renamed, so no reader sees half a file.
     """
+    if dtype not in ("F32", "BF16"):
+        raise ValueError(f"dtype {dtype!r}, expected F32 or BF16")
     if isinstance(tensors, torch.nn.Module):
         tensors = tensors.state_dict()
     header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}} if metadata else {}
     blobs, at = [], 0
     for name in sorted(tensors):
         array = tensors[name].detach().cpu().to(torch.float32).numpy()
-        blob = np.ascontiguousarray(array, dtype=_DTYPES["F32"]).tobytes()
-        header[name] = {"dtype": "F32", "shape": list(array.shape),
+        if dtype == "BF16":
+            array = _to_bfloat16_bits(array)
+        blob = np.ascontiguousarray(array, dtype=_DTYPES[dtype]).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(array.shape),
                         "data_offsets": [at, at + len(blob)]}
         blobs.append(blob)
         at += len(blob)
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    path = os.fspath(path)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+
+    def write(f):
         f.write(struct.pack("<Q", len(text)))
         f.write(text)
         for blob in blobs:
             f.write(blob)
-    os.replace(tmp, path)
+    write_atomically(path, write)
+
+
+def _to_bfloat16_bits(array):
+    """The bfloat16 nearest each float32 (ties to even; NaN stays NaN), as uint16 bits."""
+    bits = np.ascontiguousarray(array, dtype="<f4").view("<u4").astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    nan = np.isnan(array)
+    rounded[nan] = (bits[nan] >> 16) | 0x40
+    return rounded.astype("<u2")
 
 
 def load_weights(path):

@@ -211,7 +211,7 @@ class Chain:
         rows = state.shape[0]
         out = network(self.mu(state), torch.full((rows,), tau, dtype=torch.float32))
         out = out.reshape(rows, *self.mu_shape)
-        if self.pair == "gamma-poisson" and not _has_own_activation(network):
+        if self.pair == "gamma-poisson" and not has_own_activation(network):
             out = F.softplus(out)
         elif self.categorical:
             out = torch.softmax(out, -1)
@@ -252,7 +252,7 @@ class Chain:
             return state
 
 
-def _has_own_activation(network):
+def has_own_activation(network):
     """Whether a graph network's output layer is dense or conv2d with an activation, whose
     value pmmc then takes as the gamma-poisson rate without a softplus."""
     layers = getattr(network, "layers", None)
