@@ -88,24 +88,25 @@ def fashion_figures(pmmc, work):
             "samples_per_s": rate, "grid": str(grid.relative_to(HERE.parent))}
 
 
-def bigram_words(train, n, seed, max_len=10):
-    """n words from a character-bigram model of `train` ('^' starts, '$' ends a word);
-    a word that runs past max_len letters is cut there (and is then rarely a word)."""
+def bigram_words(train, n, seed, lengths=(3, 10)):
+    """n words from a character-bigram model of `train` ('^' starts, '$' ends a word),
+    drawn again until their length is within `lengths`, as the data's are."""
     pairs = Counter((a, b) for w in train for a, b in zip("^" + w, w + "$"))
     following = {}
     for (a, b), count in pairs.items():
         following.setdefault(a, []).append((b, count))
     rng = np.random.default_rng(seed)
     out = []
-    for _ in range(n):
+    while len(out) < n:
         word, last = "", "^"
-        while len(word) <= max_len:
+        while len(word) <= lengths[1]:
             symbols, counts = zip(*following[last])
             last = symbols[rng.choice(len(symbols), p=np.array(counts) / sum(counts))]
             if last == "$":
                 break
             word += last
-        out.append(word)
+        if lengths[0] <= len(word) <= lengths[1]:
+            out.append(word)
     return out
 
 
