@@ -155,13 +155,13 @@ def _activation(op):
         else:
             (x,) = c.args(node, ("input", REQUIRED))
             found = {name: getattr(m, name) for name, _ in options}
-        name = op
+        layer_op = op
         if op == "gelu" and found["approximate"] == "tanh":
-            name = "gelu-tanh"
+            layer_op = "gelu-tanh"
         elif any(found[key] != default for key, default in options if key != "inplace"):
             raise c.unsupported(node, f"options {found}", f"pmmc's {op} has {dict(options)}"
                                 + ("; approximate 'tanh' is gelu-tanh" if op == "gelu" else ""))
-        return c.emit(node, name, c.out(node), input=c.operand(x, node))
+        return c.emit(node, layer_op, c.out(node), input=c.operand(x, node))
     return handler
 
 
@@ -174,12 +174,12 @@ def upsample(c, node, m):
     else:
         (x,) = c.args(node, ("input", REQUIRED))
         size, factor, mode, antialias = m.size, m.scale_factor, m.mode, False
-    factor = _square(factor)
-    if size is not None or mode != "nearest" or not factor or antialias:
+    if size is not None or mode != "nearest" or not _square(factor) or antialias:
         raise c.unsupported(node, f"mode {mode!r}, scale_factor {factor}, size {size}",
                             "pmmc's upsample is nearest-neighbour by an integer factor: "
                             "nn.Upsample(scale_factor=2) or F.interpolate(x, scale_factor=2, "
                             "mode='nearest')")
+    factor = _square(factor)
     keys = {} if factor == 2 else {"factor": factor}
     return c.emit(node, "upsample", c.out(node), input=c.operand(x, node), **keys)
 
