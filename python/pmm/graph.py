@@ -119,7 +119,7 @@ def parse_layers(network, mu_shape):
     dims = {"mu": mu_shape, "time": (1,)}
     layers = []
     for index, spec in enumerate(specs):
-        layer = _parse_layer(spec, index, layers[-1].name if layers else None, dims)
+        layer = parse_layer(spec, index, layers[-1].name if layers else None, dims)
         dims[layer.name] = layer.dims
         layers.append(layer)
     output = network.get("output", layers[-1].name)
@@ -128,7 +128,9 @@ def parse_layers(network, mu_shape):
     return layers, output
 
 
-def _parse_layer(spec, index, previous, dims):
+def parse_layer(spec, index, previous, dims):
+    """The checked layer of the mapping network.layers[index]; `previous` names the layer an
+    omitted input reads, `dims` maps every name defined so far to its shape."""
     if not isinstance(spec, dict):
         raise ValueError(f"network.layers[{index}]: expected a mapping")
     name, op = spec.get("name"), spec.get("op")

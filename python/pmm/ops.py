@@ -404,20 +404,25 @@ class Sinusoidal(Layer):
         return (self.dim,)
 
     def run(self, _, t):
-        # In float64, rounded once to float32 at the end, as pmmc's kernel does: large
-        # tau times a frequency loses the angle's low bits in float32.
-        half = self.dim // 2
-        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float64) / half)
-        angles = t.to(torch.float64) * freqs
-        parts = (torch.sin(angles), torch.cos(angles))
-        if self.order == "cos-sin":
-            parts = parts[::-1]
-        return torch.cat(parts, 1).to(torch.float32).to(t.dtype)
+        return sinusoidal(t, self.dim, self.order)
 
 
 class Activation(Layer):
     def run(self, _, x):
         return ACTIVATIONS[self.op](x)
+
+
+def sinusoidal(t, dim, order="sin-cos"):
+    """The `sinusoidal` op: t [N, 1] -> [N, dim]."""
+    # In float64, rounded once to float32 at the end, as pmmc's kernel does: large
+    # tau times a frequency loses the angle's low bits in float32.
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float64) / half)
+    angles = t.to(torch.float64) * freqs
+    parts = (torch.sin(angles), torch.cos(angles))
+    if order == "cos-sin":
+        parts = parts[::-1]
+    return torch.cat(parts, 1).to(torch.float32).to(t.dtype)
 
 
 def _aligned(xs, rank):
