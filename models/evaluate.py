@@ -43,7 +43,8 @@ SEED = 1
 
 def compiled_samples(pmmc, model, work, n, fmt="npy"):
     """n samples of models/MODEL from its compiled sampler, and samples/s of the draw."""
-    exe = work / model.replace("-", "_")
+    (work / "bin").mkdir(exist_ok=True)
+    exe = work / "bin" / model
     subprocess.run([str(pmmc), "build", str(HERE / model / "model.yaml"), "-o", str(exe)],
                    check=True)
     out = work / f"{model}-samples.{fmt}"
@@ -74,7 +75,7 @@ def fashion_figures(pmmc, work):
     test_f = net.features(test_x)
     train_sub = train_x[np.random.default_rng(SEED).choice(len(train_x), 10000, replace=False)]
     grid = HERE.parent / "docs" / "fashion-samples.png"
-    exe = work / "fashion"
+    exe = work / "bin" / "fashion"
     subprocess.run([str(exe), "-n", "64", "--seed", str(SEED), "-o", str(grid)], check=True)
     near_samples = metrics.nearest_distances(samples[:1000], train_x)
     near_test = metrics.nearest_distances(test_x[:1000], train_x)

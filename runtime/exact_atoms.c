@@ -1,6 +1,6 @@
 /*
  * exact_atoms.c - exact posterior means E[x | mu_t] when the data are a
- * finite set of atoms x_1..x_K with weights w_k (DESIGN.md section 1), for
+ * finite set of atoms x_1..x_K with weights w_k (docs/model-yaml.md), for
  * all three conjugate pairs.
  *
  * Each row's posterior over atoms is r_k ~ w_k L_k, L_k the likelihood of

@@ -1,6 +1,6 @@
 /*
  * exact_gmm.c - the exact posterior mean E[x | mu_t] of a Normal-Normal
- * PMM when the data follow an isotropic Gaussian mixture (DESIGN.md 1):
+ * PMM when the data follow an isotropic Gaussian mixture (docs/pmm.md):
  *
  *   z    = (lambda_t mu - lambda0 m0) / A,  lambda_t = lambda0 + A
  *   v_k  = s_k^2 + 1/A

@@ -168,7 +168,7 @@ typedef struct pmm_gmm {
 } pmm_gmm;
 
 /* Exact posterior mean E[x | mu_t] of a Normal-Normal PMM under a Gaussian
- * mixture data distribution (DESIGN.md section 1), for rows of mu at
+ * mixture data distribution (docs/pmm.md), for rows of mu at
  * cumulative precision A (lambda_t = prior_precision + A).  At A = 0 every
  * row is the mixture mean.  Computed in double, log-sum-exp. */
 void pmm_kernel_exact_gmm(const pmm_gmm *g, double prior_mean, double prior_precision, double A,
@@ -277,7 +277,7 @@ typedef struct pmm_atoms {
   const float *log_weight; /* [k], log w_k */
 } pmm_atoms;
 
-/* Exact posterior means over atom sets (DESIGN.md section 1), double
+/* Exact posterior means over atom sets (docs/model-yaml.md), double
  * precision, log-sum-exp, no overflow for large counts or many atoms.
  * normal:  z = (lambda_t mu - lambda0 m0) / A ~ N(x, 1/A), lambda_t = lambda0 + A.
  * gamma:   S = mu (b0 + A) - a0 ~ Poisson(A x) per coordinate.
@@ -383,7 +383,7 @@ pmm_status pmm_sampler_generate(const pmm_model_desc *desc, uint64_t seed, uint6
                                 uint64_t count, unsigned threads, float *out, char *err,
                                 size_t errlen);
 
-/* The sampler command line of DESIGN.md section 3 (-n, -s, -o, --format,
+/* The sampler command line of README.md (-n, -s, -o, --format,
  * --threads, --first-index, --shard, --info, --help, --version).  Returns the
  * process exit status: 0 success, 1 bad input or I/O failure, 2 usage. */
 int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc);

@@ -1,6 +1,6 @@
 /*
  * sampler_cli.c - the command line every generated sampler shares
- * (DESIGN.md section 3): option parsing, --info/--help/--version, sample
+ * (README.md, "The generated sampler"): option parsing, --info/--help/--version, sample
  * ranges and shards, and the writers: .npy, .csv, .txt (categorical
  * samples decoded through the vocabulary, vocab.c) and .png (image grids,
  * png_grid.c).

@@ -1,6 +1,6 @@
 /*
  * lower_sampler.c - the init, step and final blocks of each pair and sampler
- * (DESIGN.md section 1; derivations in docs/samplers.md), with the schedule
+ * (docs/pmm.md; derivations in docs/samplers.md), with the schedule
  * folded into per-step tables (computed in double, stored as float, entry
  * t-1 read at step t; only the tables a model uses are emitted).
  *

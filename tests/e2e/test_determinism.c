@@ -1,5 +1,5 @@
 /*
- * test_determinism.c - the determinism contract of DESIGN.md section 3 on the
+ * test_determinism.c - the determinism contract of docs/determinism.md on the
  * gmm8 sampler: sample i depends only on (binary, seed, i), so the same seed
  * gives the same bytes whatever -n, --first-index, --threads or --shard.
  *

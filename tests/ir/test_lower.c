@@ -1,6 +1,6 @@
 /*
  * test_lower.c - lowering model specs built in C (no YAML front end):
- * module header and strings, per-step tables against DESIGN.md section 1,
+ * module header and strings, per-step tables against docs/pmm.md,
  * tensor binding and dead-layer elimination, errors, and a whole lowered
  * graph model run by the interpreter against an independent double
  * precision implementation of the PMM chain using the same noise draws.
@@ -65,7 +65,7 @@ static uint32_t count_ops(const ir_block *b, ir_op op) {
 
 static double A_of(uint32_t s, uint32_t steps) { return s ? irt_geometric(s, steps) : 0.0; }
 
-/* DESIGN.md section 1 in double: entry t-1 of each table. */
+/* docs/pmm.md's coefficients in double: entry t-1 of each table. */
 static double expected_table(const char *name, uint32_t t, uint32_t steps, double lambda0) {
   double Ap = A_of(t - 1, steps), At = A_of(t, steps), alpha = At - Ap;
   if (!strcmp(name, "tau")) return log(1.0 + Ap);

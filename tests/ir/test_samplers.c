@@ -2,7 +2,7 @@
  * test_samplers.c - lowering of every pair and sampler beyond the
  * normal-normal PMM chain (test_lower.c): euler-maruyama, heun, gamma-poisson
  * and dirichlet-categorical.  For each: the per-step tables against the
- * formulas of DESIGN.md section 1 and docs/samplers.md, the block structure
+ * formulas of docs/pmm.md and docs/samplers.md, the block structure
  * (ops, streams, constants, network evaluations), and the whole lowered
  * chain run by the interpreter against an independent double precision
  * implementation written from the formulas, using the same noise.

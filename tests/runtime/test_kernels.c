@@ -219,7 +219,7 @@ END_TEST
 
 /* ---- exact Gaussian-mixture posterior mean ------------------------------ */
 
-/* DESIGN.md section 1, written directly: full densities in log space with
+/* docs/pmm.md's formula, written directly: full densities in log space with
  * the 2 pi factors, max-shifted, then the weighted component posteriors. */
 static void gmm_reference(const pmm_gmm *g, double m0, double lambda0, double A, const float *mu,
                           double *out) {
