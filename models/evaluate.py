@@ -41,16 +41,23 @@ from make_data import two_moons  # noqa: E402
 SEED = 1
 
 
+REUSE = False  # --reuse-samples
+
+
 def compiled_samples(pmmc, model, work, n, fmt="npy"):
-    """n samples of models/MODEL from its compiled sampler, and samples/s of the draw."""
+    """n samples of models/MODEL from its compiled sampler, and samples/s of the draw (None
+    when --reuse-samples found them drawn already)."""
     (work / "bin").mkdir(exist_ok=True)
     exe = work / "bin" / model
-    subprocess.run([str(pmmc), "build", str(HERE / model / "model.yaml"), "-o", str(exe)],
-                   check=True)
     out = work / f"{model}-samples.{fmt}"
-    started = time.monotonic()
-    subprocess.run([str(exe), "-n", str(n), "--seed", str(SEED), "-o", str(out)], check=True)
-    rate = n / (time.monotonic() - started)
+    rate = None
+    if not (REUSE and exe.exists() and out.exists()):
+        subprocess.run([str(pmmc), "build", str(HERE / model / "model.yaml"), "-o", str(exe)],
+                       check=True)
+        started = time.monotonic()
+        subprocess.run([str(exe), "-n", str(n), "--seed", str(SEED), "-o", str(out)],
+                       check=True)
+        rate = n / (time.monotonic() - started)
     if fmt == "txt":
         return out.read_text().split("\n")[:n], rate
     return np.load(out), rate
@@ -155,7 +162,11 @@ def main():
                         help=f"{', '.join(MODELS)} (default: all)")
     parser.add_argument("--pmmc", default=str(HERE.parent / "build" / "pmmc"))
     parser.add_argument("--work", required=True, help="folder of models/train-all's data")
+    parser.add_argument("--reuse-samples", action="store_true",
+                        help="score the samples an earlier run left in the folder")
     args = parser.parse_args()
+    global REUSE
+    REUSE = args.reuse_samples
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
         parser.error(f"unknown model {unknown[0]!r}, expected {', '.join(MODELS)}")

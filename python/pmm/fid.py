@@ -62,7 +62,7 @@ def fashion(split, folder=FOLDER):
 
 def load_classifier(path):
     net = Classifier()
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in load_weights(path).items()})
+    net.load_state_dict(load_weights(path))
     return net.eval()
 
 
