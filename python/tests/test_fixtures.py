@@ -4,6 +4,7 @@
 """
 import json
 import math
+import os
 import struct
 import warnings
 from pathlib import Path
@@ -65,6 +66,9 @@ def test_safetensors_round_trip(tmp_path):
     for name, tensor in tensors.items():
         assert loaded[name].dtype == torch.float32 and torch.equal(loaded[name], tensor)
     assert not list(tmp_path.glob("*.tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it
 
 
 def write_raw(path, entries):
@@ -211,3 +215,18 @@ def test_upsample_repeats_pixels():
     net = graph([{"name": "u", "op": "upsample", "input": "mu", "factor": 3}], (2, 3, 4))
     mu = torch.randn(1, 2, 3, 4)
     assert torch.equal(net(mu, torch.zeros(1)), mu.repeat_interleave(3, 2).repeat_interleave(3, 3))
+
+
+def test_safetensors_saves_bf16_rounded_to_nearest_even(tmp_path):
+    values = torch.tensor([1.0, -2.5, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 3.0e38, float("nan")])
+    path = tmp_path / "w.safetensors"
+    pmm.save_weights({"w": values}, path, dtype="BF16")
+    raw = path.read_bytes()
+    (hlen,) = struct.unpack_from("<Q", raw)
+    assert json.loads(raw[8:8 + hlen])["w"]["dtype"] == "BF16"
+    got = pmm.load_weights(path)["w"]
+    # Ties go to the even mantissa: 1 + 2^-8 -> 1, 1 + 3 2^-8 -> 1 + 2^-6.
+    assert got[:4].tolist() == [1.0, -2.5, 1.0, 1 + 2 ** -6]
+    assert abs(got[4].item() - 3.0e38) <= 3.0e38 * 2 ** -8 and math.isnan(got[5].item())
+    with pytest.raises(ValueError, match="expected F32 or BF16"):
+        pmm.save_weights({"w": values}, path, dtype="F16")
