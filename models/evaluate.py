@@ -126,14 +126,62 @@ def shares(words, train, heldout):
             "train": in_train / n, "distinct": len(set(words)) / n}
 
 
+def bigram_nats(train, words):
+    """Mean -ln p(word) of a character-bigram model of `train` ('^' starts, '$' ends a
+    word), add-one smoothed over the 27 symbols that may follow a letter."""
+    pairs = Counter((a, b) for w in train for a, b in zip("^" + w, w + "$"))
+    starts = Counter(a for w in train for a in "^" + w)
+    total = 0.0
+    for w in words:
+        total -= sum(np.log((pairs[(a, b)] + 1) / (starts[a] + 27)) for a, b in zip("^" + w, w + "$"))
+    return total / len(words)
+
+
+def pmm_bound_nats(yaml_path, words, draws=16, seed=SEED):
+    """Monte Carlo estimate (mean, standard error) of the chain's bound on -ln p(word),
+    sum_t alpha_{t+1} KL(theta* || thetahat) = T E_t[elbo-weighted loss], over `words`."""
+    import torch
+    import pmm
+    from pmm.objective import Objective
+    chain = pmm.Chain.from_yaml(yaml_path)
+    net = pmm.load(yaml_path)
+    vocab = pmm.spec.read_yaml(yaml_path)["data"]["vocab"]
+    objective = Objective(chain, "elbo")
+    x = []
+    for w in words:
+        codes = [vocab.index(c) for c in w]
+        x.append(codes + [0] * (chain.data_shape[0] - len(codes)))
+    x = torch.tensor(x)
+    generator = torch.Generator().manual_seed(seed)
+    per_word = torch.zeros(len(x), dtype=torch.float64)
+    with torch.no_grad():
+        for _ in range(draws):
+            t = objective.draw_t(len(x), generator)
+            mu = objective.draw_mu(x, t, generator)
+            d = objective.divergence(net(mu, objective.tau[t]), x) * objective.alpha_next[t]
+            per_word += d.double() * chain.steps / draws
+    return per_word.mean().item(), (per_word.std() / len(x) ** 0.5).item()
+
+
 def words_figures(pmmc, work):
     data = work / "words-data"
-    train = set((data / "train.txt").read_text().split())
-    heldout = set((data / "heldout.txt").read_text().split())
+    train_list = (data / "train.txt").read_text().split()
+    train = set(train_list)
+    heldout_list = (data / "heldout.txt").read_text().split()
+    heldout = set(heldout_list)
     words, rate = compiled_samples(pmmc, "words", work, 5000, fmt="txt")
+    rng = np.random.default_rng(SEED)
+    some_train = list(rng.choice(train_list, 2000, replace=False))
+    some_heldout = list(rng.choice(heldout_list, 2000, replace=False))
+    yaml_path = HERE / "words" / "model.yaml"
     return {"model": shares(words, train, heldout),
             "bigram": shares(bigram_words(sorted(train), 5000, SEED), train, heldout),
             "heldout_share_of_dictionary": len(heldout) / (len(train) + len(heldout)),
+            "nats_per_word": {
+                "model_bound_heldout": pmm_bound_nats(yaml_path, some_heldout),
+                "model_bound_train": pmm_bound_nats(yaml_path, some_train),
+                "bigram_heldout": bigram_nats(train_list, some_heldout),
+                "bigram_train": bigram_nats(train_list, some_train)},
             "examples": words[:20], "samples_per_s": rate}
 
 
