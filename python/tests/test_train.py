@@ -141,18 +141,22 @@ def test_interrupt_then_resume_reproduces_the_run(tmp_path):
 
 
 def test_checkpoints_are_never_half_written(tmp_path):
+    """SIGKILL at moments spread over the writes of per-step checkpoints: what is left at
+    checkpoint.pt always loads whole."""
     yaml_path = tiny_model(tmp_path, steps=100000, checkpoint_every=1)
     run_dir = tmp_path / "run"
-    for kill_after in (0.8, 1.3, 1.7):
+    delays = np.random.default_rng(SEED).uniform(0.0, 0.3, 4)
+    for i, delay in enumerate(delays):
+        resume = ["--resume"] if i else []  # each run goes on from the last one's checkpoint
         proc = subprocess.Popen([PYTHON, "-m", "pmm.train", str(yaml_path), "--quiet",
-                                 "--run-dir", str(run_dir)], env=ENV)
-        time.sleep(kill_after)
+                                 "--run-dir", str(run_dir), *resume], env=ENV)
+        wait_for_rows(run_dir / "loss.csv", 50 * (i + 1), proc)
+        time.sleep(delay)
         proc.kill()
         proc.wait()
-        ckpt = run_dir / "checkpoint.pt"
-        if ckpt.exists():
-            state = torch.load(ckpt)  # a torn file would not load
-            assert state["step"] >= 1 and set(state) >= {"model", "ema", "optimizer"}
+        state = torch.load(run_dir / "checkpoint.pt")  # a torn file would not load
+        assert state["step"] >= 50 * (i + 1) and set(state) >= {"model", "ema", "optimizer"}, \
+            f"kill {i} after {delay:.3f} s (seed {SEED})"
 
 
 def test_settings_come_from_yaml_then_command_line(tmp_path):
