@@ -96,10 +96,15 @@ def fashion_figures(pmmc, work):
             "samples_per_s": rate, "grid": str(grid.relative_to(HERE.parent))}
 
 
+def bigram_counts(train):
+    """How often each symbol follows each other in `train` ('^' starts, '$' ends a word)."""
+    return Counter((a, b) for w in train for a, b in zip("^" + w, w + "$"))
+
+
 def bigram_words(train, n, seed, lengths=(3, 10)):
-    """n words from a character-bigram model of `train` ('^' starts, '$' ends a word),
-    drawn again until their length is within `lengths`, as the data's are."""
-    pairs = Counter((a, b) for w in train for a, b in zip("^" + w, w + "$"))
+    """n words from a character-bigram model of `train`, drawn again until their length is
+    within `lengths`, as the data's are."""
+    pairs = bigram_counts(train)
     following = {}
     for (a, b), count in pairs.items():
         following.setdefault(a, []).append((b, count))
@@ -127,9 +132,9 @@ def shares(words, train, heldout):
 
 
 def bigram_nats(train, words):
-    """Mean -ln p(word) of a character-bigram model of `train` ('^' starts, '$' ends a
-    word), add-one smoothed over the 27 symbols that may follow a letter."""
-    pairs = Counter((a, b) for w in train for a, b in zip("^" + w, w + "$"))
+    """Mean -ln p(word) of a character-bigram model of `train`, add-one smoothed over the
+    27 symbols that may follow a letter."""
+    pairs = bigram_counts(train)
     starts = Counter(a for w in train for a in "^" + w)
     total = 0.0
     for w in words:
@@ -142,16 +147,16 @@ def pmm_bound_nats(yaml_path, words, draws=16, seed=SEED):
     sum_t alpha_{t+1} KL(theta* || thetahat) = T E_t[elbo-weighted loss], over `words`."""
     import torch
     import pmm
+    from pmm.data import encode_lines
     from pmm.objective import Objective
     chain = pmm.Chain.from_yaml(yaml_path)
     net = pmm.load(yaml_path)
     vocab = pmm.spec.read_yaml(yaml_path)["data"]["vocab"]
     objective = Objective(chain, "elbo")
-    x = []
-    for w in words:
-        codes = [vocab.index(c) for c in w]
-        x.append(codes + [0] * (chain.data_shape[0] - len(codes)))
-    x = torch.tensor(x)
+    x, skipped = encode_lines(words, vocab, chain.data_shape[0], padding=True)
+    if skipped:
+        raise ValueError(f"{skipped} word(s) do not fit {yaml_path}")
+    x = torch.from_numpy(x)
     generator = torch.Generator().manual_seed(seed)
     per_word = torch.zeros(len(x), dtype=torch.float64)
     with torch.no_grad():

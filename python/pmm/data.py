@@ -42,21 +42,26 @@ def read_idx(path):
     return np.frombuffer(raw, dtype, count, begin).reshape(shape)
 
 
-def read_lines(path, vocab, length, padding):
-    """Symbol indices [N, length] of the lines that fit, and the number skipped."""
+def encode_lines(lines, vocab, length, padding):
+    """Symbol indices [N, length] of the sequences that fit (padded with symbol 0 when
+    `padding`), and the number skipped."""
     index = {symbol: i for i, symbol in enumerate(vocab)}
     rows, skipped = [], 0
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            text = line.rstrip("\n")
-            codes = [index.get(symbol) for symbol in text]
-            fits = (text and None not in codes and len(codes) <= length
-                    and (padding or len(codes) == length))
-            if not fits:
-                skipped += 1
-                continue
-            rows.append(codes + [0] * (length - len(codes)))
+    for text in lines:
+        codes = [index.get(symbol) for symbol in text]
+        fits = (text and None not in codes and len(codes) <= length
+                and (padding or len(codes) == length))
+        if not fits:
+            skipped += 1
+            continue
+        rows.append(codes + [0] * (length - len(codes)))
     return np.array(rows, dtype=np.int64).reshape(-1, length), skipped
+
+
+def read_lines(path, vocab, length, padding):
+    """encode_lines of a text file's lines."""
+    with open(path, encoding="utf-8") as f:
+        return encode_lines((line.rstrip("\n") for line in f), vocab, length, padding)
 
 
 def load_data(path, chain, vocab=None, padding=False, scale=1.0, shift=0.0):

@@ -55,18 +55,18 @@ class Objective:
         """mu_t [rows, *mu_shape] given data x [rows, *data_shape] (symbol indices for
         dirichlet-categorical) and steps t [rows], in closed form."""
         chain, prior = self.chain, self.chain.prior
-        A = _per_row(self.A[t], x.dim() + (1 if chain.categorical else 0))
+        if chain.categorical:
+            return self.counts_mu(self.draw_counts(x, t, generator))
+        A = _per_row(self.A[t], x.dim())
         if chain.pair == "normal-normal":
             m0, l0 = float(prior["mean"]), float(prior["precision"])
             lam = l0 + A
             mean = (l0 * m0 + A * x.double()) / lam
             eps = torch.randn(x.shape, generator=generator, dtype=torch.float64)
             return (mean + A.sqrt() / lam * eps).float()
-        if chain.pair == "gamma-poisson":
-            a0, b0 = float(prior["shape"]), float(prior["rate"])
-            counts = torch.poisson(A * x.double(), generator=generator)
-            return ((a0 + counts) / (b0 + A)).float()
-        return self.counts_mu(self.draw_counts(x, t, generator))
+        a0, b0 = float(prior["shape"]), float(prior["rate"])  # gamma-poisson
+        counts = torch.poisson(A * x.double(), generator=generator)
+        return ((a0 + counts) / (b0 + A)).float()
 
     def draw_counts(self, x, t, generator=None):
         """Dirichlet-categorical counts C_t ~ Poisson(A_t theta*) [rows, L, K] (float64)."""
@@ -116,13 +116,13 @@ class Objective:
         return (entropy - theta * log_thetahat).reshape(rows, -1).sum(1)
 
     def loss(self, network, x, generator=None):
-        """(loss, t): the batch mean of w_t d(x, network(mu_t, tau_t)), t drawn here."""
+        """The batch mean of w_t d(x, network(mu_t, tau_t)), t and mu_t drawn here."""
         t = self.draw_t(x.shape[0], generator)
         mu = self.draw_mu(x, t, generator)
         d = self.divergence(network(mu, self.tau[t]), x, has_own_activation(network))
         if self.weighting == "elbo":
             d = d * self.alpha_next[t]
-        return d.mean(), t
+        return d.mean()
 
 
 def _per_row(values, dims):

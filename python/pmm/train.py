@@ -281,9 +281,10 @@ def train(yaml_path, s, out=None, run_dir=None, resume=False, quiet=False):
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = x[torch.randint(0, x.shape[0], (s["batch"],), generator=generator)]
-            loss, _ = objective.loss(net, batch, generator)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"step {step + 1}: the loss is {loss.item()}; "
+            loss = objective.loss(net, batch, generator)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(f"step {step + 1}: the loss is {value}; "
                                          "lower --lr or check the data")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -292,12 +293,12 @@ def train(yaml_path, s, out=None, run_dir=None, resume=False, quiet=False):
             optimizer.step()
             ema.update(net)
             step += 1
-            interval_loss += loss.item()
+            interval_loss += value
             interval_steps += 1
             seconds = time.monotonic() - started
             rate = (step - start_step) * s["batch"] / max(seconds, 1e-9)
             eta = (s["steps"] - step) * s["batch"] / max(rate, 1e-9)
-            progress.update(step, loss.item(), rate, eta)
+            progress.update(step, value, rate, eta)
             if step % s["log_every"] == 0 or step == s["steps"]:
                 last_loss = interval_loss / interval_steps
                 log.row(step, f"{last_loss:.6g}", f"{lr:.6g}", f"{rate:.1f}",

@@ -5,7 +5,6 @@ Unsupported operations raise UnsupportedOperation naming the node and its source
 
     PYTHONPATH=python /usr/bin/python3 -m pytest -q python/tests/test_export.py
 """
-import os
 import subprocess
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from torch import nn
 import pmm
 from pmm.spec import read_yaml
 
-ROOT = Path(__file__).resolve().parents[2]
 SEED = 20261207
 SCHEDULE = {"kind": "geometric", "steps": 20, "start": 0.01, "end": 1000.0}
 VOCAB = "abcde"
@@ -268,16 +266,8 @@ def test_check_finds_a_difference(tmp_path):
                schedule=SCHEDULE, check=False)
 
 
-def pmmc_path():
-    path = os.environ.get("PMMC") or str(ROOT / "build" / "pmmc")
-    return path if os.access(path, os.X_OK) else None
-
-
 @pytest.mark.parametrize("name", ["mlp", "conv", "transformer"])
-def test_pmmc_predict_equals_module(name, tmp_path):
-    pmmc = pmmc_path()
-    if pmmc is None:
-        pytest.skip("no pmmc: set PMMC or build build/pmmc")
+def test_pmmc_predict_equals_module(name, tmp_path, pmmc):
     _, path = exported(name, tmp_path)
     run = subprocess.run([pmmc, "check", str(path)], capture_output=True, text=True)
     assert run.returncode == 0 and not run.stdout + run.stderr, run.stderr

@@ -6,7 +6,6 @@ graph model (models/*/model.yaml) with fresh random weights (PyTorch's default
 initialisation, seeded), so trained weights are not needed for the check. pmmc is $PMMC,
 else build/pmmc; without either the tests are skipped.
 """
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,11 +20,6 @@ from pmm.spec import read_yaml
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 20261207
 ROWS = 3
-
-
-def pmmc_path():
-    path = os.environ.get("PMMC") or str(ROOT / "build" / "pmmc")
-    return path if os.access(path, os.X_OK) else None
 
 
 def shipped_graph_models():
@@ -72,10 +66,7 @@ def with_random_weights(yaml_path, folder, seed):
 
 
 @pytest.mark.parametrize("yaml_path, reweight", CASES)
-def test_pytorch_equals_pmmc_predict(yaml_path, reweight, tmp_path):
-    pmmc = pmmc_path()
-    if pmmc is None:
-        pytest.skip("no pmmc: set PMMC or build build/pmmc")
+def test_pytorch_equals_pmmc_predict(yaml_path, reweight, tmp_path, pmmc):
     if reweight:
         yaml_path = with_random_weights(yaml_path, tmp_path, SEED)
     net = pmm.load(yaml_path)

@@ -67,21 +67,14 @@ def train_cli(yaml_path, *args, **kwargs):
                           env=ENV, capture_output=True, text=True, **kwargs)
 
 
-def pmmc():
-    path = os.environ.get("PMMC") or str(ROOT / "build" / "pmmc")
-    if not os.access(path, os.X_OK):
-        pytest.skip("no pmmc: set PMMC or build build/pmmc")
-    return path
-
-
-def test_tiny_training_run_compiles_to_a_good_sampler(tmp_path):
+def test_tiny_training_run_compiles_to_a_good_sampler(tmp_path, pmmc):
     yaml_path = tiny_model(tmp_path)
     started = time.monotonic()
     run = train_cli(yaml_path, "--run-dir", str(tmp_path / "run"))
     assert run.returncode == 0, run.stderr
     train_s = time.monotonic() - started
     exe = tmp_path / "tiny"
-    subprocess.run([pmmc(), "build", str(yaml_path), "-o", str(exe)], check=True)
+    subprocess.run([pmmc, "build", str(yaml_path), "-o", str(exe)], check=True)
     subprocess.run([str(exe), "-n", "2000", "--seed", str(SEED), "-o",
                     str(tmp_path / "s.npy")], check=True)
     samples = np.load(tmp_path / "s.npy")
