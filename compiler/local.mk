@@ -1,7 +1,8 @@
 # compiler/: libpmmc.a (one folder a layer) and the pmmc driver.
 noinst_LIBRARIES += compiler/libpmmc.a
 compiler_libpmmc_a_CPPFLAGS = $(AM_CPPFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(LLVM_CFLAGS) \
-	-DPMMC_CC='"$(CC)"' -DPMMC_LINK_LIBS='"$(BLAS_LIBS) $(PNG_LIBS) -lm -pthread"'
+	-DPMMC_CC='"$(CC)"' -DPMMC_LINK_LIBS='"$(BLAS_LIBS) $(PNG_LIBS) -lm -pthread"' \
+	-DPMMC_BLAS_LIBS='"$(BLAS_LIBS)"' -DPMMC_LLVM_AR='"$(LLVM_BINDIR)/llvm-ar"'
 compiler_libpmmc_a_SOURCES =
 
 include compiler/util/local.mk
@@ -17,7 +18,7 @@ PMMC_LIBS = compiler/libpmmc.a runtime/libpmmrt.a $(YAML_LIBS) $(JSONC_LIBS) $(L
 
 bin_PROGRAMS += pmmc
 pmmc_SOURCES = compiler/driver/pmmc.c compiler/driver/predict.c compiler/driver/driver.h
-pmmc_CPPFLAGS = $(AM_CPPFLAGS) -DPMMC_LIBDIR='"$(libdir)"'
+pmmc_CPPFLAGS = $(AM_CPPFLAGS) -DPMMC_LIBDIR='"$(libdir)"' -DPMMC_PKGLIBDIR='"$(pkglibdir)"'
 pmmc_LDADD = $(PMMC_LIBS)
 # exported so that code JIT-compiled by `pmmc predict --engine compiled` finds the runtime
 pmmc_LDFLAGS = -rdynamic

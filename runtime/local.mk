@@ -18,6 +18,7 @@ runtime_libpmmrt_a_SOURCES = \
 	runtime/rng_normal.c \
 	runtime/rng_poisson.c \
 	runtime/kernels.c \
+	runtime/dense_blas.c \
 	runtime/nn_kernels.c \
 	runtime/fastmath.c \
 	runtime/fastmath.h \
@@ -28,5 +29,38 @@ runtime_libpmmrt_a_SOURCES = \
 	runtime/png_grid.h \
 	runtime/vocab.c \
 	runtime/vocab.h \
+	runtime/generate.c \
+	runtime/embed.c \
+	runtime/embed_status.def \
 	runtime/sampler.c \
 	runtime/sampler_cli.c
+
+# The runtime as LLVM bitcode, which pmmc links into libraries it builds
+# (compiler/codegen/library.c): the files an embedded model may use, one
+# file for each target architecture, compiled with the same floating-point
+# flags as libpmmrt.a so both give the same bits.  None calls OpenBLAS or
+# libpng; the host's also has dense_blas.c for --gemm=blas (cross targets
+# have no OpenBLAS header here, and their libraries use pmmc's GEMM).
+EMBED_RUNTIME_FILES = runtime/philox.c runtime/rng_normal.c runtime/rng_poisson.c \
+	runtime/kernels.c runtime/nn_kernels.c runtime/fastmath.c runtime/exact_gmm.c \
+	runtime/exact_atoms.c runtime/generate.c runtime/embed.c
+EMBED_RUNTIME_DEPS = $(EMBED_RUNTIME_FILES) runtime/dense_blas.c runtime/pmmrt.h runtime/fastmath.h \
+	runtime/embed_status.def
+EMBED_BC_CFLAGS = -O2 -fPIC -ffp-contract=off -fno-trapping-math -I$(srcdir) -I$(builddir)
+EMBED_RUNTIME_BC = runtime/pmmrt-embed-$(EMBED_HOST_ARCH).bc
+if EMBED_AARCH64
+EMBED_RUNTIME_BC += runtime/pmmrt-embed-aarch64.bc
+endif
+embeddir = $(pkglibdir)
+embed_DATA = $(EMBED_RUNTIME_BC)
+CLEANFILES += $(EMBED_RUNTIME_BC)
+
+EMBED_BC = $(AM_V_GEN)$(SHELL) $(srcdir)/runtime/compile-bitcode "$(PMMC_CLANG)" \
+	"$(LLVM_BINDIR)/llvm-link"
+runtime/pmmrt-embed-$(EMBED_HOST_ARCH).bc: $(EMBED_RUNTIME_DEPS) runtime/compile-bitcode
+	$(EMBED_BC) "$(EMBED_BC_CFLAGS)" $(srcdir) $@ $(EMBED_HOST_ARCH)-linux-gnu \
+	  $(EMBED_RUNTIME_FILES) runtime/dense_blas.c
+runtime/pmmrt-embed-aarch64.bc: $(EMBED_RUNTIME_DEPS) runtime/compile-bitcode
+	$(EMBED_BC) "$(EMBED_BC_CFLAGS) $(EMBED_AARCH64_CFLAGS)" $(srcdir) $@ aarch64-linux-gnu \
+	  $(EMBED_RUNTIME_FILES)
+EXTRA_DIST += runtime/compile-bitcode

@@ -376,9 +376,47 @@ typedef struct pmm_model_desc {
   const pmm_build_info *build; /* NULL when unknown (e.g. an object linked by hand) */
 } pmm_model_desc;
 
-/* Generate samples [first_index, first_index + count) into out
- * (count * sample_elems floats, caller-owned) with `threads` workers
- * (0 = one per online CPU).  Bits depend only on (desc, seed, index). */
+/* ---- the sample loop (runtime/generate.c) --------------------------------- */
+
+/* Memory hooks: alloc returns `bytes` aligned to `align` (a power of two
+ * at least sizeof(void *)) or NULL; free releases what alloc returned. */
+typedef struct pmm_allocator {
+  void *(*alloc)(void *ctx, size_t bytes, size_t align);
+  void (*free)(void *ctx, void *p);
+  void *ctx;
+} pmm_allocator;
+
+/* posix_memalign and free. */
+extern const pmm_allocator pmm_default_allocator;
+
+/* Bytes of 64-byte aligned workspace one thread needs to run desc's
+ * blocks: the model's scratch, then one block of output rows (each part
+ * rounded up to 64 bytes); SIZE_MAX if that does not fit in size_t. */
+size_t pmm_generate_workspace_bytes(const pmm_model_desc *desc);
+
+/* Everything about desc and the request [first_index, first_index + count)
+ * that could overflow or does not hold together: PMM_OK or a status with a
+ * message. */
+pmm_status pmm_generate_check(const pmm_model_desc *desc, uint64_t first_index, uint64_t count,
+                              char *err, size_t errlen);
+
+/* Samples [first_index, first_index + count) into out on the calling
+ * thread, in the caller's workspace (pmm_generate_workspace_bytes, 64-byte
+ * aligned); allocates nothing.  The request must have passed
+ * pmm_generate_check. */
+pmm_status pmm_generate_serial(const pmm_model_desc *desc, uint64_t seed, uint64_t first_index,
+                               uint64_t count, void *workspace, float *out, char *err,
+                               size_t errlen);
+
+/* The same with `threads` workers (0 = one per online CPU), each with a
+ * workspace from alloc (NULL: pmm_default_allocator).  Touches no
+ * process-wide state. */
+pmm_status pmm_generate(const pmm_model_desc *desc, uint64_t seed, uint64_t first_index,
+                        uint64_t count, unsigned threads, const pmm_allocator *alloc, float *out,
+                        char *err, size_t errlen);
+
+/* pmm_generate for the sampler executable: also limits OpenBLAS to one
+ * thread (the workers occupy the cores). */
 pmm_status pmm_sampler_generate(const pmm_model_desc *desc, uint64_t seed, uint64_t first_index,
                                 uint64_t count, unsigned threads, float *out, char *err,
                                 size_t errlen);
@@ -393,6 +431,83 @@ int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc);
  * be NULL.  Returns 0, or 1 after a "PROG: error: ..." message on stderr (a
  * descriptor that does not hold together, a failed write). */
 int pmm_sampler_print_info(const char *prog, const pmm_model_desc *desc);
+
+/* ---- embedded models (runtime/embed.c) ----------------------------------- */
+
+/* `pmmc build --emit=lib|shared` generates, for a model named NAME, the
+ * functions NAME_open, NAME_sample, ... of NAME.h (docs/embedding.md); each
+ * is a one-line call of the pmm_embed_ function of the same suffix with the
+ * model's pmm_embed_def as first argument.  The generated header declares
+ * structs with the layouts of pmm_embed_params and pmm_embed_info under the
+ * model's prefix; every field is 8 bytes wide (but the leading pair of
+ * uint32_t) so both sides lay them out alike. */
+#define PMM_EMBED_API_VERSION 1u
+
+typedef enum pmm_embed_status {
+#define PMM_EMBED_STATUS(suffix, value, message) PMM_EMBED_##suffix = value,
+#include "runtime/embed_status.def"
+#undef PMM_EMBED_STATUS
+  PMM_EMBED_STATUS_COUNT
+} pmm_embed_status;
+
+/* What the generated library knows about itself. */
+typedef struct pmm_embed_def {
+  uint64_t api_version;       /* PMM_EMBED_API_VERSION when it was built */
+  const pmm_model_desc *desc; /* the sampler */
+  const char *build_id;       /* what NAME_BUILD_ID in its header says */
+  const char *target;         /* target triple */
+  pmm_run_block_fn predict;   /* the network alone (pmmc predict's module), or NULL */
+  uint64_t predict_in_elems;  /* floats of mu a row (tau follows as one more) */
+  uint64_t predict_out_elems; /* floats of output a row */
+  uint64_t predict_scratch_bytes;
+  uint64_t predict_state_offset; /* float offset in scratch where the rows of (mu, tau) go */
+  uint64_t workspace_bytes;      /* pmm_embed_workspace_bytes of the above */
+} pmm_embed_def;
+
+/* Workspace one thread needs for both sampling and prediction (64-byte
+ * aligned): the larger of pmm_generate_workspace_bytes(desc) and the
+ * predict module's scratch plus one block of output rows; SIZE_MAX on
+ * overflow.  pmmc calls it to write NAME_WORKSPACE_BYTES, the library to
+ * check the caller's workspace against it. */
+size_t pmm_embed_workspace_bytes(const pmm_model_desc *desc, uint64_t predict_scratch_bytes,
+                                 uint64_t predict_out_elems);
+
+#define PMM_EMBED_WORKSPACE_ALIGN 64u
+
+typedef struct pmm_embed_params {
+  uint32_t struct_size; /* sizeof the caller's struct (NAME_params_init sets it) */
+  uint32_t api_version; /* the caller's header's NAME_API_VERSION */
+  const char *build_id; /* the caller's header's NAME_BUILD_ID; NULL: not checked */
+  void *(*alloc)(void *ctx, size_t bytes, size_t align); /* NULL: posix_memalign */
+  void (*free)(void *ctx, void *p);                      /* with alloc */
+  void *alloc_ctx;
+} pmm_embed_params;
+
+typedef struct pmm_embed_info {
+  const char *name, *pair, *sampler, *output, *schedule, *engine, *target, *weight_hash;
+  const char *vocab; /* dirichlet-categorical: the symbols (UTF-8), else NULL */
+  const char *build_id;
+  uint64_t steps, rank, shape[4], sample_elems, block_size;
+  uint64_t workspace_bytes, workspace_align, weight_bytes, flops_per_sample, vocab_size;
+  int64_t pad_symbol; /* dirichlet-categorical: the padding symbol's index, else -1 */
+  uint64_t predict_in_elems, predict_out_elems; /* 0 when there is no network */
+  double range_lo, range_hi;
+} pmm_embed_info;
+
+int32_t pmm_embed_open(const pmm_embed_def *def, const pmm_embed_params *params, void **model,
+                       char *err, size_t errlen);
+void pmm_embed_close(const pmm_embed_def *def, void *model);
+int32_t pmm_embed_get_info(const pmm_embed_def *def, pmm_embed_info *info);
+const char *pmm_embed_status_string(const pmm_embed_def *def, int32_t status);
+int32_t pmm_embed_sample(const pmm_embed_def *def, const void *model, void *workspace,
+                         size_t workspace_bytes, uint64_t seed, uint64_t first_index, size_t n,
+                         float *out, size_t out_len);
+int32_t pmm_embed_sample_mt(const pmm_embed_def *def, const void *model, uint32_t threads,
+                            uint64_t seed, uint64_t first_index, size_t n, float *out,
+                            size_t out_len);
+int32_t pmm_embed_predict(const pmm_embed_def *def, const void *model, void *workspace,
+                          size_t workspace_bytes, const float *mu, const float *tau, size_t n,
+                          float *out, size_t out_len);
 
 #ifdef __cplusplus
 }

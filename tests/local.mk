@@ -14,7 +14,11 @@ AM_TESTS_ENVIRONMENT = \
 	PMMC_RUNTIME_LIB='$(abs_top_builddir)/runtime/libpmmrt.a'; export PMMC_RUNTIME_LIB; \
 	CK_DEFAULT_TIMEOUT=900; export CK_DEFAULT_TIMEOUT; \
 	OPENBLAS_NUM_THREADS=1; export OPENBLAS_NUM_THREADS; \
-	PMM_PYTHON='$(PMM_PYTHON)'; export PMM_PYTHON;
+	PMM_PYTHON='$(PMM_PYTHON)'; export PMM_PYTHON; \
+	PMMC_TEST_CC='$(CC)'; export PMMC_TEST_CC; \
+	PMMC_TEST_CXX='$(CXX)'; export PMMC_TEST_CXX; \
+	PMMC_TEST_AARCH64='$(embed_aarch64)'; export PMMC_TEST_AARCH64; \
+	PMMC_LLVM_BINDIR='$(LLVM_BINDIR)'; export PMMC_LLVM_BINDIR;
 
 include tests/runtime/local.mk
 include tests/frontend/local.mk
@@ -23,3 +27,4 @@ include tests/e2e/local.mk
 include tests/codegen/local.mk
 include tests/opt/local.mk
 include tests/python/local.mk
+include tests/embed/local.mk

@@ -127,11 +127,19 @@ LLVMValueRef cg_splat(cg *c, LLVMTypeRef ty, LLVMValueRef scalar);
 LLVMValueRef cg_act(cg *c, pmm_act act, LLVMValueRef x);
 LLVMValueRef cg_prog(cg *c, const ir_prog *p, LLVMValueRef *v);
 
-/* codegen.c: m as an optimised LLVM module in ctx (*mod, the caller's to
- * dispose of); rep receives the descriptor it records. */
+/* codegen.c: m as an LLVM module in ctx, before or after optimisation
+ * (*mod, the caller's to dispose of); rep receives the descriptor it
+ * records. */
+int cg_build_unoptimised(const ir_module *m, const codegen_options *o, const emit_target *target,
+                         LLVMContextRef ctx, LLVMModuleRef *mod, codegen_report *rep, char *err,
+                         size_t errlen);
 int cg_build_optimised(const ir_module *m, const codegen_options *o, const emit_target *target,
                        LLVMContextRef ctx, LLVMModuleRef *mod, codegen_report *rep, char *err,
                        size_t errlen);
+
+/* library.c: --emit=lib|shared|header (codegen.h). */
+int cg_compile_library(const ir_module *m, const codegen_options *o, const struct timespec *start,
+                       char *err, size_t errlen);
 
 /* cg_norm.c: GROUPNORM (with FiLM and activation) vectorised for the target,
  * with pmm_kernel_groupnorm_film's bits. */

@@ -335,10 +335,11 @@ static int cg_write_output(const emit_target *t, LLVMContextRef ctx, LLVMModuleR
   return 0;
 }
 
-/* The optimised LLVM module of m in ctx (*mod; the caller disposes of it). */
-int cg_build_optimised(const ir_module *m, const codegen_options *o, const emit_target *target,
-                       LLVMContextRef ctx, LLVMModuleRef *mod, codegen_report *rep, char *err,
-                       size_t errlen) {
+/* The LLVM module of m in ctx before optimisation (*mod; the caller
+ * disposes of it). */
+int cg_build_unoptimised(const ir_module *m, const codegen_options *o, const emit_target *target,
+                         LLVMContextRef ctx, LLVMModuleRef *mod, codegen_report *rep, char *err,
+                         size_t errlen) {
   if (ir_verify(m, err, errlen) != 0 || cg_check_plan(m, err, errlen) != 0) return -1;
   cg c;
   memset(&c, 0, sizeof c);
@@ -354,7 +355,6 @@ int cg_build_optimised(const ir_module *m, const codegen_options *o, const emit_
   emit_target_apply(target, c.mod);
   memset(rep, 0, sizeof *rep);
   int rc = cg_build_module(&c, o, rep);
-  if (rc == 0) rc = emit_module_optimise(target, c.mod, o->opt_level, err, errlen);
   free(c.tensors);
   free(c.tables);
   free(c.gmms);
@@ -366,6 +366,18 @@ int cg_build_optimised(const ir_module *m, const codegen_options *o, const emit_
     return -1;
   }
   *mod = c.mod;
+  return 0;
+}
+
+int cg_build_optimised(const ir_module *m, const codegen_options *o, const emit_target *target,
+                       LLVMContextRef ctx, LLVMModuleRef *mod, codegen_report *rep, char *err,
+                       size_t errlen) {
+  if (cg_build_unoptimised(m, o, target, ctx, mod, rep, err, errlen) != 0) return -1;
+  if (emit_module_optimise(target, *mod, o->opt_level, err, errlen) != 0) {
+    LLVMDisposeModule(*mod);
+    *mod = NULL;
+    return -1;
+  }
   return 0;
 }
 
@@ -384,6 +396,7 @@ int codegen_compile(const ir_module *m, const codegen_options *o, char *err, siz
     snprintf(err, errlen, "an executable cannot be written to standard output");
     return -1;
   }
+  if (codegen_emit_is_library(o->emit)) return cg_compile_library(m, o, start, err, errlen);
   emit_target target;
   if (emit_target_init(&target, o, err, errlen) != 0) return -1;
   codegen_report local, *rep = o->report ? o->report : &local;

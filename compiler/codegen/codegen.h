@@ -32,11 +32,21 @@
 #include "runtime/pmmrt.h"
 
 typedef enum codegen_emit {
-  CODEGEN_EMIT_EXE, /* object + link with the runtime */
-  CODEGEN_EMIT_OBJ, /* relocatable object, no main() */
-  CODEGEN_EMIT_ASM, /* target assembly, no main() */
-  CODEGEN_EMIT_LLVM /* textual LLVM IR after optimisation, no main() */
+  CODEGEN_EMIT_EXE,  /* object + link with the runtime */
+  CODEGEN_EMIT_OBJ,  /* relocatable object, no main() */
+  CODEGEN_EMIT_ASM,  /* target assembly, no main() */
+  CODEGEN_EMIT_LLVM, /* textual LLVM IR after optimisation, no main() */
+  /* Libraries for embedding (docs/embedding.md), written into the directory
+   * o->output: the model with the runtime pieces it uses in one object whose
+   * only global symbols are o->prefix's API, plus <prefix>.h and
+   * <prefix>.pc. */
+  CODEGEN_EMIT_LIB,    /* lib<prefix>.a */
+  CODEGEN_EMIT_SHARED, /* lib<prefix>.so.<major> (SONAME) and lib<prefix>.so */
+  CODEGEN_EMIT_HEADER  /* <prefix>.h alone, the bytes the other two write */
 } codegen_emit;
+
+#define codegen_emit_is_library(e)                                                                 \
+  ((e) == CODEGEN_EMIT_LIB || (e) == CODEGEN_EMIT_SHARED || (e) == CODEGEN_EMIT_HEADER)
 
 /* How DENSE layers are computed (docs/gemm.md); CONV2D always runs the
  * kernel specialised to its shape but under BLAS, which keeps the
@@ -70,6 +80,11 @@ typedef struct codegen_options {
   const struct timespec *start; /* CLOCK_MONOTONIC time the build began (before the
                                  * front end); NULL: when codegen_compile was called */
   codegen_report *report;       /* filled on success when not NULL */
+  /* libraries only */
+  const char *prefix;        /* C identifier of the exported names (default: the model's) */
+  const ir_module *predict;  /* the network alone (lower.h, predict), or NULL */
+  const char *embed_runtime; /* directory of pmmrt-embed-<arch>.bc (the runtime as LLVM
+                              * bitcode, one file per target architecture) */
 } codegen_options;
 
 void codegen_options_init(codegen_options *o);
@@ -89,5 +104,14 @@ void codegen_jit_free(codegen_jit *j);
  * into exe (runs $CC, default the C compiler configure found).  0 on success. */
 int codegen_link_executable(const char *const *objs, size_t nobjs, const char *exe,
                             const char *runtime_lib, char *err, size_t errlen);
+
+/* obj as the shared library `so` with SONAME soname, exporting what
+ * version_script (a linker script file) says, linked with libs (a
+ * space-separated list).  0 on success. */
+int codegen_link_shared(const char *obj, const char *so, const char *soname,
+                        const char *version_script, const char *libs, char *err, size_t errlen);
+
+/* obj as the only member of the static library lib (llvm-ar, deterministic). */
+int codegen_archive(const char *obj, const char *lib, char *err, size_t errlen);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * link.c - turn a sampler object into an executable by running the C
  * compiler as the linker driver: $CC (or the compiler configure found)
- * -o EXE.tmp OBJ... libpmmrt.a BLAS -lm -pthread, then rename EXE.tmp to EXE.
+ * -o EXE.tmp OBJ... libpmmrt.a BLAS -lm -pthread, then rename EXE.tmp to EXE;
+ * likewise a shared library ($CC -shared) and a static one (llvm-ar).
  *
  * The compiler runs through posix_spawnp with an argv array (no shell), so
  * paths may contain spaces or quotes; its stdout and stderr go to an
@@ -24,8 +25,8 @@
 #include "compiler/codegen/emit.h"
 #include "compiler/util/xalloc.h"
 
-/* PMMC_CC and PMMC_LINK_LIBS come from compiler/local.mk: the compiler and
- * libraries configure found. */
+/* PMMC_CC, PMMC_LINK_LIBS and PMMC_LLVM_AR come from compiler/local.mk: the
+ * compiler, libraries and LLVM's archiver configure found. */
 
 extern char **environ;
 
@@ -134,6 +135,48 @@ static int link_run(char *const *argv, int logfd, char *err, size_t errlen) {
   return -1;
 }
 
+/* Run the command in a (its output kept in an unlinked log); 0 when it
+ * exits with status 0, else -1 with a message naming `target`, the file it
+ * was to make, and the tool's own output. */
+static int link_exec(link_argv *a, const char *target, char *err, size_t errlen) {
+  if (a->oom) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  int logfd = link_open_log();
+  int status = link_run(a->v, logfd, err, errlen);
+  if (status > 0)
+    snprintf(err, errlen, "making '%s' failed: '%s' exited with status %d:", target, a->v[0],
+             status);
+  if (status != 0) link_append_log(logfd, err, errlen);
+  if (logfd >= 0) close(logfd);
+  return status == 0 ? 0 : -1;
+}
+
+/* a starts with the words of $CC (or the configured compiler). */
+static int link_push_cc(link_argv *a, char *err, size_t errlen) {
+  const char *cc = getenv("CC");
+  if (!cc || !*cc) cc = PMMC_CC;
+  link_argv_push_words(a, cc);
+  if (a->n == 0 && !a->oom) {
+    snprintf(err, errlen, "the C compiler command (CC) is empty");
+    return -1;
+  }
+  return 0;
+}
+
+static void link_push(link_argv *a, const char *s) { link_argv_push(a, s, strlen(s)); }
+
+/* Rename tmp to path, or remove tmp; 0 on success. */
+static int link_commit(int rc, const char *tmp, const char *path, char *err, size_t errlen) {
+  if (rc == 0 && rename(tmp, path) != 0) {
+    snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+    rc = -1;
+  }
+  if (rc != 0) remove(tmp);
+  return rc;
+}
+
 int codegen_link_executable(const char *const *objs, size_t nobjs, const char *exe,
                             const char *runtime_lib, char *err, size_t errlen) {
   if (!runtime_lib || !*runtime_lib) {
@@ -145,44 +188,63 @@ int codegen_link_executable(const char *const *objs, size_t nobjs, const char *e
     snprintf(err, errlen, "output path too long: %s", exe);
     return -1;
   }
-  const char *cc = getenv("CC");
-  if (!cc || !*cc) cc = PMMC_CC;
-
   link_argv a;
   memset(&a, 0, sizeof a);
-  link_argv_push_words(&a, cc);
-  if (a.n == 0 && !a.oom) {
-    snprintf(err, errlen, "the C compiler command (CC) is empty");
-    link_argv_free(&a);
-    return -1;
+  int rc = link_push_cc(&a, err, errlen);
+  if (rc == 0) {
+    link_push(&a, "-o");
+    link_push(&a, tmp);
+    for (size_t i = 0; i < nobjs; i++) link_push(&a, objs[i]);
+    link_push(&a, runtime_lib);
+    link_argv_push_words(&a, PMMC_LINK_LIBS);
+    rc = link_exec(&a, exe, err, errlen);
   }
-  link_argv_push(&a, "-o", 2);
-  link_argv_push(&a, tmp, strlen(tmp));
-  for (size_t i = 0; i < nobjs; i++) link_argv_push(&a, objs[i], strlen(objs[i]));
-  link_argv_push(&a, runtime_lib, strlen(runtime_lib));
-  link_argv_push_words(&a, PMMC_LINK_LIBS);
-  if (a.oom) {
-    snprintf(err, errlen, "out of memory");
-    link_argv_free(&a);
-    return -1;
-  }
-
-  int logfd = link_open_log();
-  int status = link_run(a.v, logfd, err, errlen);
-  int rc = -1;
-  if (status == 0) {
-    if (rename(tmp, exe) == 0)
-      rc = 0;
-    else
-      snprintf(err, errlen, "cannot write '%s': %s", exe, strerror(errno));
-  } else if (status > 0) {
-    snprintf(err, errlen, "linking '%s' failed: '%s' exited with status %d:", exe, a.v[0], status);
-    link_append_log(logfd, err, errlen);
-  } else {
-    link_append_log(logfd, err, errlen);
-  }
-  if (rc != 0) remove(tmp);
-  if (logfd >= 0) close(logfd);
   link_argv_free(&a);
-  return rc;
+  return link_commit(rc, tmp, exe, err, errlen);
+}
+
+int codegen_link_shared(const char *obj, const char *so, const char *soname,
+                        const char *version_script, const char *libs, char *err, size_t errlen) {
+  char tmp[4096], opt[4096 + 32];
+  if (emit_temp_path(so, "", tmp, sizeof tmp) != 0) {
+    snprintf(err, errlen, "output path too long: %s", so);
+    return -1;
+  }
+  link_argv a;
+  memset(&a, 0, sizeof a);
+  int rc = link_push_cc(&a, err, errlen);
+  if (rc == 0) {
+    /* -z defs: an unresolved symbol is an error now, not at the user's
+     * dlopen; -z text: no text relocations. */
+    link_argv_push_words(&a, "-shared -Wl,-z,defs -Wl,-z,text -Wl,-z,noexecstack");
+    snprintf(opt, sizeof opt, "-Wl,-soname,%s", soname);
+    link_push(&a, opt);
+    snprintf(opt, sizeof opt, "-Wl,--version-script=%s", version_script);
+    link_push(&a, opt);
+    link_push(&a, "-o");
+    link_push(&a, tmp);
+    link_push(&a, obj);
+    link_argv_push_words(&a, libs);
+    rc = link_exec(&a, so, err, errlen);
+  }
+  link_argv_free(&a);
+  return link_commit(rc, tmp, so, err, errlen);
+}
+
+int codegen_archive(const char *obj, const char *lib, char *err, size_t errlen) {
+  char tmp[4096];
+  if (emit_temp_path(lib, "", tmp, sizeof tmp) != 0) {
+    snprintf(err, errlen, "output path too long: %s", lib);
+    return -1;
+  }
+  link_argv a;
+  memset(&a, 0, sizeof a);
+  /* D: zero timestamps and ids, so the same build gives the same bytes */
+  link_push(&a, PMMC_LLVM_AR);
+  link_push(&a, "rcsD");
+  link_push(&a, tmp);
+  link_push(&a, obj);
+  int rc = link_exec(&a, lib, err, errlen);
+  link_argv_free(&a);
+  return link_commit(rc, tmp, lib, err, errlen);
 }

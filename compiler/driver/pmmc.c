@@ -2,9 +2,9 @@
  * pmmc.c - the command-line driver: parses the subcommand and its options and
  * runs the pipeline  YAML -> spec -> IR -> passes -> { printer | interpreter | LLVM }.
  *
- *   pmmc build MODEL.yaml [-o OUT] [--emit=exe|obj|asm|llvm|ir] [-O0..-O3]
+ *   pmmc build MODEL.yaml [-o OUT] [--emit=exe|obj|asm|llvm|ir|lib|shared|header] [-O0..-O3]
  *                         [--target TRIPLE] [--cpu CPU] [--features FEATS] [--block-size N]
- *                         [--dump-after=PASS|all] [--passes=LIST] [--info]
+ *                         [--dump-after=PASS|all] [--passes=LIST] [--info] [--name NAME]
  *   pmmc run MODEL.yaml [--block-size N] [--dump-after=PASS|all] [--passes=LIST]
  *                       [sampler options]
  *   pmmc check MODEL.yaml
@@ -50,9 +50,14 @@ static const char usage_text[] =
     "                     evaluate the network alone (see `pmmc predict --help`)\n"
     "\n"
     "Build options:\n"
-    "  -o, --output PATH      output file ('-' = stdout for --emit=ir|llvm|asm)\n"
-    "      --emit KIND        exe (default), obj, asm, llvm (optimised LLVM IR) or ir\n"
-    "                         (pmmc's IR; written to stdout unless -o is given)\n"
+    "  -o, --output PATH      output file ('-' = stdout for --emit=ir|llvm|asm); for\n"
+    "                         libraries the directory to write into (default .)\n"
+    "      --emit KIND        exe (default), obj, asm, llvm (optimised LLVM IR), ir\n"
+    "                         (pmmc's IR; written to stdout unless -o is given), or a\n"
+    "                         library to embed (docs/embedding.md): lib (libNAME.a),\n"
+    "                         shared (libNAME.so.1), each with NAME.h and NAME.pc, or\n"
+    "                         header (NAME.h alone)\n"
+    "      --name NAME        libraries: prefix of the API's names (default: the model's)\n"
     "  -O0, -O1, -O2, -O3     LLVM optimisation level (default -O2)\n"
     "      --target TRIPLE    target triple (default: this machine)\n"
     "      --cpu CPU          target CPU (default: this machine's)\n"
@@ -62,7 +67,8 @@ static const char usage_text[] =
     "                         compile time (docs/info.md); run takes it too\n"
     "      --block-size N     samples per block (default 64); build and run also take it\n"
     "      --gemm KIND        dense layers: auto (default: per layer, the faster), blas\n"
-    "                         (OpenBLAS) or llvm (kernels specialised to the shapes)\n"
+    "                         (OpenBLAS) or llvm (kernels specialised to the shapes;\n"
+    "                         the default for libraries)\n"
     "      --dump-after PASS  print the IR after PASS (or after every pass: all) to stderr\n"
     "                         and carry on; build and run take it\n"
     "      --passes LIST      run the comma-separated passes instead of the pipeline, e.g.\n"
@@ -72,7 +78,8 @@ static const char usage_text[] =
     "  -h, --help             show this help\n"
     "  -V, --version          show the version\n"
     "\n"
-    "Environment: CC (linker driver), PMMC_RUNTIME_LIB (runtime library to link).\n";
+    "Environment: CC (linker driver), PMMC_RUNTIME_LIB (runtime library to link),\n"
+    "PMMC_EMBED_RUNTIME_DIR (directory of the runtime's bitcode for libraries).\n";
 
 /* The usage text, then the optimiser's passes (their list lives in opt.c). */
 static void print_usage(FILE *out) {
@@ -105,15 +112,43 @@ int driver_parse_block_size(const char *s, uint32_t *out) {
   return 0;
 }
 
-/* Load, check and lower MODEL; diagnostics go to stderr.  0 on success. */
-static int load_module(const char *path, uint32_t block_size, ir_module *m) {
+/* The network alone (lower.h, predict), renamed "<model>_predict" so its
+ * symbols do not meet the sampler's when both go into one library. */
+static int lower_predict(const model_spec *spec, uint32_t block_size, ir_module *p, diag_list *dl) {
+  lower_options lo = {.block_size = block_size, .predict = 1};
+  if (lower_model(spec, &lo, p, dl) != 0) return -1;
+  size_t len = strlen(p->name) + sizeof "_predict";
+  char *name = malloc(len);
+  if (!name) {
+    ir_module_free(p);
+    return -1;
+  }
+  snprintf(name, len, "%s_predict", p->name);
+  free(p->name);
+  p->name = name;
+  return 0;
+}
+
+/* Load, check and lower MODEL; diagnostics go to stderr.  When predict is
+ * not NULL and the model has a graph network, *predict receives the network
+ * alone too (*has_predict says whether).  0 on success. */
+static int load_module(const char *path, uint32_t block_size, ir_module *m, ir_module *predict,
+                       int *has_predict) {
   model_spec spec;
   diag_list dl;
   diag_list_init(&dl);
   int rc = spec_load(path, &spec, &dl);
+  if (has_predict) *has_predict = 0;
   if (rc == 0) {
     lower_options lo = {.block_size = block_size};
     rc = lower_model(&spec, &lo, m, &dl);
+    if (rc == 0 && predict && spec.network.kind == SPEC_NETWORK_GRAPH) {
+      rc = lower_predict(&spec, block_size, predict, &dl);
+      if (rc == 0)
+        *has_predict = 1;
+      else
+        ir_module_free(m);
+    }
     spec_free(&spec);
   }
   diag_print(&dl, stderr);
@@ -177,6 +212,27 @@ static const char *find_runtime_lib(char *buf, size_t len) {
   return buf;
 }
 
+/* The directory of the runtime's bitcode (pmmrt-embed-<arch>.bc) that
+ * libraries link: $PMMC_EMBED_RUNTIME_DIR, else the build tree next to this
+ * executable, else the installed one. */
+static const char *find_embed_runtime(char *buf, size_t len) {
+  const char *env = getenv("PMMC_EMBED_RUNTIME_DIR");
+  if (env && *env) return env;
+  char exe[PATH_MAX], probe[PATH_MAX + 64];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = '\0';
+      snprintf(probe, sizeof probe, "%s/runtime/libpmmrt.a", exe);
+      if ((size_t)snprintf(buf, len, "%s/runtime", exe) < len && access(probe, R_OK) == 0)
+        return buf;
+    }
+  }
+  return PMMC_PKGLIBDIR;
+}
+
 /* Write the IR dump to path ("-" = stdout) through a temporary file, so a
  * failed write never leaves a file that looks complete. */
 static int write_ir(const ir_module *m, const char *path) {
@@ -209,10 +265,10 @@ static int parse_emit(const char *s, int *is_ir, codegen_emit *emit) {
   static const struct {
     const char *name;
     codegen_emit emit;
-  } kinds[] = {{"exe", CODEGEN_EMIT_EXE},
-               {"obj", CODEGEN_EMIT_OBJ},
-               {"asm", CODEGEN_EMIT_ASM},
-               {"llvm", CODEGEN_EMIT_LLVM}};
+  } kinds[] = {{"exe", CODEGEN_EMIT_EXE},      {"obj", CODEGEN_EMIT_OBJ},
+               {"asm", CODEGEN_EMIT_ASM},      {"llvm", CODEGEN_EMIT_LLVM},
+               {"lib", CODEGEN_EMIT_LIB},      {"shared", CODEGEN_EMIT_SHARED},
+               {"header", CODEGEN_EMIT_HEADER}};
   *is_ir = strcmp(s, "ir") == 0;
   if (*is_ir) return 0;
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
@@ -224,10 +280,11 @@ static int parse_emit(const char *s, int *is_ir, codegen_emit *emit) {
 }
 
 /* Default output name when -o is not given: the model name plus the
- * conventional suffix, or stdout for IR. */
+ * conventional suffix, stdout for IR, the current directory for libraries. */
 static const char *default_output(const ir_module *m, int is_ir, codegen_emit emit, char *buf,
                                   size_t len) {
   if (is_ir) return "-";
+  if (codegen_emit_is_library(emit)) return ".";
   const char *suffix = emit == CODEGEN_EMIT_OBJ    ? ".o"
                        : emit == CODEGEN_EMIT_ASM  ? ".s"
                        : emit == CODEGEN_EMIT_LLVM ? ".ll"
@@ -259,7 +316,8 @@ static int cmd_build(int argc, char **argv) {
     OPT_DUMP,
     OPT_PASSES,
     OPT_GEMM,
-    OPT_INFO
+    OPT_INFO,
+    OPT_NAME
   };
   static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
                                        {"emit", required_argument, NULL, OPT_EMIT},
@@ -271,6 +329,7 @@ static int cmd_build(int argc, char **argv) {
                                        {"passes", required_argument, NULL, OPT_PASSES},
                                        {"gemm", required_argument, NULL, OPT_GEMM},
                                        {"info", no_argument, NULL, OPT_INFO},
+                                       {"name", required_argument, NULL, OPT_NAME},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   codegen_options co;
@@ -279,7 +338,7 @@ static int cmd_build(int argc, char **argv) {
   co.start = &start;
   co.report = &report;
   const char *output = NULL;
-  int is_ir = 0, info = 0;
+  int is_ir = 0, info = 0, gemm_given = 0;
   uint32_t block_size = 0;
   const char *dump_after = NULL, *passes = NULL;
   int c;
@@ -296,8 +355,9 @@ static int cmd_build(int argc, char **argv) {
       break;
     case OPT_EMIT:
       if (parse_emit(optarg, &is_ir, &co.emit) != 0)
-        return driver_usage_error("unknown --emit kind '%s' (expected exe, obj, asm, llvm or ir)",
-                                  optarg);
+        return driver_usage_error(
+            "unknown --emit kind '%s' (expected exe, obj, asm, llvm, ir, lib, shared or header)",
+            optarg);
       break;
     case OPT_TARGET: co.triple = optarg; break;
     case OPT_CPU: co.cpu = optarg; break;
@@ -310,7 +370,9 @@ static int cmd_build(int argc, char **argv) {
     case OPT_DUMP: dump_after = optarg; break;
     case OPT_PASSES: passes = optarg; break;
     case OPT_INFO: info = 1; break;
+    case OPT_NAME: co.prefix = optarg; break;
     case OPT_GEMM:
+      gemm_given = 1;
       if (strcmp(optarg, "auto") == 0)
         co.gemm = CODEGEN_GEMM_AUTO;
       else if (strcmp(optarg, "blas") == 0)
@@ -332,11 +394,26 @@ static int cmd_build(int argc, char **argv) {
     return driver_usage_error("%s", "--info reports on generated code written to a file: not with "
                                     "--emit=ir or -o -");
   if ((c = check_pass_options(dump_after, passes)) != 0) return c;
+  int library = !is_ir && codegen_emit_is_library(co.emit);
+  if (co.prefix && !library)
+    return driver_usage_error("%s", "--name names a library's API: only with --emit=lib, shared "
+                                    "or header");
+  if (info && library)
+    return driver_usage_error("%s", "--info reports on a sampler: not with --emit=lib, shared or "
+                                    "header (the header's NAME_get_info tells the same)");
+  /* A library must not need OpenBLAS unless asked to. */
+  if (library && !gemm_given) co.gemm = CODEGEN_GEMM_LLVM;
 
-  ir_module m;
-  if (load_module(argv[optind], block_size, &m) != 0) return EXIT_BAD_INPUT;
-  if (optimise_module(&m, OPT_PIPELINE_COMPILED, dump_after, passes) != 0) {
+  ir_module m, predict;
+  int has_predict = 0;
+  if (load_module(argv[optind], block_size, &m, library ? &predict : NULL, &has_predict) != 0)
+    return EXIT_BAD_INPUT;
+  int bad = optimise_module(&m, OPT_PIPELINE_COMPILED, dump_after, passes);
+  if (!bad && has_predict) bad = optimise_module(&predict, OPT_PIPELINE_COMPILED, NULL, NULL);
+  if (has_predict) co.predict = &predict;
+  if (bad) {
     ir_module_free(&m);
+    if (has_predict) ir_module_free(&predict);
     return EXIT_BAD_INPUT;
   }
   char outbuf[PATH_MAX];
@@ -347,9 +424,10 @@ static int cmd_build(int argc, char **argv) {
   } else if (co.emit == CODEGEN_EMIT_EXE && strcmp(output, "-") == 0) {
     rc = driver_usage_error("%s", "an executable cannot be written to stdout; give -o PATH");
   } else {
-    char libbuf[PATH_MAX], err[4096];
+    char libbuf[PATH_MAX], bcbuf[PATH_MAX], err[4096];
     co.output = output;
     co.runtime_lib = find_runtime_lib(libbuf, sizeof libbuf);
+    co.embed_runtime = find_embed_runtime(bcbuf, sizeof bcbuf);
     rc = 0;
     if (codegen_compile(&m, &co, err, sizeof err) != 0) {
       fprintf(stderr, "pmmc: error: %s\n", err);
@@ -359,6 +437,7 @@ static int cmd_build(int argc, char **argv) {
     }
   }
   ir_module_free(&m);
+  if (has_predict) ir_module_free(&predict);
   return rc;
 }
 
@@ -419,7 +498,7 @@ static int cmd_run(int argc, char **argv) {
     return bad;
   }
   ir_module m;
-  if (load_module(model, block_size, &m) != 0) {
+  if (load_module(model, block_size, &m, NULL, NULL) != 0) {
     free(rest);
     return EXIT_BAD_INPUT;
   }

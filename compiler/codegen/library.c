@@ -1,0 +1,458 @@
+/*
+ * library.c - `pmmc build --emit=lib|shared|header`: a compiled model as a
+ * library for someone else's program (docs/embedding.md).
+ *
+ * One LLVM module holds the sampler, the network alone (for NAME_predict),
+ * the runtime as LLVM bitcode (pmmrt-embed-<arch>.bc, built from the
+ * runtime's sources for each target) and the API wrappers of embed_api.c.
+ * Everything but the wrappers is then made internal, so the optimiser drops
+ * the runtime functions the model does not use and the object's only global
+ * symbols are NAME_*: two models link into one program without clashing,
+ * and the library needs no libpmmrt, no OpenBLAS (unless --gemm=blas) and
+ * no linker tricks, for any target LLVM can emit.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <llvm-c/BitReader.h>
+#include <llvm-c/Linker.h>
+
+#include "compiler/codegen/cg.h"
+#include "compiler/codegen/embed_api.h"
+#include "compiler/util/outfile.h"
+
+#define LIB_SOVERSION "1"
+
+/* ---- facts --------------------------------------------------------------- */
+
+static uint64_t lib_fnv(uint64_t h, const char *s) {
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
+  return h;
+}
+
+/* Everything the header states, and the code options, into the build id. */
+static void lib_build_id(embed_facts *x, const codegen_options *o) {
+  const pmm_model_desc *d = &x->desc;
+  char buf[1024];
+  uint64_t h = 14695981039346656037u;
+  h = lib_fnv(h, x->prefix);
+  h = lib_fnv(h, x->target);
+  h = lib_fnv(h, d->engine);
+  h = lib_fnv(h, d->weight_hash);
+  h = lib_fnv(h, d->schedule);
+  snprintf(buf, sizeof buf,
+           "%s %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+           " %" PRIu64 " %" PRIu64 " %" PRIu64 " %d %d",
+           d->pair, d->sampler, d->output, d->steps, d->sample_elems, d->block_size,
+           x->workspace_bytes, x->predict_in_elems, x->predict_out_elems, x->predict_state_offset,
+           d->shape[0] ^ d->shape[1] << 16 ^ d->shape[2] << 32 ^ d->shape[3] << 48, d->vocab_size,
+           (int)o->gemm, o->opt_level);
+  h = lib_fnv(h, buf);
+  snprintf(x->build_id, sizeof x->build_id, "%016" PRIx64, h);
+}
+
+static int lib_facts(embed_facts *x, const ir_module *m, const codegen_options *o,
+                     const emit_target *t, char *engine, size_t engine_len, char *err,
+                     size_t errlen) {
+  memset(x, 0, sizeof *x);
+  snprintf(engine, engine_len, "pmmc %s, LLVM %s, -O%d, %s", PACKAGE_VERSION, PMMC_LLVM_VERSION,
+           o->opt_level, t->cpu);
+  ir_describe(m, o->engine ? o->engine : engine, &x->desc);
+  x->prefix = o->prefix ? o->prefix : m->name;
+  x->target = t->triple;
+  const ir_module *p = o->predict;
+  if (p) {
+    if (p->block_size != m->block_size || p->state_len < 1) {
+      snprintf(err, errlen, "the network's module does not match the sampler's blocks");
+      return -1;
+    }
+    x->has_predict = 1;
+    x->predict_in_elems = p->state_len - 1;
+    x->predict_out_elems = p->out_len;
+    x->predict_scratch_bytes = p->scratch_floats * sizeof(float);
+    x->predict_state_offset = p->state_offset;
+  }
+  size_t ws = pmm_embed_workspace_bytes(&x->desc, x->predict_scratch_bytes, x->predict_out_elems);
+  if (ws == SIZE_MAX) {
+    snprintf(err, errlen, "model '%s': a block's workspace does not fit in memory", m->name);
+    return -1;
+  }
+  x->workspace_bytes = ws;
+  lib_build_id(x, o);
+  return 0;
+}
+
+/* ---- the LLVM module ------------------------------------------------------ */
+
+typedef struct lib_ctx {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  const emit_target *t;
+  const embed_facts *x;
+  char *err;
+  size_t errlen;
+} lib_ctx;
+
+static int lib_fail_llvm(lib_ctx *l, const char *what, char *msg) {
+  snprintf(l->err, l->errlen, "%s: %s", what, msg ? msg : "unknown error");
+  LLVMDisposeMessage(msg);
+  return -1;
+}
+
+/* The runtime's bitcode for the target's architecture, linked into l->mod. */
+static int lib_link_runtime(lib_ctx *l, const char *dir) {
+  char path[4096];
+  size_t arch = strcspn(l->t->triple, "-");
+  if (!dir || (size_t)snprintf(path, sizeof path, "%s/pmmrt-embed-%.*s.bc", dir, (int)arch,
+                               l->t->triple) >= sizeof path) {
+    snprintf(l->err, l->errlen, "no directory of the runtime's bitcode given");
+    return -1;
+  }
+  if (access(path, R_OK) != 0) {
+    snprintf(l->err, l->errlen,
+             "no runtime for target '%s': cannot read '%s' (%s); pmmc builds one for each "
+             "architecture configure could compile the runtime for; set PMMC_EMBED_RUNTIME_DIR "
+             "to the directory that holds it",
+             l->t->triple, path, strerror(errno));
+    return -1;
+  }
+  LLVMMemoryBufferRef buf;
+  char *msg = NULL;
+  if (LLVMCreateMemoryBufferWithContentsOfFile(path, &buf, &msg))
+    return lib_fail_llvm(l, path, msg);
+  LLVMModuleRef rt;
+  int bad = LLVMParseBitcodeInContext2(l->ctx, buf, &rt);
+  LLVMDisposeMemoryBuffer(buf);
+  if (bad) {
+    snprintf(l->err, l->errlen, "'%s' is not LLVM bitcode this LLVM reads", path);
+    return -1;
+  }
+  LLVMSetTarget(rt, LLVMGetTarget(l->mod));
+  LLVMSetDataLayout(rt, LLVMGetDataLayoutStr(l->mod));
+  if (LLVMLinkModules2(l->mod, rt)) {
+    snprintf(l->err, l->errlen, "cannot link the runtime '%s' into the model", path);
+    return -1;
+  }
+  return 0;
+}
+
+static LLVMValueRef lib_string(lib_ctx *l, const char *s) {
+  LLVMValueRef init = LLVMConstStringInContext(l->ctx, s, (unsigned)strlen(s), 0);
+  LLVMValueRef g = LLVMAddGlobal(l->mod, LLVMTypeOf(init), "embed.str");
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+  return g;
+}
+
+/* The pmm_embed_def constant, in its field order. */
+static LLVMValueRef lib_emit_def(lib_ctx *l, const ir_module *m, const ir_module *p) {
+  char name[512];
+  LLVMTypeRef i64 = LLVMInt64TypeInContext(l->ctx), ptr = LLVMPointerTypeInContext(l->ctx, 0);
+  snprintf(name, sizeof name, "%s_desc", m->name);
+  LLVMValueRef desc = LLVMGetNamedGlobal(l->mod, name), predict = LLVMConstPointerNull(ptr);
+  if (p) {
+    snprintf(name, sizeof name, "%s_run_block", p->name);
+    predict = LLVMGetNamedFunction(l->mod, name);
+  }
+  if (!desc || !predict) {
+    snprintf(l->err, l->errlen, "internal error: the model's descriptor or network is missing");
+    return NULL;
+  }
+  const embed_facts *x = l->x;
+  LLVMValueRef f[] = {
+      LLVMConstInt(i64, PMM_EMBED_API_VERSION, 0),
+      desc,
+      lib_string(l, x->build_id),
+      lib_string(l, x->target),
+      predict,
+      LLVMConstInt(i64, x->predict_in_elems, 0),
+      LLVMConstInt(i64, x->predict_out_elems, 0),
+      LLVMConstInt(i64, x->predict_scratch_bytes, 0),
+      LLVMConstInt(i64, x->predict_state_offset, 0),
+      LLVMConstInt(i64, x->workspace_bytes, 0),
+  };
+  LLVMValueRef init = LLVMConstStructInContext(l->ctx, f, sizeof f / sizeof f[0], 0);
+  LLVMValueRef g = LLVMAddGlobal(l->mod, LLVMTypeOf(init), "embed.def");
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMInternalLinkage);
+  LLVMSetAlignment(g, 8);
+  return g;
+}
+
+static LLVMTypeRef lib_kind_type(lib_ctx *l, char k) {
+  switch (k) {
+  case 'v': return LLVMVoidTypeInContext(l->ctx);
+  case 'p': return LLVMPointerTypeInContext(l->ctx, 0);
+  case 'z': return LLVMIntPtrTypeInContext(l->ctx, l->t->layout);
+  case 'l': return LLVMInt64TypeInContext(l->ctx);
+  default: return LLVMInt32TypeInContext(l->ctx); /* 'i', 'u' */
+  }
+}
+
+/* 32-bit integers carry their C signedness for targets that extend them
+ * in registers. */
+static void lib_ext_attr(lib_ctx *l, LLVMValueRef fn, unsigned idx, char k) {
+  const char *name = k == 'i' ? "signext" : k == 'u' ? "zeroext" : NULL;
+  if (!name) return;
+  unsigned id = LLVMGetEnumAttributeKindForName(name, strlen(name));
+  LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(l->ctx, id, 0));
+}
+
+/* NAME_<suffix>(args) { return pmm_embed_<suffix>(&def, args); } */
+static int lib_emit_wrapper(lib_ctx *l, const embed_api_fn *api, LLVMValueRef def) {
+  char name[512];
+  snprintf(name, sizeof name, "pmm_embed_%s", api->suffix);
+  LLVMValueRef callee = LLVMGetNamedFunction(l->mod, name);
+  size_t np = strlen(api->kinds) - 1;
+  LLVMTypeRef ps[16];
+  for (size_t i = 0; i < np; i++) ps[i] = lib_kind_type(l, api->kinds[i + 1]);
+  LLVMTypeRef fty = LLVMFunctionType(lib_kind_type(l, api->kinds[0]), ps, (unsigned)np, 0);
+  if (!callee || LLVMCountParams(callee) != np + 1) {
+    snprintf(l->err, l->errlen, "the runtime's bitcode lacks %s (a runtime of another version?)",
+             name);
+    return -1;
+  }
+  snprintf(name, sizeof name, "%s_%s", l->x->prefix, api->suffix);
+  LLVMValueRef fn = LLVMAddFunction(l->mod, name, fty);
+  for (size_t i = 0; i <= np; i++) lib_ext_attr(l, fn, (unsigned)i, api->kinds[i]);
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(l->ctx);
+  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(l->ctx, fn, "entry"));
+  LLVMValueRef args[17] = {def};
+  for (size_t i = 0; i < np; i++) args[i + 1] = LLVMGetParam(fn, (unsigned)i);
+  LLVMValueRef r =
+      LLVMBuildCall2(b, LLVMGlobalGetValueType(callee), callee, args, (unsigned)np + 1, "");
+  if (api->kinds[0] == 'v')
+    LLVMBuildRetVoid(b);
+  else
+    LLVMBuildRet(b, r);
+  LLVMDisposeBuilder(b);
+  return 0;
+}
+
+static int lib_is_api(const char *name, const char *const *api, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(name, api[i]) == 0) return 1;
+  return 0;
+}
+
+static void lib_make_internal(LLVMValueRef g, const char *const *api, size_t n) {
+  size_t len;
+  if (LLVMIsDeclaration(g) || lib_is_api(LLVMGetValueName2(g, &len), api, n)) return;
+  LLVMSetLinkage(g, LLVMInternalLinkage);
+  LLVMSetVisibility(g, LLVMDefaultVisibility);
+}
+
+/* Every definition but the API's becomes internal. */
+static int lib_internalise(lib_ctx *l) {
+  size_t n;
+  const embed_api_fn *api = embed_api_list(&n);
+  char names[16][160];
+  const char *list[16];
+  for (size_t i = 0; i < n && i < 16; i++) {
+    snprintf(names[i], sizeof names[i], "%s_%s", l->x->prefix, api[i].suffix);
+    list[i] = names[i];
+  }
+  for (LLVMValueRef f = LLVMGetFirstFunction(l->mod); f; f = LLVMGetNextFunction(f))
+    lib_make_internal(f, list, n);
+  for (LLVMValueRef g = LLVMGetFirstGlobal(l->mod); g; g = LLVMGetNextGlobal(g))
+    lib_make_internal(g, list, n);
+  if (LLVMGetFirstGlobalAlias(l->mod)) {
+    snprintf(l->err, l->errlen, "the runtime's bitcode defines aliases, which pmmc cannot hide");
+    return -1;
+  }
+  return 0;
+}
+
+/* Sampler, network, runtime and wrappers in one optimised module. */
+static int lib_build_module(lib_ctx *l, const ir_module *m, const codegen_options *o) {
+  codegen_report *rep = malloc(sizeof *rep);
+  if (!rep) {
+    snprintf(l->err, l->errlen, "out of memory");
+    return -1;
+  }
+  int rc = cg_build_unoptimised(m, o, l->t, l->ctx, &l->mod, rep, l->err, l->errlen);
+  if (rc == 0 && o->predict) {
+    LLVMModuleRef pm;
+    rc = cg_build_unoptimised(o->predict, o, l->t, l->ctx, &pm, rep, l->err, l->errlen);
+    if (rc == 0 && LLVMLinkModules2(l->mod, pm)) {
+      snprintf(l->err, l->errlen, "cannot link the network's module into the sampler's");
+      rc = -1;
+    }
+  }
+  free(rep);
+  if (rc == 0) rc = lib_link_runtime(l, o->embed_runtime);
+  LLVMValueRef def = rc == 0 ? lib_emit_def(l, m, o->predict) : NULL;
+  size_t n;
+  const embed_api_fn *api = embed_api_list(&n);
+  for (size_t i = 0; def && i < n && rc == 0; i++) rc = lib_emit_wrapper(l, &api[i], def);
+  if (rc == 0 && !def) rc = -1;
+  if (rc == 0) rc = lib_internalise(l);
+  if (rc == 0) rc = emit_module_optimise(l->t, l->mod, o->opt_level, l->err, l->errlen);
+  return rc;
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+/* DIR/NAME. */
+static int lib_path(char *buf, size_t len, const char *dir, const char *pre, const char *name,
+                    const char *suf, char *err, size_t errlen) {
+  if ((size_t)snprintf(buf, len, "%s/%s%s%s", dir, pre, name, suf) < len) return 0;
+  snprintf(err, errlen, "output path too long: %s", dir);
+  return -1;
+}
+
+typedef int (*lib_writer)(FILE *f, const void *arg);
+
+static int lib_write_text(const char *path, lib_writer w, const void *arg, char *err,
+                          size_t errlen) {
+  outfile f;
+  if (outfile_open(&f, path, err, errlen) != 0) return -1;
+  if (w(f.fp, arg) != 0) {
+    outfile_abort(&f);
+    snprintf(err, errlen, "cannot write '%s'", path);
+    return -1;
+  }
+  return outfile_commit(&f, err, errlen);
+}
+
+static int lib_header_writer(FILE *f, const void *arg) { return embed_write_header(f, arg); }
+
+typedef struct lib_pc {
+  const embed_facts *x;
+  const char *libs;
+} lib_pc;
+
+static int lib_pc_writer(FILE *f, const void *arg) {
+  const lib_pc *p = arg;
+  return embed_write_pc(f, p->x, PACKAGE_VERSION, p->libs);
+}
+
+static int lib_map_writer(FILE *f, const void *arg) {
+  const embed_facts *x = arg;
+  size_t n;
+  const embed_api_fn *api = embed_api_list(&n);
+  fputs("{\n  global:\n", f);
+  for (size_t i = 0; i < n; i++) fprintf(f, "    %s_%s;\n", x->prefix, api[i].suffix);
+  fputs("  local: *;\n};\n", f);
+  return ferror(f) ? -1 : 0;
+}
+
+/* lib<p>.so -> lib<p>.so.<major>, replaced atomically. */
+static int lib_symlink(const char *dir, const char *prefix, char *err, size_t errlen) {
+  char link[4096], tmp[4096], target[512];
+  snprintf(target, sizeof target, "lib%s.so.%s", prefix, LIB_SOVERSION);
+  if (lib_path(link, sizeof link, dir, "lib", prefix, ".so", err, errlen) != 0) return -1;
+  if (emit_temp_path(link, "", tmp, sizeof tmp) != 0) {
+    snprintf(err, errlen, "output path too long: %s", link);
+    return -1;
+  }
+  if (symlink(target, tmp) != 0 || rename(tmp, link) != 0) {
+    snprintf(err, errlen, "cannot make the symbolic link '%s': %s", link, strerror(errno));
+    remove(tmp);
+    return -1;
+  }
+  return 0;
+}
+
+/* The object as lib<p>.a or lib<p>.so.<major>. */
+static int lib_package(const codegen_options *o, const embed_facts *x, const char *obj,
+                       const char *libs, char *err, size_t errlen) {
+  char path[4096], map[4096], soname[512];
+  const char *dir = o->output;
+  if (o->emit == CODEGEN_EMIT_LIB) {
+    if (lib_path(path, sizeof path, dir, "lib", x->prefix, ".a", err, errlen) != 0) return -1;
+    return codegen_archive(obj, path, err, errlen);
+  }
+  snprintf(soname, sizeof soname, "lib%s.so.%s", x->prefix, LIB_SOVERSION);
+  if (lib_path(path, sizeof path, dir, "", soname, "", err, errlen) != 0 ||
+      emit_temp_path(obj, ".map", map, sizeof map) != 0)
+    return -1;
+  int rc = lib_write_text(map, lib_map_writer, x, err, errlen);
+  if (rc == 0) rc = codegen_link_shared(obj, path, soname, map, libs, err, errlen);
+  remove(map);
+  return rc == 0 ? lib_symlink(dir, x->prefix, err, errlen) : -1;
+}
+
+/* The library's object (in a private directory, so the archive member is
+ * called <prefix>.o), then the library itself. */
+static int lib_write_binary(lib_ctx *l, const codegen_options *o, const char *libs) {
+  char dir[4096], obj[4096];
+  if ((size_t)snprintf(dir, sizeof dir, "%s/.pmmc-XXXXXX", o->output) >= sizeof dir ||
+      !mkdtemp(dir)) {
+    snprintf(l->err, l->errlen, "cannot write into '%s': %s", o->output, strerror(errno));
+    return -1;
+  }
+  int rc = lib_path(obj, sizeof obj, dir, "", l->x->prefix, ".o", l->err, l->errlen);
+  uint64_t code_bytes;
+  if (rc == 0)
+    rc = emit_object_measured(l->t, l->mod, obj, o->output, &code_bytes, l->err, l->errlen);
+  if (rc == 0) rc = lib_package(o, l->x, obj, libs, l->err, l->errlen);
+  remove(obj);
+  rmdir(dir);
+  return rc;
+}
+
+static int lib_check_options(const codegen_options *o, const char *prefix, char *err,
+                             size_t errlen) {
+  int ok = prefix && (isalpha((unsigned char)prefix[0]) || prefix[0] == '_');
+  for (const char *p = prefix; ok && *p; p++) ok = isalnum((unsigned char)*p) || *p == '_';
+  if (!ok || strlen(prefix) > 64) {
+    snprintf(err, errlen, "--name '%s' is not a C identifier of at most 64 characters",
+             prefix ? prefix : "");
+    return -1;
+  }
+  /* The directory is made if missing (not its parents: a typo in them
+   * should not silently create a tree). */
+  struct stat st;
+  if (mkdir(o->output, 0777) != 0 && errno != EEXIST) {
+    snprintf(err, errlen, "cannot make the directory '%s': %s", o->output, strerror(errno));
+    return -1;
+  }
+  if (stat(o->output, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    snprintf(err, errlen, "-o '%s': a library is written into a directory, and this is not one",
+             o->output);
+    return -1;
+  }
+  return 0;
+}
+
+int cg_compile_library(const ir_module *m, const codegen_options *o, const struct timespec *start,
+                       char *err, size_t errlen) {
+  (void)start;
+  if (lib_check_options(o, o->prefix ? o->prefix : m->name, err, errlen) != 0) return -1;
+  emit_target t;
+  if (emit_target_init(&t, o, err, errlen) != 0) return -1;
+  embed_facts x;
+  char engine[512], path[4096];
+  int rc = lib_facts(&x, m, o, &t, engine, sizeof engine, err, errlen);
+  if (rc == 0 && o->emit != CODEGEN_EMIT_HEADER) {
+    lib_ctx l = {LLVMContextCreate(), NULL, &t, &x, err, errlen};
+    rc = lib_build_module(&l, m, o);
+    /* A library that calls OpenBLAS (--gemm=blas) must say so to its linker. */
+    int blas = rc == 0 && LLVMGetNamedFunction(l.mod, "cblas_sgemm") != NULL;
+    const char *libs = blas ? PMMC_BLAS_LIBS " -lm -pthread" : "-lm -pthread";
+    if (rc == 0) rc = lib_write_binary(&l, o, libs);
+    lib_pc pc = {&x, libs};
+    if (rc == 0)
+      rc = lib_path(path, sizeof path, o->output, "", x.prefix, ".pc", err, errlen) ||
+           lib_write_text(path, lib_pc_writer, &pc, err, errlen);
+    if (l.mod) LLVMDisposeModule(l.mod);
+    LLVMContextDispose(l.ctx);
+  }
+  if (rc == 0)
+    rc = lib_path(path, sizeof path, o->output, "", x.prefix, ".h", err, errlen) ||
+         lib_write_text(path, lib_header_writer, &x, err, errlen);
+  emit_target_free(&t);
+  return rc ? -1 : 0;
+}
