@@ -274,6 +274,71 @@ static int lib_internalise(lib_ctx *l) {
   return 0;
 }
 
+/* Whether g is one of the module's float arrays (emit_float_global: an
+ * internal, constant, 64-byte aligned byte array). */
+static int lib_is_weight(LLVMValueRef g) {
+  LLVMValueRef init = LLVMGetInitializer(g);
+  return init && LLVMIsGlobalConstant(g) && LLVMGetLinkage(g) == LLVMInternalLinkage &&
+         LLVMGetAlignment(g) == 64 && LLVMIsAConstantDataArray(init) && LLVMIsConstantString(init);
+}
+
+/* The float arrays that survived optimisation, one after another (each at
+ * a multiple of 64 bytes) in one 64-byte aligned constant, `<prefix>.weights`:
+ * the weights sit together in the object, whatever order LLVM lays out its
+ * globals in.  Done after optimisation so arrays no code reads (a layer's
+ * raw weights when its kernel reads a packed copy) are already gone. */
+static int lib_pack_weights(lib_ctx *l) {
+  size_t total = 0, n = 0, len;
+  for (LLVMValueRef g = LLVMGetFirstGlobal(l->mod); g; g = LLVMGetNextGlobal(g)) {
+    if (!lib_is_weight(g)) continue;
+    LLVMGetAsString(LLVMGetInitializer(g), &len);
+    if (len > (size_t)INT32_MAX - 64 - total) {
+      snprintf(l->err, l->errlen,
+               "the model's weights exceed the 2 GiB one object can address with the default "
+               "code model");
+      return -1;
+    }
+    total += (len + 63) / 64 * 64;
+    n++;
+  }
+  if (n == 0) return 0;
+  char *blob = calloc(total, 1);
+  LLVMValueRef *old = calloc(n, sizeof *old);
+  size_t *off = calloc(n, sizeof *off);
+  if (!blob || !old || !off) {
+    free(blob), free(old), free(off);
+    snprintf(l->err, l->errlen, "out of memory");
+    return -1;
+  }
+  size_t at = 0, k = 0;
+  for (LLVMValueRef g = LLVMGetFirstGlobal(l->mod); g; g = LLVMGetNextGlobal(g)) {
+    if (!lib_is_weight(g)) continue;
+    const char *data = LLVMGetAsString(LLVMGetInitializer(g), &len);
+    memcpy(blob + at, data, len);
+    old[k] = g;
+    off[k++] = at;
+    at += (len + 63) / 64 * 64;
+  }
+  char name[160];
+  snprintf(name, sizeof name, "%s.weights", l->x->prefix);
+  LLVMValueRef init = LLVMConstStringInContext2(l->ctx, blob, total, 1);
+  free(blob);
+  LLVMValueRef w = LLVMAddGlobal(l->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(w, init);
+  LLVMSetGlobalConstant(w, 1);
+  LLVMSetLinkage(w, LLVMInternalLinkage);
+  LLVMSetAlignment(w, 64);
+  LLVMTypeRef i8 = LLVMInt8TypeInContext(l->ctx), i64 = LLVMInt64TypeInContext(l->ctx);
+  for (size_t i = 0; i < n; i++) {
+    LLVMValueRef idx = LLVMConstInt(i64, off[i], 0);
+    LLVMReplaceAllUsesWith(old[i], LLVMConstInBoundsGEP2(i8, w, &idx, 1));
+    LLVMDeleteGlobal(old[i]);
+  }
+  free(old);
+  free(off);
+  return 0;
+}
+
 /* Sampler, network, runtime and wrappers in one optimised module. */
 static int lib_build_module(lib_ctx *l, const ir_module *m, const codegen_options *o) {
   codegen_report *rep = malloc(sizeof *rep);
@@ -299,6 +364,7 @@ static int lib_build_module(lib_ctx *l, const ir_module *m, const codegen_option
   if (rc == 0 && !def) rc = -1;
   if (rc == 0) rc = lib_internalise(l);
   if (rc == 0) rc = emit_module_optimise(l->t, l->mod, o->opt_level, l->err, l->errlen);
+  if (rc == 0) rc = lib_pack_weights(l);
   return rc;
 }
 
