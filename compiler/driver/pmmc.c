@@ -72,7 +72,9 @@ static const char usage_text[] =
     "  -h, --help             show this help\n"
     "  -V, --version          show the version\n"
     "\n"
-    "Environment: CC (linker driver), PMMC_RUNTIME_LIB (runtime library to link).\n";
+    "Environment: CC (linker driver), PMMC_RUNTIME_LIB (the libpmmrt.a executables link;\n"
+    "default: the build tree's next to pmmc, else the one installed with pmmc, also\n"
+    "when staged with make install DESTDIR=ROOT; docs/install.md).\n";
 
 /* The usage text, then the optimiser's passes (their list lives in opt.c). */
 static void print_usage(FILE *out) {
@@ -155,26 +157,6 @@ static int optimise_module(ir_module *m, opt_pipeline pipeline, const char *dump
     return EXIT_BAD_INPUT;
   }
   return 0;
-}
-
-/* The runtime library that samplers link against: $PMMC_RUNTIME_LIB, else
- * the build tree next to this executable, else the installed one. */
-static const char *find_runtime_lib(char *buf, size_t len) {
-  const char *env = getenv("PMMC_RUNTIME_LIB");
-  if (env && *env) return env;
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash) {
-      *slash = '\0';
-      if ((size_t)snprintf(buf, len, "%s/runtime/libpmmrt.a", exe) < len && access(buf, R_OK) == 0)
-        return buf;
-    }
-  }
-  snprintf(buf, len, "%s/libpmmrt.a", PMMC_LIBDIR);
-  return buf;
 }
 
 /* Write the IR dump to path ("-" = stdout) through a temporary file, so a
@@ -349,9 +331,14 @@ static int cmd_build(int argc, char **argv) {
   } else {
     char libbuf[PATH_MAX], err[4096];
     co.output = output;
-    co.runtime_lib = find_runtime_lib(libbuf, sizeof libbuf);
+    co.runtime_lib = co.emit == CODEGEN_EMIT_EXE ? libbuf : NULL;
     rc = 0;
-    if (codegen_compile(&m, &co, err, sizeof err) != 0) {
+    if (co.runtime_lib &&
+        driver_find_installed("PMMC_RUNTIME_LIB", "runtime", PMMC_LIBDIR, "libpmmrt.a", libbuf,
+                              sizeof libbuf, err, sizeof err) != 0) {
+      fprintf(stderr, "pmmc: error: %s\n", err);
+      rc = EXIT_BAD_INPUT;
+    } else if (codegen_compile(&m, &co, err, sizeof err) != 0) {
       fprintf(stderr, "pmmc: error: %s\n", err);
       rc = EXIT_BAD_INPUT;
     } else if (info) {
