@@ -30,3 +30,5 @@ runtime_libpmmrt_a_SOURCES = \
 	runtime/vocab.h \
 	runtime/sampler.c \
 	runtime/sampler_cli.c
+# configure writes runtime/pmmrt.pc (pkg-config: the flags and libraries above).
+pkgconfig_DATA = runtime/pmmrt.pc

@@ -23,3 +23,4 @@ include tests/e2e/local.mk
 include tests/codegen/local.mk
 include tests/opt/local.mk
 include tests/python/local.mk
+include tests/install/local.mk
