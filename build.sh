@@ -19,12 +19,13 @@ case "$mode" in
 esac
 
 # The Python companion (python/pmm, its tests in make check) uses Debian's PyTorch; the
-# trained models' data come from dataset-fashion-mnist and wamerican (models/train-all).
-# clang-19 compiles the runtime into the libraries pmmc builds (--emit=lib), for the host and,
-# with libc6-dev-arm64-cross's headers, for AArch64.
+# trained models' data come from dataset-fashion-mnist and wamerican (models/train-all);
+# help2man writes the man pages (man/local.mk); clang-19 compiles the runtime into the
+# libraries pmmc builds (--emit=lib), for the host and, with libc6-dev-arm64-cross's
+# headers, for AArch64.
 packages=(build-essential autoconf automake libtool pkg-config llvm-19-dev clang-19
           libc6-dev-arm64-cross libopenblas-dev
-          libyaml-dev libjson-c-dev check libgsl-dev zlib1g-dev libpng-dev
+          libyaml-dev libjson-c-dev check libgsl-dev zlib1g-dev libpng-dev help2man
           python3-torch python3-numpy python3-yaml python3-tqdm python3-pytest
           dataset-fashion-mnist wamerican)
 

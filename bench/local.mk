@@ -6,8 +6,8 @@ bench_peak_LDADD = $(BLAS_LIBS)
 bench_compare_SOURCES = bench/compare.c
 bench_compare_LDADD = runtime/libpmmrt.a $(BLAS_LIBS) $(PNG_LIBS) -lm
 dist_noinst_SCRIPTS += bench/run bench/nets
-EXTRA_DIST += models/bench-mlp/model.yaml models/bench-mlp/model.safetensors \
-	models/bench-mlp/gen_weights.py
+# (models/local.mk installs and distributes the benchmark model and its weights.)
+EXTRA_DIST += models/bench-mlp/gen_weights.py
 
 # bench/schedules (docs/schedules.md): sample quality against network
 # evaluations; bench/energy measures the energy distance to the target.

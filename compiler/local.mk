@@ -17,8 +17,10 @@ include compiler/codegen/local.mk
 PMMC_LIBS = compiler/libpmmc.a runtime/libpmmrt.a $(YAML_LIBS) $(JSONC_LIBS) $(LLVM_LIBS) $(BLAS_LIBS) $(PNG_LIBS) -lm
 
 bin_PROGRAMS += pmmc
-pmmc_SOURCES = compiler/driver/pmmc.c compiler/driver/predict.c compiler/driver/driver.h
-pmmc_CPPFLAGS = $(AM_CPPFLAGS) -DPMMC_LIBDIR='"$(libdir)"' -DPMMC_PKGLIBDIR='"$(pkglibdir)"'
+pmmc_SOURCES = compiler/driver/pmmc.c compiler/driver/predict.c compiler/driver/installed.c \
+	compiler/driver/driver.h
+pmmc_CPPFLAGS = $(AM_CPPFLAGS) -DPMMC_LIBDIR='"$(libdir)"' -DPMMC_BINDIR='"$(bindir)"' \
+	-DPMMC_PKGLIBDIR='"$(pkglibdir)"' -DPMMC_HOST_ARCH='"$(EMBED_HOST_ARCH)"'
 pmmc_LDADD = $(PMMC_LIBS)
 # exported so that code JIT-compiled by `pmmc predict --engine compiled` finds the runtime
 pmmc_LDFLAGS = -rdynamic

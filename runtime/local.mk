@@ -64,3 +64,6 @@ runtime/pmmrt-embed-aarch64.bc: $(EMBED_RUNTIME_DEPS) runtime/compile-bitcode
 	$(EMBED_BC) "$(EMBED_BC_CFLAGS) $(EMBED_AARCH64_CFLAGS)" $(srcdir) $@ aarch64-linux-gnu \
 	  $(EMBED_RUNTIME_FILES)
 EXTRA_DIST += runtime/compile-bitcode
+
+# configure writes runtime/pmmrt.pc (pkg-config: the flags and libraries above).
+pkgconfig_DATA = runtime/pmmrt.pc

@@ -28,3 +28,4 @@ include tests/codegen/local.mk
 include tests/opt/local.mk
 include tests/python/local.mk
 include tests/embed/local.mk
+include tests/install/local.mk

@@ -107,21 +107,11 @@ static int lib_fail_llvm(lib_ctx *l, const char *what, char *msg) {
   return -1;
 }
 
-/* The runtime's bitcode for the target's architecture, linked into l->mod. */
-static int lib_link_runtime(lib_ctx *l, const char *dir) {
-  char path[4096];
-  size_t arch = strcspn(l->t->triple, "-");
-  if (!dir || (size_t)snprintf(path, sizeof path, "%s/pmmrt-embed-%.*s.bc", dir, (int)arch,
-                               l->t->triple) >= sizeof path) {
-    snprintf(l->err, l->errlen, "no directory of the runtime's bitcode given");
-    return -1;
-  }
-  if (access(path, R_OK) != 0) {
-    snprintf(l->err, l->errlen,
-             "no runtime for target '%s': cannot read '%s' (%s); pmmc builds one for each "
-             "architecture configure could compile the runtime for; set PMMC_EMBED_RUNTIME_DIR "
-             "to the directory that holds it",
-             l->t->triple, path, strerror(errno));
+/* The runtime's bitcode (o->embed_runtime, the driver found it for the
+ * target), linked into l->mod. */
+static int lib_link_runtime(lib_ctx *l, const char *path) {
+  if (!path) {
+    snprintf(l->err, l->errlen, "no runtime bitcode given to link the library with");
     return -1;
   }
   LLVMMemoryBufferRef buf;

@@ -78,8 +78,10 @@ static const char usage_text[] =
     "  -h, --help             show this help\n"
     "  -V, --version          show the version\n"
     "\n"
-    "Environment: CC (linker driver), PMMC_RUNTIME_LIB (runtime library to link),\n"
-    "PMMC_EMBED_RUNTIME_DIR (directory of the runtime's bitcode for libraries).\n";
+    "Environment: CC (linker driver), PMMC_RUNTIME_LIB (the libpmmrt.a executables link;\n"
+    "default: the build tree's next to pmmc, else the one installed with pmmc, also\n"
+    "when staged with make install DESTDIR=ROOT; docs/install.md), PMMC_EMBED_RUNTIME\n"
+    "(the runtime's bitcode pmmrt-embed-ARCH.bc libraries link, found likewise).\n";
 
 /* The usage text, then the optimiser's passes (their list lives in opt.c). */
 static void print_usage(FILE *out) {
@@ -192,45 +194,14 @@ static int optimise_module(ir_module *m, opt_pipeline pipeline, const char *dump
   return 0;
 }
 
-/* The runtime library that samplers link against: $PMMC_RUNTIME_LIB, else
- * the build tree next to this executable, else the installed one. */
-static const char *find_runtime_lib(char *buf, size_t len) {
-  const char *env = getenv("PMMC_RUNTIME_LIB");
-  if (env && *env) return env;
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash) {
-      *slash = '\0';
-      if ((size_t)snprintf(buf, len, "%s/runtime/libpmmrt.a", exe) < len && access(buf, R_OK) == 0)
-        return buf;
-    }
-  }
-  snprintf(buf, len, "%s/libpmmrt.a", PMMC_LIBDIR);
-  return buf;
-}
-
-/* The directory of the runtime's bitcode (pmmrt-embed-<arch>.bc) that
- * libraries link: $PMMC_EMBED_RUNTIME_DIR, else the build tree next to this
- * executable, else the installed one. */
-static const char *find_embed_runtime(char *buf, size_t len) {
-  const char *env = getenv("PMMC_EMBED_RUNTIME_DIR");
-  if (env && *env) return env;
-  char exe[PATH_MAX], probe[PATH_MAX + 64];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash) {
-      *slash = '\0';
-      snprintf(probe, sizeof probe, "%s/runtime/libpmmrt.a", exe);
-      if ((size_t)snprintf(buf, len, "%s/runtime", exe) < len && access(probe, R_OK) == 0)
-        return buf;
-    }
-  }
-  return PMMC_PKGLIBDIR;
+/* The runtime's bitcode for the target's architecture (the triple's first
+ * part), which libraries link (codegen.h, embed_runtime). */
+static int find_embed_runtime(const char *triple, char *buf, size_t len, char *err, size_t errlen) {
+  char file[128];
+  const char *arch = triple ? triple : PMMC_HOST_ARCH;
+  snprintf(file, sizeof file, "pmmrt-embed-%.*s.bc", (int)strcspn(arch, "-"), arch);
+  return driver_find_installed("PMMC_EMBED_RUNTIME", "runtime", PMMC_PKGLIBDIR, file, buf, len, err,
+                               errlen);
 }
 
 /* Write the IR dump to path ("-" = stdout) through a temporary file, so a
@@ -426,10 +397,19 @@ static int cmd_build(int argc, char **argv) {
   } else {
     char libbuf[PATH_MAX], bcbuf[PATH_MAX], err[4096];
     co.output = output;
-    co.runtime_lib = find_runtime_lib(libbuf, sizeof libbuf);
-    co.embed_runtime = find_embed_runtime(bcbuf, sizeof bcbuf);
+    co.runtime_lib = co.emit == CODEGEN_EMIT_EXE ? libbuf : NULL;
+    co.embed_runtime = co.emit == CODEGEN_EMIT_LIB || co.emit == CODEGEN_EMIT_SHARED ? bcbuf : NULL;
     rc = 0;
-    if (codegen_compile(&m, &co, err, sizeof err) != 0) {
+    if (co.runtime_lib &&
+        driver_find_installed("PMMC_RUNTIME_LIB", "runtime", PMMC_LIBDIR, "libpmmrt.a", libbuf,
+                              sizeof libbuf, err, sizeof err) != 0) {
+      fprintf(stderr, "pmmc: error: %s\n", err);
+      rc = EXIT_BAD_INPUT;
+    } else if (co.embed_runtime &&
+               find_embed_runtime(co.triple, bcbuf, sizeof bcbuf, err, sizeof err) != 0) {
+      fprintf(stderr, "pmmc: error: %s\n", err);
+      rc = EXIT_BAD_INPUT;
+    } else if (codegen_compile(&m, &co, err, sizeof err) != 0) {
       fprintf(stderr, "pmmc: error: %s\n", err);
       rc = EXIT_BAD_INPUT;
     } else if (info) {
