@@ -61,6 +61,10 @@ AC_DEFUN([PMMC_CHECK_EMBED_RUNTIME], [
     [AC_MSG_ERROR([$PMMC_CLANG is clang $clang_major, newer than LLVM $llvm_major, whose bitcode LLVM $llvm_major cannot read: install the Debian package clang-$llvm_major or set PMMC_CLANG])])
   EMBED_HOST_ARCH=`$LLVM_CONFIG --host-target | sed 's/-.*//'`
   AC_SUBST([EMBED_HOST_ARCH])
+  AC_ARG_ENABLE([aarch64-runtime],
+    [AS_HELP_STRING([--disable-aarch64-runtime],
+      [do not build the runtime's bitcode for aarch64-linux-gnu libraries (default: build it when clang can)])],
+    [], [enable_aarch64_runtime=auto])
   AC_MSG_CHECKING([whether $PMMC_CLANG compiles the runtime for aarch64-linux-gnu])
   cat > conftest.c <<PMMC_EOF
 #include <math.h>
@@ -71,10 +75,11 @@ int main(void) { return (int)expf(0.0f); }
 PMMC_EOF
   dnl Without a cross GCC, clang does not look in the cross libc's headers.
   embed_aarch64=no
-  for flags in "" "-isystem /usr/aarch64-linux-gnu/include"; do
-    AS_IF([$PMMC_CLANG --target=aarch64-linux-gnu $flags -c -emit-llvm -o conftest.bc conftest.c >/dev/null 2>&1],
-      [embed_aarch64=yes; EMBED_AARCH64_CFLAGS=$flags; break])
-  done
+  AS_IF([test "x$enable_aarch64_runtime" != xno], [
+    for flags in "" "-isystem /usr/aarch64-linux-gnu/include"; do
+      AS_IF([$PMMC_CLANG --target=aarch64-linux-gnu $flags -c -emit-llvm -o conftest.bc conftest.c >/dev/null 2>&1],
+        [embed_aarch64=yes; EMBED_AARCH64_CFLAGS=$flags; break])
+    done])
   AC_SUBST([EMBED_AARCH64_CFLAGS])
   rm -f conftest.c conftest.bc
   AC_MSG_RESULT([$embed_aarch64 (libraries for aarch64 need the Debian package libc6-dev-arm64-cross)])
