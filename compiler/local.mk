@@ -1,7 +1,7 @@
 # compiler/: libpmmc.a (one folder a layer) and the pmmc driver.
 noinst_LIBRARIES += compiler/libpmmc.a
 compiler_libpmmc_a_CPPFLAGS = $(AM_CPPFLAGS) $(YAML_CFLAGS) $(JSONC_CFLAGS) $(LLVM_CFLAGS) \
-	-DPMMC_CC='"$(CC)"' -DPMMC_LINK_LIBS='"$(BLAS_LIBS) $(PNG_LIBS) -lm -pthread"' \
+	-DPMMC_CC='"$(CC)"' -DPMMC_LINK_LIBS='"$(BLAS_LIBS) $(PNG_LIBS) -lm -pthread $(SANITIZE_FLAGS)"' \
 	-DPMMC_BLAS_LIBS='"$(BLAS_LIBS)"' -DPMMC_LLVM_AR='"$(LLVM_BINDIR)/llvm-ar"'
 compiler_libpmmc_a_SOURCES =
 
@@ -23,4 +23,4 @@ pmmc_CPPFLAGS = $(AM_CPPFLAGS) -DPMMC_LIBDIR='"$(libdir)"' -DPMMC_BINDIR='"$(bin
 	-DPMMC_PKGLIBDIR='"$(pkglibdir)"' -DPMMC_HOST_ARCH='"$(EMBED_HOST_ARCH)"'
 pmmc_LDADD = $(PMMC_LIBS)
 # exported so that code JIT-compiled by `pmmc predict --engine compiled` finds the runtime
-pmmc_LDFLAGS = -rdynamic
+pmmc_LDFLAGS = $(AM_LDFLAGS) -rdynamic

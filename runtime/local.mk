@@ -11,7 +11,7 @@ runtime_libpmmrt_a_CPPFLAGS = $(AM_CPPFLAGS) $(PNG_CFLAGS)
 # the dynamic cost model lets -O2 vectorise loops of unknown length such as
 # pmm_kernel_act's.
 runtime_libpmmrt_a_CFLAGS = $(AM_CFLAGS) -fPIC -ffp-contract=off -fno-trapping-math \
-	-fvect-cost-model=dynamic
+	$(RUNTIME_OPT_CFLAGS)
 runtime_libpmmrt_a_SOURCES = \
 	runtime/status.c \
 	runtime/philox.c \

@@ -28,4 +28,5 @@ include tests/codegen/local.mk
 include tests/opt/local.mk
 include tests/python/local.mk
 include tests/embed/local.mk
+include tests/fuzz/local.mk
 include tests/install/local.mk

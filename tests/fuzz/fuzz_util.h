@@ -1,0 +1,19 @@
+/*
+ * fuzz_util.h - what the libFuzzer targets share: each input is written to a
+ * file in the target's private directory (the readers under test take
+ * paths, as pmmc does), and the process works inside that directory, so a
+ * fuzzed path can only ever name a file there.
+ */
+#ifndef PMMC_FUZZ_UTIL_H
+#define PMMC_FUZZ_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Make the private directory and chdir into it; call once (Initialize). */
+void fuzz_enter_tmpdir(void);
+
+/* Write data to `name` in the private directory, replacing it. */
+void fuzz_write(const char *name, const uint8_t *data, size_t size);
+
+#endif
