@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "runtime/pmmrt.h"
+#include "runtime/embed.h"
 
 typedef struct embed_model {
   const pmm_embed_def *def;
@@ -95,6 +95,10 @@ int32_t pmm_embed_open(const pmm_embed_def *def, const pmm_embed_params *params,
       alloc.free = params->free;
       alloc.ctx = params->alloc_ctx;
     }
+  }
+  if (def->weights_external) {
+    int32_t st = pmm_embed_load_weights(def, params, err, errlen);
+    if (st != PMM_EMBED_OK) return st;
   }
   embed_model *m = alloc.alloc(alloc.ctx, sizeof *m, sizeof(void *));
   if (!m) {

@@ -31,6 +31,8 @@ runtime_libpmmrt_a_SOURCES = \
 	runtime/vocab.h \
 	runtime/generate.c \
 	runtime/embed.c \
+	runtime/embed.h \
+	runtime/embed_weights.c \
 	runtime/embed_status.def \
 	runtime/sampler.c \
 	runtime/sampler_cli.c
@@ -43,8 +45,9 @@ runtime_libpmmrt_a_SOURCES = \
 # have no OpenBLAS header here, and their libraries use pmmc's GEMM).
 EMBED_RUNTIME_FILES = runtime/philox.c runtime/rng_normal.c runtime/rng_poisson.c \
 	runtime/kernels.c runtime/nn_kernels.c runtime/fastmath.c runtime/exact_gmm.c \
-	runtime/exact_atoms.c runtime/generate.c runtime/embed.c
-EMBED_RUNTIME_DEPS = $(EMBED_RUNTIME_FILES) runtime/dense_blas.c runtime/pmmrt.h runtime/fastmath.h \
+	runtime/exact_atoms.c runtime/generate.c runtime/embed.c runtime/embed_weights.c
+EMBED_RUNTIME_DEPS = $(EMBED_RUNTIME_FILES) runtime/dense_blas.c runtime/pmmrt.h runtime/embed.h \
+	runtime/fastmath.h \
 	runtime/embed_status.def
 EMBED_BC_CFLAGS = -O2 -fPIC -ffp-contract=off -fno-trapping-math -I$(srcdir) -I$(builddir)
 EMBED_RUNTIME_BC = runtime/pmmrt-embed-$(EMBED_HOST_ARCH).bc

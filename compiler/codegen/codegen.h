@@ -83,6 +83,7 @@ typedef struct codegen_options {
   /* libraries only */
   const char *prefix;        /* C identifier of the exported names (default: the model's) */
   const ir_module *predict;  /* the network alone (lower.h, predict), or NULL */
+  int weights_external;      /* --weights=external: <prefix>.weights beside the library */
   const char *embed_runtime; /* directory of pmmrt-embed-<arch>.bc (the runtime as LLVM
                               * bitcode, one file per target architecture) */
 } codegen_options;

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "runtime/pmmrt.h"
+#include "runtime/embed.h"
 
 typedef struct embed_api_fn {
   const char *suffix; /* NAME_<suffix>, calling pmm_embed_<suffix> */
@@ -41,6 +41,7 @@ typedef struct embed_facts {
   const char *target;  /* triple */
   char build_id[17];   /* 64-bit FNV-1a of all of the above, hex */
   int has_predict;
+  int weights_external; /* --weights=external */
   uint64_t predict_in_elems, predict_out_elems, predict_scratch_bytes, predict_state_offset;
   uint64_t workspace_bytes;
 } embed_facts;

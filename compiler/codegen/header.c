@@ -93,6 +93,11 @@ static const char hdr_types[] =
     "  void *(*alloc)(void *ctx, size_t bytes, size_t align); /* NULL: the C library's */\n"
     "  void (*free)(void *ctx, void *p);                      /* given with alloc */\n"
     "  void *alloc_ctx;\n"
+    "  /* {P}_WEIGHTS_EXTERNAL: the {p}.weights file pmmc wrote, as its bytes\n"
+    "   * (weights_data, weights_size) or its path; ignored otherwise */\n"
+    "  const void *weights_data;\n"
+    "  uint64_t weights_size;\n"
+    "  const char *weights_path;\n"
     "} {p}_params;\n"
     "\n"
     "static inline void {p}_params_init({p}_params *params) {\n"
@@ -142,6 +147,8 @@ static void hdr_macros(FILE *f, const embed_facts *x, const char *uc) {
   hdr_macro_u64(f, uc, "WORKSPACE_BYTES", x->workspace_bytes, NULL);
   fprintf(f, "#define %s_WORKSPACE_ALIGN %uu\n", uc, PMM_EMBED_WORKSPACE_ALIGN);
   hdr_macro_u64(f, uc, "WEIGHT_BYTES", d->weight_bytes, NULL);
+  fprintf(f, "#define %s_WEIGHTS_EXTERNAL %d /* 1: %s_open needs the %s.weights file */\n", uc,
+          x->weights_external, x->prefix, x->prefix);
   hdr_macro_u64(f, uc, "FLOPS_PER_SAMPLE", d->flops_per_sample, NULL);
   hdr_macro_u64(f, uc, "VOCAB_SIZE", d->vocab_size, "dirichlet-categorical: symbols, else 0");
   hdr_macro_u64(f, uc, "PREDICT_IN_ELEMS", x->has_predict ? x->predict_in_elems : 0,

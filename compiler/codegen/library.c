@@ -50,11 +50,11 @@ static void lib_build_id(embed_facts *x, const codegen_options *o) {
   h = lib_fnv(h, d->schedule);
   snprintf(buf, sizeof buf,
            "%s %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-           " %" PRIu64 " %" PRIu64 " %" PRIu64 " %d %d",
+           " %" PRIu64 " %" PRIu64 " %" PRIu64 " %d %d %d",
            d->pair, d->sampler, d->output, d->steps, d->sample_elems, d->block_size,
            x->workspace_bytes, x->predict_in_elems, x->predict_out_elems, x->predict_state_offset,
            d->shape[0] ^ d->shape[1] << 16 ^ d->shape[2] << 32 ^ d->shape[3] << 48, d->vocab_size,
-           (int)o->gemm, o->opt_level);
+           (int)o->gemm, o->opt_level, o->weights_external);
   h = lib_fnv(h, buf);
   snprintf(x->build_id, sizeof x->build_id, "%016" PRIx64, h);
 }
@@ -68,6 +68,7 @@ static int lib_facts(embed_facts *x, const ir_module *m, const codegen_options *
   ir_describe(m, o->engine ? o->engine : engine, &x->desc);
   x->prefix = o->prefix ? o->prefix : m->name;
   x->target = t->triple;
+  x->weights_external = o->weights_external;
   const ir_module *p = o->predict;
   if (p) {
     if (p->block_size != m->block_size || p->state_len < 1) {
@@ -92,6 +93,12 @@ static int lib_facts(embed_facts *x, const ir_module *m, const codegen_options *
 
 /* ---- the LLVM module ------------------------------------------------------ */
 
+/* One array of the weight region, for the external file's table. */
+typedef struct lib_array {
+  char name[PMM_WEIGHTS_NAME_BYTES];
+  uint64_t offset, bytes;
+} lib_array;
+
 typedef struct lib_ctx {
   LLVMContextRef ctx;
   LLVMModuleRef mod;
@@ -99,6 +106,13 @@ typedef struct lib_ctx {
   const embed_facts *x;
   char *err;
   size_t errlen;
+  int external;        /* --weights=external */
+  LLVMValueRef region; /* the weights, NULL when the model has none */
+  char *blob;          /* the region's bytes (malloc'd) */
+  size_t blob_bytes;
+  uint64_t checksum;
+  lib_array *arrays;
+  size_t narrays;
 } lib_ctx;
 
 static int lib_fail_llvm(lib_ctx *l, const char *what, char *msg) {
@@ -170,6 +184,10 @@ static LLVMValueRef lib_emit_def(lib_ctx *l, const ir_module *m, const ir_module
       LLVMConstInt(i64, x->predict_scratch_bytes, 0),
       LLVMConstInt(i64, x->predict_state_offset, 0),
       LLVMConstInt(i64, x->workspace_bytes, 0),
+      l->region ? l->region : LLVMConstPointerNull(ptr),
+      LLVMConstInt(i64, l->blob_bytes, 0),
+      LLVMConstInt(i64, l->checksum, 0),
+      LLVMConstInt(i64, (unsigned long long)l->external, 0),
   };
   LLVMValueRef init = LLVMConstStructInContext(l->ctx, f, sizeof f / sizeof f[0], 0);
   LLVMValueRef g = LLVMAddGlobal(l->mod, LLVMTypeOf(init), "embed.def");
@@ -243,25 +261,33 @@ static void lib_make_internal(LLVMValueRef g, const char *const *api, size_t n) 
   LLVMSetVisibility(g, LLVMDefaultVisibility);
 }
 
-/* Every definition but the API's becomes internal. */
-static int lib_internalise(lib_ctx *l) {
-  size_t n;
-  const embed_api_fn *api = embed_api_list(&n);
-  char names[16][160];
-  const char *list[16];
-  for (size_t i = 0; i < n && i < 16; i++) {
-    snprintf(names[i], sizeof names[i], "%s_%s", l->x->prefix, api[i].suffix);
-    list[i] = names[i];
-  }
+/* Every definition but those named in keep becomes internal. */
+static int lib_internalise(lib_ctx *l, const char *const *keep, size_t n) {
   for (LLVMValueRef f = LLVMGetFirstFunction(l->mod); f; f = LLVMGetNextFunction(f))
-    lib_make_internal(f, list, n);
+    lib_make_internal(f, keep, n);
   for (LLVMValueRef g = LLVMGetFirstGlobal(l->mod); g; g = LLVMGetNextGlobal(g))
-    lib_make_internal(g, list, n);
+    lib_make_internal(g, keep, n);
   if (LLVMGetFirstGlobalAlias(l->mod)) {
     snprintf(l->err, l->errlen, "the runtime's bitcode defines aliases, which pmmc cannot hide");
     return -1;
   }
   return 0;
+}
+
+/* The names a phase keeps global: before the weights are packed, the
+ * runtime's API functions and what the descriptor will point at (so the
+ * optimiser keeps them); at the end, the library's API. */
+typedef struct lib_names {
+  char v[16][200];
+  const char *list[16];
+  size_t n;
+} lib_names;
+
+static void lib_names_add(lib_names *k, const char *a, const char *b, const char *c) {
+  if (k->n >= 16) return;
+  snprintf(k->v[k->n], sizeof k->v[k->n], "%s%s%s", a, b, c);
+  k->list[k->n] = k->v[k->n];
+  k->n++;
 }
 
 /* Whether g is one of the module's float arrays (emit_float_global: an
@@ -273,10 +299,12 @@ static int lib_is_weight(LLVMValueRef g) {
 }
 
 /* The float arrays that survived optimisation, one after another (each at
- * a multiple of 64 bytes) in one 64-byte aligned constant, `<prefix>.weights`:
+ * a multiple of 64 bytes) in one 64-byte aligned region, `<prefix>.weights`:
  * the weights sit together in the object, whatever order LLVM lays out its
- * globals in.  Done after optimisation so arrays no code reads (a layer's
- * raw weights when its kernel reads a packed copy) are already gone. */
+ * globals in, and can as well live in a file (--weights=external; the
+ * region is then zeros the first open fills).  Done after a first
+ * optimisation so arrays no code reads (a layer's raw weights when its
+ * kernel reads a packed copy) are already gone. */
 static int lib_pack_weights(lib_ctx *l) {
   size_t total = 0, n = 0, len;
   for (LLVMValueRef g = LLVMGetFirstGlobal(l->mod); g; g = LLVMGetNextGlobal(g)) {
@@ -292,44 +320,54 @@ static int lib_pack_weights(lib_ctx *l) {
     n++;
   }
   if (n == 0) return 0;
-  char *blob = calloc(total, 1);
   LLVMValueRef *old = calloc(n, sizeof *old);
-  size_t *off = calloc(n, sizeof *off);
-  if (!blob || !old || !off) {
-    free(blob), free(old), free(off);
+  l->blob = calloc(total, 1);
+  l->arrays = calloc(n, sizeof *l->arrays);
+  if (!l->blob || !old || !l->arrays) {
+    free(old);
     snprintf(l->err, l->errlen, "out of memory");
     return -1;
   }
-  size_t at = 0, k = 0;
+  size_t at = 0;
   for (LLVMValueRef g = LLVMGetFirstGlobal(l->mod); g; g = LLVMGetNextGlobal(g)) {
     if (!lib_is_weight(g)) continue;
     const char *data = LLVMGetAsString(LLVMGetInitializer(g), &len);
-    memcpy(blob + at, data, len);
-    old[k] = g;
-    off[k++] = at;
+    memcpy(l->blob + at, data, len);
+    lib_array *a = &l->arrays[l->narrays];
+    snprintf(a->name, sizeof a->name, "%s", LLVMGetValueName2(g, &len));
+    a->offset = at;
+    LLVMGetAsString(LLVMGetInitializer(g), &len);
+    a->bytes = len;
+    old[l->narrays++] = g;
     at += (len + 63) / 64 * 64;
   }
+  l->blob_bytes = total;
+  l->checksum = pmm_weights_checksum(l->blob, total);
   char name[160];
   snprintf(name, sizeof name, "%s.weights", l->x->prefix);
-  LLVMValueRef init = LLVMConstStringInContext2(l->ctx, blob, total, 1);
-  free(blob);
+  LLVMTypeRef i8 = LLVMInt8TypeInContext(l->ctx), i64 = LLVMInt64TypeInContext(l->ctx);
+  LLVMValueRef init = l->external ? LLVMConstNull(LLVMArrayType2(i8, total))
+                                  : LLVMConstStringInContext2(l->ctx, l->blob, total, 1);
   LLVMValueRef w = LLVMAddGlobal(l->mod, LLVMTypeOf(init), name);
   LLVMSetInitializer(w, init);
-  LLVMSetGlobalConstant(w, 1);
+  LLVMSetGlobalConstant(w, !l->external);
   LLVMSetLinkage(w, LLVMInternalLinkage);
   LLVMSetAlignment(w, 64);
-  LLVMTypeRef i8 = LLVMInt8TypeInContext(l->ctx), i64 = LLVMInt64TypeInContext(l->ctx);
   for (size_t i = 0; i < n; i++) {
-    LLVMValueRef idx = LLVMConstInt(i64, off[i], 0);
+    LLVMValueRef idx = LLVMConstInt(i64, l->arrays[i].offset, 0);
     LLVMReplaceAllUsesWith(old[i], LLVMConstInBoundsGEP2(i8, w, &idx, 1));
     LLVMDeleteGlobal(old[i]);
   }
   free(old);
-  free(off);
+  l->region = w;
   return 0;
 }
 
-/* Sampler, network, runtime and wrappers in one optimised module. */
+/* Sampler, network, runtime and wrappers in one optimised module: a first
+ * optimisation with the runtime's API and the descriptor kept, the weights
+ * packed, then the descriptor of the library and its wrappers, everything
+ * else made internal and a second optimisation, which specialises the
+ * runtime to this library. */
 static int lib_build_module(lib_ctx *l, const ir_module *m, const codegen_options *o) {
   codegen_report *rep = malloc(sizeof *rep);
   if (!rep) {
@@ -347,14 +385,22 @@ static int lib_build_module(lib_ctx *l, const ir_module *m, const codegen_option
   }
   free(rep);
   if (rc == 0) rc = lib_link_runtime(l, o->embed_runtime);
-  LLVMValueRef def = rc == 0 ? lib_emit_def(l, m, o->predict) : NULL;
   size_t n;
   const embed_api_fn *api = embed_api_list(&n);
-  for (size_t i = 0; def && i < n && rc == 0; i++) rc = lib_emit_wrapper(l, &api[i], def);
-  if (rc == 0 && !def) rc = -1;
-  if (rc == 0) rc = lib_internalise(l);
+  lib_names keep = {.n = 0};
+  for (size_t i = 0; i < n; i++) lib_names_add(&keep, "pmm_embed_", api[i].suffix, "");
+  lib_names_add(&keep, m->name, "_desc", "");
+  if (o->predict) lib_names_add(&keep, o->predict->name, "_run_block", "");
+  if (rc == 0) rc = lib_internalise(l, keep.list, keep.n);
   if (rc == 0) rc = emit_module_optimise(l->t, l->mod, o->opt_level, l->err, l->errlen);
   if (rc == 0) rc = lib_pack_weights(l);
+  LLVMValueRef def = rc == 0 ? lib_emit_def(l, m, o->predict) : NULL;
+  for (size_t i = 0; def && i < n && rc == 0; i++) rc = lib_emit_wrapper(l, &api[i], def);
+  if (rc == 0 && !def) rc = -1;
+  lib_names exported = {.n = 0};
+  for (size_t i = 0; i < n; i++) lib_names_add(&exported, l->x->prefix, "_", api[i].suffix);
+  if (rc == 0) rc = lib_internalise(l, exported.list, exported.n);
+  if (rc == 0) rc = emit_module_optimise(l->t, l->mod, o->opt_level, l->err, l->errlen);
   return rc;
 }
 
@@ -401,6 +447,44 @@ static int lib_map_writer(FILE *f, const void *arg) {
   fputs("{\n  global:\n", f);
   for (size_t i = 0; i < n; i++) fprintf(f, "    %s_%s;\n", x->prefix, api[i].suffix);
   fputs("  local: *;\n};\n", f);
+  return ferror(f) ? -1 : 0;
+}
+
+static void lib_put_u32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void lib_put_u64(unsigned char *p, uint64_t v) {
+  lib_put_u32(p, (uint32_t)v);
+  lib_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* <prefix>.weights (runtime/embed.h gives the layout). */
+static int lib_weights_writer(FILE *f, const void *arg) {
+  const lib_ctx *l = arg;
+  uint64_t table = (uint64_t)l->narrays * PMM_WEIGHTS_ENTRY_BYTES;
+  uint64_t data_offset = (PMM_WEIGHTS_HEADER_BYTES + table + 63) / 64 * 64;
+  unsigned char h[PMM_WEIGHTS_HEADER_BYTES] = {0}, e[PMM_WEIGHTS_ENTRY_BYTES];
+  memcpy(h, PMM_WEIGHTS_MAGIC, sizeof PMM_WEIGHTS_MAGIC);
+  lib_put_u32(h + 8, PMM_WEIGHTS_VERSION);
+  /* the byte-order mark in the target's order, which is the data's */
+  int little = LLVMByteOrder(l->t->layout) == LLVMLittleEndian;
+  for (int i = 0; i < 4; i++) h[12 + i] = (unsigned char)(little ? 4 - i : 1 + i);
+  lib_put_u64(h + 16, data_offset);
+  lib_put_u64(h + 24, l->blob_bytes);
+  lib_put_u64(h + 32, l->checksum);
+  memcpy(h + 40, l->x->build_id, 16);
+  lib_put_u32(h + 56, (uint32_t)l->narrays);
+  fwrite(h, 1, sizeof h, f);
+  for (size_t i = 0; i < l->narrays; i++) {
+    memset(e, 0, sizeof e);
+    lib_put_u64(e, l->arrays[i].offset);
+    lib_put_u64(e + 8, l->arrays[i].bytes);
+    memcpy(e + 16, l->arrays[i].name, strnlen(l->arrays[i].name, PMM_WEIGHTS_NAME_BYTES));
+    fwrite(e, 1, sizeof e, f);
+  }
+  for (uint64_t at = PMM_WEIGHTS_HEADER_BYTES + table; at < data_offset; at++) fputc(0, f);
+  fwrite(l->blob, 1, l->blob_bytes, f);
   return ferror(f) ? -1 : 0;
 }
 
@@ -493,7 +577,12 @@ int cg_compile_library(const ir_module *m, const codegen_options *o, const struc
   char engine[512], path[4096];
   int rc = lib_facts(&x, m, o, &t, engine, sizeof engine, err, errlen);
   if (rc == 0 && o->emit != CODEGEN_EMIT_HEADER) {
-    lib_ctx l = {LLVMContextCreate(), NULL, &t, &x, err, errlen};
+    lib_ctx l = {.ctx = LLVMContextCreate(),
+                 .t = &t,
+                 .x = &x,
+                 .err = err,
+                 .errlen = errlen,
+                 .external = o->weights_external};
     rc = lib_build_module(&l, m, o);
     /* A library that calls OpenBLAS (--gemm=blas) must say so to its linker. */
     int blas = rc == 0 && LLVMGetNamedFunction(l.mod, "cblas_sgemm") != NULL;
@@ -503,6 +592,11 @@ int cg_compile_library(const ir_module *m, const codegen_options *o, const struc
     if (rc == 0)
       rc = lib_path(path, sizeof path, o->output, "", x.prefix, ".pc", err, errlen) ||
            lib_write_text(path, lib_pc_writer, &pc, err, errlen);
+    if (rc == 0 && l.external)
+      rc = lib_path(path, sizeof path, o->output, "", x.prefix, ".weights", err, errlen) ||
+           lib_write_text(path, lib_weights_writer, &l, err, errlen);
+    free(l.blob);
+    free(l.arrays);
     if (l.mod) LLVMDisposeModule(l.mod);
     LLVMContextDispose(l.ctx);
   }

@@ -58,6 +58,8 @@ static const char usage_text[] =
     "                         shared (libNAME.so.1), each with NAME.h and NAME.pc, or\n"
     "                         header (NAME.h alone)\n"
     "      --name NAME        libraries: prefix of the API's names (default: the model's)\n"
+    "      --weights WHERE    libraries: embedded (default) or external (NAME.weights, a\n"
+    "                         file NAME_open reads)\n"
     "  -O0, -O1, -O2, -O3     LLVM optimisation level (default -O2)\n"
     "      --target TRIPLE    target triple (default: this machine)\n"
     "      --cpu CPU          target CPU (default: this machine's)\n"
@@ -288,7 +290,8 @@ static int cmd_build(int argc, char **argv) {
     OPT_PASSES,
     OPT_GEMM,
     OPT_INFO,
-    OPT_NAME
+    OPT_NAME,
+    OPT_WEIGHTS
   };
   static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
                                        {"emit", required_argument, NULL, OPT_EMIT},
@@ -301,6 +304,7 @@ static int cmd_build(int argc, char **argv) {
                                        {"gemm", required_argument, NULL, OPT_GEMM},
                                        {"info", no_argument, NULL, OPT_INFO},
                                        {"name", required_argument, NULL, OPT_NAME},
+                                       {"weights", required_argument, NULL, OPT_WEIGHTS},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   codegen_options co;
@@ -342,6 +346,11 @@ static int cmd_build(int argc, char **argv) {
     case OPT_PASSES: passes = optarg; break;
     case OPT_INFO: info = 1; break;
     case OPT_NAME: co.prefix = optarg; break;
+    case OPT_WEIGHTS:
+      if (strcmp(optarg, "embedded") != 0 && strcmp(optarg, "external") != 0)
+        return driver_usage_error("unknown --weights '%s' (expected embedded or external)", optarg);
+      co.weights_external = strcmp(optarg, "external") == 0;
+      break;
     case OPT_GEMM:
       gemm_given = 1;
       if (strcmp(optarg, "auto") == 0)
@@ -369,6 +378,9 @@ static int cmd_build(int argc, char **argv) {
   if (co.prefix && !library)
     return driver_usage_error("%s", "--name names a library's API: only with --emit=lib, shared "
                                     "or header");
+  if (co.weights_external && !library)
+    return driver_usage_error("%s", "--weights=external is for libraries: only with --emit=lib, "
+                                    "shared or header");
   if (info && library)
     return driver_usage_error("%s", "--info reports on a sampler: not with --emit=lib, shared or "
                                     "header (the header's NAME_get_info tells the same)");

@@ -135,7 +135,7 @@ static int predict_inputs(const predict_args *a, const tshape *mu, pmm_array *x,
   int ok = x->rank == mu->rank + 1 && x->shape[0] > 0;
   for (uint32_t d = 0; ok && d < mu->rank; d++) ok = x->shape[d + 1] == mu->dim[d];
   if (!ok) {
-    fprintf(stderr, "pmmc: error: '%s' must have shape [N, %s] for this model\n", a->mu,
+    fprintf(stderr, "pmmc: error: '%s' must have shape [N, %s for this model\n", a->mu,
             tshape_format(mu, want, sizeof want) + 1);
     return -1;
   }

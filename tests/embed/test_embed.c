@@ -55,6 +55,15 @@ static int build_all(void) {
       "-lgmm8 -lwords50 -Wl,-rpath,'%s/shared' -lm -pthread -o prog-shared",
       cc, src, env.dir);
   RUN("'%s' build '%s/models/two-moons/model.yaml' --emit=shared -o moons", p, src);
+  RUN("'%s' build '%s/models/two-moons/model.yaml' --emit=lib --weights=external -o ext", p, src);
+  RUN("'%s' build '%s/models/two-moons/model.yaml' --emit=lib --weights=external --block-size 32 "
+      "-o ext32",
+      p, src);
+  RUN("'%s' build '%s/models/two-moons/model.yaml' --gemm=llvm -o exe-moons", p, src);
+  RUN("./exe-moons -n %d -s %d -o exe-moons.npy", N, SEED);
+  RUN("%s -std=c11 -O2 -Wall -Wextra -Werror -Iext '%s/tests/embed/embed_external.c' "
+      "ext/libtwo_moons.a -lm -pthread -o external",
+      cc, src);
   RUN("%s -std=c11 -O2 -Wall -Wextra -Werror -Imoons '%s/tests/embed/embed_predict.c' -Lmoons "
       "-ltwo_moons -Wl,-rpath,'%s/moons' -o predict",
       cc, src, env.dir);
@@ -208,6 +217,55 @@ START_TEST(test_predict) {
 }
 END_TEST
 
+/* --weights=external: the library reads two_moons.weights (from its path or
+ * from memory) and samples the executable's bits; a missing, truncated,
+ * corrupted or foreign file is refused with its reason. */
+START_TEST(test_external_weights) {
+  ck_assert_int_eq(built, 0);
+  char raw[PATH_MAX], npy_path[PATH_MAX];
+  e2e_path(npy_path, sizeof npy_path, "%s/exe-moons.npy", env.dir);
+  e2e_npy ref;
+  e2e_npy_load(npy_path, N, 2, &ref);
+  static const char *modes[] = {"sample", "memory"};
+  for (int i = 0; i < 2; i++) {
+    ck_assert_int_eq(tu_run("cd '%s' && ./external %s ext/two_moons.weights %d ext-%s.bin", env.dir,
+                            modes[i], N, modes[i]),
+                     0);
+    e2e_path(raw, sizeof raw, "%s/ext-%s.bin", env.dir, modes[i]);
+    size_t len;
+    char *bytes = tu_read_file(raw, &len);
+    ck_assert_uint_eq(len, ref.payload_len);
+    ck_assert_msg(memcmp(bytes, ref.bytes + ref.payload, len) == 0,
+                  "external weights (%s): samples differ from the executable's", modes[i]);
+    free(bytes);
+  }
+  e2e_npy_free(&ref);
+  ck_assert_int_eq(tu_run("cd '%s' && head -c 1000 ext/two_moons.weights > truncated.weights && "
+                          "cp ext/two_moons.weights corrupt.weights && printf '\\377' | dd "
+                          "of=corrupt.weights bs=1 seek=5000 conv=notrunc 2>/dev/null",
+                          env.dir),
+                   0);
+  static const struct {
+    const char *file, *want;
+  } bad[] = {
+      {"-", "9 weights missing: this library was built with --weights=external"},
+      {"no.weights", "9 weights no.weights: No such file or directory"},
+      {"truncated.weights", "9 weights truncated.weights: truncated"},
+      {"corrupt.weights", "9 weights corrupt.weights: corrupted"},
+      {"ext32/two_moons.weights", "9 weights ext32/two_moons.weights: from another build"},
+      {"exe-moons.npy", "9 weights exe-moons.npy: not a pmmc weights file"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char *out = NULL;
+    ck_assert_int_eq(
+        tu_run_capture(&out, NULL, "cd '%s' && ./external open %s", env.dir, bad[i].file), 0);
+    ck_assert_msg(strncmp(out, bad[i].want, strlen(bad[i].want)) == 0, "%s: got '%s'", bad[i].file,
+                  out);
+    free(out);
+  }
+}
+END_TEST
+
 /* pmmc's own checks of library options. */
 START_TEST(test_build_errors) {
   const char *p = tu_pmmc(), *src = tu_srcdir();
@@ -273,6 +331,7 @@ int main(void) {
   tcase_add_test(tc, test_headers_compile);
   tcase_add_test(tc, test_predict);
   tcase_add_test(tc, test_build_errors);
+  tcase_add_test(tc, test_external_weights);
   /* configure found no C library headers for AArch64 (libc6-dev-arm64-cross):
    * said, not hidden */
   const char *arm = getenv("PMMC_TEST_AARCH64");
