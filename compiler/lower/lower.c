@@ -301,14 +301,15 @@ static int lower_predict_blocks(lower_ctx *c) {
   lower_inputs io = {bk, x, x, 0, tau, -1};
   int32_t r = lower_network_raw(c, &io);
   if (r < 0) return -1;
-  const tshape *out = &m->blocks[bk].insts[r].shape;
-  uint64_t elems = tshape_numel(out);
+  /* a copy: emitting the reshape may move the instructions */
+  const tshape out = m->blocks[bk].insts[r].shape;
+  uint64_t elems = tshape_numel(&out);
   tshape vec = tshape_vec((uint32_t)elems);
   if ((r = lower_emit_shaped(c, bk, IR_OP_RESHAPE, 1, &r, &vec)) < 0) return -1;
   m->blocks[bk].result = r;
   m->out_len = (uint32_t)elems;
-  m->rank = out->rank;
-  for (uint32_t d = 0; d < out->rank; d++) m->shape[d] = out->dim[d];
+  m->rank = out.rank;
+  for (uint32_t d = 0; d < out.rank; d++) m->shape[d] = out.dim[d];
   m->nfe = 1;
   return 0;
 }
