@@ -5,10 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "compiler/front/spec.h"
 #include "tests/fuzz/fuzz_util.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char model[] =
@@ -20,19 +18,10 @@ static const char model[] =
     "sampler: {kind: pmm, output: posterior-mean}\n"
     "network: {kind: exact, atoms: atoms.txt}\n";
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc, (void)argv;
-  fuzz_enter_tmpdir();
-  fuzz_write("model.yaml", (const uint8_t *)model, strlen(model));
-  return 0;
-}
+void fuzz_setup(void) { fuzz_write("model.yaml", (const uint8_t *)model, strlen(model)); }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_write("atoms.txt", data, size);
-  model_spec spec;
-  diag_list dl;
-  diag_list_init(&dl);
-  if (spec_load("model.yaml", &spec, &dl) == 0) spec_free(&spec);
-  diag_list_free(&dl);
+  fuzz_check_model("model.yaml");
   return 0;
 }

@@ -5,14 +5,7 @@
 #include "compiler/front/weights.h"
 #include "tests/fuzz/fuzz_util.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc, (void)argv;
-  fuzz_enter_tmpdir();
-  return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_write("w.safetensors", data, size);

@@ -15,7 +15,6 @@
 #include "runtime/pmmrt.h"
 #include "tests/fuzz/fuzz_util.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum { MAX_ARGS = 64, BLOCK_BUDGET = 4096 };
@@ -53,12 +52,9 @@ static const pmm_model_desc desc = {
     .run_block = run_block,
 };
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc, (void)argv;
-  fuzz_enter_tmpdir();
-  /* stdout is the sampler's default output: keep it away from the log */
+/* stdout is the sampler's default output: keep it away from the log */
+void fuzz_setup(void) {
   if (!freopen("/dev/null", "w", stdout)) abort();
-  return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -9,7 +9,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-void fuzz_enter_tmpdir(void) {
+#include "compiler/front/spec.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc, (void)argv;
   const char *base = getenv("TMPDIR");
   char dir[4096];
   snprintf(dir, sizeof dir, "%s/pmmc-fuzz-XXXXXX", base && *base ? base : "/tmp");
@@ -17,6 +22,16 @@ void fuzz_enter_tmpdir(void) {
     perror("fuzz: private directory");
     abort();
   }
+  if (fuzz_setup) fuzz_setup();
+  return 0;
+}
+
+void fuzz_check_model(const char *path) {
+  model_spec spec;
+  diag_list dl;
+  diag_list_init(&dl);
+  if (spec_load(path, &spec, &dl) == 0) spec_free(&spec);
+  diag_list_free(&dl);
 }
 
 void fuzz_write(const char *name, const uint8_t *data, size_t size) {

@@ -10,8 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Make the private directory and chdir into it; call once (Initialize). */
-void fuzz_enter_tmpdir(void);
+/* fuzz_util.c defines LLVMFuzzerInitialize: it makes the private directory,
+ * moves into it, then calls the target's fuzz_setup if it defines one. */
+void fuzz_setup(void) __attribute__((weak));
+
+/* Load the model at path as `pmmc check` does, and free what it built. */
+void fuzz_check_model(const char *path);
 
 /* Write data to `name` in the private directory, replacing it. */
 void fuzz_write(const char *name, const uint8_t *data, size_t size);
