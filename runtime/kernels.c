@@ -1,7 +1,7 @@
 /*
- * kernels.c - activations, dense layers, sinusoidal time embedding,
- * LayerNorm, softmax and argmax, shared by the interpreter and by generated
- * code.
+ * kernels.c - activations, sinusoidal time embedding, LayerNorm, softmax
+ * and argmax, shared by the interpreter and by generated code (dense layers:
+ * dense_blas.c).
  *
  * Activation formulas are part of the contract with code generation: the
  * LLVM back end emits the same float operations in the same order (the
@@ -21,8 +21,6 @@
  * (gelu multiplies 0.5f * x first, then by (1 + erff(...)); gelu-tanh
  * evaluates x3, then the exponent's argument, then the quotient.)
  */
-#include <cblas.h>
-#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -105,30 +103,6 @@ void pmm_kernel_act(pmm_act act, size_t n, const float *x, float *y) {
   case PMM_ACT_GELU_TANH:
     for (size_t i = 0; i < n; i++) y[i] = act_gelu_tanh(x[i]);
     return;
-  }
-}
-
-/* cblas takes int dimensions: in and out must not exceed INT_MAX (a layer
- * that wide could not be stored anyway); rows are fed in chunks. */
-void pmm_kernel_dense(size_t rows, size_t in, size_t out, const float *x, const float *w,
-                      const float *b, float *y) {
-  if (rows == 0 || out == 0) return;
-  if (in == 0) {
-    for (size_t r = 0; r < rows; r++) {
-      for (size_t o = 0; o < out; o++) y[r * out + o] = b ? b[o] : 0.0f;
-    }
-    return;
-  }
-  for (size_t r0 = 0; r0 < rows; r0 += (size_t)INT_MAX) {
-    size_t m = rows - r0 < (size_t)INT_MAX ? rows - r0 : (size_t)INT_MAX;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)out, (int)in, 1.0f,
-                x + r0 * in, (int)in, w, (int)in, 0.0f, y + r0 * out, (int)out);
-  }
-  if (b) {
-    for (size_t r = 0; r < rows; r++) {
-      float *yr = y + r * out;
-      for (size_t o = 0; o < out; o++) yr[o] += b[o];
-    }
   }
 }
 

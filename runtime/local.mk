@@ -18,6 +18,7 @@ runtime_libpmmrt_a_SOURCES = \
 	runtime/rng_normal.c \
 	runtime/rng_poisson.c \
 	runtime/kernels.c \
+	runtime/dense_blas.c \
 	runtime/nn_kernels.c \
 	runtime/fastmath.c \
 	runtime/fastmath.h \

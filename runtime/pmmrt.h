@@ -128,7 +128,7 @@ float pmm_act_eval(pmm_act act, float x);
 void pmm_kernel_act(pmm_act act, size_t n, const float *x, float *y);
 
 /* y[rows, out] = x[rows, in] * w[out, in]^T + b[out] (b may be NULL).
- * PyTorch nn.Linear layout.  Uses cblas_sgemm. */
+ * PyTorch nn.Linear layout.  Uses cblas_sgemm (runtime/dense_blas.c). */
 void pmm_kernel_dense(size_t rows, size_t in, size_t out, const float *x, const float *w,
                       const float *b, float *y);
 
