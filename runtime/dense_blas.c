@@ -1,8 +1,8 @@
 /*
- * dense_blas.c - dense layers through OpenBLAS (pmm_kernel_dense), for the
- * interpreter and for code built with --gemm=blas or auto.  Its own file so
- * that the runtime's other kernels, which libraries link as bitcode, never
- * need OpenBLAS's header or library.
+ * dense_blas.c - the runtime's dense layer, on OpenBLAS: the one kernel
+ * that needs BLAS, in a file of its own so that the other kernels depend
+ * on libc and libm alone (sampler.c, which limits OpenBLAS's threads, is
+ * the runtime's only other BLAS user).
  */
 #include <cblas.h>
 #include <limits.h>
@@ -32,4 +32,3 @@ void pmm_kernel_dense(size_t rows, size_t in, size_t out, const float *x, const 
     }
   }
 }
-

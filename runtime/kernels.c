@@ -1,7 +1,7 @@
 /*
- * kernels.c - activations, sinusoidal time embedding,
- * LayerNorm, softmax and argmax, shared by the interpreter and by generated
- * code (dense layers through OpenBLAS: dense_blas.c).
+ * kernels.c - activations, sinusoidal time embedding, LayerNorm, softmax
+ * and argmax, shared by the interpreter and by generated code (dense layers:
+ * dense_blas.c).
  *
  * Activation formulas are part of the contract with code generation: the
  * LLVM back end emits the same float operations in the same order (the
@@ -21,7 +21,6 @@
  * (gelu multiplies 0.5f * x first, then by (1 + erff(...)); gelu-tanh
  * evaluates x3, then the exponent's argument, then the quotient.)
  */
-#include <limits.h>
 #include <math.h>
 #include <string.h>
 

@@ -9,7 +9,6 @@
  * aim at being obviously correct and cache-friendly rather than at peak
  * speed: inner loops run along the contiguous last axis.
  */
-#include <cblas.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -234,31 +233,89 @@ void pmm_kernel_softmax_axis(size_t outer, size_t n, size_t inner, const float *
 
 /* ---- attention ---------------------------------------------------------- */
 
-size_t pmm_attention_scratch_floats(size_t L) {
+size_t pmm_attention_scratch_floats(size_t L, size_t E) {
   size_t n;
-  return __builtin_mul_overflow(L, L, &n) ? SIZE_MAX : n;
+  if (__builtin_add_overflow(L, E, &n) || __builtin_mul_overflow(L, n, &n)) return SIZE_MAX;
+  return n;
 }
 
-/* Per sample and head: S = (Q K^T) / sqrt(d) with one GEMM (the scale is
- * cblas's alpha, 1 / sqrt(d) in float), a softmax along each row of S in
- * place, then Y_head = S V with a second GEMM writing straight into the
- * head's columns of y.  Q, K and V are read in place from qkv with leading
- * dimension 3E, so nothing is copied. */
+/* A row of C is computed ATTN_CHUNK columns at a time, then in chunks of
+ * 16, 8 and 4, then the last few columns.  With a constant width the
+ * compiler unrolls the chunk and keeps its sums in vector registers for
+ * the whole reduction; with a variable one they would be loaded and stored
+ * for every term. */
+enum { ATTN_CHUNK = 32 };
+
+/* c[j] = (sum over t < k, in order from 0, of a[t] * b[t * ldb + j]) * scale
+ * for j < n <= ATTN_CHUNK. */
+static inline __attribute__((always_inline)) void
+row_chunk(size_t n, size_t k, const float *a, const float *b, size_t ldb, float scale, float *c) {
+  float acc[ATTN_CHUNK] = {0};
+  for (size_t t = 0; t < k; t++) {
+#pragma GCC unroll 32
+    for (size_t j = 0; j < n; j++) acc[j] += a[t] * b[t * ldb + j];
+  }
+#pragma GCC unroll 32
+  for (size_t j = 0; j < n; j++) c[j] = acc[j] * scale;
+}
+
+/* C [m, n] = (A [m, k] B [k, n]) * scale, row-major with leading dimensions
+ * lda, ldb, ldc: each element the sum of its k products in order, then
+ * scaled.  The chunks change which columns are computed together, never an
+ * element's operations.  Every clone performs the same float operations
+ * (no contraction), so only the vector width depends on the CPU, not the
+ * bits. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void
+small_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
+           float scale, float *c, size_t ldc) {
+  for (size_t r = 0; r < m; r++) {
+    const float *ar = a + r * lda;
+    float *cr = c + r * ldc;
+    size_t j = 0;
+    for (; n - j >= ATTN_CHUNK; j += ATTN_CHUNK)
+      row_chunk(ATTN_CHUNK, k, ar, b + j, ldb, scale, cr + j);
+    if (n - j >= 16) {
+      row_chunk(16, k, ar, b + j, ldb, scale, cr + j);
+      j += 16;
+    }
+    if (n - j >= 8) {
+      row_chunk(8, k, ar, b + j, ldb, scale, cr + j);
+      j += 8;
+    }
+    if (n - j >= 4) {
+      row_chunk(4, k, ar, b + j, ldb, scale, cr + j);
+      j += 4;
+    }
+    if (j < n) row_chunk(n - j, k, ar, b + j, ldb, scale, cr + j);
+  }
+}
+
+/* Per sample, k is transposed into scratch (kt [E, L], all heads at once so
+ * that each row of k is read as one run of E floats): both products are
+ * then small_gemm's row updates along contiguous memory.  Per head,
+ * S = (Q Kt) * (1 / sqrt(d)) into the scores [L, L], a softmax along each
+ * row of S in place, then Y_head = S V (scale 1, exact) written straight
+ * into the head's columns of y.  Q and V are read in place from qkv with
+ * leading dimension 3E. */
 void pmm_kernel_attention(size_t rows, size_t L, size_t E, size_t heads, const float *qkv,
                           float *scratch, float *y) {
   if (L == 0 || heads == 0 || E / heads == 0) return;
   size_t d = E / heads;
-  float alpha = 1.0f / sqrtf((float)d);
+  float alpha = 1.0f / sqrtf((float)d), *s = scratch, *kt = scratch + L * L;
   for (size_t r = 0; r < rows; r++) {
     const float *xr = qkv + r * L * 3 * E;
     float *yr = y + r * L * E;
+    for (size_t m = 0; m < L; m++) {
+      for (size_t i = 0; i < E; i++) kt[i * L + m] = xr[m * 3 * E + E + i];
+    }
     for (size_t j = 0; j < heads; j++) {
-      const float *q = xr + j * d, *kk = xr + E + j * d, *v = xr + 2 * E + j * d;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)L, (int)L, (int)d, alpha, q,
-                  (int)(3 * E), kk, (int)(3 * E), 0.0f, scratch, (int)L);
-      pmm_kernel_softmax_axis(L, L, 1, scratch, scratch);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)d, (int)L, 1.0f, scratch,
-                  (int)L, v, (int)(3 * E), 0.0f, yr + j * d, (int)E);
+      const float *q = xr + j * d, *v = xr + 2 * E + j * d;
+      small_gemm(L, L, d, q, 3 * E, kt + j * d * L, L, alpha, s, L);
+      pmm_kernel_softmax_axis(L, L, 1, s, s);
+      small_gemm(L, d, L, s, L, v, 3 * E, 1.0f, yr + j * d, E);
     }
   }
 }

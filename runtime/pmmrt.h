@@ -128,7 +128,7 @@ float pmm_act_eval(pmm_act act, float x);
 void pmm_kernel_act(pmm_act act, size_t n, const float *x, float *y);
 
 /* y[rows, out] = x[rows, in] * w[out, in]^T + b[out] (b may be NULL).
- * PyTorch nn.Linear layout.  Uses cblas_sgemm. */
+ * PyTorch nn.Linear layout.  Uses cblas_sgemm (runtime/dense_blas.c). */
 void pmm_kernel_dense(size_t rows, size_t in, size_t out, const float *x, const float *w,
                       const float *b, float *y);
 
@@ -243,13 +243,21 @@ void pmm_kernel_avgpool(size_t rows, size_t c, size_t h, size_t w, size_t k, con
  * input projection: qkv [rows, L, 3E] holds q, k and v side by side on the
  * last axis (q = qkv[..., 0:E], k = qkv[..., E:2E], v = qkv[..., 2E:3E]);
  * head j uses columns j*d .. (j+1)*d - 1 of each, d = E / heads;
- * y [rows, L, E], y[r, l, j*d + i] = sum_m softmax_m(q_l . k_m / sqrt(d)) v_m[i],
- * the softmax that of pmm_kernel_softmax_axis.  q k^T (scaled by
- * 1 / sqrt(d) as cblas's alpha) and p v are cblas_sgemm calls per sample
- * and head, so L and 3E must not exceed INT_MAX.  scratch holds
- * pmm_attention_scratch_floats(L) floats (one head's L x L scores; SIZE_MAX
- * if L * L overflows), contents undefined on entry and on return. */
-size_t pmm_attention_scratch_floats(size_t L);
+ * y [rows, L, E], y[r, l, j*d + i] = sum_m softmax_m(q_l . k_m / sqrt(d)) v_m[i].
+ * Per sample and head (q_l, k_m, v_m: the head's d columns of q, k, v in
+ * row l or m), in float arithmetic without contraction:
+ *   s[l, m] = (q_l[0] k_m[0] + q_l[1] k_m[1] + ... + q_l[d-1] k_m[d-1]) * a,
+ *     the products added one by one in that order to 0, then multiplied
+ *     by a = 1.0f / sqrtf((float)d);
+ *   p = s with pmm_kernel_softmax_axis applied to each row l;
+ *   y[r, l, j*d + i] = p[l, 0] v_0[i] + p[l, 1] v_1[i] + ... + p[l, L-1] v_{L-1}[i],
+ *     added one by one in that order to 0.
+ * The order depends on the shapes alone, so results do not depend on the
+ * machine, the number of threads or the block size.  scratch holds
+ * pmm_attention_scratch_floats(L, E) = L (L + E) floats (one head's scores
+ * and one sample's k transposed; SIZE_MAX on overflow), contents undefined
+ * on entry and on return. */
+size_t pmm_attention_scratch_floats(size_t L, size_t E);
 void pmm_kernel_attention(size_t rows, size_t L, size_t E, size_t heads, const float *qkv,
                           float *scratch, float *y);
 

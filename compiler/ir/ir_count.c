@@ -150,7 +150,7 @@ uint64_t ir_cost_attention(const ir_module *m, const ir_block *b, const ir_inst 
 uint64_t ir_scratch_attention(const ir_module *m, const ir_block *b, const ir_inst *in) {
   (void)m;
   (void)b;
-  return pmm_attention_scratch_floats(in->shape.dim[0]);
+  return pmm_attention_scratch_floats(in->shape.dim[0], in->shape.dim[1]);
 }
 
 /* The compiled kernel's zero-padded copy of one sample (compiler/codegen/conv.h). */

@@ -290,15 +290,40 @@ END_TEST
 
 /* ---- attention ---------------------------------------------------------- */
 
+/* The float operations pmmrt.h prescribes for one sample and head, written
+ * out again: y_head [L, d] (leading dimension E) from q, k, v (leading
+ * dimension 3E). */
+static void attention_contract(size_t L, size_t E, size_t d, const float *q, const float *k,
+                               const float *v, float *y) {
+  float *p = malloc(L * L * sizeof *p);
+  ck_assert(p);
+  for (size_t l = 0; l < L; l++)
+    for (size_t m = 0; m < L; m++) {
+      float dot = 0.0f;
+      for (size_t i = 0; i < d; i++) dot += q[l * 3 * E + i] * k[m * 3 * E + i];
+      p[l * L + m] = dot * (1.0f / sqrtf((float)d));
+    }
+  pmm_kernel_softmax_axis(L, L, 1, p, p);
+  for (size_t l = 0; l < L; l++)
+    for (size_t i = 0; i < d; i++) {
+      float acc = 0.0f;
+      for (size_t m = 0; m < L; m++) acc += p[l * L + m] * v[m * 3 * E + i];
+      y[l * E + i] = acc;
+    }
+  free(p);
+}
+
 static void check_attention(size_t rows, size_t L, size_t E, size_t heads) {
   size_t d = E / heads;
   float *qkv = random_floats(rows * L * 3 * E, -1.5, 1.5);
-  float *y = random_floats(rows * L * E, 100, 200);
-  float *scratch = random_floats(pmm_attention_scratch_floats(L), -1e30, 1e30);
+  float *y = random_floats(rows * L * E, 100, 200), *y_contract = random_floats(rows * L * E, 5, 6);
+  float *scratch = random_floats(pmm_attention_scratch_floats(L, E), -1e30, 1e30);
   double *want = new_doubles(rows * L * E), *p = new_doubles(L);
   pmm_kernel_attention(rows, L, E, heads, qkv, scratch, y);
   for (size_t r = 0; r < rows; r++)
-    for (size_t j = 0; j < heads; j++)
+    for (size_t j = 0; j < heads; j++) {
+      const float *x = qkv + r * L * 3 * E + j * d;
+      attention_contract(L, E, d, x, x + E, x + 2 * E, y_contract + r * L * E + j * d);
       for (size_t l = 0; l < L; l++) {
         const float *q = qkv + (r * L + l) * 3 * E + j * d;
         double m = -INFINITY, s = 0;
@@ -320,25 +345,31 @@ static void check_attention(size_t rows, size_t L, size_t E, size_t heads) {
           want[(r * L + l) * E + j * d + i] = acc;
         }
       }
+    }
   char what[80];
   snprintf(what, sizeof what, "attention rows %zu L %zu E %zu heads %zu", rows, L, E, heads);
   expect_close(what, rows * L * E, y, want);
+  ck_assert_msg(memcmp(y, y_contract, rows * L * E * sizeof *y) == 0,
+                "%s: not the bits of the prescribed float operations", what);
   free(qkv);
   free(y);
+  free(y_contract);
   free(scratch);
   free(want);
   free(p);
 }
 
 START_TEST(test_attention) {
-  ck_assert_uint_eq(pmm_attention_scratch_floats(7), 49);
-  ck_assert_uint_eq(pmm_attention_scratch_floats((size_t)1 << (sizeof(size_t) * 4)), SIZE_MAX);
+  ck_assert_uint_eq(pmm_attention_scratch_floats(7, 16), 7 * (7 + 16));
+  ck_assert_uint_eq(pmm_attention_scratch_floats((size_t)1 << (sizeof(size_t) * 4), 16), SIZE_MAX);
+  ck_assert_uint_eq(pmm_attention_scratch_floats(8, SIZE_MAX - 4), SIZE_MAX);
   check_attention(3, 7, 16, 1);
   check_attention(3, 7, 16, 4);
   check_attention(2, 1, 8, 1); /* L = 1: y is v */
   check_attention(2, 1, 8, 4);
   check_attention(2, 33, 32, 4);
   check_attention(1, 5, 12, 3);
+  check_attention(2, 63, 96, 2); /* every chunk width of both products, and a remainder */
 }
 END_TEST
 
