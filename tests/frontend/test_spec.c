@@ -504,7 +504,7 @@ START_TEST(test_atoms_text_errors) {
     const diag *d = &dl.items[i];
     ck_assert_str_eq(d->file, want_file);
     ck_assert_msg(d->line == want[i].line && d->col == want[i].col,
-                  "error %zu at %d:%d, expected %d:%d (%s)", i, d->line, d->col, want[i].line,
+                  "error %zu at %lld:%lld, expected %d:%d (%s)", i, d->line, d->col, want[i].line,
                   want[i].col, d->message);
     ck_assert_msg(strstr(d->message, want[i].phrase), "error %zu: '%s' lacks '%s'", i, d->message,
                   want[i].phrase);
