@@ -24,6 +24,8 @@ runtime_libpmmrt_a_SOURCES = \
 	runtime/fastmath.h \
 	runtime/exact_gmm.c \
 	runtime/exact_atoms.c \
+	runtime/infile.c \
+	runtime/infile.h \
 	runtime/npy.c \
 	runtime/png_grid.c \
 	runtime/png_grid.h \

@@ -15,11 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "runtime/infile.h"
 #include "runtime/pmmrt.h"
 
 #define NPY_MAX_RANK 8
-#define NPY_MAX_HEADER (1u << 20) /* far above anything numpy writes */
 
 void pmm_array_free(pmm_array *a) {
   if (!a) return;
@@ -42,6 +43,23 @@ static pmm_status npy_fail(pmm_status st, char *err, size_t errlen, const char *
     }
   }
   return st;
+}
+
+/* "'PATH': truncated: header says N bytes of data, file has M"; a byte count
+ * beyond 64 bits is spelt as elements times element size. */
+static pmm_status npy_truncated(char *err, size_t errlen, const char *path, uint64_t count,
+                                size_t elsize, uint64_t have) {
+  uint64_t bytes;
+  if (err && errlen > 0) {
+    if (__builtin_mul_overflow(count, (uint64_t)elsize, &bytes))
+      snprintf(err, errlen,
+               "'%s': truncated: header says %llu elements of %zu bytes of data, file has %llu",
+               path, (unsigned long long)count, elsize, (unsigned long long)have);
+    else
+      snprintf(err, errlen, "'%s': truncated: header says %llu bytes of data, file has %llu", path,
+               (unsigned long long)bytes, (unsigned long long)have);
+  }
+  return PMM_ERR_FORMAT;
 }
 
 /* ---- element types ------------------------------------------------------ */
@@ -245,7 +263,9 @@ static int header_parse(hdr_cursor *c, npy_header *h) {
 
 /* ---- reader ------------------------------------------------------------- */
 
-static pmm_status read_header(FILE *f, const char *path, npy_header *h, char *err, size_t errlen) {
+/* The header into *h and the offset of the data into *data_at. */
+static pmm_status read_header(FILE *f, const char *path, npy_header *h, uint64_t *data_at,
+                              char *err, size_t errlen) {
   unsigned char pre[12];
   size_t got = fread(pre, 1, 10, f);
   if (got < 8 || memcmp(pre, "\x93NUMPY", 6) != 0)
@@ -264,7 +284,7 @@ static pmm_status read_header(FILE *f, const char *path, npy_header *h, char *er
       return npy_fail(PMM_ERR_FORMAT, err, errlen, path, "truncated .npy preamble");
     hlen = load_le(pre + 8, 4);
   }
-  if (hlen > NPY_MAX_HEADER)
+  if (hlen > PMM_INFILE_MAX_NPY_HEADER)
     return npy_fail(PMM_ERR_FORMAT, err, errlen, path, "header length %llu is implausibly large",
                     (unsigned long long)hlen);
   char *text = malloc((size_t)hlen + 1);
@@ -279,9 +299,12 @@ static pmm_status read_header(FILE *f, const char *path, npy_header *h, char *er
   int bad = header_parse(&c, h);
   free(text);
   if (bad) return npy_fail(PMM_ERR_FORMAT, err, errlen, path, "bad header: %s", c.what);
+  *data_at = (major == 1 ? 10 : 12) + hlen;
   return PMM_OK;
 }
 
+/* The file's size was checked against the header: a short read here means
+ * the file changed while being read. */
 static pmm_status read_data(FILE *f, const char *path, const npy_dtype *dt, pmm_array *a, char *err,
                             size_t errlen) {
   unsigned char buf[1 << 16];
@@ -300,22 +323,27 @@ static pmm_status read_data(FILE *f, const char *path, const npy_dtype *dt, pmm_
                       (unsigned long long)a->count, dt->descr, (unsigned long long)done);
     }
   }
-  int extra = fgetc(f);
-  if (extra != EOF)
-    return npy_fail(PMM_ERR_FORMAT, err, errlen, path,
-                    "unexpected bytes after the %llu elements the header announces",
-                    (unsigned long long)a->count);
-  if (ferror(f)) return npy_fail(PMM_ERR_IO, err, errlen, path, "read error: %s", strerror(errno));
   return PMM_OK;
 }
 
 pmm_status pmm_npy_read(const char *path, pmm_array *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
-  FILE *f = fopen(path, "rb");
-  if (!f) return npy_fail(PMM_ERR_IO, err, errlen, path, "cannot open: %s", strerror(errno));
+  uint64_t size;
+  char why[512];
+  int fd = pmm_infile_open(path, PMM_INFILE_NO_LIMIT, "a .npy file", &size, why, sizeof why);
+  if (fd < 0) {
+    if (err && errlen > 0) snprintf(err, errlen, "%s", why);
+    return PMM_ERR_IO;
+  }
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    return npy_fail(PMM_ERR_NOMEM, err, errlen, path, "out of memory");
+  }
   npy_header h;
   memset(&h, 0, sizeof h);
-  pmm_status st = read_header(f, path, &h, err, errlen);
+  uint64_t data_at = 0;
+  pmm_status st = read_header(f, path, &h, &data_at, err, errlen);
   const npy_dtype *dt = NULL;
   if (st == PMM_OK) {
     dt = dtype_find(h.descr);
@@ -326,14 +354,25 @@ pmm_status pmm_npy_read(const char *path, pmm_array *out, char *err, size_t errl
       st = npy_fail(PMM_ERR_FORMAT, err, errlen, path,
                     "Fortran-order arrays are not supported (save the array in C order)");
   }
-  uint64_t count = 1;
+  uint64_t count = 1, bytes = 0;
   for (uint32_t i = 0; st == PMM_OK && i < h.rank; i++) {
     if (h.shape[i] != 0 && count > UINT64_MAX / h.shape[i])
       st = npy_fail(PMM_ERR_FORMAT, err, errlen, path, "shape overflows 64 bits");
     else
       count *= h.shape[i];
   }
-  if (st == PMM_OK && (count > SIZE_MAX / sizeof(float) || count > SIZE_MAX / dt->size))
+  /* The data's size against the file's before allocating for it, so a
+   * damaged or cut-off file is reported as such, not as a lack of memory. */
+  if (st == PMM_OK) {
+    uint64_t have = size - data_at;
+    if (__builtin_mul_overflow(count, (uint64_t)dt->size, &bytes) || bytes > have)
+      st = npy_truncated(err, errlen, path, count, dt->size, have);
+    else if (bytes < have)
+      st = npy_fail(PMM_ERR_FORMAT, err, errlen, path,
+                    "unexpected bytes after the %llu elements the header announces",
+                    (unsigned long long)count);
+  }
+  if (st == PMM_OK && count > SIZE_MAX / sizeof(float))
     st = npy_fail(PMM_ERR_NOMEM, err, errlen, path, "array of %llu elements is too large",
                   (unsigned long long)count);
   if (st == PMM_OK) {

@@ -22,6 +22,7 @@
 
 #include "compiler/front/front.h"
 #include "compiler/util/xalloc.h"
+#include "runtime/infile.h"
 
 /* Errors reported from one text file before giving up on it. */
 #define MAX_FILE_ERRORS 10
@@ -169,21 +170,21 @@ typedef struct text_atoms {
   float *row;         /* the sequence being read, [L] */
   size_t cap;         /* atoms allocated */
   int errors;
-  int weighted_line; /* the first line that settled whether lines carry weights */
+  uint64_t weighted_line; /* the first line that settled whether lines carry weights */
   int weighted;
 } text_atoms;
 
-static void file_error(text_atoms *t, int line, int col, const char *fmt, ...)
+static void file_error(text_atoms *t, uint64_t line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void file_error(text_atoms *t, int line, int col, const char *fmt, ...) {
+static void file_error(text_atoms *t, uint64_t line, int col, const char *fmt, ...) {
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   const model_spec *s = t->s;
-  diag_error(t->c->dl, s->network.atoms_path, line, col, "%s", msg);
+  diag_error(t->c->dl, s->network.atoms_path, (long long)line, col, "%s", msg);
   t->errors++;
   diag_hint(t->c->dl, "the atoms file of %s:%d:%d ('network.atoms')%s", t->c->file,
             s->network.atoms_loc.line, s->network.atoms_loc.col,
@@ -219,9 +220,9 @@ static int push_atom(text_atoms *t, double w) {
 }
 
 /* The weight text after the TAB of line `line` (starting at column col). */
-static int parse_weight(text_atoms *t, const char *p, size_t n, int line, int col, double *w) {
+static int parse_weight(text_atoms *t, const char *p, size_t n, uint64_t line, int col, double *w) {
   char buf[64];
-  int ok = n > 0 && n < sizeof buf;
+  int ok = n > 0 && n < sizeof buf, fits = 1;
   if (ok) {
     memcpy(buf, p, n);
     buf[n] = '\0';
@@ -229,22 +230,26 @@ static int parse_weight(text_atoms *t, const char *p, size_t n, int line, int co
     errno = 0;
     *w = strtod(buf, &end);
     ok = end != buf && *end == '\0' && isfinite(*w) && *w > 0;
+    /* Weights are normalised by the largest, which must not push the
+     * smallest to zero: both stay within float32's range. */
+    fits = !ok || front_fits_float(*w);
+    ok = ok && fits;
   }
   if (!ok) {
     char shown[48];
     size_t k = 0;
     for (size_t i = 0; i < n && k < 40; i++) shown[k++] = (unsigned char)p[i] < 0x20 ? '?' : p[i];
     shown[k] = '\0';
-    file_error(t, line, col,
-               "found '%s%s' for the weight of the sequence, expected a finite "
-               "number > 0",
-               shown, n > k ? "..." : "");
+    file_error(t, line, col, "found '%s%s' for the weight of the sequence, expected %s", shown,
+               n > k ? "..." : "",
+               fits ? "a finite number > 0"
+                    : "a number from 1.17549435e-38 to 3.40282347e+38 (float32's range)");
   }
   return ok ? 0 : -1;
 }
 
 /* One non-empty line: the sequence, then optionally TAB and weight. */
-static int parse_line(text_atoms *t, const char *p, size_t n, int line) {
+static int parse_line(text_atoms *t, const char *p, size_t n, uint64_t line) {
   const model_spec *s = t->s;
   uint32_t L = s->shape[0];
   const char *tab = memchr(p, '\t', n);
@@ -300,9 +305,9 @@ static int parse_line(text_atoms *t, const char *p, size_t n, int line) {
     t->weighted = weighted;
   } else if (weighted != t->weighted) {
     file_error(t, line, weighted ? col : 0,
-               weighted ? "found a weight, expected none (line %d has no weight)"
-                        : "found no weight, expected a TAB and a weight (line %d has one)",
-               t->weighted_line);
+               weighted ? "found a weight, expected none (line %llu has no weight)"
+                        : "found no weight, expected a TAB and a weight (line %llu has one)",
+               (unsigned long long)t->weighted_line);
     diag_hint(t->c->dl, "give every sequence a weight, or none (equal weights)");
     return -1;
   }
@@ -316,37 +321,13 @@ static int parse_line(text_atoms *t, const char *p, size_t n, int line) {
 
 /* The whole file, NUL-terminated; NULL after an error. */
 static char *read_text(front_ctx *c, const char *path, spec_loc loc, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    front_error(c, loc, "%s: cannot open: %s", path, strerror(errno));
+  char *text, err[512];
+  if (pmm_infile_read_text(path, PMM_INFILE_MAX_ATOMS_TEXT, "an atoms file", &text, len, err,
+                           sizeof err) != 0) {
+    front_error(c, loc, "%s", err);
     return NULL;
   }
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  while (buf) {
-    n += fread(buf + n, 1, cap - n - 1, f);
-    if (n < cap - 1 || ferror(f)) break;
-    char *more = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
-    if (!more) {
-      free(buf);
-      buf = NULL;
-      break;
-    }
-    buf = more;
-    cap *= 2;
-  }
-  if (!buf) {
-    oom(c);
-  } else if (ferror(f)) {
-    front_error(c, loc, "%s: read error: %s", path, strerror(errno));
-    free(buf);
-    buf = NULL;
-  } else {
-    buf[n] = '\0';
-    *len = n;
-  }
-  fclose(f);
-  return buf;
+  return text;
 }
 
 static int build_vocab(text_atoms *t) {
@@ -375,7 +356,7 @@ static int load_text_atoms(front_ctx *c, model_spec *s) {
   }
   const char *p = text, *end = text + len;
   if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3)) p += 3; /* a byte-order mark some editors write */
-  for (int line = 1; p < end && t.errors < MAX_FILE_ERRORS; line++) {
+  for (uint64_t line = 1; p < end && t.errors < MAX_FILE_ERRORS; line++) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
     size_t body = n > 0 && p[n - 1] == '\r' ? n - 1 : n;

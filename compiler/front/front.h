@@ -26,6 +26,9 @@
 #define FRONT_MAX_STEPS 1000000u
 /* Longest model name (a C identifier prefixing generated symbols). */
 #define FRONT_MAX_NAME 64
+/* Deepest nesting of sequences and mappings in a model file (a model needs
+ * 5: network, layers, a layer, shape, ...). */
+#define FRONT_MAX_DEPTH 64
 /* Longest layer name: dotted PyTorch module paths run longer. */
 #define FRONT_MAX_LAYER_NAME 128
 
@@ -76,7 +79,17 @@ char *front_strdup(front_ctx *c, const char *s);
  * YAML files without a directory part leave it unchanged); malloc'd. */
 char *front_resolve_path(front_ctx *c, const char *rel);
 
-/* Readers: 0 on success, -1 after reporting an error. */
+/* Nonzero unless x is finite and nonzero but outside float32's normal
+ * range (magnitudes FLT_MIN..FLT_MAX), where storing it as a float would
+ * make it infinite, zero or imprecise.  Non-finite values pass: callers
+ * that take only finite numbers say so in their own words. */
+int front_fits_float(double x);
+/* The hint given with a number that does not fit. */
+#define FRONT_FLOAT_HINT                                                                           \
+  "numbers are stored as float32: magnitudes from 1.17549435e-38 to 3.40282347e+38, or 0"
+
+/* Readers: 0 on success, -1 after reporting an error (also for a number
+ * front_fits_float refuses). */
 int front_read_double(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect,
                       double *out);
 int front_read_u32(front_ctx *c, const yaml_node_t *n, const char *what, const char *expect,

@@ -13,22 +13,31 @@
 #include <string.h>
 
 #include "compiler/front/layers.h"
+#include "compiler/util/strmap.h"
 #include "compiler/util/xalloc.h"
 
-static long find_layer(const spec_network *net, const char *name) {
-  for (size_t i = 0; i < net->nlayers; i++)
-    if (net->layers[i].name && !strcmp(net->layers[i].name, name)) return (long)i;
-  return -1;
+/* The index of the first layer named name, or -1 (names: check_names). */
+static long find_layer(const strmap *names, const char *name) {
+  size_t i;
+  return strmap_get(names, name, &i) ? (long)i : -1;
 }
 
 static int is_builtin(const char *name) { return !strcmp(name, "mu") || !strcmp(name, "time"); }
 
-static int check_names(front_ctx *c, const spec_network *net) {
+/* Every layer's name into names (the first of equal names wins), which
+ * keeps lookups constant-time for graphs of any size. */
+static int check_names(front_ctx *c, const spec_network *net, strmap *names) {
   int bad = 0;
   for (size_t i = 0; i < net->nlayers; i++) {
     const spec_layer *l = &net->layers[i];
-    long j = find_layer(net, l->name);
-    if (j >= 0 && (size_t)j < i) {
+    size_t j;
+    if (!l->name) continue; /* reported when parsed */
+    int added = strmap_put(names, l->name, i, &j);
+    if (added < 0) {
+      diag_error(c->dl, c->file, 0, 0, "out of memory");
+      return -1;
+    }
+    if (added == 0) {
       front_error(c, l->loc, "found a second layer named '%s', expected unique layer names",
                   l->name);
       diag_hint(c->dl, "'%s' is first defined at line %d, column %d", l->name,
@@ -50,13 +59,13 @@ static void hint_earlier(front_ctx *c, const spec_network *net, size_t i, const 
   free(cands);
 }
 
-static int check_inputs(front_ctx *c, const spec_network *net) {
+static int check_inputs(front_ctx *c, const spec_network *net, const strmap *names) {
   int bad = 0;
   for (size_t i = 0; i < net->nlayers; i++) {
     const spec_layer *l = &net->layers[i];
     for (size_t k = 0; k < l->ninputs; k++) {
       const char *in = l->inputs[k], *key = layer_input_key(l, k);
-      long j = is_builtin(in) ? -2 : find_layer(net, in);
+      long j = is_builtin(in) ? -2 : find_layer(names, in);
       if (j == -2 || (j >= 0 && (size_t)j < i)) continue;
       bad = 1;
       if (j < 0) {
@@ -83,8 +92,8 @@ static int check_inputs(front_ctx *c, const spec_network *net) {
   return bad ? -1 : 0;
 }
 
-static long check_output(front_ctx *c, const spec_network *net) {
-  long j = find_layer(net, net->output);
+static long check_output(front_ctx *c, const spec_network *net, const strmap *names) {
+  long j = find_layer(names, net->output);
   if (j >= 0) return j;
   front_error(c, net->output_loc, "found '%s' for 'network.output', expected the name of a layer",
               net->output);
@@ -104,6 +113,7 @@ typedef struct graph_ctx {
   model_spec *s;
   const layer_args *args; /* one per layer */
   tshape mu;              /* the data shape; dirichlet-categorical: [L, K] */
+  const strmap *names;    /* layer name -> index */
 } graph_ctx;
 
 static tshape mu_shape(const model_spec *s) {
@@ -117,7 +127,7 @@ static const tshape *input_shape(const graph_ctx *g, const char *name) {
   static const tshape time = {1, {1}};
   if (!strcmp(name, "mu")) return &g->mu;
   if (!strcmp(name, "time")) return &time;
-  return &g->s->network.layers[find_layer(&g->s->network, name)].out;
+  return &g->s->network.layers[find_layer(g->names, name)].out;
 }
 
 /* Every layer's `out`, in order.  A layer whose rule fails keeps rank 0,
@@ -219,12 +229,16 @@ static int check_weights_given(front_ctx *c, const model_spec *s) {
 void front_check_graph(front_ctx *c, model_spec *s, const front_status *st, int weights_loaded,
                        unsigned flags) {
   spec_network *net = &s->network;
-  if (check_names(c, net) != 0 || check_inputs(c, net) != 0) return;
-  long out = check_output(c, net);
-  int given = check_weights_given(c, s);
-  if (out < 0 || given != 0 || !st->data_ok) return;
-  graph_ctx g = {c, s, st->layer_args, mu_shape(s)};
-  if (infer_shapes(&g) != 0) return;
-  if (!(flags & SPEC_LOAD_ANY_OUTPUT)) check_output_shape(&g, &net->layers[out]);
-  if (weights_loaded) check_tensors(&g);
+  strmap names;
+  strmap_init(&names);
+  if (check_names(c, net, &names) == 0 && check_inputs(c, net, &names) == 0) {
+    long out = check_output(c, net, &names);
+    int given = check_weights_given(c, s);
+    graph_ctx g = {c, s, st->layer_args, mu_shape(s), &names};
+    if (out >= 0 && given == 0 && st->data_ok && infer_shapes(&g) == 0) {
+      if (!(flags & SPEC_LOAD_ANY_OUTPUT)) check_output_shape(&g, &net->layers[out]);
+      if (weights_loaded) check_tensors(&g);
+    }
+  }
+  strmap_free(&names);
 }

@@ -24,9 +24,7 @@
 
 #include "compiler/front/weights.h"
 #include "compiler/util/xalloc.h"
-
-/* The reference implementation's limit; a larger header is not a model. */
-#define ST_MAX_HEADER (100u * 1024u * 1024u)
+#include "runtime/infile.h"
 
 static void st_error(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -40,7 +38,10 @@ static void st_error(char *err, size_t errlen, const char *fmt, ...) {
 
 /* ---- weight sets -------------------------------------------------------- */
 
-void weight_set_init(weight_set *ws) { memset(ws, 0, sizeof *ws); }
+void weight_set_init(weight_set *ws) {
+  memset(ws, 0, sizeof *ws);
+  strmap_init(&ws->index);
+}
 
 void weight_set_free(weight_set *ws) {
   for (size_t i = 0; i < ws->count; i++) {
@@ -48,13 +49,13 @@ void weight_set_free(weight_set *ws) {
     free(ws->tensors[i].data);
   }
   free(ws->tensors);
+  strmap_free(&ws->index);
   memset(ws, 0, sizeof *ws);
 }
 
 const weight_tensor *weights_find(const weight_set *ws, const char *name) {
-  for (size_t i = 0; i < ws->count; i++)
-    if (!strcmp(ws->tensors[i].name, name)) return &ws->tensors[i];
-  return NULL;
+  size_t i;
+  return strmap_get(&ws->index, name, &i) ? &ws->tensors[i] : NULL;
 }
 
 static int shape_count(uint32_t rank, const uint64_t *shape, uint64_t *count) {
@@ -84,6 +85,11 @@ static int weight_set_push(weight_set *ws, const char *name, uint32_t rank, cons
   weight_tensor *t = &ws->tensors[ws->count];
   memset(t, 0, sizeof *t);
   if (!(t->name = xstrdup(name))) goto fail;
+  /* The index keys are the names the tensors own, which never move. */
+  if (strmap_put(&ws->index, t->name, ws->count, NULL) != 1) {
+    free(t->name);
+    goto fail;
+  }
   t->rank = rank;
   memcpy(t->shape, shape, rank * sizeof *shape);
   t->count = count;
@@ -265,79 +271,48 @@ static int st_f64_to_f32(const unsigned char *p, float *out) {
   return 0;
 }
 
-/* The tensor's data as floats into *out (malloc'd); -1 with err set. */
-static int st_convert(const char *path, const st_entry *e, const unsigned char *data, float **out,
+/* The tensor's data as floats into *out (malloc'd), read from fd (whose
+ * data section starts at data_at) a buffer at a time, so only what the
+ * header describes is ever read; -1 with err set. */
+static int st_convert(const char *path, int fd, uint64_t data_at, const st_entry *e, float **out,
                       char *err, size_t errlen) {
-  float *f = xmalloc_array((size_t)e->count, sizeof *f);
+  float *f = e->count <= SIZE_MAX ? xmalloc_array((size_t)e->count, sizeof *f) : NULL;
   if (!f) {
     st_error(err, errlen, "%s: out of memory loading tensor '%s'", path, e->name);
     return -1;
   }
-  const unsigned char *p = data + e->begin;
-  for (uint64_t i = 0; i < e->count; i++) {
-    if (e->elsize == 8) {
-      if (st_f64_to_f32(p + 8 * i, &f[i]) != 0) {
-        st_error(err, errlen,
-                 "%s: tensor '%s' holds %.9g at index %llu, which overflows "
-                 "float32 (F64 values must lie within +-3.40282347e+38)",
-                 path, e->name, f64_from_bits(le64(p + 8 * i)), (unsigned long long)i);
-        free(f);
-        return -1;
+  unsigned char buf[1 << 16];
+  size_t per = sizeof buf / (size_t)e->elsize;
+  for (uint64_t i = 0; i < e->count;) {
+    size_t n = e->count - i < per ? (size_t)(e->count - i) : per;
+    if (pmm_infile_pread(fd, buf, n * (size_t)e->elsize, data_at + e->begin + i * e->elsize) != 0) {
+      st_error(err, errlen, "%s: cannot read tensor '%s': %s", path, e->name,
+               errno ? strerror(errno) : "the file is shorter than when it was opened");
+      free(f);
+      return -1;
+    }
+    for (size_t k = 0; k < n; k++, i++) {
+      const unsigned char *p = buf + k * (size_t)e->elsize;
+      if (e->elsize == 8) {
+        if (st_f64_to_f32(p, &f[i]) != 0) {
+          st_error(err, errlen,
+                   "%s: tensor '%s' holds %.9g at index %llu, which overflows "
+                   "float32 (F64 values must lie within +-3.40282347e+38)",
+                   path, e->name, f64_from_bits(le64(p)), (unsigned long long)i);
+          free(f);
+          return -1;
+        }
+      } else if (e->elsize == 4) {
+        uint32_t b =
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        f[i] = f32_from_bits(b);
+      } else {
+        uint16_t h = (uint16_t)(p[0] | p[1] << 8);
+        f[i] = e->bf16 ? weights_bf16_to_f32(h) : weights_f16_to_f32(h);
       }
-    } else if (e->elsize == 4) {
-      uint32_t b = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
-                   (uint32_t)p[4 * i + 3] << 24;
-      f[i] = f32_from_bits(b);
-    } else {
-      uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
-      f[i] = e->bf16 ? weights_bf16_to_f32(h) : weights_f16_to_f32(h);
     }
   }
   *out = f;
-  return 0;
-}
-
-/* Whole file into memory; -1 with err set on failure. */
-static int st_read_file(const char *path, unsigned char **buf, size_t *len, char *err,
-                        size_t errlen) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    st_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    return -1;
-  }
-  struct stat sb;
-  if (fstat(fileno(f), &sb) != 0) {
-    st_error(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-    fclose(f);
-    return -1;
-  }
-  if (!S_ISREG(sb.st_mode)) {
-    st_error(err, errlen, "%s: cannot read: %s", path,
-             S_ISDIR(sb.st_mode) ? "it is a directory" : "not a regular file");
-    fclose(f);
-    return -1;
-  }
-  if ((uintmax_t)sb.st_size > SIZE_MAX - 1) {
-    st_error(err, errlen, "%s: file too large", path);
-    fclose(f);
-    return -1;
-  }
-  size_t n = (size_t)sb.st_size;
-  unsigned char *b = malloc(n ? n : 1);
-  if (!b) {
-    st_error(err, errlen, "%s: out of memory reading %zu bytes", path, n);
-    fclose(f);
-    return -1;
-  }
-  if (fread(b, 1, n, f) != n) {
-    st_error(err, errlen, "%s: cannot read: %s", path, ferror(f) ? strerror(errno) : "short read");
-    free(b);
-    fclose(f);
-    return -1;
-  }
-  fclose(f);
-  *buf = b;
-  *len = n;
   return 0;
 }
 
@@ -407,80 +382,124 @@ static size_t st_top_keys(const unsigned char *h, size_t n, st_key *keys) {
   return count;
 }
 
-/* The key's string with its escapes decoded (malloc'd), NULL when out of
- * memory. */
-static char *st_key_name(const st_key *k) {
+/* The key's string with its escapes decoded (malloc'd) into *name; -1 when
+ * out of memory, 1 when it holds a NUL character (json-c would cut the
+ * name there, making two different names one). */
+static int st_key_name(const st_key *k, char **name) {
   char *text = malloc(k->len + 1);
-  if (!text) return NULL;
+  if (!text) return -1;
   memcpy(text, k->at, k->len);
   text[k->len] = '\0';
   json_object *o = json_tokener_parse(text);
   free(text);
-  char *name = json_object_is_type(o, json_type_string) ? xstrdup(json_object_get_string(o)) : NULL;
+  int rc = -1;
+  *name = NULL;
+  if (json_object_is_type(o, json_type_string) && (*name = xstrdup(json_object_get_string(o))))
+    rc = strlen(*name) != (size_t)json_object_get_string_len(o);
   json_object_put(o);
-  return name;
+  return rc;
 }
 
-static int st_cmp_name(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The name given twice among names[0..count) (sorts them). */
-static const char *st_twice(char **names, size_t count) {
-  qsort(names, count, sizeof *names, st_cmp_name);
-  for (size_t i = 1; i < count; i++)
-    if (!strcmp(names[i - 1], names[i])) return names[i];
-  return "?";
-}
-
-/* A name given twice is an error; json-c kept only one of them, so the
- * header's text has more keys than the parsed object. */
-static int st_check_unique(const char *path, const unsigned char *h, size_t n, json_object *hdr,
-                           char *err, size_t errlen) {
-  size_t count = st_top_keys(h, n, NULL);
-  if (count == (size_t)json_object_object_length(hdr)) return 0;
+/* Every top-level name once: json-c keeps only the last of two equal keys,
+ * so the names are read from the header's text (escapes decoded) and
+ * looked up as they come. */
+static int st_check_unique(const char *path, const unsigned char *h, size_t n, char *err,
+                           size_t errlen) {
+  size_t count = st_top_keys(h, n, NULL), named = 0;
   st_key *keys = xmalloc_array(count, sizeof *keys);
   char **names = xcalloc_array(count, sizeof *names);
-  size_t named = 0;
-  if (keys && names) {
-    st_top_keys(h, n, keys);
-    while (named < count && (names[named] = st_key_name(&keys[named])) != NULL) named++;
-  }
-  if (named < count)
+  strmap seen;
+  strmap_init(&seen);
+  int rc = -1;
+  if (!keys || !names) {
     st_error(err, errlen, "%s: out of memory reading the header", path);
-  else
-    st_error(err, errlen, "%s: tensor '%s' is named twice in the header, expected unique names",
-             path, st_twice(names, count));
+    goto out;
+  }
+  st_top_keys(h, n, keys);
+  for (; named < count; named++) {
+    int nul = st_key_name(&keys[named], &names[named]);
+    int added = nul == 0 ? strmap_put(&seen, names[named], named, NULL) : -1;
+    if (nul > 0) {
+      st_error(err, errlen, "%s: tensor name '%s\\u0000...' holds a NUL character", path,
+               names[named]);
+      named++;
+      goto out;
+    }
+    if (nul < 0 || added < 0) {
+      st_error(err, errlen, "%s: out of memory reading the header", path);
+      named += nul == 0;
+      goto out;
+    }
+    if (added == 0) {
+      st_error(err, errlen, "%s: tensor '%s' is named twice in the header, expected unique names",
+               path, names[named]);
+      named++;
+      goto out;
+    }
+  }
+  rc = 0;
+out:
+  strmap_free(&seen);
   for (size_t i = 0; i < named; i++) free(names[i]);
   free(names);
   free(keys);
-  return -1;
+  return rc;
+}
+
+static int st_cmp_name(const void *a, const void *b) {
+  return strcmp(((const st_entry *)a)->name, ((const st_entry *)b)->name);
+}
+
+/* The 8-byte length and the header's text (malloc'd, hlen bytes) of the file
+ * open as fd with size bytes: nothing past the header is read, so a length
+ * that does not fit the file costs nothing. */
+static int st_read_header(const char *path, int fd, uint64_t size, unsigned char **text,
+                          uint64_t *hlen, char *err, size_t errlen) {
+  unsigned char len8[8];
+  if (size < 8) {
+    st_error(err, errlen, "%s: file of %llu bytes is too short, expected an 8-byte header length",
+             path, (unsigned long long)size);
+    return -1;
+  }
+  if (pmm_infile_pread(fd, len8, 8, 0) != 0) {
+    st_error(err, errlen, "%s: cannot read: %s", path, errno ? strerror(errno) : "short read");
+    return -1;
+  }
+  *hlen = le64(len8);
+  if (*hlen > size - 8 || *hlen > PMM_INFILE_MAX_SAFETENSORS_HEADER || *hlen == 0) {
+    st_error(err, errlen, "%s: header length %llu does not fit a file of %llu bytes%s", path,
+             (unsigned long long)*hlen, (unsigned long long)size,
+             *hlen > PMM_INFILE_MAX_SAFETENSORS_HEADER && *hlen <= size - 8
+                 ? " (headers are limited to 100 MiB)"
+                 : "");
+    return -1;
+  }
+  if (!(*text = malloc((size_t)*hlen))) {
+    st_error(err, errlen, "%s: out of memory reading the header", path);
+    return -1;
+  }
+  if (pmm_infile_pread(fd, *text, (size_t)*hlen, 8) != 0) {
+    st_error(err, errlen, "%s: cannot read: %s", path, errno ? strerror(errno) : "short read");
+    free(*text);
+    return -1;
+  }
+  return 0;
 }
 
 int weights_load_safetensors(const char *path, weight_set *ws, char *err, size_t errlen) {
   weight_set_init(ws);
-  unsigned char *buf;
-  size_t len;
-  if (st_read_file(path, &buf, &len, err, errlen) != 0) return -1;
+  uint64_t size, hlen;
+  int fd = pmm_infile_open(path, PMM_INFILE_NO_LIMIT, "a safetensors file", &size, err, errlen);
+  if (fd < 0) return -1;
+  unsigned char *h = NULL;
   int rc = -1;
   json_object *hdr = NULL;
   st_entry *entries = NULL;
-  if (len < 8) {
-    st_error(err, errlen, "%s: file of %zu bytes is too short, expected an 8-byte header length",
-             path, len);
+  if (st_read_header(path, fd, size, &h, &hlen, err, errlen) != 0) goto out;
+  if (!(hdr = st_parse_header(path, h, (size_t)hlen, err, errlen)) ||
+      st_check_unique(path, h, (size_t)hlen, err, errlen) != 0)
     goto out;
-  }
-  uint64_t hlen = le64(buf);
-  if (hlen > len - 8 || hlen > ST_MAX_HEADER || hlen == 0) {
-    st_error(err, errlen, "%s: header length %llu does not fit a file of %zu bytes", path,
-             (unsigned long long)hlen, len);
-    goto out;
-  }
-  if (!(hdr = st_parse_header(path, buf + 8, (size_t)hlen, err, errlen)) ||
-      st_check_unique(path, buf + 8, (size_t)hlen, hdr, err, errlen) != 0)
-    goto out;
-  const unsigned char *data = buf + 8 + hlen;
-  uint64_t data_size = len - 8 - hlen;
+  uint64_t data_at = 8 + hlen, data_size = size - data_at;
   size_t n = 0, cap = (size_t)json_object_object_length(hdr);
   entries = xcalloc_array(cap, sizeof *entries);
   if (!entries) {
@@ -495,15 +514,10 @@ int weights_load_safetensors(const char *path, weight_set *ws, char *err, size_t
   if (st_check_layout(path, entries, n, data_size, err, errlen) != 0) goto out;
   /* Keep the file's tensors in name order: the order of a JSON object is
    * not meaningful, and a stable order makes dumps and saves reproducible. */
+  qsort(entries, n, sizeof *entries, st_cmp_name);
   for (size_t i = 0; i < n; i++) {
-    size_t best = i;
-    for (size_t j = i + 1; j < n; j++)
-      if (strcmp(entries[j].name, entries[best].name) < 0) best = j;
-    st_entry t = entries[i];
-    entries[i] = entries[best];
-    entries[best] = t;
     float *f;
-    if (st_convert(path, &entries[i], data, &f, err, errlen) != 0) goto out;
+    if (st_convert(path, fd, data_at, &entries[i], &f, err, errlen) != 0) goto out;
     if (weight_set_push(ws, entries[i].name, entries[i].rank, entries[i].shape, f) != 0) {
       st_error(err, errlen, "%s: out of memory loading tensor '%s'", path, entries[i].name);
       goto out;
@@ -514,7 +528,8 @@ out:
   if (rc != 0) weight_set_free(ws);
   free(entries);
   json_object_put(hdr);
-  free(buf);
+  free(h);
+  close(fd);
   return rc;
 }
 

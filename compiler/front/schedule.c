@@ -9,6 +9,7 @@
  * computed values, so extreme but individually valid parameters (say a
  * linear schedule too fine to resolve) are still reported, at the schedule.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,10 +145,13 @@ static int check_values(front_ctx *c, spec_schedule *s) {
   spec_schedule_values(s, a);
   int rc = 0;
   for (uint32_t t = 0; t < s->steps && rc == 0; t++) {
-    if (!(isfinite(a[t]) && a[t] > 0)) {
+    if (!(isfinite(a[t]) && a[t] > 0 && a[t] <= FLT_MAX)) {
       front_error(c, s->loc,
                   "found A_%u = %.17g in the %s schedule, expected finite positive values", t + 1,
                   a[t], kind_names[s->kind]);
+      if (isfinite(a[t]) && a[t] > 0)
+        diag_hint(c->dl, "the schedule is stored as float32, whose largest value is %.9g",
+                  (double)FLT_MAX);
       rc = -1;
     } else if (t > 0 && !(a[t] > a[t - 1])) {
       front_error(c, s->loc,

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compiler/util/strmap.h"
+
 #define WEIGHT_MAX_RANK 8
 
 typedef struct weight_tensor {
@@ -34,6 +36,7 @@ typedef struct weight_tensor {
 typedef struct weight_set {
   weight_tensor *tensors;
   size_t count, cap;
+  strmap index; /* name -> index into tensors */
 } weight_set;
 
 void weight_set_init(weight_set *ws);

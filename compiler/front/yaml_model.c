@@ -6,6 +6,7 @@
  * means on the data size, graph shapes on the layers) is skipped when that
  * section already failed, so errors never cascade.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,14 @@ static void parse_prior(front_ctx *c, const yaml_node_t *root, model_spec *s) {
     if (v && front_read_double(c, v, what, pk->expect, prior_field(s, i)) == 0 &&
         !prior_value_ok(i, *prior_field(s, i)))
       front_expected(c, v, what, pk->expect);
+  }
+  /* The sampler starts from the prior mean, a float32. */
+  if (s->pair == SPEC_PAIR_GAMMA_POISSON && prior_value_ok(2, s->prior_shape) &&
+      prior_value_ok(3, s->prior_rate) && s->prior_shape / s->prior_rate > FLT_MAX) {
+    front_error(c, s->prior_loc,
+                "found a prior mean 'shape' / 'rate' = %.9g, expected at most %.9g (float32's "
+                "largest value)",
+                s->prior_shape / s->prior_rate, (double)FLT_MAX);
   }
 }
 

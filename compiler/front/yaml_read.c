@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -243,6 +244,10 @@ static int front_parse_number(const char *s, double *out) {
   return 0; /* overflow gives +-HUGE_VAL, which finiteness checks catch */
 }
 
+int front_fits_float(double x) {
+  return !isfinite(x) || x == 0 || (fabs(x) <= FLT_MAX && fabs(x) >= FLT_MIN);
+}
+
 static int front_plain(const yaml_node_t *n) {
   return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
          strlen((const char *)n->data.scalar.value) == n->data.scalar.length;
@@ -252,6 +257,14 @@ int front_read_double(front_ctx *c, const yaml_node_t *n, const char *what, cons
                       double *out) {
   if (!front_plain(n) || front_parse_number((const char *)n->data.scalar.value, out) != 0) {
     front_expected(c, n, what, expect);
+    return -1;
+  }
+  /* Every number a model gives ends up as a float32, where 1e300 would
+   * silently become infinity and 1e-300 zero; the YAML location is known
+   * only here. */
+  if (!front_fits_float(*out)) {
+    front_expected(c, n, what, expect);
+    diag_hint(c->dl, "%s", FRONT_FLOAT_HINT);
     return -1;
   }
   return 0;

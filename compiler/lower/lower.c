@@ -341,6 +341,7 @@ int lower_model(const model_spec *spec, const lower_options *opts, ir_module *m,
   free(c.A);
   free(c.live);
   free(c.value);
+  strmap_free(&c.tensors);
   if (rc != 0) ir_module_free(m);
   return rc;
 }

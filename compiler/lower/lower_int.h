@@ -18,6 +18,7 @@
 #define PMMC_LOWER_INT_H
 
 #include "compiler/lower/lower.h"
+#include "compiler/util/strmap.h"
 
 /* Per-step tables.  "Point" kinds hold a value at schedule index
  * s = t - 1 + shift (shift 0..2, named "", "[t]", "[t+1]"); the others hold
@@ -53,6 +54,7 @@ typedef struct lower_ctx {
   int32_t table[LOWER_TABLE_COUNT][LOWER_SHIFTS]; /* module table index, -1 until used */
   int32_t mixture;                                /* module mixture index, -1 until used */
   int32_t atoms;                                  /* module atom set index, -1 until used */
+  strmap tensors;     /* module tensor name -> index: graphs may have 10^5 */
   int32_t *value;     /* graph: a layer's instruction in the current block */
   uint8_t *live;      /* graph: layer reachable from the output */
   size_t out_layer;   /* graph: index of the output layer */

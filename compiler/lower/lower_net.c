@@ -51,8 +51,8 @@ static int32_t lower_mu_input(lower_ctx *c, lower_inputs *io) {
  * -1 with an error naming the layer when it does not exist. */
 static int32_t lower_named_tensor(lower_ctx *c, const spec_layer *l, const char *name,
                                   const tshape *shape) {
-  for (uint32_t i = 0; i < c->m->ntensors; i++)
-    if (strcmp(c->m->tensors[i].name, name) == 0) return (int32_t)i;
+  size_t at;
+  if (strmap_get(&c->tensors, name, &at)) return (int32_t)at;
   const weight_tensor *w = weights_find(&c->spec->weights, name);
   if (!w) return lower_error_at(c, l->loc, "internal error: weight tensor '%s' is missing", name);
   uint64_t dims[TSHAPE_MAX_RANK];
@@ -62,7 +62,10 @@ static int32_t lower_named_tensor(lower_ctx *c, const spec_layer *l, const char 
   if (rank > TSHAPE_MAX_RANK)
     return lower_error_at(c, l->loc, "internal error: weight tensor '%s' has rank above 4", name);
   int32_t t = ir_add_tensor(c->m, name, rank, dims, w->data);
-  return t >= 0 ? t : lower_oom(c);
+  /* The module's copy of the name is the key: it lives as long as c. */
+  if (t < 0 || strmap_put(&c->tensors, c->m->tensors[t].name, (size_t)t, NULL) < 0)
+    return lower_oom(c);
+  return t;
 }
 
 /* The tensor "<layer>.<suffix>". */

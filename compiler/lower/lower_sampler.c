@@ -78,10 +78,25 @@ static int32_t lower_table(lower_ctx *c, lower_table_kind k, uint32_t shift) {
   uint32_t steps = c->m->steps;
   float *data = xmalloc_array(steps ? steps : 1, sizeof *data);
   if (!data) return lower_oom(c);
-  for (uint32_t t = 1; t <= steps; t++)
-    data[t - 1] = (float)lower_coef(c, k, lower_is_point(k) ? t - 1 + shift : t);
   char name[64];
   snprintf(name, sizeof name, "%s%s", lower_table_names[k], lower_shift_names[shift]);
+  for (uint32_t t = 1; t <= steps; t++) {
+    double v = lower_coef(c, k, lower_is_point(k) ? t - 1 + shift : t);
+    data[t - 1] = (float)v;
+    /* Each input fits a float, but extreme combinations of schedule and
+     * prior (A_T near FLT_MAX over a tiny precision) can give a coefficient
+     * that does not: a user error, found before any sample is drawn. */
+    if (!isfinite(data[t - 1])) {
+      free(data);
+      lower_error_at(c, c->spec->schedule.loc,
+                     "found the step coefficient %s = %g at step %u, expected a value within "
+                     "float32's range (+-3.40282347e+38)",
+                     name, v, t);
+      diag_hint(c->dl, "the schedule's precisions are too large for the prior's; narrow the "
+                       "schedule or raise the prior precision");
+      return -1;
+    }
+  }
   c->table[k][shift] = ir_add_table(c->m, name, steps, data);
   free(data);
   return c->table[k][shift] >= 0 ? c->table[k][shift] : lower_oom(c);

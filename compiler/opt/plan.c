@@ -68,13 +68,52 @@ static int plan_by_offset(const void *pa, const void *pb) {
   return a->offset < b->offset ? -1 : a->offset > b->offset;
 }
 
-/* Place v[k] among the already placed v[0..k-1]: the lowest aligned offset
- * whose floats no value live at the same time uses.  busy has room for k
+/* The values placed so far, found by live range: a segment tree over
+ * instruction indices (a value's first instruction is its own, so each
+ * index holds at most one value) keeping the latest `last` below each
+ * node.  The values live during [a, b] are those placed at an index <= b
+ * whose last >= a; each is found in O(log n), so planning a block of n
+ * values costs O((n + overlaps) log n) rather than n^2. */
+typedef struct plan_tree {
+  int64_t *last;   /* [2 * size]: leaves at size + index; -1: nothing placed */
+  uint32_t size;   /* a power of two >= the block's instruction count */
+  uint32_t *value; /* instruction -> its value's index in the sorted v */
+} plan_tree;
+
+static void plan_tree_reset(plan_tree *t, uint32_t count) {
+  t->size = 1;
+  while (t->size < count) t->size *= 2;
+  for (uint32_t i = 0; i < 2 * t->size; i++) t->last[i] = -1;
+}
+
+static void plan_tree_add(plan_tree *t, const plan_value *x) {
+  uint32_t i = t->size + x->first;
+  t->last[i] = x->last;
+  for (i /= 2; i >= 1; i /= 2)
+    t->last[i] = t->last[2 * i] > t->last[2 * i + 1] ? t->last[2 * i] : t->last[2 * i + 1];
+}
+
+/* Append the placed values of node (covering indices lo..hi) with an index
+ * <= b and a last >= a to busy. */
+static void plan_tree_find(const plan_tree *t, const plan_value *v, uint32_t node, uint32_t lo,
+                           uint32_t hi, uint32_t a, uint32_t b, const plan_value **busy,
+                           uint32_t *n) {
+  if (lo > b || t->last[node] < (int64_t)a) return;
+  if (lo == hi) {
+    busy[(*n)++] = &v[t->value[lo]];
+    return;
+  }
+  uint32_t mid = lo + (hi - lo) / 2;
+  plan_tree_find(t, v, 2 * node, lo, mid, a, b, busy, n);
+  plan_tree_find(t, v, 2 * node + 1, mid + 1, hi, a, b, busy, n);
+}
+
+/* Place v[k]: the lowest aligned offset whose floats no value placed
+ * before it and live at the same time uses.  busy has room for k
  * pointers.  -1 on overflow. */
-static int plan_place(plan_value *v, uint32_t k, const plan_value **busy) {
+static int plan_place(plan_value *v, uint32_t k, plan_tree *t, const plan_value **busy) {
   uint32_t n = 0;
-  for (uint32_t j = 0; j < k; j++)
-    if (v[j].first <= v[k].last && v[k].first <= v[j].last) busy[n++] = &v[j];
+  plan_tree_find(t, v, 1, 0, t->size - 1, v[k].first, v[k].last, busy, &n);
   qsort(busy, n, sizeof *busy, plan_by_offset);
   uint64_t at = 0, end;
   for (uint32_t j = 0; j < n; j++) {
@@ -85,6 +124,7 @@ static int plan_place(plan_value *v, uint32_t k, const plan_value **busy) {
     if (past > at && plan_align(past, &at) != 0) return -1;
   }
   v[k].offset = at;
+  plan_tree_add(t, &v[k]);
   return 0;
 }
 
@@ -93,6 +133,7 @@ typedef struct plan_work {
   plan_value *v;           /* the block's values */
   const plan_value **busy; /* values live alongside the one being placed */
   uint32_t *slot;          /* instruction -> its value in v (UINT32_MAX: none) */
+  plan_tree tree;
 } plan_work;
 
 /* Plan block blk from offset base; *top receives the end of its region.
@@ -119,8 +160,10 @@ static int plan_block(const ir_module *m, ir_block *blk, uint64_t base, plan_wor
   if (blk->result >= 0 && (uint32_t)blk->result < blk->count && slot[blk->result] != UINT32_MAX)
     v[slot[blk->result]].last = blk->count - 1;
   qsort(v, nv, sizeof *v, plan_by_size);
+  plan_tree_reset(&w->tree, blk->count);
+  for (uint32_t k = 0; k < nv; k++) w->tree.value[v[k].first] = k;
   for (uint32_t k = 0; k < nv; k++) {
-    if (plan_place(v, k, w->busy) != 0) return -1;
+    if (plan_place(v, k, &w->tree, w->busy) != 0) return -1;
     uint64_t off, end;
     if (__builtin_add_overflow(base, v[k].offset, &off) ||
         __builtin_add_overflow(off, v[k].size, &end))
@@ -150,11 +193,16 @@ int opt_plan_memory(ir_module *m, char *err, size_t errlen) {
   uint32_t most = 1;
   for (int b = 0; b < IR_BLOCK_COUNT; b++)
     if (m->blocks[b].count > most) most = m->blocks[b].count;
-  plan_work w = {xmalloc_array(most, sizeof *w.v), xmalloc_array(most, sizeof *w.busy),
-                 xmalloc_array(most, sizeof *w.slot)};
+  size_t leaves = 1;
+  while (leaves < most) leaves *= 2;
+  plan_work w = {xmalloc_array(most, sizeof *w.v),
+                 xmalloc_array(most, sizeof *w.busy),
+                 xmalloc_array(most, sizeof *w.slot),
+                 {xmalloc_array(leaves, 2 * sizeof *w.tree.last), 0,
+                  xmalloc_array(most, sizeof *w.tree.value)}};
   uint64_t state, base, top, arena = 0, bytes;
   int rc = -1;
-  if (!w.v || !w.busy || !w.slot) {
+  if (!w.v || !w.busy || !w.slot || !w.tree.last || !w.tree.value) {
     snprintf(err, errlen, "out of memory");
     goto done;
   }
@@ -182,5 +230,7 @@ done:
   free(w.v);
   free(w.busy);
   free(w.slot);
+  free(w.tree.last);
+  free(w.tree.value);
   return rc;
 }

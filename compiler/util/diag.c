@@ -35,8 +35,8 @@ static char *diag_vformat(const char *fmt, va_list ap) {
   return s;
 }
 
-static void diag_vadd(diag_list *dl, diag_severity sev, const char *file, int line, int col,
-                      const char *fmt, va_list ap) {
+static void diag_vadd(diag_list *dl, diag_severity sev, const char *file, long long line,
+                      long long col, const char *fmt, va_list ap) {
   if (sev == DIAG_SEVERITY_ERROR) dl->errors++;
   if (dl->count == dl->cap) {
     size_t cap = dl->cap ? dl->cap * 2 : 8;
@@ -65,14 +65,16 @@ static void diag_vadd(diag_list *dl, diag_severity sev, const char *file, int li
   dl->count++;
 }
 
-void diag_error(diag_list *dl, const char *file, int line, int col, const char *fmt, ...) {
+void diag_error(diag_list *dl, const char *file, long long line, long long col, const char *fmt,
+                ...) {
   va_list ap;
   va_start(ap, fmt);
   diag_vadd(dl, DIAG_SEVERITY_ERROR, file, line, col, fmt, ap);
   va_end(ap);
 }
 
-void diag_warning(diag_list *dl, const char *file, int line, int col, const char *fmt, ...) {
+void diag_warning(diag_list *dl, const char *file, long long line, long long col, const char *fmt,
+                  ...) {
   va_list ap;
   va_start(ap, fmt);
   diag_vadd(dl, DIAG_SEVERITY_WARNING, file, line, col, fmt, ap);
@@ -102,8 +104,8 @@ void diag_print(const diag_list *dl, FILE *out) {
     if (d->file) {
       fputs(d->file, out);
       if (d->line > 0) {
-        fprintf(out, ":%d", d->line);
-        if (d->col > 0) fprintf(out, ":%d", d->col);
+        fprintf(out, ":%lld", d->line);
+        if (d->col > 0) fprintf(out, ":%lld", d->col);
       }
       fputs(": ", out);
     }

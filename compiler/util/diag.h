@@ -23,8 +23,8 @@ typedef enum diag_severity { DIAG_SEVERITY_ERROR, DIAG_SEVERITY_WARNING } diag_s
 
 typedef struct diag {
   diag_severity severity;
-  char *file; /* may be NULL */
-  int line, col;
+  char *file;          /* may be NULL */
+  long long line, col; /* an atoms file may have more than 2^31 lines */
   char *message;
   char *hint; /* may be NULL */
 } diag;
@@ -39,10 +39,10 @@ typedef struct diag_list {
 void diag_list_init(diag_list *dl);
 void diag_list_free(diag_list *dl);
 
-void diag_error(diag_list *dl, const char *file, int line, int col, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-void diag_warning(diag_list *dl, const char *file, int line, int col, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void diag_error(diag_list *dl, const char *file, long long line, long long col, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
+void diag_warning(diag_list *dl, const char *file, long long line, long long col, const char *fmt,
+                  ...) __attribute__((format(printf, 5, 6)));
 /* Attach a hint to the most recent diagnostic. */
 void diag_hint(diag_list *dl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

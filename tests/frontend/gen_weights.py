@@ -59,7 +59,8 @@ NPY_CODES = {"<f4": "f", "<f8": "d", "<i4": "i", "<i8": "q"}
 
 
 def write_npy(path, descr, shape, xs):
-    """A C-order .npy v1.0 file of the given dtype and shape."""
+    """A C-order .npy v1.0 file of the given dtype and shape (xs may hold
+    fewer values than the shape, for the truncated-file test)."""
     dims = ", ".join("%d" % d for d in shape) + ("," if len(shape) == 1 else "")
     header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, dims)
     header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
@@ -80,6 +81,11 @@ write("bad/weight_shape.safetensors",
       [("fc1.weight", "F32", [3, 4])] + TINY[1:])
 write("bad/truncated.safetensors", TINY, truncate=100)
 write("bad/duplicate_tensor.safetensors", TINY + [("fc1.bias", "F32", [4])])
+write("bad/weights_nan.safetensors", [("fc1.weight", "F32", [4, 3])] + TINY[1:],
+      data=[[0.5] * 5 + [float("nan")] + [0.5] * 6] + [values(4, 1), values(8, 2), values(2, 3)])
+write("bad/weights_inf.safetensors", TINY[:3] + [("out.bias", "F16", [2])],
+      data=[values(12, 0), values(4, 1), values(8, 2), [0.5, float("-inf")]])
+write("bad/tensor_name_nul.safetensors", TINY + [("fc1.bias\0", "F32", [4])])
 write("bad/f64_overflow.safetensors", [("fc1.weight", "F64", [4, 3])] + TINY[1:],
       data=[[0.5] * 7 + [1e300] + [0.5] * 4] + [values(4, 1), values(8, 2), values(2, 3)])
 
@@ -110,3 +116,5 @@ write_npy("bad/normal_atoms.npy", "<f4", [3, 2], [-1, 0, 0, 1, 1, 0])
 write_npy("bad/gamma_negative.npy", "<f4", [3, 2], [0, 1, 2, -0.5, 4, 5])
 write_npy("bad/atoms_shape.npy", "<f4", [3, 5], list(range(15)))
 write_npy("bad/weights_zero.npy", "<f4", [3], [0.5, 0, 0.5])
+# a header promising 8 * 10^12 bytes: reported as cut off, not as too large
+write_npy("bad/atoms_truncated.npy", "<f4", [10**12, 2], [0, 1, 2, 3, 4, 5])

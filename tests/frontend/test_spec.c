@@ -251,8 +251,8 @@ START_TEST(test_failed_load_is_zeroed) {
   diag_list_init(&dl);
   ck_assert_int_ne(spec_load("/nonexistent/model.yaml", &s, &dl), 0);
   ck_assert_uint_eq(dl.errors, 1);
-  ck_assert_str_eq(dl.items[0].file, "/nonexistent/model.yaml");
-  ck_assert_ptr_nonnull(strstr(dl.items[0].message, "No such file"));
+  ck_assert_str_eq(dl.items[0].message,
+                   "/nonexistent/model.yaml: cannot open: No such file or directory");
   diag_list_free(&dl);
 }
 END_TEST
@@ -504,7 +504,7 @@ START_TEST(test_atoms_text_errors) {
     const diag *d = &dl.items[i];
     ck_assert_str_eq(d->file, want_file);
     ck_assert_msg(d->line == want[i].line && d->col == want[i].col,
-                  "error %zu at %d:%d, expected %d:%d (%s)", i, d->line, d->col, want[i].line,
+                  "error %zu at %lld:%lld, expected %d:%d (%s)", i, d->line, d->col, want[i].line,
                   want[i].col, d->message);
     ck_assert_msg(strstr(d->message, want[i].phrase), "error %zu: '%s' lacks '%s'", i, d->message,
                   want[i].phrase);

@@ -198,7 +198,7 @@ START_TEST(test_read_errors) {
        0, 12, PMM_ERR_FORMAT, "expected a non-negative integer"},
       {"not a dict", 1, "['descr', '<f4']", NULL, 0, 0, PMM_ERR_FORMAT, "expected '{'"},
       {"truncated data", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", NULL, 0,
-       12, PMM_ERR_FORMAT, "truncated data: expected 4 elements of <f4, found 3"},
+       12, PMM_ERR_FORMAT, "truncated: header says 16 bytes of data, file has 12"},
       {"trailing bytes", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", NULL, 0,
        12, PMM_ERR_FORMAT, "unexpected bytes after the 2 elements"},
       {"shape overflow", 1,
@@ -223,7 +223,8 @@ START_TEST(test_read_errors) {
     pmm_status st = pmm_npy_read(path, &a, err, sizeof err);
     fprintf(stderr, "npy error case '%s': %s\n", b->what, err);
     ck_assert_msg(st == b->status, "%s: status %d (%s), expected %d", b->what, st, err, b->status);
-    ck_assert_msg(strncmp(err, path, strlen(path)) == 0, "%s: message does not name the file: %s",
+    const char *named = err[0] == '\'' ? err + 1 : err; /* 'PATH': truncated: ... */
+    ck_assert_msg(strncmp(named, path, strlen(path)) == 0, "%s: message does not name the file: %s",
                   b->what, err);
     ck_assert_msg(strstr(err, b->message) != NULL, "%s: message '%s' lacks '%s'", b->what, err,
                   b->message);
