@@ -25,6 +25,8 @@ runtime_libpmmrt_a_SOURCES = \
 	runtime/exact_gmm.c \
 	runtime/exact_atoms.c \
 	runtime/npy.c \
+	runtime/outfile.c \
+	runtime/outfile.h \
 	runtime/png_grid.c \
 	runtime/png_grid.h \
 	runtime/vocab.c \
