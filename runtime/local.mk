@@ -27,6 +27,8 @@ runtime_libpmmrt_a_SOURCES = \
 	runtime/infile.c \
 	runtime/infile.h \
 	runtime/npy.c \
+	runtime/outfile.c \
+	runtime/outfile.h \
 	runtime/png_grid.c \
 	runtime/png_grid.h \
 	runtime/vocab.c \

@@ -431,7 +431,10 @@ pmm_status pmm_sampler_generate(const pmm_model_desc *desc, uint64_t seed, uint6
 
 /* The sampler command line of README.md (-n, -s, -o, --format,
  * --threads, --first-index, --shard, --info, --help, --version).  Returns the
- * process exit status: 0 success, 1 bad input or I/O failure, 2 usage. */
+ * process exit status: 0 success, 1 bad input or I/O failure, 2 usage.
+ * Meant to be a program's main: it makes SIGINT, SIGTERM and SIGHUP remove
+ * its temporary files before the process dies (unless the program ignores
+ * or handles them already; README.md, "Output files"). */
 int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc);
 
 /* Print the report of `--info` for desc to standard output, for tools that

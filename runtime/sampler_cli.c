@@ -6,10 +6,11 @@
  * png_grid.c).
  *
  * Exit status: 0 success, 1 bad input, I/O or model failure, 2 usage.
- * An output file is written under a temporary name in its directory and
- * renamed into place only once complete, so a failed run never leaves a
- * file that looks like a finished one.  Samples are generated and written
- * a chunk at a time, so -n is not limited by memory.
+ * Outputs are opened as outfile.h describes: a file is written under a
+ * temporary name and renamed into place only once complete, so a failed
+ * run never leaves a file that looks like a finished one; a device or FIFO
+ * is written directly.  Samples are generated and written a chunk at a
+ * time, so -n is not limited by memory.
  */
 #define _GNU_SOURCE /* getopt_long, optind = 0 re-initialisation */
 #include <errno.h>
@@ -20,10 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/pmmrt.h"
+#include "runtime/outfile.h"
 #include "runtime/png_grid.h"
 #include "runtime/vocab.h"
 
@@ -52,13 +53,6 @@ typedef struct cli_opts {
   cli_format format;
   unsigned threads;
 } cli_opts;
-
-/* An output file being written: under tmp_path until sink_commit. */
-typedef struct cli_sink {
-  FILE *f;
-  const char *path; /* as given by the user; "-" is standard output */
-  char *tmp_path;   /* NULL for standard output */
-} cli_sink;
 
 /* ---- messages ----------------------------------------------------------- */
 
@@ -117,7 +111,9 @@ static void cli_print_help(const cli_opts *o, const pmm_model_desc *d) {
          "trailing padding dropped; png draws samples of shape [H, W] or [C, H, W]\n"
          "(C = 1 or 3) as one grid, values mapped from the model's range to 0..255.\n"
          "An .npy or .txt file gets a sidecar PATH.json recording the model, seed\n"
-         "and sample range; a .png records them in its text chunks.\n",
+         "and sample range; a .png records them in its text chunks.  A file appears\n"
+         "only once complete (it is written under a temporary name, then renamed);\n"
+         "a device or FIFO (-o /dev/null) is written directly.\n",
          o->prog, d->name, d->pair, (unsigned long long)d->steps);
 }
 
@@ -309,89 +305,6 @@ static int has_suffix(const char *s, const char *suffix) {
   return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
-/* ---- output files ------------------------------------------------------- */
-
-static int sink_open(cli_sink *s, const char *path, const cli_opts *o) {
-  s->path = path;
-  s->tmp_path = NULL;
-  if (strcmp(path, "-") == 0) {
-    s->f = stdout;
-    return 0;
-  }
-  size_t len = strlen(path);
-  s->tmp_path = malloc(len + sizeof ".tmp-XXXXXX");
-  if (!s->tmp_path) {
-    cli_error(o, "out of memory");
-    return -1;
-  }
-  memcpy(s->tmp_path, path, len);
-  memcpy(s->tmp_path + len, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
-  int fd = mkstemp(s->tmp_path);
-  if (fd < 0) {
-    cli_error(o, "cannot create '%s': %s", path, strerror(errno));
-    free(s->tmp_path);
-    s->tmp_path = NULL;
-    return -1;
-  }
-  /* mkstemp makes the file private; the result gets the usual mode. */
-  mode_t mask = umask(0);
-  umask(mask);
-  s->f = fdopen(fd, "wb");
-  if (fchmod(fd, 0666 & ~mask) != 0 || !s->f) {
-    cli_error(o, "cannot create '%s': %s", path, strerror(errno));
-    if (s->f)
-      fclose(s->f);
-    else
-      close(fd);
-    unlink(s->tmp_path);
-    free(s->tmp_path);
-    s->tmp_path = NULL;
-    return -1;
-  }
-  return 0;
-}
-
-/* Abandon a sink: the temporary file disappears. */
-static void sink_discard(cli_sink *s) {
-  if (s->tmp_path) {
-    if (s->f) fclose(s->f);
-    unlink(s->tmp_path);
-    free(s->tmp_path);
-  }
-  s->f = NULL;
-  s->tmp_path = NULL;
-}
-
-/* Flush and close; for files, the data stays under the temporary name
- * until sink_commit.  On failure the sink is discarded. */
-static int sink_close(cli_sink *s, const cli_opts *o) {
-  const char *shown = s->tmp_path ? s->path : "standard output";
-  int saved = 0;
-  if (fflush(s->f) != 0 || ferror(s->f)) saved = errno ? errno : EIO;
-  if (s->tmp_path) {
-    if (fclose(s->f) != 0 && !saved) saved = errno;
-    s->f = NULL;
-  }
-  if (saved) {
-    cli_error(o, "cannot write '%s': %s", shown, strerror(saved));
-    sink_discard(s);
-    return -1;
-  }
-  return 0;
-}
-
-static int sink_commit(cli_sink *s, const cli_opts *o) {
-  if (!s->tmp_path) return 0;
-  if (rename(s->tmp_path, s->path) != 0) {
-    cli_error(o, "cannot create '%s': %s", s->path, strerror(errno));
-    sink_discard(s);
-    return -1;
-  }
-  free(s->tmp_path);
-  s->tmp_path = NULL;
-  return 0;
-}
-
 /* ---- formats ------------------------------------------------------------ */
 
 static int host_is_little_endian(void) {
@@ -469,19 +382,27 @@ static void write_sidecar(FILE *f, const cli_opts *o, const pmm_model_desc *d, u
 /* Where samples go: the output file and the format's state. */
 typedef struct cli_writer {
   cli_format fmt;
-  cli_sink *sink;
+  pmm_outfile *out;
   const cli_vocab *vocab; /* txt */
   png_grid *grid;         /* png */
   size_t elems;
 } cli_writer;
 
-static const char *sink_name(const cli_sink *s) {
-  return s->tmp_path ? s->path : "standard output";
+static const char *out_name(const pmm_outfile *f) {
+  return strcmp(f->path, "-") == 0 ? "standard output" : f->path;
+}
+
+/* What was written is flushed at once, so that a write error (a full
+ * disk) ends the run before more samples are computed in vain. */
+static int writer_flush(const cli_opts *o, cli_writer *w) {
+  if (fflush(w->out->fp) == 0) return 0;
+  cli_error(o, "cannot write '%s': %s", out_name(w->out), strerror(errno));
+  return -1;
 }
 
 /* Samples [index, index + rows) in buf to the output; 0, or -1 reported. */
 static int writer_put(const cli_opts *o, cli_writer *w, float *buf, uint64_t index, uint64_t rows) {
-  FILE *f = w->sink->f;
+  FILE *f = w->out->fp;
   int bad = 0;
   switch (w->fmt) {
   case CLI_FORMAT_NPY: bad = write_npy_rows(f, buf, (size_t)rows * w->elems); break;
@@ -504,38 +425,44 @@ static int writer_put(const cli_opts *o, cli_writer *w, float *buf, uint64_t ind
   case CLI_FORMAT_PNG: {
     char err[256];
     if (png_grid_add(w->grid, buf, rows, err, sizeof err) == 0) return 0;
-    cli_error(o, "cannot write '%s': %s", sink_name(w->sink), err);
+    cli_error(o, "cannot write '%s': %s", out_name(w->out), err);
     return -1;
   }
   default: bad = write_csv_rows(f, buf, (size_t)rows, w->elems); break;
   }
   if (bad) {
-    cli_error(o, "cannot write '%s': %s", sink_name(w->sink), strerror(errno));
+    cli_error(o, "cannot write '%s': %s", out_name(w->out), strerror(errno));
     return -1;
   }
-  return 0;
+  return writer_flush(o, w);
 }
 
-/* Samples per generate call: whole blocks, at least one per worker, and
- * about CLI_CHUNK_BYTES of floats when blocks are small.  desc_check made
- * sure one block fits in memory, so one block is always possible. */
-static uint64_t chunk_samples(const pmm_model_desc *d, unsigned threads) {
+/* Samples per generate call: whole blocks, at least one per worker.  The
+ * first call makes one block a worker, each next one twice as many up to
+ * about CLI_CHUNK_BYTES of floats, so a write that fails (a disk that
+ * fills) fails before much has been computed.  desc_check made sure one
+ * block fits in memory, so one block is always possible. */
+static void chunk_samples(const pmm_model_desc *d, unsigned threads, uint64_t *least,
+                          uint64_t *most) {
   if (threads == 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     threads = n > 0 ? (unsigned)(n < (long)CLI_MAX_THREADS ? n : (long)CLI_MAX_THREADS) : 1;
   }
   uint64_t block_floats = d->block_size * d->sample_elems;
   uint64_t blocks = CLI_CHUNK_BYTES / sizeof(float) / block_floats;
+  uint64_t first = threads;
   if (blocks < threads) blocks = threads;
-  if (blocks > SIZE_MAX / sizeof(float) / block_floats) blocks = 1;
-  return blocks * d->block_size;
+  if (blocks > SIZE_MAX / sizeof(float) / block_floats) blocks = first = 1;
+  *least = first * d->block_size;
+  *most = blocks * d->block_size;
 }
 
 /* Generate [first, first + count) chunk by chunk into the writer. */
 static int generate_into(const cli_opts *o, const pmm_model_desc *d, cli_writer *w, uint64_t first,
                          uint64_t count) {
-  uint64_t chunk = chunk_samples(d, o->threads);
-  uint64_t buf_rows = chunk < count ? chunk : count > 0 ? count : 1;
+  uint64_t chunk, most;
+  chunk_samples(d, o->threads, &chunk, &most);
+  uint64_t buf_rows = most < count ? most : count > 0 ? count : 1;
   size_t elems = (size_t)d->sample_elems;
   float *buf = malloc((size_t)buf_rows * elems * sizeof(float));
   if (!buf) {
@@ -546,7 +473,7 @@ static int generate_into(const cli_opts *o, const pmm_model_desc *d, cli_writer 
   int rc = 0;
   while (rc == 0 && at < end) {
     /* End chunks on block boundaries so no block is computed twice; a
-     * chunk never exceeds `chunk` or the remaining count, hence buf. */
+     * chunk never exceeds `most` or the remaining count, hence buf. */
     uint64_t stop = (at / d->block_size) * d->block_size + chunk;
     if (stop <= at || stop > end) stop = end;
     uint64_t rows = stop - at;
@@ -559,19 +486,21 @@ static int generate_into(const cli_opts *o, const pmm_model_desc *d, cli_writer 
     }
     rc = writer_put(o, w, buf, at, rows);
     at = stop;
+    chunk = chunk > most / 2 ? most : 2 * chunk;
   }
   free(buf);
   return rc;
 }
 
 /* What precedes the samples: the .npy header, the csv comment line, or
- * the PNG header (txt has none: every line is a sample). */
+ * the PNG header (txt has none: every line is a sample), flushed before
+ * the first sample is computed. */
 static int writer_start(const cli_opts *o, const pmm_model_desc *d, cli_writer *w, uint64_t first,
                         uint64_t count) {
   char comment[512];
   snprintf(comment, sizeof comment, "model=%s seed=%llu first_index=%llu count=%llu", d->name,
            (unsigned long long)o->seed, (unsigned long long)first, (unsigned long long)count);
-  FILE *f = w->sink->f;
+  FILE *f = w->out->fp;
   int bad = 0;
   if (w->fmt == CLI_FORMAT_NPY) {
     uint64_t shape[5] = {count};
@@ -583,46 +512,71 @@ static int writer_start(const cli_opts *o, const pmm_model_desc *d, cli_writer *
     char err[256];
     w->grid = png_grid_open(f, d, count, comment, err, sizeof err);
     if (!w->grid) {
-      cli_error(o, "cannot write '%s': %s", sink_name(w->sink), err);
+      cli_error(o, "cannot write '%s': %s", out_name(w->out), err);
       return -1;
     }
   }
   if (bad) {
-    cli_error(o, "cannot write '%s': %s", sink_name(w->sink), strerror(errno));
+    cli_error(o, "cannot write '%s': %s", out_name(w->out), strerror(errno));
     return -1;
   }
-  return 0;
+  return writer_flush(o, w);
 }
 
 static int writer_finish(const cli_opts *o, cli_writer *w) {
   char err[256];
   if (w->grid && png_grid_finish(w->grid, err, sizeof err) != 0) {
-    cli_error(o, "cannot write '%s': %s", sink_name(w->sink), err);
+    cli_error(o, "cannot write '%s': %s", out_name(w->out), err);
     return -1;
   }
   return 0;
 }
 
+/* The sidecar PATH.json of an .npy or .txt file replaced by rename (a
+ * stream has no place beside it).  Opened with the data, so that a
+ * directory in its place is found before any work; a name that would be
+ * too long for the file system is no reason to refuse the data, so the
+ * data is then written alone, with a warning.  0 (*has tells whether a
+ * sidecar is being written), or -1 reported. */
+static int sidecar_open(const cli_opts *o, const pmm_outfile *data, pmm_outfile *side,
+                        char **side_path, int *has) {
+  *has = 0;
+  size_t len = strlen(data->path);
+  *side_path = malloc(len + sizeof ".json");
+  if (!*side_path) {
+    cli_error(o, "out of memory");
+    return -1;
+  }
+  memcpy(*side_path, data->path, len);
+  memcpy(*side_path + len, ".json", sizeof ".json");
+  char err[PATH_MAX + 128];
+  if (pmm_outfile_open(side, *side_path, err, sizeof err) == 0) {
+    *has = 1;
+    return 0;
+  }
+  if (errno == ENAMETOOLONG) {
+    fprintf(stderr, "%s: warning: %s; '%s' is written without its sidecar\n", o->prog, err,
+            data->path);
+    return 0;
+  }
+  cli_error(o, "%s", err);
+  return -1;
+}
+
 static int write_output(const cli_opts *o, const pmm_model_desc *d, cli_format fmt,
                         const cli_vocab *vocab, uint64_t first, uint64_t count) {
-  cli_sink data, side = {NULL, NULL, NULL};
-  char *side_path = NULL;
-  if (sink_open(&data, o->output, o) != 0) return 1;
-  if ((fmt == CLI_FORMAT_NPY || fmt == CLI_FORMAT_TXT) && data.tmp_path) {
-    size_t len = strlen(o->output);
-    side_path = malloc(len + sizeof ".json");
-    if (!side_path) {
-      cli_error(o, "out of memory");
-      sink_discard(&data);
-      return 1;
-    }
-    memcpy(side_path, o->output, len);
-    memcpy(side_path + len, ".json", sizeof ".json");
-    if (sink_open(&side, side_path, o) != 0) {
-      sink_discard(&data);
-      free(side_path);
-      return 1;
-    }
+  pmm_outfile data, side;
+  char err[PATH_MAX + 128] = "", *side_path = NULL;
+  int has_side = 0;
+  if (pmm_outfile_open(&data, o->output, err, sizeof err) != 0) {
+    cli_error(o, "%s", err);
+    return 1;
+  }
+  if ((fmt == CLI_FORMAT_NPY || fmt == CLI_FORMAT_TXT) && pmm_outfile_renames(&data) &&
+      sidecar_open(o, &data, &side, &side_path, &has_side) != 0) {
+    pmm_outfile_abort(&data);
+    free(side_path);
+    return 1;
   }
 
   cli_writer w = {fmt, &data, vocab, NULL, (size_t)d->sample_elems};
@@ -630,21 +584,19 @@ static int write_output(const cli_opts *o, const pmm_model_desc *d, cli_format f
   if (rc == 0) rc = generate_into(o, d, &w, first, count);
   if (rc == 0) rc = writer_finish(o, &w);
   png_grid_free(w.grid);
-  if (rc == 0 && side.f) write_sidecar(side.f, o, d, first, count);
+  if (rc == 0 && has_side) write_sidecar(side.fp, o, d, first, count);
 
-  /* Data first, then the sidecar; if the sidecar cannot be put in place
-   * the data file goes too, so nothing half-described remains. */
-  if (rc == 0) rc = sink_close(&data, o);
-  if (rc == 0 && side.f) rc = sink_close(&side, o);
-  if (rc == 0) rc = sink_commit(&data, o);
-  if (rc == 0 && side.tmp_path && sink_commit(&side, o) != 0) {
-    unlink(data.path);
-    rc = -1;
-  }
-  if (rc != 0) {
-    sink_discard(&data);
-    sink_discard(&side);
-  }
+  /* Both files are complete under their temporary names before either is
+   * renamed, so what can fail has failed before a previous output is
+   * touched.  Should the sidecar's rename still fail, the data stays: it
+   * is complete, and it has replaced the previous output already. */
+  if (rc == 0) rc = pmm_outfile_close(&data, err, sizeof err);
+  if (rc == 0 && has_side) rc = pmm_outfile_close(&side, err, sizeof err);
+  if (rc == 0) rc = pmm_outfile_commit(&data, err, sizeof err);
+  if (rc == 0 && has_side) rc = pmm_outfile_commit(&side, err, sizeof err);
+  if (rc != 0 && *err) cli_error(o, "%s", err);
+  pmm_outfile_abort(&data);
+  if (has_side) pmm_outfile_abort(&side);
   free(side_path);
   return rc == 0 ? 0 : 1;
 }
@@ -757,6 +709,8 @@ int pmm_sampler_main(int argc, char **argv, const pmm_model_desc *desc) {
     return 1;
   }
 
+  /* a run cut short by a signal removes its temporary files */
+  pmm_out_catch_signals();
   int rc = cli_parse(argc, argv, &o);
   if (rc != 0) return rc;
   if (desc_check(&o, desc, 1) != 0) return 1;

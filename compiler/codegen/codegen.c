@@ -15,7 +15,6 @@
 
 #include "compiler/codegen/codegen.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include "compiler/codegen/cg.h"
 #include "compiler/codegen/gemm.h"
 #include "compiler/util/xalloc.h"
+#include "runtime/outfile.h"
 
 /* Run block k at the current step and copy its (per-sample) result to dst. */
 static void cg_emit_block(cg *c, ir_block_kind k, LLVMValueRef dst) {
@@ -268,70 +268,57 @@ static uint64_t cg_elapsed_us(const struct timespec *start) {
 
 /* An executable: the model's object, measured (which ends the compile
  * time), then the second object defining <name>_build_info with what was
- * measured, then the linker over both.  Both objects are temporaries next
- * to the output. */
+ * measured, then the linker over both; all three in a work directory, the
+ * linker's output becoming out's contents. */
 static int cg_write_executable(const emit_target *t, LLVMContextRef ctx, LLVMModuleRef mod,
                                const codegen_options *o, const struct timespec *start,
-                               codegen_report *rep, char *err, size_t errlen) {
-  char obj[4096], info_obj[4096], symbol[512];
-  if (emit_temp_path(o->output, ".o", obj, sizeof obj) != 0 ||
-      emit_temp_path(o->output, ".info.o", info_obj, sizeof info_obj) != 0) {
-    snprintf(err, errlen, "output path too long: %s", o->output);
-    return -1;
-  }
+                               codegen_report *rep, pmm_outfile *out, char *err, size_t errlen) {
+  char obj[PATH_MAX], info_obj[PATH_MAX], exe[PATH_MAX], symbol[512];
   if (cg_build_info_symbol(rep->desc.name, symbol, sizeof symbol) != 0) {
     snprintf(err, errlen, "model name too long: %s", rep->desc.name);
     return -1;
   }
-  int rc = emit_object_measured(t, mod, obj, o->output, &rep->build.code_bytes, err, errlen);
-  if (rc == 0) {
-    rep->build.compile_us = cg_elapsed_us(start);
-    rc = emit_build_info_object(t, ctx, symbol, &rep->build, info_obj, o->output, err, errlen);
-  }
+  pmm_workdir w;
+  if (pmm_workdir_make(&w, out, err, errlen) != 0) return -1;
+  int rc = pmm_workdir_file(&w, "model.o", obj, sizeof obj, err, errlen);
+  if (rc == 0) rc = pmm_workdir_file(&w, "info.o", info_obj, sizeof info_obj, err, errlen);
+  if (rc == 0) rc = pmm_workdir_file(&w, "a.out", exe, sizeof exe, err, errlen);
+  pmm_outfile f;
+  if (rc == 0 && (rc = pmm_outfile_open(&f, obj, err, errlen)) == 0)
+    rc = pmm_outfile_finish(
+        &f, emit_object_measured(t, mod, f.fp, o->output, &rep->build.code_bytes, err, errlen), err,
+        errlen);
+  if (rc == 0) rep->build.compile_us = cg_elapsed_us(start);
+  if (rc == 0 && (rc = pmm_outfile_open(&f, info_obj, err, errlen)) == 0)
+    rc = pmm_outfile_finish(
+        &f, emit_build_info_object(t, ctx, symbol, &rep->build, f.fp, o->output, err, errlen), err,
+        errlen);
   if (rc == 0) {
     const char *objs[2] = {obj, info_obj};
-    rc = codegen_link_executable(objs, 2, o->output, o->runtime_lib, err, errlen);
+    rc = codegen_link_executable(objs, 2, exe, o->output, o->runtime_lib, err, errlen);
   }
-  remove(obj);
-  remove(info_obj);
+  if (rc == 0) rc = pmm_outfile_adopt(out, exe, err, errlen);
+  pmm_workdir_remove(&w);
   return rc;
 }
 
-/* Write the optimised module where o asks: an executable as above, other
- * kinds through a temporary name next to the output (renamed on success),
- * objects measured on the way.  rep->desc.build is set when there was an
- * object to measure. */
+/* Write the optimised module to out as o asks: an executable as above,
+ * other kinds directly, objects measured on the way.  rep->desc.build is
+ * set when there was an object to measure. */
 static int cg_write_output(const emit_target *t, LLVMContextRef ctx, LLVMModuleRef mod,
                            const codegen_options *o, const struct timespec *start,
-                           codegen_report *rep, char *err, size_t errlen) {
-  char tmp[4096];
+                           codegen_report *rep, pmm_outfile *out, char *err, size_t errlen) {
+  const char *shown = strcmp(o->output, "-") == 0 ? "standard output" : o->output;
   if (o->emit == CODEGEN_EMIT_EXE) {
-    if (cg_write_executable(t, ctx, mod, o, start, rep, err, errlen) != 0) return -1;
-    rep->desc.build = &rep->build;
-    return 0;
-  }
-  if (strcmp(o->output, "-") == 0) return emit_module_write(t, mod, o->emit, "-", "-", err, errlen);
-  if (emit_temp_path(o->output, "", tmp, sizeof tmp) != 0) {
-    snprintf(err, errlen, "output path too long: %s", o->output);
-    return -1;
-  }
-  int rc;
-  if (o->emit == CODEGEN_EMIT_OBJ) {
-    rc = emit_object_measured(t, mod, tmp, o->output, &rep->build.code_bytes, err, errlen);
+    if (cg_write_executable(t, ctx, mod, o, start, rep, out, err, errlen) != 0) return -1;
+  } else if (o->emit == CODEGEN_EMIT_OBJ) {
+    if (emit_object_measured(t, mod, out->fp, shown, &rep->build.code_bytes, err, errlen) != 0)
+      return -1;
     rep->build.compile_us = cg_elapsed_us(start);
   } else {
-    rc = emit_module_write(t, mod, o->emit, tmp, o->output, err, errlen);
+    return emit_module_write(t, mod, o->emit, out->fp, shown, err, errlen);
   }
-  if (rc != 0) {
-    remove(tmp);
-    return -1;
-  }
-  if (rename(tmp, o->output) != 0) {
-    snprintf(err, errlen, "cannot write '%s': %s", o->output, strerror(errno));
-    remove(tmp);
-    return -1;
-  }
-  if (o->emit == CODEGEN_EMIT_OBJ) rep->desc.build = &rep->build;
+  rep->desc.build = &rep->build;
   return 0;
 }
 
@@ -397,13 +384,20 @@ int codegen_compile(const ir_module *m, const codegen_options *o, char *err, siz
     return -1;
   }
   if (codegen_emit_is_library(o->emit)) return cg_compile_library(m, o, start, err, errlen);
+  /* The output first: one that cannot be written fails before the work. */
+  pmm_outfile out;
+  if (pmm_outfile_open(&out, o->output, err, errlen) != 0) return -1;
   emit_target target;
-  if (emit_target_init(&target, o, err, errlen) != 0) return -1;
+  if (emit_target_init(&target, o, err, errlen) != 0) {
+    pmm_outfile_abort(&out);
+    return -1;
+  }
   codegen_report local, *rep = o->report ? o->report : &local;
   LLVMContextRef ctx = LLVMContextCreate();
   LLVMModuleRef mod = NULL;
   int rc = cg_build_optimised(m, o, &target, ctx, &mod, rep, err, errlen);
-  if (rc == 0) rc = cg_write_output(&target, ctx, mod, o, start, rep, err, errlen);
+  if (rc == 0) rc = cg_write_output(&target, ctx, mod, o, start, rep, &out, err, errlen);
+  rc = pmm_outfile_finish(&out, rc, err, errlen);
   if (mod) LLVMDisposeModule(mod);
   LLVMContextDispose(ctx);
   emit_target_free(&target);

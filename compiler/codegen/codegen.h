@@ -101,18 +101,23 @@ int codegen_jit_compile(const ir_module *m, const codegen_options *o, codegen_ji
                         pmm_run_block_fn *run, char *err, size_t errlen);
 void codegen_jit_free(codegen_jit *j);
 
+/* The programs that make executables and libraries write exactly the path
+ * they are given, which should be a work file (runtime/outfile.h) that
+ * the caller puts in place once it is complete; messages name `shown`,
+ * the output it becomes.  Each returns 0 on success. */
+
 /* Link the nobjs objects with the runtime library, BLAS, libm and pthreads
- * into exe (runs $CC, default the C compiler configure found).  0 on success. */
+ * into exe (runs $CC, default the C compiler configure found). */
 int codegen_link_executable(const char *const *objs, size_t nobjs, const char *exe,
-                            const char *runtime_lib, char *err, size_t errlen);
+                            const char *shown, const char *runtime_lib, char *err, size_t errlen);
 
 /* obj as the shared library `so` with SONAME soname, exporting what
  * version_script (a linker script file) says, linked with libs (a
- * space-separated list).  0 on success. */
-int codegen_link_shared(const char *obj, const char *so, const char *soname,
+ * space-separated list). */
+int codegen_link_shared(const char *obj, const char *so, const char *shown, const char *soname,
                         const char *version_script, const char *libs, char *err, size_t errlen);
 
 /* obj as the only member of the static library lib (llvm-ar, deterministic). */
-int codegen_archive(const char *obj, const char *lib, char *err, size_t errlen);
+int codegen_archive(const char *obj, const char *lib, const char *shown, char *err, size_t errlen);
 
 #endif

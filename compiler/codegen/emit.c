@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
@@ -162,17 +161,25 @@ int emit_module_optimise(const emit_target *t, LLVMModuleRef mod, int opt_level,
   return 0;
 }
 
-static int emit_write_stdout(const emit_target *t, LLVMModuleRef mod, codegen_emit kind, char *err,
-                             size_t errlen) {
+/* n bytes to f, which names `shown` in a message. */
+static int emit_bytes(FILE *f, const char *shown, const char *bytes, size_t n, char *err,
+                      size_t errlen) {
+  if (fwrite(bytes, 1, n, f) == n) return 0;
+  snprintf(err, errlen, "cannot write '%s': %s", shown, strerror(errno));
+  return -1;
+}
+
+int emit_module_write(const emit_target *t, LLVMModuleRef mod, codegen_emit kind, FILE *f,
+                      const char *shown, char *err, size_t errlen) {
+  if (kind == CODEGEN_EMIT_EXE) {
+    snprintf(err, errlen, "internal error: executables are written by the linker");
+    return -1;
+  }
   if (kind == CODEGEN_EMIT_LLVM) {
     char *text = LLVMPrintModuleToString(mod);
-    int bad = fputs(text, stdout) == EOF;
+    int rc = emit_bytes(f, shown, text, strlen(text), err, errlen);
     LLVMDisposeMessage(text);
-    if (bad || fflush(stdout) != 0) {
-      snprintf(err, errlen, "cannot write to standard output");
-      return -1;
-    }
-    return 0;
+    return rc;
   }
   LLVMMemoryBufferRef buf = NULL;
   char *msg = NULL;
@@ -182,50 +189,9 @@ static int emit_write_stdout(const emit_target *t, LLVMModuleRef mod, codegen_em
     return -1;
   }
   if (msg) LLVMDisposeMessage(msg);
-  size_t n = LLVMGetBufferSize(buf);
-  int bad = fwrite(LLVMGetBufferStart(buf), 1, n, stdout) != n;
+  int rc = emit_bytes(f, shown, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), err, errlen);
   LLVMDisposeMemoryBuffer(buf);
-  if (bad || fflush(stdout) != 0) {
-    snprintf(err, errlen, "cannot write to standard output");
-    return -1;
-  }
-  return 0;
-}
-
-int emit_module_write(const emit_target *t, LLVMModuleRef mod, codegen_emit kind, const char *path,
-                      const char *shown, char *err, size_t errlen) {
-  if (kind == CODEGEN_EMIT_EXE) {
-    snprintf(err, errlen, "internal error: executables are written by the linker");
-    return -1;
-  }
-  if (strcmp(path, "-") == 0) return emit_write_stdout(t, mod, kind, err, errlen);
-
-  char *msg = NULL;
-  char what[512];
-  snprintf(what, sizeof what, "cannot write '%s'", shown);
-  if (kind == CODEGEN_EMIT_LLVM) {
-    if (LLVMPrintModuleToFile(mod, path, &msg)) {
-      emit_take_message(msg, what, err, errlen);
-      return -1;
-    }
-    if (msg) LLVMDisposeMessage(msg);
-    return 0;
-  }
-  /* LLVMTargetMachineEmitToFile takes a mutable file name. */
-  char *name = xstrdup(path);
-  if (!name) {
-    snprintf(err, errlen, "out of memory");
-    return -1;
-  }
-  LLVMCodeGenFileType ft = kind == CODEGEN_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile;
-  LLVMBool failed = LLVMTargetMachineEmitToFile(t->machine, mod, name, ft, &msg);
-  free(name);
-  if (failed) {
-    emit_take_message(msg, what, err, errlen);
-    return -1;
-  }
-  if (msg) LLVMDisposeMessage(msg);
-  return 0;
+  return rc;
 }
 
 /* Code sections by name: LLVM's C API exposes no section flags, and these
@@ -258,8 +224,8 @@ static int emit_count_code(LLVMMemoryBufferRef obj, uint64_t *code_bytes, char *
   return 0;
 }
 
-int emit_object_measured(const emit_target *t, LLVMModuleRef mod, const char *path,
-                         const char *shown, uint64_t *code_bytes, char *err, size_t errlen) {
+int emit_object_measured(const emit_target *t, LLVMModuleRef mod, FILE *f, const char *shown,
+                         uint64_t *code_bytes, char *err, size_t errlen) {
   LLVMMemoryBufferRef buf = NULL;
   char *msg = NULL;
   if (LLVMTargetMachineEmitToMemoryBuffer(t->machine, mod, LLVMObjectFile, &msg, &buf)) {
@@ -268,42 +234,29 @@ int emit_object_measured(const emit_target *t, LLVMModuleRef mod, const char *pa
   }
   if (msg) LLVMDisposeMessage(msg);
   int rc = emit_count_code(buf, code_bytes, err, errlen);
-  if (rc == 0) {
-    size_t n = LLVMGetBufferSize(buf);
-    FILE *f = fopen(path, "wb");
-    int bad = !f || fwrite(LLVMGetBufferStart(buf), 1, n, f) != n;
-    if (f && fclose(f) != 0) bad = 1;
-    if (bad) {
-      snprintf(err, errlen, "cannot write '%s': %s", shown, strerror(errno));
-      rc = -1;
-    }
-  }
+  if (rc == 0)
+    rc = emit_bytes(f, shown, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), err, errlen);
   LLVMDisposeMemoryBuffer(buf);
   return rc;
 }
 
 int emit_build_info_object(const emit_target *t, LLVMContextRef ctx, const char *symbol,
-                           const pmm_build_info *info, const char *path, const char *shown,
-                           char *err, size_t errlen) {
+                           const pmm_build_info *info, FILE *f, const char *shown, char *err,
+                           size_t errlen) {
   LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(symbol, ctx);
   emit_target_apply(t, mod);
   LLVMTypeRef i64 = LLVMInt64TypeInContext(ctx);
-  LLVMValueRef f[2] = {LLVMConstInt(i64, info->code_bytes, 0),
-                       LLVMConstInt(i64, info->compile_us, 0)};
-  LLVMValueRef init = LLVMConstStructInContext(ctx, f, 2, 0);
+  LLVMValueRef fields[2] = {LLVMConstInt(i64, info->code_bytes, 0),
+                            LLVMConstInt(i64, info->compile_us, 0)};
+  LLVMValueRef init = LLVMConstStructInContext(ctx, fields, 2, 0);
   LLVMValueRef g = LLVMAddGlobal(mod, LLVMTypeOf(init), symbol);
   LLVMSetInitializer(g, init);
   LLVMSetGlobalConstant(g, 1);
   LLVMSetVisibility(g, LLVMHiddenVisibility);
   LLVMSetAlignment(g, 8);
-  int rc = emit_module_write(t, mod, CODEGEN_EMIT_OBJ, path, shown, err, errlen);
+  int rc = emit_module_write(t, mod, CODEGEN_EMIT_OBJ, f, shown, err, errlen);
   LLVMDisposeModule(mod);
   return rc;
-}
-
-int emit_temp_path(const char *path, const char *suffix, char *buf, size_t len) {
-  int n = snprintf(buf, len, "%s.tmp%ld%s", path, (long)getpid(), suffix);
-  return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
 LLVMValueRef emit_float_global(LLVMModuleRef mod, const char *name, const float *data, uint64_t n,

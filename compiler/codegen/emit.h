@@ -10,7 +10,7 @@
  *     emit_target_apply(&t, mod);       // triple + data layout, before building
  *     ...                               // build functions and globals
  *     if (emit_module_optimise(&t, mod, 3, err, errlen) != 0 ||
- *         emit_module_write(&t, mod, CODEGEN_EMIT_OBJ, "gmm8.o", "gmm8.o", err, errlen) != 0)
+ *         emit_module_write(&t, mod, CODEGEN_EMIT_OBJ, f, "gmm8.o", err, errlen) != 0)
  *       ...
  *     emit_target_free(&t);
  */
@@ -18,6 +18,7 @@
 #define PMMC_CODEGEN_EMIT_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <llvm-c/Core.h>
@@ -44,28 +45,23 @@ void emit_target_apply(const emit_target *t, LLVMModuleRef mod);
 int emit_module_optimise(const emit_target *t, LLVMModuleRef mod, int opt_level, char *err,
                          size_t errlen);
 
-/* Write mod to path exactly (no temporary name), or to stdout for "-".
- * kind is OBJ, ASM or LLVM; errors name the file `shown` (the user's name
- * for what path will become). */
-int emit_module_write(const emit_target *t, LLVMModuleRef mod, codegen_emit kind, const char *path,
+/* Write mod to f (an output opened by the caller: runtime/outfile.h) as
+ * kind OBJ, ASM or LLVM; errors name the file `shown`. */
+int emit_module_write(const emit_target *t, LLVMModuleRef mod, codegen_emit kind, FILE *f,
                       const char *shown, char *err, size_t errlen);
 
-/* Write mod as an object file to path exactly (no temporary name) and count
- * its machine code into *code_bytes: the sizes of its code sections (ELF and
- * COFF ".text", ".text.*", ".text$*"; Mach-O "__text"), read back from the
- * emitted bytes with LLVM's object-file reader.  Errors name `shown`. */
-int emit_object_measured(const emit_target *t, LLVMModuleRef mod, const char *path,
-                         const char *shown, uint64_t *code_bytes, char *err, size_t errlen);
+/* Write mod as an object file to f and count its machine code into
+ * *code_bytes: the sizes of its code sections (ELF and COFF ".text",
+ * ".text.*", ".text$*"; Mach-O "__text"), read back from the emitted bytes
+ * with LLVM's object-file reader.  Errors name `shown`. */
+int emit_object_measured(const emit_target *t, LLVMModuleRef mod, FILE *f, const char *shown,
+                         uint64_t *code_bytes, char *err, size_t errlen);
 
-/* Write an object file to path that defines only the hidden constant
+/* Write an object file to f that defines only the hidden constant
  * `const pmm_build_info symbol = *info` (built in its own module of ctx). */
 int emit_build_info_object(const emit_target *t, LLVMContextRef ctx, const char *symbol,
-                           const pmm_build_info *info, const char *path, const char *shown,
-                           char *err, size_t errlen);
-
-/* "<path><tag><pid><suffix>": a name next to path that no other pmmc process
- * uses, for write-then-rename.  0 on success, -1 if it does not fit. */
-int emit_temp_path(const char *path, const char *suffix, char *buf, size_t len);
+                           const pmm_build_info *info, FILE *f, const char *shown, char *err,
+                           size_t errlen);
 
 /* An internal constant global of n floats as one byte array (a single
  * LLVM constant however large, so embedding millions of weights costs

@@ -27,7 +27,7 @@
 
 #include "compiler/codegen/cg.h"
 #include "compiler/codegen/embed_api.h"
-#include "compiler/util/outfile.h"
+#include "runtime/outfile.h"
 
 #define LIB_SOVERSION "1"
 
@@ -418,14 +418,11 @@ typedef int (*lib_writer)(FILE *f, const void *arg);
 
 static int lib_write_text(const char *path, lib_writer w, const void *arg, char *err,
                           size_t errlen) {
-  outfile f;
-  if (outfile_open(&f, path, err, errlen) != 0) return -1;
-  if (w(f.fp, arg) != 0) {
-    outfile_abort(&f);
-    snprintf(err, errlen, "cannot write '%s'", path);
-    return -1;
-  }
-  return outfile_commit(&f, err, errlen);
+  pmm_outfile f;
+  if (pmm_outfile_open(&f, path, err, errlen) != 0) return -1;
+  int rc = w(f.fp, arg);
+  if (rc != 0) snprintf(err, errlen, "cannot write '%s'", path);
+  return pmm_outfile_finish(&f, rc, err, errlen);
 }
 
 static int lib_header_writer(FILE *f, const void *arg) { return embed_write_header(f, arg); }
@@ -488,58 +485,58 @@ static int lib_weights_writer(FILE *f, const void *arg) {
   return ferror(f) ? -1 : 0;
 }
 
-/* lib<p>.so -> lib<p>.so.<major>, replaced atomically. */
-static int lib_symlink(const char *dir, const char *prefix, char *err, size_t errlen) {
-  char link[4096], tmp[4096], target[512];
-  snprintf(target, sizeof target, "lib%s.so.%s", prefix, LIB_SOVERSION);
-  if (lib_path(link, sizeof link, dir, "lib", prefix, ".so", err, errlen) != 0) return -1;
-  if (emit_temp_path(link, "", tmp, sizeof tmp) != 0) {
-    snprintf(err, errlen, "output path too long: %s", link);
+/* lib<p>.so -> soname (lib<p>.so.<major>), made in w and renamed into
+ * place, so that an existing link is replaced at once. */
+static int lib_symlink(pmm_workdir *w, const char *dir, const char *prefix, const char *soname,
+                       char *err, size_t errlen) {
+  char link[PATH_MAX], tmp[PATH_MAX];
+  if (lib_path(link, sizeof link, dir, "lib", prefix, ".so", err, errlen) != 0 ||
+      pmm_workdir_file(w, "link", tmp, sizeof tmp, err, errlen) != 0)
     return -1;
-  }
-  if (symlink(target, tmp) != 0 || rename(tmp, link) != 0) {
+  if (symlink(soname, tmp) != 0 || rename(tmp, link) != 0) {
     snprintf(err, errlen, "cannot make the symbolic link '%s': %s", link, strerror(errno));
-    remove(tmp);
     return -1;
   }
   return 0;
 }
 
-/* The object as lib<p>.a or lib<p>.so.<major>. */
-static int lib_package(const codegen_options *o, const embed_facts *x, const char *obj,
-                       const char *libs, char *err, size_t errlen) {
-  char path[4096], map[4096], soname[512];
-  const char *dir = o->output;
-  if (o->emit == CODEGEN_EMIT_LIB) {
-    if (lib_path(path, sizeof path, dir, "lib", x->prefix, ".a", err, errlen) != 0) return -1;
-    return codegen_archive(obj, path, err, errlen);
-  }
-  snprintf(soname, sizeof soname, "lib%s.so.%s", x->prefix, LIB_SOVERSION);
-  if (lib_path(path, sizeof path, dir, "", soname, "", err, errlen) != 0 ||
-      emit_temp_path(obj, ".map", map, sizeof map) != 0)
-    return -1;
-  int rc = lib_write_text(map, lib_map_writer, x, err, errlen);
-  if (rc == 0) rc = codegen_link_shared(obj, path, soname, map, libs, err, errlen);
-  remove(map);
-  return rc == 0 ? lib_symlink(dir, x->prefix, err, errlen) : -1;
-}
-
-/* The library's object (in a private directory, so the archive member is
- * called <prefix>.o), then the library itself. */
+/* The library's object in a work directory beside the library (so the
+ * archive member is called <prefix>.o), then the library made from it there
+ * by llvm-ar or the linker, put in place as lib<p>.a or lib<p>.so.<major>;
+ * a shared one also gets the link lib<p>.so. */
 static int lib_write_binary(lib_ctx *l, const codegen_options *o, const char *libs) {
-  char dir[4096], obj[4096];
-  if ((size_t)snprintf(dir, sizeof dir, "%s/.pmmc-XXXXXX", o->output) >= sizeof dir ||
-      !mkdtemp(dir)) {
-    snprintf(l->err, l->errlen, "cannot write into '%s': %s", o->output, strerror(errno));
+  const char *prefix = l->x->prefix;
+  char path[PATH_MAX], obj[PATH_MAX], built[PATH_MAX], map[PATH_MAX], soname[512], name[128];
+  int shared = o->emit == CODEGEN_EMIT_SHARED;
+  snprintf(soname, sizeof soname, "lib%s.so.%s", prefix, LIB_SOVERSION);
+  if (lib_path(path, sizeof path, o->output, shared ? "" : "lib", shared ? soname : prefix,
+               shared ? "" : ".a", l->err, l->errlen) != 0)
+    return -1;
+  pmm_outfile out, f;
+  if (pmm_outfile_open(&out, path, l->err, l->errlen) != 0) return -1;
+  pmm_workdir w;
+  if (pmm_workdir_make(&w, &out, l->err, l->errlen) != 0) {
+    pmm_outfile_abort(&out);
     return -1;
   }
-  int rc = lib_path(obj, sizeof obj, dir, "", l->x->prefix, ".o", l->err, l->errlen);
+  snprintf(name, sizeof name, "%s.o", prefix);
+  int rc = pmm_workdir_file(&w, name, obj, sizeof obj, l->err, l->errlen);
+  if (rc == 0) rc = pmm_workdir_file(&w, "lib.out", built, sizeof built, l->err, l->errlen);
+  if (rc == 0 && shared)
+    rc = pmm_workdir_file(&w, "exports.map", map, sizeof map, l->err, l->errlen);
   uint64_t code_bytes;
-  if (rc == 0)
-    rc = emit_object_measured(l->t, l->mod, obj, o->output, &code_bytes, l->err, l->errlen);
-  if (rc == 0) rc = lib_package(o, l->x, obj, libs, l->err, l->errlen);
-  remove(obj);
-  rmdir(dir);
+  if (rc == 0 && (rc = pmm_outfile_open(&f, obj, l->err, l->errlen)) == 0)
+    rc = pmm_outfile_finish(
+        &f, emit_object_measured(l->t, l->mod, f.fp, path, &code_bytes, l->err, l->errlen), l->err,
+        l->errlen);
+  if (rc == 0 && !shared) rc = codegen_archive(obj, built, path, l->err, l->errlen);
+  if (rc == 0 && shared) rc = lib_write_text(map, lib_map_writer, l->x, l->err, l->errlen);
+  if (rc == 0 && shared)
+    rc = codegen_link_shared(obj, built, path, soname, map, libs, l->err, l->errlen);
+  if (rc == 0) rc = pmm_outfile_adopt(&out, built, l->err, l->errlen);
+  rc = pmm_outfile_finish(&out, rc, l->err, l->errlen);
+  if (rc == 0 && shared) rc = lib_symlink(&w, o->output, prefix, soname, l->err, l->errlen);
+  pmm_workdir_remove(&w);
   return rc;
 }
 

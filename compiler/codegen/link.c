@@ -1,8 +1,9 @@
 /*
  * link.c - turn a sampler object into an executable by running the C
  * compiler as the linker driver: $CC (or the compiler configure found)
- * -o EXE.tmp OBJ... libpmmrt.a BLAS -lm -pthread, then rename EXE.tmp to EXE;
- * likewise a shared library ($CC -shared) and a static one (llvm-ar).
+ * -o EXE OBJ... libpmmrt.a BLAS -lm -pthread; likewise a shared library
+ * ($CC -shared) and a static one (llvm-ar).  The file made is a work file
+ * (runtime/outfile.h) that the caller then puts in place.
  *
  * The compiler runs through posix_spawnp with an argv array (no shell), so
  * paths may contain spaces or quotes; its stdout and stderr go to an
@@ -22,7 +23,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "compiler/codegen/emit.h"
 #include "compiler/util/xalloc.h"
 
 /* PMMC_CC, PMMC_LINK_LIBS and PMMC_LLVM_AR come from compiler/local.mk: the
@@ -167,25 +167,10 @@ static int link_push_cc(link_argv *a, char *err, size_t errlen) {
 
 static void link_push(link_argv *a, const char *s) { link_argv_push(a, s, strlen(s)); }
 
-/* Rename tmp to path, or remove tmp; 0 on success. */
-static int link_commit(int rc, const char *tmp, const char *path, char *err, size_t errlen) {
-  if (rc == 0 && rename(tmp, path) != 0) {
-    snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
-    rc = -1;
-  }
-  if (rc != 0) remove(tmp);
-  return rc;
-}
-
 int codegen_link_executable(const char *const *objs, size_t nobjs, const char *exe,
-                            const char *runtime_lib, char *err, size_t errlen) {
+                            const char *shown, const char *runtime_lib, char *err, size_t errlen) {
   if (!runtime_lib || !*runtime_lib) {
-    snprintf(err, errlen, "no runtime library given to link '%s' against", exe);
-    return -1;
-  }
-  char tmp[4096];
-  if (emit_temp_path(exe, "", tmp, sizeof tmp) != 0) {
-    snprintf(err, errlen, "output path too long: %s", exe);
+    snprintf(err, errlen, "no runtime library given to link '%s' against", shown);
     return -1;
   }
   link_argv a;
@@ -193,23 +178,19 @@ int codegen_link_executable(const char *const *objs, size_t nobjs, const char *e
   int rc = link_push_cc(&a, err, errlen);
   if (rc == 0) {
     link_push(&a, "-o");
-    link_push(&a, tmp);
+    link_push(&a, exe);
     for (size_t i = 0; i < nobjs; i++) link_push(&a, objs[i]);
     link_push(&a, runtime_lib);
     link_argv_push_words(&a, PMMC_LINK_LIBS);
-    rc = link_exec(&a, exe, err, errlen);
+    rc = link_exec(&a, shown, err, errlen);
   }
   link_argv_free(&a);
-  return link_commit(rc, tmp, exe, err, errlen);
+  return rc;
 }
 
-int codegen_link_shared(const char *obj, const char *so, const char *soname,
+int codegen_link_shared(const char *obj, const char *so, const char *shown, const char *soname,
                         const char *version_script, const char *libs, char *err, size_t errlen) {
-  char tmp[4096], opt[4096 + 32];
-  if (emit_temp_path(so, "", tmp, sizeof tmp) != 0) {
-    snprintf(err, errlen, "output path too long: %s", so);
-    return -1;
-  }
+  char opt[4096 + 32];
   link_argv a;
   memset(&a, 0, sizeof a);
   int rc = link_push_cc(&a, err, errlen);
@@ -222,29 +203,24 @@ int codegen_link_shared(const char *obj, const char *so, const char *soname,
     snprintf(opt, sizeof opt, "-Wl,--version-script=%s", version_script);
     link_push(&a, opt);
     link_push(&a, "-o");
-    link_push(&a, tmp);
+    link_push(&a, so);
     link_push(&a, obj);
     link_argv_push_words(&a, libs);
-    rc = link_exec(&a, so, err, errlen);
+    rc = link_exec(&a, shown, err, errlen);
   }
   link_argv_free(&a);
-  return link_commit(rc, tmp, so, err, errlen);
+  return rc;
 }
 
-int codegen_archive(const char *obj, const char *lib, char *err, size_t errlen) {
-  char tmp[4096];
-  if (emit_temp_path(lib, "", tmp, sizeof tmp) != 0) {
-    snprintf(err, errlen, "output path too long: %s", lib);
-    return -1;
-  }
+int codegen_archive(const char *obj, const char *lib, const char *shown, char *err, size_t errlen) {
   link_argv a;
   memset(&a, 0, sizeof a);
   /* D: zero timestamps and ids, so the same build gives the same bytes */
   link_push(&a, PMMC_LLVM_AR);
   link_push(&a, "rcsD");
-  link_push(&a, tmp);
+  link_push(&a, lib);
   link_push(&a, obj);
-  int rc = link_exec(&a, lib, err, errlen);
+  int rc = link_exec(&a, shown, err, errlen);
   link_argv_free(&a);
-  return link_commit(rc, tmp, lib, err, errlen);
+  return rc;
 }

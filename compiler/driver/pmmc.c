@@ -31,6 +31,7 @@
 #include "compiler/lower/lower.h"
 #include "compiler/opt/opt.h"
 #include "compiler/util/diag.h"
+#include "runtime/outfile.h"
 #include "runtime/pmmrt.h"
 
 enum { EXIT_BAD_INPUT = DRIVER_EXIT_BAD_INPUT, EXIT_USAGE = DRIVER_EXIT_USAGE };
@@ -207,29 +208,18 @@ static int find_embed_runtime(const char *triple, char *buf, size_t len, char *e
                                errlen);
 }
 
-/* Write the IR dump to path ("-" = stdout) through a temporary file, so a
+/* Write the IR dump to path ("-" = stdout) as runtime/outfile.h says, so a
  * failed write never leaves a file that looks complete. */
 static int write_ir(const ir_module *m, const char *path) {
-  if (strcmp(path, "-") == 0) {
-    ir_print(m, stdout);
-    return fflush(stdout) == 0 ? 0 : EXIT_BAD_INPUT;
-  }
-  char tmp[PATH_MAX];
-  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= sizeof tmp) {
-    fprintf(stderr, "pmmc: error: output path too long: %s\n", path);
+  char err[PATH_MAX + 128];
+  pmm_outfile f;
+  if (pmm_outfile_open(&f, path, err, sizeof err) != 0) {
+    fprintf(stderr, "pmmc: error: %s\n", err);
     return EXIT_BAD_INPUT;
   }
-  FILE *f = fopen(tmp, "w");
-  if (!f) {
-    fprintf(stderr, "pmmc: error: cannot write '%s': %s\n", path, strerror(errno));
-    return EXIT_BAD_INPUT;
-  }
-  ir_print(m, f);
-  int bad = ferror(f);
-  if (fclose(f) != 0) bad = 1;
-  if (bad || rename(tmp, path) != 0) {
-    fprintf(stderr, "pmmc: error: cannot write '%s': %s\n", path, strerror(errno));
-    remove(tmp);
+  ir_print(m, f.fp);
+  if (pmm_outfile_commit(&f, err, sizeof err) != 0) {
+    fprintf(stderr, "pmmc: error: %s\n", err);
     return EXIT_BAD_INPUT;
   }
   return 0;
@@ -538,6 +528,8 @@ static int cmd_check(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  /* a build or run cut short by a signal removes its temporary files */
+  pmm_out_catch_signals();
   if (argc < 2) {
     print_usage(stderr);
     return EXIT_USAGE;

@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@
 #include "compiler/interp/interp.h"
 #include "compiler/lower/lower.h"
 #include "compiler/opt/opt.h"
-#include "compiler/util/outfile.h"
+#include "runtime/outfile.h"
 #include "compiler/util/xalloc.h"
 
 typedef struct predict_args {
@@ -180,20 +181,20 @@ static int predict_run(const ir_module *m, pmm_run_block_fn run, void *user, con
 static int predict_write(const char *path, const ir_module *m, size_t n, const float *out) {
   uint64_t shape[5] = {n};
   for (uint32_t d = 0; d < m->rank; d++) shape[d + 1] = m->shape[d];
-  char err[1024];
-  outfile f;
-  if (outfile_open(&f, path, err, sizeof err) != 0) {
+  char err[PATH_MAX + 128];
+  pmm_outfile f;
+  if (pmm_outfile_open(&f, path, err, sizeof err) != 0) {
     fprintf(stderr, "pmmc: error: %s\n", err);
     return -1;
   }
   size_t count = n * (size_t)m->out_len;
   if (pmm_npy_write_header(f.fp, m->rank + 1, shape) != PMM_OK ||
       fwrite(out, sizeof *out, count, f.fp) != count) {
-    outfile_abort(&f);
-    fprintf(stderr, "pmmc: error: cannot write '%s'\n", path);
+    pmm_outfile_abort(&f);
+    fprintf(stderr, "pmmc: error: cannot write '%s': %s\n", path, strerror(errno));
     return -1;
   }
-  if (outfile_commit(&f, err, sizeof err) != 0) {
+  if (pmm_outfile_commit(&f, err, sizeof err) != 0) {
     fprintf(stderr, "pmmc: error: %s\n", err);
     return -1;
   }

@@ -8,7 +8,8 @@
  * json-c keeps only the last of two equal keys, so duplicate tensor names
  * are looked for in the header's text.
  * Saving writes F32 with the header padded by spaces to a multiple of 8 so
- * the data is aligned, to a temporary file renamed into place at the end.
+ * the data is aligned, as an output of runtime/outfile.h (a temporary file
+ * renamed into place at the end).
  */
 #include <errno.h>
 #include <float.h>
@@ -25,6 +26,7 @@
 #include "compiler/front/weights.h"
 #include "compiler/util/xalloc.h"
 #include "runtime/infile.h"
+#include "runtime/outfile.h"
 
 static void st_error(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -602,40 +604,18 @@ int weights_save_safetensors(const char *path, const weight_set *ws, char *err, 
   }
   const char *text =
       json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 16);
   int rc = -1;
-  if (!tmp || !text) {
+  pmm_outfile f;
+  if (!text) {
     st_error(err, errlen, "%s: out of memory", path);
-    goto out;
+  } else if (pmm_outfile_open(&f, path, err, errlen) == 0) {
+    if (st_write_all(f.fp, ws, text) == 0) {
+      rc = pmm_outfile_commit(&f, err, errlen);
+    } else {
+      st_error(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+      pmm_outfile_abort(&f);
+    }
   }
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    st_error(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-    goto out;
-  }
-  FILE *f = fdopen(fd, "wb");
-  int saved = errno;
-  int werr = !f || st_write_all(f, ws, text) != 0 || fflush(f) != 0;
-  if (werr) saved = errno;
-  if (f ? fclose(f) != 0 : close(fd) != 0) {
-    if (!werr) saved = errno;
-    werr = 1;
-  }
-  if (!werr && rename(tmp, path) != 0) {
-    saved = errno;
-    werr = 1;
-  }
-  if (werr) {
-    unlink(tmp);
-    st_error(err, errlen, "%s: cannot write: %s", path, strerror(saved));
-    goto out;
-  }
-  rc = 0;
-out:
-  free(tmp);
   json_object_put(hdr);
   return rc;
 }

@@ -785,7 +785,7 @@ START_TEST(test_bad_output_and_module) {
   o.output = "/nonexistent-dir/x.ll";
   char err[4096];
   ck_assert_int_ne(codegen_compile(&m, &o, err, sizeof err), 0);
-  ck_assert_msg(strstr(err, "cannot write '/nonexistent-dir/x.ll'"), "%s", err);
+  ck_assert_msg(strstr(err, "cannot create '/nonexistent-dir/x.ll'"), "%s", err);
 
   o.emit = CODEGEN_EMIT_EXE;
   o.output = "-";

@@ -13,7 +13,8 @@ E2E_TEST_LIST = \
 	tests/e2e/test_value_errors \
 	tests/e2e/test_png \
 	tests/e2e/test_predict \
-	tests/e2e/test_tensor_models
+	tests/e2e/test_tensor_models \
+	tests/e2e/test_outputs
 check_PROGRAMS += $(E2E_TEST_LIST)
 TESTS += $(E2E_TEST_LIST)
 
@@ -65,6 +66,10 @@ tests_e2e_test_predict_LDADD = $(TEST_LIBS)
 tests_e2e_test_tensor_models_SOURCES = tests/e2e/test_tensor_models.c $(E2E_COMMON)
 tests_e2e_test_tensor_models_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_e2e_test_tensor_models_LDADD = $(TEST_LIBS)
+
+tests_e2e_test_outputs_SOURCES = tests/e2e/test_outputs.c $(E2E_COMMON)
+tests_e2e_test_outputs_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_e2e_test_outputs_LDADD = $(TEST_LIBS)
 
 # PyTorch reference fixtures of every op and of the shipped networks
 EXTRA_DIST += tests/fixtures

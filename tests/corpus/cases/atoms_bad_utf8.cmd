@@ -1,0 +1,1 @@
+pmmc check atoms_bad_utf8.yaml

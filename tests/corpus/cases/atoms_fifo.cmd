@@ -1,0 +1,1 @@
+mkfifo fifo.txt && pmmc check atoms_fifo.yaml

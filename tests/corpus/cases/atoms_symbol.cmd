@@ -1,0 +1,1 @@
+pmmc check atoms_symbol.yaml

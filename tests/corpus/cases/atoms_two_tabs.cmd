@@ -1,0 +1,1 @@
+pmmc check atoms_two_tabs.yaml

@@ -1,0 +1,1 @@
+mkdir -p adir && pmmc build adir -o x

@@ -1,0 +1,1 @@
+pmmc check /dev/null

@@ -1,0 +1,1 @@
+mkdir -p adir && pmmc check adir

@@ -1,0 +1,1 @@
+mkfifo m.yaml && pmmc check m.yaml

@@ -1,0 +1,1 @@
+mkfifo m.yaml && pmmc run m.yaml -n 1

@@ -1,0 +1,1 @@
+pmmc predict moons/model.yaml --mu bad_version.npy --time tau.npy -o out.npy

@@ -1,0 +1,1 @@
+pmmc predict moons/model.yaml --mu garbage_header.npy --time tau.npy -o out.npy

@@ -1,0 +1,1 @@
+pmmc predict moons/model.yaml --mu shape_negative.npy --time tau.npy -o out.npy

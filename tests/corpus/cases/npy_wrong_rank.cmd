@@ -1,0 +1,1 @@
+pmmc predict moons/model.yaml --mu wrong_rank.npy --time tau.npy -o out.npy

@@ -1,0 +1,1 @@
+pmmc build gmm8.yaml --emit=lib --info -o lib

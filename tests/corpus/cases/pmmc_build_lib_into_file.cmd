@@ -1,0 +1,1 @@
+touch afile && pmmc build gmm8.yaml --emit=lib -o afile

@@ -1,0 +1,1 @@
+pmmc build gmm8.yaml --target nonsense-unknown-none -o x

@@ -1,0 +1,1 @@
+pmmc check gmm8.yaml extra

@@ -1,0 +1,1 @@
+pmmc check no_such.yaml

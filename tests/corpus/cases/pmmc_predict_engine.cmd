@@ -1,0 +1,1 @@
+pmmc predict moons/model.yaml --mu mu.npy --time tau.npy -o out.npy --engine gpu

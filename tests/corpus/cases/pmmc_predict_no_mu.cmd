@@ -1,0 +1,1 @@
+pmmc predict moons/model.yaml --time tau.npy -o out.npy

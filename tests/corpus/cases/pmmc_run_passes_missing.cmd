@@ -1,0 +1,1 @@
+pmmc run gmm8.yaml --passes

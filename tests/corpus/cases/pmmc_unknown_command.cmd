@@ -1,0 +1,1 @@
+pmmc frobnicate gmm8.yaml

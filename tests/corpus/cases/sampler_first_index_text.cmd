@@ -1,0 +1,1 @@
+./gmm8 -n 2 --first-index x

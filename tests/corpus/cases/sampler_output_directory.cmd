@@ -1,0 +1,1 @@
+mkdir -p adir.npy && ./gmm8 -n 2 -o adir.npy

@@ -1,0 +1,1 @@
+./gmm8 -n 9 --shard half

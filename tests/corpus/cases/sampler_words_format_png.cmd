@@ -1,0 +1,1 @@
+./words50 -n 2 --format png -o w.png

@@ -1,0 +1,1 @@
+pmmc check graph_devzero.yaml

@@ -1,0 +1,1 @@
+mkdir -p adir && pmmc check graph_dir.yaml

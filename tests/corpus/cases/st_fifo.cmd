@@ -1,0 +1,1 @@
+mkfifo fifo.safetensors && pmmc check graph_fifo.yaml

@@ -1,0 +1,1 @@
+pmmc check st_header_lies.yaml

@@ -1,0 +1,1 @@
+pmmc check st_offsets.yaml
