@@ -24,6 +24,14 @@ static const char *const embed_messages[] = {
 #undef PMM_EMBED_STATUS
 };
 
+/* pmmrt.h spells the list out; a status added to one place only fails here. */
+#define PMM_EMBED_STATUS(suffix, value, message)                                                   \
+  _Static_assert(PMM_EMBED_##suffix == value, "pmmrt.h and embed_status.def differ: " #suffix);
+#include "runtime/embed_status.def"
+#undef PMM_EMBED_STATUS
+_Static_assert(sizeof embed_messages / sizeof embed_messages[0] == PMM_EMBED_STATUS_COUNT,
+               "pmmrt.h and embed_status.def differ in length");
+
 const char *pmm_embed_status_string(const pmm_embed_def *def, int32_t status) {
   (void)def;
   if (status < 0 || status >= PMM_EMBED_STATUS_COUNT) return "unknown status";

@@ -443,10 +443,18 @@ int pmm_sampler_print_info(const char *prog, const pmm_model_desc *desc);
  * uint32_t) so both sides lay them out alike. */
 #define PMM_EMBED_API_VERSION 1u
 
+/* runtime/embed_status.def's list, written out because this header is
+ * installed alone; embed.c checks at compile time that the two agree. */
 typedef enum pmm_embed_status {
-#define PMM_EMBED_STATUS(suffix, value, message) PMM_EMBED_##suffix = value,
-#include "runtime/embed_status.def"
-#undef PMM_EMBED_STATUS
+  PMM_EMBED_OK = 0,
+  PMM_EMBED_ERR_ARGUMENT = 1,
+  PMM_EMBED_ERR_RANGE = 2,
+  PMM_EMBED_ERR_BUFFER = 3,
+  PMM_EMBED_ERR_WORKSPACE = 4,
+  PMM_EMBED_ERR_VERSION = 5,
+  PMM_EMBED_ERR_NOMEM = 6,
+  PMM_EMBED_ERR_UNSUPPORTED = 7,
+  PMM_EMBED_ERR_MODEL = 8,
   PMM_EMBED_STATUS_COUNT
 } pmm_embed_status;
 
