@@ -29,3 +29,4 @@ include tests/opt/local.mk
 include tests/python/local.mk
 include tests/embed/local.mk
 include tests/install/local.mk
+include tests/examples/local.mk
