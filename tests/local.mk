@@ -30,3 +30,4 @@ include tests/python/local.mk
 include tests/embed/local.mk
 include tests/fuzz/local.mk
 include tests/install/local.mk
+include tests/examples/local.mk

@@ -7,7 +7,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def pmmc():
     """$PMMC (make check sets it), else build/pmmc; the test is skipped without either."""
     path = os.environ.get("PMMC") or str(ROOT / "build" / "pmmc")

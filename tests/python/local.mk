@@ -6,5 +6,5 @@ PY_LOG_COMPILER = $(SHELL) $(srcdir)/tests/python/pytest-driver
 if HAVE_PMM_PYTHON
 TESTS += python/tests/test_fixtures.py python/tests/test_sample.py \
 	python/tests/test_objective.py python/tests/test_parity.py python/tests/test_train.py \
-	python/tests/test_export.py
+	python/tests/test_export.py python/tests/test_embedded.py
 endif
