@@ -29,5 +29,6 @@ include tests/opt/local.mk
 include tests/python/local.mk
 include tests/embed/local.mk
 include tests/fuzz/local.mk
+include tests/corpus/local.mk
 include tests/install/local.mk
 include tests/examples/local.mk
