@@ -318,10 +318,7 @@ int main(void) {
   tcase_set_timeout(tc, 900);
   tcase_add_loop_test(tc, test_pair, 0, (int)N_CASES);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int failed = tu_run_suite(s);
   e2e_env_finish(&env, failed);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

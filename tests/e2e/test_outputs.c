@@ -546,10 +546,7 @@ int main(void) {
   tcase_add_test(tp, test_pmmc_outputs);
   tcase_add_test(tp, test_pmmc_signal);
   suite_add_tcase(s, tp);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int failed = tu_run_suite(s);
   e2e_env_finish(&env, failed);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

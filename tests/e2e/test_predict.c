@@ -103,10 +103,7 @@ int main(void) {
   TCase *tc = tcase_create("fixtures");
   tcase_add_loop_test(tc, test_fixture, 0, (int)(2 * ncases));
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int failed = tu_run_suite(s);
   e2e_env_finish(&env, failed);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -340,10 +340,7 @@ int main(void) {
   else
     fprintf(stderr, "test_embed: no AArch64 runtime configured; the AArch64 test is left out\n");
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int failed = tu_run_suite(s);
   e2e_env_finish(&env, failed);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

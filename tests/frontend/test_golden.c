@@ -129,10 +129,7 @@ int main(void) {
   tcase_add_test(tc, test_corpus_size);
   tcase_add_loop_test(tc, test_corpus_case, 0, (int)ncases);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int failed = tu_run_suite(s);
   for (size_t i = 0; i < ncases; i++) free(cases[i]);
   free(cases);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -280,9 +280,6 @@ int main(void) {
   tcase_add_test(st, test_safetensors_f64_and_duplicates);
   tcase_add_test(st, test_safetensors_save_error);
   suite_add_tcase(s, st);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int failed = tu_run_suite(s);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -772,9 +772,6 @@ int main(void) {
   tcase_add_test(layers, test_attention_block);
   tcase_add_test(layers, test_reshape_net);
   suite_add_tcase(s, layers);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int failed = tu_run_suite(s);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

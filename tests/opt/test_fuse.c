@@ -461,9 +461,6 @@ int main(void) {
   tcase_add_loop_test(tc, test_compiled_matches_interpreter, 0,
                       (int)(sizeof compiled_cases / sizeof compiled_cases[0]));
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int failed = tu_run_suite(s);
   return failed == 0 ? 0 : 1;
 }

@@ -580,9 +580,6 @@ int main(void) {
   tcase_add_test(png, test_png_usage_errors);
   tcase_add_test(png, test_png_failures);
   suite_add_tcase(s, png);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int failed = tu_run_suite(s);
   return failed == 0 ? 0 : 1;
 }

@@ -283,9 +283,6 @@ int main(void) {
   tcase_add_test(tc, test_poisson_chisq_ptrs);
   tcase_add_test(tc, test_poisson_neighbours_independent);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int failed = tu_run_suite(s);
   return failed == 0 ? 0 : 1;
 }

@@ -755,9 +755,6 @@ int main(void) {
   tcase_add_test(cli, test_cli_info_build);
   tcase_add_test(cli, test_cli_repeat_calls);
   suite_add_tcase(s, cli);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int failed = tu_run_suite(s);
   return failed == 0 ? 0 : 1;
 }

@@ -312,3 +312,11 @@ void tu_write_file(const char *path, const void *data, size_t n) {
   ck_assert_uint_eq(fwrite(data, 1, n, f), n);
   ck_assert_int_eq(fclose(f), 0);
 }
+
+int tu_run_suite(Suite *s) {
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed;
+}

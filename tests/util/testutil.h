@@ -16,6 +16,7 @@
 #ifndef PMMC_TESTUTIL_H
 #define PMMC_TESTUTIL_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,5 +60,8 @@ double tu_chisq_pvalue(const uint64_t *observed, const double *prob, size_t k);
 /* One-sample Kolmogorov-Smirnov p-value of xs (sorted in place) against the
  * standard normal CDF. */
 double tu_ks_normal_pvalue(double *xs, size_t n);
+
+/* Run every test of s (Check forks each) and return how many failed. */
+int tu_run_suite(Suite *s);
 
 #endif
