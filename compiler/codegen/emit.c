@@ -127,14 +127,8 @@ void emit_target_apply(const emit_target *t, LLVMModuleRef mod) {
   LLVMSetModuleDataLayout(mod, t->layout);
 }
 
-int emit_module_optimise(const emit_target *t, LLVMModuleRef mod, int opt_level, char *err,
-                         size_t errlen) {
-  static const char *const pipelines[4] = {"default<O0>", "default<O1>", "default<O2>",
-                                           "default<O3>"};
-  if (opt_level < 0 || opt_level > 3) {
-    snprintf(err, errlen, "optimisation level %d out of range (expected 0..3)", opt_level);
-    return -1;
-  }
+int emit_module_passes(const emit_target *t, LLVMModuleRef mod, const char *pipeline, int opt_level,
+                       char *err, size_t errlen) {
   char *msg = NULL;
   if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
     emit_take_message(msg, "internal error: generated LLVM module is invalid", err, errlen);
@@ -150,7 +144,7 @@ int emit_module_optimise(const emit_target *t, LLVMModuleRef mod, int opt_level,
   LLVMPassBuilderOptionsSetSLPVectorization(pbo, opt_level >= 2);
   LLVMPassBuilderOptionsSetLoopInterleaving(pbo, opt_level >= 2);
   LLVMPassBuilderOptionsSetLoopUnrolling(pbo, opt_level >= 2);
-  LLVMErrorRef e = LLVMRunPasses(mod, pipelines[opt_level], t->machine, pbo);
+  LLVMErrorRef e = LLVMRunPasses(mod, pipeline, t->machine, pbo);
   LLVMDisposePassBuilderOptions(pbo);
   if (e) {
     char *emsg = LLVMGetErrorMessage(e);
@@ -159,6 +153,17 @@ int emit_module_optimise(const emit_target *t, LLVMModuleRef mod, int opt_level,
     return -1;
   }
   return 0;
+}
+
+int emit_module_optimise(const emit_target *t, LLVMModuleRef mod, int opt_level, char *err,
+                         size_t errlen) {
+  static const char *const pipelines[4] = {"default<O0>", "default<O1>", "default<O2>",
+                                           "default<O3>"};
+  if (opt_level < 0 || opt_level > 3) {
+    snprintf(err, errlen, "optimisation level %d out of range (expected 0..3)", opt_level);
+    return -1;
+  }
+  return emit_module_passes(t, mod, pipelines[opt_level], opt_level, err, errlen);
 }
 
 /* n bytes to f, which names `shown` in a message. */

@@ -41,6 +41,11 @@ void emit_target_free(emit_target *t);
 
 void emit_target_apply(const emit_target *t, LLVMModuleRef mod);
 
+/* Verify, then run the new pass manager's pipeline (text as `opt
+ * -passes=` takes it) with the vectoriser settings of opt_level. */
+int emit_module_passes(const emit_target *t, LLVMModuleRef mod, const char *pipeline, int opt_level,
+                       char *err, size_t errlen);
+
 /* Verify, then run the new pass manager's default<O0..O3> pipeline. */
 int emit_module_optimise(const emit_target *t, LLVMModuleRef mod, int opt_level, char *err,
                          size_t errlen);

@@ -302,9 +302,9 @@ static int lib_is_weight(LLVMValueRef g) {
  * a multiple of 64 bytes) in one 64-byte aligned region, `<prefix>.weights`:
  * the weights sit together in the object, whatever order LLVM lays out its
  * globals in, and can as well live in a file (--weights=external; the
- * region is then zeros the first open fills).  Done after a first
- * optimisation so arrays no code reads (a layer's raw weights when its
- * kernel reads a packed copy) are already gone. */
+ * region is then zeros the first open fills).  Done once arrays no code
+ * refers to are gone, and before optimisation, so that the runtime is
+ * optimised knowing the region's size and checksum. */
 static int lib_pack_weights(lib_ctx *l) {
   size_t total = 0, n = 0, len;
   for (LLVMValueRef g = LLVMGetFirstGlobal(l->mod); g; g = LLVMGetNextGlobal(g)) {
@@ -363,10 +363,10 @@ static int lib_pack_weights(lib_ctx *l) {
   return 0;
 }
 
-/* Sampler, network, runtime and wrappers in one optimised module: a first
- * optimisation with the runtime's API and the descriptor kept, the weights
- * packed, then the descriptor of the library and its wrappers, everything
- * else made internal and a second optimisation, which specialises the
+/* Sampler, network, runtime and wrappers in one optimised module: what
+ * nothing refers to dropped (the runtime's API and the descriptor kept), the
+ * weights packed, then the descriptor of the library and its wrappers,
+ * everything else made internal and the optimisation, which specialises the
  * runtime to this library. */
 static int lib_build_module(lib_ctx *l, const ir_module *m, const codegen_options *o) {
   codegen_report *rep = malloc(sizeof *rep);
@@ -391,8 +391,11 @@ static int lib_build_module(lib_ctx *l, const ir_module *m, const codegen_option
   for (size_t i = 0; i < n; i++) lib_names_add(&keep, "pmm_embed_", api[i].suffix, "");
   lib_names_add(&keep, m->name, "_desc", "");
   if (o->predict) lib_names_add(&keep, o->predict->name, "_run_block", "");
+  /* Identical arrays of the sampler and the network merged, then arrays no
+   * code refers to (a layer's raw weights when its kernel reads a packed
+   * copy) and runtime functions the model does not call dropped. */
   if (rc == 0) rc = lib_internalise(l, keep.list, keep.n);
-  if (rc == 0) rc = emit_module_optimise(l->t, l->mod, o->opt_level, l->err, l->errlen);
+  if (rc == 0) rc = emit_module_passes(l->t, l->mod, "constmerge,globaldce", 0, l->err, l->errlen);
   if (rc == 0) rc = lib_pack_weights(l);
   LLVMValueRef def = rc == 0 ? lib_emit_def(l, m, o->predict) : NULL;
   for (size_t i = 0; def && i < n && rc == 0; i++) rc = lib_emit_wrapper(l, &api[i], def);
