@@ -209,7 +209,7 @@ static int embed_predict_block(const pmm_embed_def *def, void *workspace, const 
     memcpy(state + r * (in + 1), mu + (first + r) * in, in * sizeof *state);
     state[r * (in + 1) + in] = tau[first + r];
   }
-  pmm_block blk = {{0, 0}, 0, first, res, workspace};
+  pmm_block blk = {{0, 0}, 0, first, res, workspace, NULL, 0};
   int rc = def->predict(NULL, &blk);
   if (rc == 0) memcpy(out + first * out_row, res, k * out_row * sizeof *out);
   return rc;

@@ -38,8 +38,11 @@ typedef struct gen_job {
   uint64_t next;        /* next block to hand out, relative to block0 */
   int failed;
   pmm_status status;
-  char err[256];
+  char err[512];
 } gen_job;
+
+/* Room for what a model says about a failed block (pmm_block.msg). */
+#define GEN_MSG_LEN 384
 
 static pmm_status gen_fail(char *err, size_t errlen, pmm_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -94,13 +97,16 @@ size_t pmm_generate_workspace_bytes(const pmm_model_desc *desc) {
 
 /* Compute block number b (absolute) into the workspace and copy the rows
  * that fall inside [first, first + count) to out (whose row 0 is sample
- * `first`).  Returns run_block's code. */
+ * `first`).  Returns run_block's code; after a failure msg holds what the
+ * model said about it ("" if nothing). */
 static int gen_block(const pmm_model_desc *desc, const uint32_t key[2], uint64_t seed,
-                     uint64_t first, uint64_t count, uint64_t b, void *workspace, float *out) {
+                     uint64_t first, uint64_t count, uint64_t b, void *workspace, float *out,
+                     char msg[GEN_MSG_LEN]) {
   uint64_t block_first = b * desc->block_size;
   size_t row = (size_t)desc->sample_elems;
   float *buf = (float *)((char *)workspace + round_up64((size_t)desc->scratch_bytes));
-  pmm_block blk = {{key[0], key[1]}, seed, block_first, buf, workspace};
+  msg[0] = '\0';
+  pmm_block blk = {{key[0], key[1]}, seed, block_first, buf, workspace, msg, GEN_MSG_LEN};
   int rc = desc->run_block(desc->user, &blk);
   if (rc != 0) return rc;
   uint64_t lo = block_first > first ? block_first : first;
@@ -123,13 +129,17 @@ static void *worker_main(void *arg) {
   uint32_t key[2];
   pmm_rng_key(job->seed, 0, key);
   uint64_t b1;
+  char msg[GEN_MSG_LEN];
   while ((b1 = job_take(job)) != 0) {
     uint64_t b = job->block0 + b1 - 1;
-    int rc = gen_block(desc, key, job->seed, job->first, job->count, b, ws, job->out);
+    int rc = gen_block(desc, key, job->seed, job->first, job->count, b, ws, job->out, msg);
     if (rc != 0) {
-      job_fail(job, PMM_ERR_MODEL, "model %s failed on samples [%llu, %llu) (code %d)",
-               desc->name ? desc->name : "?", (unsigned long long)(b * desc->block_size),
-               (unsigned long long)((b + 1) * desc->block_size), rc);
+      unsigned long long lo = b * desc->block_size, hi = (b + 1) * desc->block_size;
+      if (msg[0])
+        job_fail(job, PMM_ERR_MODEL, "sample block [%llu, %llu): %s", lo, hi, msg);
+      else
+        job_fail(job, PMM_ERR_MODEL, "model %s failed on samples [%llu, %llu) (code %d)",
+                 desc->name ? desc->name : "?", lo, hi, rc);
       break;
     }
   }
@@ -174,12 +184,15 @@ pmm_status pmm_generate_serial(const pmm_model_desc *desc, uint64_t seed, uint64
   uint32_t key[2];
   pmm_rng_key(seed, 0, key);
   uint64_t b_last = count ? (first_index + count - 1) / desc->block_size : 0;
+  char msg[GEN_MSG_LEN];
   for (uint64_t b = first_index / desc->block_size; count && b <= b_last; b++) {
-    int rc = gen_block(desc, key, seed, first_index, count, b, workspace, out);
-    if (rc != 0)
-      return gen_fail(err, errlen, PMM_ERR_MODEL, "model %s failed on samples [%llu, %llu)",
-                      desc->name ? desc->name : "?", (unsigned long long)(b * desc->block_size),
-                      (unsigned long long)((b + 1) * desc->block_size));
+    int rc = gen_block(desc, key, seed, first_index, count, b, workspace, out, msg);
+    if (rc == 0) continue;
+    unsigned long long lo = b * desc->block_size, hi = (b + 1) * desc->block_size;
+    if (msg[0])
+      return gen_fail(err, errlen, PMM_ERR_MODEL, "sample block [%llu, %llu): %s", lo, hi, msg);
+    return gen_fail(err, errlen, PMM_ERR_MODEL, "model %s failed on samples [%llu, %llu) (code %d)",
+                    desc->name ? desc->name : "?", lo, hi, rc);
   }
   return PMM_OK;
 }

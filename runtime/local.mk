@@ -22,6 +22,7 @@ runtime_libpmmrt_a_SOURCES = \
 	runtime/nn_kernels.c \
 	runtime/fastmath.c \
 	runtime/fastmath.h \
+	runtime/finite.c \
 	runtime/exact_gmm.c \
 	runtime/exact_atoms.c \
 	runtime/infile.c \
@@ -48,8 +49,9 @@ runtime_libpmmrt_a_SOURCES = \
 # libpng; the host's also has dense_blas.c for --gemm=blas (cross targets
 # have no OpenBLAS header here, and their libraries use pmmc's GEMM).
 EMBED_RUNTIME_FILES = runtime/philox.c runtime/rng_normal.c runtime/rng_poisson.c \
-	runtime/kernels.c runtime/nn_kernels.c runtime/fastmath.c runtime/exact_gmm.c \
-	runtime/exact_atoms.c runtime/generate.c runtime/embed.c runtime/embed_weights.c
+	runtime/kernels.c runtime/nn_kernels.c runtime/fastmath.c runtime/finite.c \
+	runtime/exact_gmm.c runtime/exact_atoms.c runtime/generate.c runtime/embed.c \
+	runtime/embed_weights.c
 EMBED_RUNTIME_DEPS = $(EMBED_RUNTIME_FILES) runtime/dense_blas.c runtime/pmmrt.h runtime/embed.h \
 	runtime/fastmath.h \
 	runtime/embed_status.def

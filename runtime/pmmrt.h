@@ -331,16 +331,38 @@ pmm_status pmm_npy_write_header(void *file /* FILE* */, uint32_t rank, const uin
 
 /* What one call of run_block is given.  The model writes block_size rows of
  * sample_elems floats to out.  scratch is desc->scratch_bytes, 64-byte
- * aligned, private to the calling thread, contents undefined on entry. */
+ * aligned, private to the calling thread, contents undefined on entry.
+ * run_block returns 0, or nonzero when the block failed; then out holds no
+ * samples, and the model may describe the failure in msg (when msg_len > 0,
+ * as a NUL-terminated string of at most msg_len bytes). */
 typedef struct pmm_block {
   uint32_t key[2];      /* Philox key for stream 0, from pmm_rng_key(seed, 0) */
   uint64_t seed;        /* for models that need further streams */
   uint64_t first_index; /* a multiple of block_size */
   float *out;
   void *scratch;
+  char *msg;        /* the caller's buffer for a failure's description, or NULL */
+  uint64_t msg_len; /* its size in bytes (0 with msg NULL) */
 } pmm_block;
 
 typedef int (*pmm_run_block_fn)(void *user, const pmm_block *blk);
+
+/* ---- non-finite values (runtime/finite.c, docs/samplers.md) --------------- */
+
+/* Nonzero when any of x[0..n-1] is NaN or infinite: the test a sampler runs
+ * on the values it watches (the state after every step, ...), cheap enough
+ * to run on every step. */
+int pmm_any_nonfinite(size_t n, const float *x);
+
+/* 0 when x[0..n-1] are all finite.  Otherwise the failure of the block at
+ * step t (0 the init block, 1..steps the step block, steps + 1 the final
+ * block) in `where` (e.g. "layer 'fc2'"): blk->msg receives
+ * "non-finite value (nan) at step 3 of 100 in layer 'fc2'" (the first
+ * non-finite element's class: nan, inf or -inf) and the result is
+ * PMM_RUN_NONFINITE, for run_block to return. */
+#define PMM_RUN_NONFINITE 1
+int pmm_check_finite(const pmm_block *blk, uint32_t t, uint32_t steps, const char *where, size_t n,
+                     const float *x);
 
 /* How a sampler was built.  A compiled sampler's code size is known only
  * once its object has been emitted, so pmmc writes these values into a

@@ -46,12 +46,17 @@ typedef struct cg {
   cg_fn erff_fn, tanhf_fn, log1pf_fn;
   cg_fn dense, rng_key, rng_normal, rng_poisson, exact_gmm;
   cg_fn atoms_normal, atoms_gamma, atoms_categorical;
+  cg_fn check_finite;
 
   /* while emitting run_block */
-  LLVMValueRef fn, scratch, state, out, key0, seed, first_index, work;
+  LLVMValueRef fn, blk, scratch, state, out, key0, seed, first_index, work;
   LLVMValueRef step32, step64; /* t of the block being emitted */
   cg_stream_key *keys;
   uint32_t nkeys;
+  /* the non-finite checks (module check_finite; docs/samplers.md) */
+  uint8_t *watched[IR_BLOCK_COUNT]; /* each block's ir_watched_values */
+  LLVMValueRef bad;                 /* i32 slot: a watched value was not finite */
+  LLVMValueRef diagnose;            /* i32 slot: this run tests every value */
 
   codegen_gemm gemm; /* how DENSE layers are computed */
   unsigned width;    /* floats a vector register holds */

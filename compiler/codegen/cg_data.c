@@ -132,4 +132,9 @@ void cg_declare_runtime(cg *c) {
   LLVMTypeRef poisson[7] = {c->ptr, c->i64, c->isz, c->i32, c->isz, c->ptr, c->ptr};
   c->rng_poisson = cg_declare(c, "pmm_rng_poisson_block", c->void_t, poisson, 7);
   cg_fn_attr(c, c->rng_poisson.fn, 4, "zeroext");
+
+  LLVMTypeRef check[6] = {c->ptr, c->i32, c->i32, c->ptr, c->isz, c->ptr};
+  c->check_finite = cg_declare(c, "pmm_check_finite", c->i32, check, 6);
+  cg_fn_attr(c, c->check_finite.fn, 2, "zeroext");
+  cg_fn_attr(c, c->check_finite.fn, 3, "zeroext");
 }

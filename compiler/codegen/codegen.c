@@ -10,6 +10,15 @@
  * emitter (cg_ops.c, the `emit` column of ir_ops.def).  A module whose step
  * block never runs (steps = 0) has no step loop; one whose init block is
  * empty takes its state from the caller (pmmc predict).
+ *
+ * Non-finite values (check_finite, docs/samplers.md), as the interpreter
+ * treats them: the chain tests the values ir_watched_values names with
+ * pmm_any_nonfinite's test (inlined, so it vectorises for the target) and
+ * ORs the answers into a flag, tested once the block is done; when it is
+ * set the chain runs again with `diagnose` set, in which every value is
+ * tested after its instruction, and returns at the first non-finite one
+ * with pmm_check_finite's code.  Normal runs pay for that mode with one
+ * never-taken branch per instruction.
  */
 #include "config.h"
 
@@ -26,10 +35,63 @@
 #include "compiler/util/xalloc.h"
 #include "runtime/outfile.h"
 
+/* pmm_any_nonfinite(n, y) as an inline loop, which the vectorisers turn
+ * into the target's widest compares: 1 when some float of y[0..n-1] has
+ * all exponent bits set (NaN or infinite), else 0 (i32). */
+static LLVMValueRef cg_emit_any_nonfinite(cg *c, LLVMValueRef y, uint64_t n) {
+  LLVMValueRef zero = LLVMConstInt(c->i32, 0, 0), exp = LLVMConstInt(c->i32, 0x7f800000u, 0);
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+  cg_loop l;
+  LLVMValueRef i = cg_loop_begin(c, &l, 0, n, "nf");
+  LLVMValueRef any = LLVMBuildPhi(c->b, c->i32, "any");
+  LLVMAddIncoming(any, &zero, &pre, 1);
+  LLVMValueRef bits = LLVMBuildLoad2(c->b, c->i32, cg_elem(c, y, i), "");
+  LLVMSetAlignment(bits, 4);
+  LLVMValueRef all = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildAnd(c->b, bits, exp, ""), exp, "");
+  LLVMValueRef next = LLVMBuildOr(c->b, any, LLVMBuildZExt(c->b, all, c->i32, ""), "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+  LLVMAddIncoming(any, &next, &latch, 1);
+  cg_loop_end(c, &l);
+  return next;
+}
+
+/* After instruction i of block k: OR its watched value's test into the
+ * flag, and when diagnosing, fail if it is not finite. */
+static void cg_emit_check(cg *c, ir_block_kind k, uint32_t i) {
+  const ir_block *blk = &c->m->blocks[k];
+  const ir_inst *in = &blk->insts[i];
+  uint64_t count = cg_rows(c, in) * in->len;
+  LLVMValueRef y = cg_value(c, in), n = cg_isz(c, count);
+  LLVMValueRef zero = LLVMConstInt(c->i32, 0, 0);
+  if (c->watched[k][i]) {
+    LLVMValueRef nf = cg_emit_any_nonfinite(c, y, count);
+    LLVMValueRef bad = LLVMBuildLoad2(c->b, c->i32, c->bad, "bad");
+    LLVMBuildStore(c->b, LLVMBuildOr(c->b, bad, nf, ""), c->bad);
+  }
+  LLVMBasicBlockRef test = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "diagnose");
+  LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "nonfinite");
+  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "");
+  LLVMValueRef d = LLVMBuildLoad2(c->b, c->i32, c->diagnose, "diagnosing");
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, d, zero, ""), test, next);
+  LLVMPositionBuilderAtEnd(c->b, test);
+  char where[256];
+  ir_inst_name(c->m, blk, (int32_t)i, where, sizeof where);
+  LLVMValueRef a[6] = {c->blk, c->step32, LLVMConstInt(c->i32, c->m->steps, 0), cg_string(c, where),
+                       n,      y};
+  LLVMValueRef rc = cg_call(c, &c->check_finite, a, 6);
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, rc, zero, ""), fail, next);
+  LLVMPositionBuilderAtEnd(c->b, fail);
+  LLVMBuildRet(c->b, rc);
+  LLVMPositionBuilderAtEnd(c->b, next);
+}
+
 /* Run block k at the current step and copy its (per-sample) result to dst. */
 static void cg_emit_block(cg *c, ir_block_kind k, LLVMValueRef dst) {
   const ir_block *blk = &c->m->blocks[k];
-  for (uint32_t i = 0; i < blk->count; i++) cg_emit_inst(c, blk, &blk->insts[i]);
+  for (uint32_t i = 0; i < blk->count; i++) {
+    cg_emit_inst(c, blk, &blk->insts[i]);
+    if (c->m->check_finite) cg_emit_check(c, k, i);
+  }
   const ir_inst *r = &blk->insts[blk->result];
   /* A STATE result copied onto the state buffer is already there. */
   if (dst == c->state && r->offset == c->m->state_offset) return;
@@ -71,6 +133,50 @@ static void cg_set_step(cg *c, uint64_t t) {
   c->step32 = LLVMConstInt(c->i32, (uint32_t)t, 0);
 }
 
+/* The checks' flags, cleared at function entry, and each block's watched
+ * values; -1 when out of memory. */
+static int cg_checks_begin(cg *c) {
+  for (int k = 0; k < IR_BLOCK_COUNT; k++) {
+    const ir_block *blk = &c->m->blocks[k];
+    c->watched[k] = xcalloc_array(blk->count ? blk->count : 1, 1);
+    if (!c->watched[k]) {
+      snprintf(c->err, c->errlen, "out of memory");
+      return -1;
+    }
+    ir_watched_values(c->m, (ir_block_kind)k, c->watched[k]);
+  }
+  LLVMValueRef zero = LLVMConstInt(c->i32, 0, 0);
+  c->bad = LLVMBuildAlloca(c->b, c->i32, "bad.slot");
+  c->diagnose = LLVMBuildAlloca(c->b, c->i32, "diagnose.slot");
+  LLVMBuildStore(c->b, zero, c->bad);
+  LLVMBuildStore(c->b, zero, c->diagnose);
+  return 0;
+}
+
+/* After the final block: return 0 when every watched value was finite, else
+ * run the chain again from `chain` diagnosing.  A diagnosing run that gets
+ * here found nothing, which a run's determinism rules out; it still fails. */
+static void cg_checks_end(cg *c, LLVMBasicBlockRef chain) {
+  LLVMValueRef zero = LLVMConstInt(c->i32, 0, 0);
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "finite");
+  LLVMBasicBlockRef again = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "again");
+  LLVMBasicBlockRef rerun = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "rerun");
+  LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "unexplained");
+  LLVMValueRef bad = LLVMBuildLoad2(c->b, c->i32, c->bad, "bad");
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, bad, zero, ""), again, done);
+  LLVMPositionBuilderAtEnd(c->b, done);
+  LLVMBuildRet(c->b, zero);
+  LLVMPositionBuilderAtEnd(c->b, again);
+  LLVMValueRef d = LLVMBuildLoad2(c->b, c->i32, c->diagnose, "diagnosing");
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, d, zero, ""), fail, rerun);
+  LLVMPositionBuilderAtEnd(c->b, fail);
+  LLVMBuildRet(c->b, LLVMConstInt(c->i32, PMM_RUN_NONFINITE, 0));
+  LLVMPositionBuilderAtEnd(c->b, rerun);
+  LLVMBuildStore(c->b, LLVMConstInt(c->i32, 1, 0), c->diagnose);
+  LLVMBuildStore(c->b, zero, c->bad);
+  LLVMBuildBr(c->b, chain);
+}
+
 static int cg_emit_run_block(cg *c) {
   const ir_module *m = c->m;
   char name[512];
@@ -79,7 +185,7 @@ static int cg_emit_run_block(cg *c) {
   c->fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->i32, params, 2, 0));
   cg_fn_attr(c, c->fn, LLVMAttributeFunctionIndex, "nounwind");
   cg_target_attrs(c, c->fn);
-  LLVMValueRef blk = LLVMGetParam(c->fn, 1);
+  LLVMValueRef blk = c->blk = LLVMGetParam(c->fn, 1);
   LLVMSetValueName2(LLVMGetParam(c->fn, 0), "user", 4);
   LLVMSetValueName2(blk, "blk", 3);
 
@@ -94,6 +200,11 @@ static int cg_emit_run_block(cg *c) {
   c->state = cg_elem(c, c->scratch, cg_i64(c, m->state_offset));
   c->work = cg_elem(c, c->scratch, cg_i64(c, m->work_offset));
   if (cg_emit_stream_keys(c) != 0) return -1;
+  if (m->check_finite && cg_checks_begin(c) != 0) return -1;
+  /* the chain: init, steps, final (run twice after a non-finite value) */
+  LLVMBasicBlockRef chain = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "chain");
+  LLVMBuildBr(c->b, chain);
+  LLVMPositionBuilderAtEnd(c->b, chain);
 
   cg_set_step(c, 0);
   if (!m->state_in) cg_emit_block(c, IR_BLOCK_INIT, c->state);
@@ -108,7 +219,10 @@ static int cg_emit_run_block(cg *c) {
 
   cg_set_step(c, (uint64_t)m->steps + 1);
   cg_emit_block(c, IR_BLOCK_FINAL, c->out);
-  LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
+  if (m->check_finite)
+    cg_checks_end(c, chain);
+  else
+    LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
   return c->failed ? -1 : 0;
 }
 
@@ -221,9 +335,10 @@ static void cg_types_init(cg *c) {
   c->f64 = LLVMDoubleTypeInContext(c->ctx);
   c->ptr = LLVMPointerTypeInContext(c->ctx, 0);
   c->void_t = LLVMVoidTypeInContext(c->ctx);
-  /* pmm_block: {uint32_t key[2]; uint64_t seed, first_index; float *out; void *scratch} */
-  LLVMTypeRef bf[5] = {LLVMArrayType(c->i32, 2), c->i64, c->i64, c->ptr, c->ptr};
-  c->block_t = LLVMStructTypeInContext(c->ctx, bf, 5, 0);
+  /* pmm_block: {uint32_t key[2]; uint64_t seed, first_index; float *out; void *scratch;
+   * char *msg; uint64_t msg_len} */
+  LLVMTypeRef bf[7] = {LLVMArrayType(c->i32, 2), c->i64, c->i64, c->ptr, c->ptr, c->ptr, c->i64};
+  c->block_t = LLVMStructTypeInContext(c->ctx, bf, 7, 0);
   /* pmm_gmm: {uint64_t k, dim; const float *weight, *mean, *std} */
   LLVMTypeRef gf[5] = {c->i64, c->i64, c->ptr, c->ptr, c->ptr};
   c->gmm_t = LLVMStructCreateNamed(c->ctx, "pmm_gmm");
@@ -347,6 +462,7 @@ int cg_build_unoptimised(const ir_module *m, const codegen_options *o, const emi
   free(c.gmms);
   free(c.atoms);
   free(c.keys);
+  for (int k = 0; k < IR_BLOCK_COUNT; k++) free(c.watched[k]);
   LLVMDisposeBuilder(c.b);
   if (rc != 0) {
     LLVMDisposeModule(c.mod);

@@ -169,7 +169,7 @@ static int predict_run(const ir_module *m, pmm_run_block_fn run, void *user, con
       memcpy(state + r * m->state_len, x->data + (first + r) * in, in * sizeof *state);
       state[r * m->state_len + in] = t->data[first + r];
     }
-    pmm_block blk = {{0, 0}, 0, first, res, arena};
+    pmm_block blk = {{0, 0}, 0, first, res, arena, NULL, 0};
     run(user, &blk);
     memcpy(out + first * m->out_len, res, k * (size_t)m->out_len * sizeof *out);
   }

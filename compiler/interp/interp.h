@@ -26,7 +26,9 @@ typedef struct interp interp;
 int interp_init(interp **out, const ir_module *m, char *err, size_t errlen);
 void interp_free(interp *ip);
 
-/* A pmm_run_block_fn; user is the interp. */
+/* A pmm_run_block_fn; user is the interp.  With the module's check_finite it
+ * fails with PMM_RUN_NONFINITE and a message in blk->msg when the block
+ * meets NaN or infinity (docs/samplers.md), as compiled code does. */
 int interp_run_block(void *user, const pmm_block *blk);
 
 /* Fill a descriptor for the runtime (strings point into the module). */

@@ -38,6 +38,7 @@ int ir_module_init(ir_module *m, const char *name) {
   for (int b = 0; b < IR_BLOCK_COUNT; b++) m->blocks[b].result = -1;
   m->block_size = 64;
   m->pad_symbol = -1;
+  m->check_finite = 1;
   m->name = xstrdup(name ? name : "");
   return m->name ? 0 : -1;
 }

@@ -64,6 +64,9 @@
 #define IR_OPF_FOLD 0x20u        /* folding may evaluate it when its operands are constant */
 #define IR_OPF_ELEMENTWISE 0x40u /* one float of each operand in, one out: fusable */
 #define IR_OPF_OUTLINE 0x80u     /* a large kernel: code generation gives it a function */
+/* may turn a NaN or infinite operand into a number (a Poisson draw at a NaN
+ * rate is 0): samplers check its operands (ir_watched_values) */
+#define IR_OPF_HIDES_NONFINITE 0x100u
 
 /* Attributes an op reads (ir_ops.def): printed by ir_print, checked by ir_verify. */
 #define IR_ATTR_ACT 0x0001u
@@ -215,6 +218,11 @@ typedef struct ir_module {
   uint32_t state_len;                 /* floats of state per sample */
   uint8_t state_in;                   /* 1: the caller writes the state before a block run and the
                                          init block is empty (pmmc predict: the network's inputs) */
+  uint8_t check_finite;               /* 1 (the default): a block run that meets NaN or infinity
+                                         fails (docs/samplers.md); needs state_in 0, since the
+                                         block then runs again from init to find the value.
+                                         0 for pmmc predict, which returns the network's values
+                                         as they are */
   tshape state_shape;                 /* the state's per-sample shape (data shape; [L, K] counts for
                                          dirichlet-categorical) */
   uint32_t out_len;                   /* floats of output per sample */
@@ -245,7 +253,8 @@ typedef struct ir_module {
   uint64_t scratch_floats;
 } ir_module;
 
-/* An empty module: no blocks, steps 0, pad_symbol -1, block_size 64. */
+/* An empty module: no blocks, steps 0, pad_symbol -1, block_size 64,
+ * check_finite 1. */
 int ir_module_init(ir_module *m, const char *name);
 void ir_module_free(ir_module *m);
 /* Free a block's instructions and leave it empty (result -1); for passes
@@ -306,6 +315,20 @@ int32_t ir_emit_shaped(ir_block *b, ir_op op, uint32_t nargs, const int32_t *arg
 uint32_t ir_conv_out_dim(uint32_t n, uint32_t k, uint32_t stride, uint32_t pad);
 /* "step %4 (dense 'fc1')": how messages name an instruction. */
 void ir_inst_where(const ir_block *blk, ir_block_kind k, int32_t i, char *buf, size_t len);
+
+/* What a sampler's run-time message calls instruction i (pmm_check_finite's
+ * `where`): "layer 'fc2'" after its label (a layer's name or a role such as
+ * 'rate'), "table 'coef_mu'" or "tensor 'w'" for unlabelled data, else
+ * "%i (op)". */
+void ir_inst_name(const ir_module *m, const ir_block *blk, int32_t i, char *buf, size_t len);
+
+/* The values a sampler checks for NaN and infinities every time block k
+ * runs (docs/samplers.md): the block's result and every operand of an op
+ * flagged IR_OPF_HIDES_NONFINITE, the only places where a non-finite value
+ * can leave the chain or turn back into a number unseen.  STATE values are
+ * left out: the state entering a block was the previous block's result.
+ * watched receives a flag for each instruction of the block. */
+void ir_watched_values(const ir_module *m, ir_block_kind k, uint8_t *watched);
 
 const char *ir_op_name(ir_op op);
 const char *ir_uop_name(ir_uop_kind k);

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static const ir_op_info ops[IR_OP_COUNT] = {
 #define OP(id, name, args, flags, attrs, shape, cost, scratch, exec, emit)                         \
@@ -25,6 +26,31 @@ void ir_inst_where(const ir_block *blk, ir_block_kind k, int32_t i, char *buf, s
              in->label);
   else
     snprintf(buf, len, "%s block, %%%d (%s)", ir_block_name(k), (int)i, ir_op_name(in->op));
+}
+
+void ir_inst_name(const ir_module *m, const ir_block *blk, int32_t i, char *buf, size_t len) {
+  const ir_inst *in = &blk->insts[i];
+  if (in->label)
+    snprintf(buf, len, "layer '%s'", in->label);
+  else if (in->op == IR_OP_TABLE)
+    snprintf(buf, len, "table '%s'", m->tables[in->table].name);
+  else if (in->op == IR_OP_TENSOR)
+    snprintf(buf, len, "tensor '%s'", m->tensors[in->weight].name);
+  else
+    snprintf(buf, len, "%%%d (%s)", (int)i, ir_op_name(in->op));
+}
+
+void ir_watched_values(const ir_module *m, ir_block_kind k, uint8_t *watched) {
+  const ir_block *b = &m->blocks[k];
+  memset(watched, 0, b->count);
+  if (b->result >= 0) watched[b->result] = 1;
+  for (uint32_t i = 0; i < b->count; i++) {
+    const ir_inst *in = &b->insts[i];
+    if (ops[in->op].flags & IR_OPF_HIDES_NONFINITE)
+      for (uint32_t a = 0; a < in->nargs; a++) watched[in->args[a]] = 1;
+  }
+  for (uint32_t i = 0; i < b->count; i++)
+    if (b->insts[i].op == IR_OP_STATE) watched[i] = 0;
 }
 
 static int why_fail(char *why, size_t whylen, const char *fmt, ...)

@@ -136,6 +136,9 @@ static int verify_block(verifier *v, int b) {
   const ir_block *blk = &m->blocks[b];
   if (b == IR_BLOCK_INIT && m->state_in) {
     if (blk->count) return verify_fail(v, b, -1, "not empty, but the caller gives the state");
+    /* a block that met a non-finite value runs again from its init block */
+    if (m->check_finite)
+      return verify_fail(v, b, -1, "must make the state for the non-finite checks (check_finite)");
     return 0;
   }
   if (b == IR_BLOCK_STEP && m->steps == 0 && blk->count == 0) return 0; /* never runs */

@@ -286,6 +286,7 @@ static int lower_predict_blocks(lower_ctx *c) {
   uint32_t n = m->state_len;
   ir_block_kind bk = IR_BLOCK_FINAL;
   m->state_in = 1;
+  m->check_finite = 0;
   m->steps = 0;
   m->state_len = n + 1;
   m->state_shape = tshape_vec(n + 1);

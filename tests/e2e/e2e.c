@@ -221,6 +221,20 @@ int e2e_write_dense_weights(const char *path, const e2e_dense *layers, size_t n,
   return rc;
 }
 
+int e2e_write_tensors(const char *path, const e2e_tensor *t, size_t n, char *err, size_t errlen) {
+  weight_set ws;
+  weight_set_init(&ws);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    if (weight_set_add(&ws, t[i].name, t[i].rank, t[i].shape, t[i].data) != 0) {
+      snprintf(err, errlen, "weight_set_add(%s) failed", t[i].name);
+      rc = -1;
+    }
+  if (rc == 0 && weights_save_safetensors(path, &ws, err, errlen) != 0) rc = -1;
+  weight_set_free(&ws);
+  return rc;
+}
+
 long e2e_count_entries(const char *dir) {
   DIR *d = opendir(dir);
   if (!d) return -1;

@@ -91,6 +91,18 @@ typedef struct e2e_dense {
 int e2e_write_dense_weights(const char *path, const e2e_dense *layers, size_t n, unsigned long seed,
                             double scale, char *err, size_t errlen);
 
+/* A tensor with given values, for weights a test spells out. */
+typedef struct e2e_tensor {
+  const char *name;
+  uint32_t rank;
+  uint64_t shape[2];
+  const float *data; /* shape[0] x .. floats */
+} e2e_tensor;
+
+/* Write the n tensors as safetensors; 0 on success, else -1 with a message
+ * in err.  Usable from main. */
+int e2e_write_tensors(const char *path, const e2e_tensor *t, size_t n, char *err, size_t errlen);
+
 /* Number of directory entries other than "." and ".."; -1 if unreadable. */
 long e2e_count_entries(const char *dir);
 

@@ -11,6 +11,7 @@ E2E_TEST_LIST = \
 	tests/e2e/test_energy \
 	tests/e2e/test_interp_pairs \
 	tests/e2e/test_value_errors \
+	tests/e2e/test_nonfinite \
 	tests/e2e/test_png \
 	tests/e2e/test_predict \
 	tests/e2e/test_tensor_models \
@@ -55,6 +56,10 @@ tests_e2e_test_interp_pairs_LDADD = $(TEST_LIBS)
 tests_e2e_test_value_errors_SOURCES = tests/e2e/test_value_errors.c $(E2E_COMMON)
 tests_e2e_test_value_errors_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_e2e_test_value_errors_LDADD = $(TEST_LIBS)
+
+tests_e2e_test_nonfinite_SOURCES = tests/e2e/test_nonfinite.c $(E2E_COMMON)
+tests_e2e_test_nonfinite_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_e2e_test_nonfinite_LDADD = $(TEST_LIBS)
 
 tests_e2e_test_png_SOURCES = tests/e2e/test_png.c $(E2E_COMMON)
 tests_e2e_test_png_CPPFLAGS = $(TEST_CPPFLAGS) $(PNG_CFLAGS)

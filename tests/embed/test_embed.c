@@ -5,7 +5,8 @@
  * bit; the libraries export only NAME_*; 8 threads sharing a handle match
  * one call and allocate nothing inside NAME_sample; the headers compile as
  * C99 and C++11 with -pedantic -Werror; invalid arguments and header/library
- * skew give statuses; NAME_predict matches `pmmc predict`.
+ * skew give statuses; NAME_predict matches `pmmc predict`; a model whose
+ * values overflow float32 while sampling gives NAME_ERR_MODEL.
  *
  * main() builds everything once (e2e.h); the test programs are
  * tests/embed/embed_*.c, compiled with $PMMC_TEST_CC / $PMMC_TEST_CXX.
@@ -35,6 +36,35 @@ enum { N = 150, FIRST = 37, SEED = 7 };
 #define FIRST_ARG(fmt, ...) fmt
 #define REST_ARGS(fmt, ...) __VA_ARGS__
 
+/* nf_normal, as in tests/e2e/test_nonfinite.c: big = 8 mu overflows at step 5
+ * while out = 1e38 pulls mu up. */
+static int write_nonfinite_model(void) {
+  static const char yaml[] = "name: nf_normal\n"
+                             "pair: normal-normal\n"
+                             "data: {shape: [2]}\n"
+                             "prior: {mean: 0.0, precision: 1.0}\n"
+                             "schedule: {kind: table, values: [0.1, 0.2, 0.5, 2.0, 5.0, 10.0]}\n"
+                             "network:\n"
+                             "  kind: graph\n"
+                             "  layers:\n"
+                             "    - {name: big, op: dense, input: mu, units: 2}\n"
+                             "    - {name: out, op: dense, input: big, units: 2}\n"
+                             "  output: out\n"
+                             "weights: nf_normal.safetensors\n";
+  static const float big[4] = {8, 0, 0, 8}, w[4] = {0}, b[2] = {1e38f, 1e38f};
+  const e2e_tensor t[3] = {
+      {"big.weight", 2, {2, 2}, big}, {"out.weight", 2, {2, 2}, w}, {"out.bias", 1, {2, 0}, b}};
+  char path[PATH_MAX], err[512];
+  if (e2e_format(path, sizeof path, "%s/nf_normal.safetensors", env.dir) != 0 ||
+      e2e_write_tensors(path, t, 3, err, sizeof err) != 0 ||
+      e2e_format(path, sizeof path, "%s/nf_normal.yaml", env.dir) != 0 ||
+      e2e_write_text(path, yaml, err, sizeof err) != 0) {
+    fprintf(stderr, "test_embed: %s\n", err);
+    return -1;
+  }
+  return 0;
+}
+
 /* Libraries, executables and programs, in env.dir. */
 static int build_all(void) {
   const char *src = tu_srcdir(), *p = tu_pmmc();
@@ -54,6 +84,11 @@ static int build_all(void) {
   RUN("%s -std=c11 -O2 -Wall -Wextra -Werror -Ishared '%s/tests/embed/embed_prog.c' -Lshared "
       "-lgmm8 -lwords50 -Wl,-rpath,'%s/shared' -lm -pthread -o prog-shared",
       cc, src, env.dir);
+  if (st == 0) st = write_nonfinite_model();
+  RUN("'%s' build nf_normal.yaml --emit=lib -o nonfinite", p);
+  RUN("%s -std=c11 -O2 -Wall -Wextra -Werror -Inonfinite '%s/tests/embed/embed_nonfinite.c' "
+      "nonfinite/libnf_normal.a -lm -pthread -o nonfinite-prog",
+      cc, src);
   RUN("'%s' build '%s/models/two-moons/model.yaml' --emit=shared -o moons", p, src);
   RUN("'%s' build '%s/models/two-moons/model.yaml' --emit=lib --weights=external -o ext", p, src);
   RUN("'%s' build '%s/models/two-moons/model.yaml' --emit=lib --weights=external --block-size 32 "
@@ -266,6 +301,13 @@ START_TEST(test_external_weights) {
 }
 END_TEST
 
+/* A model that overflows float32 while sampling answers NAME_ERR_MODEL. */
+START_TEST(test_nonfinite_status) {
+  ck_assert_int_eq(built, 0);
+  ck_assert_int_eq(tu_run("'%s/nonfinite-prog'", env.dir), 0);
+}
+END_TEST
+
 /* pmmc's own checks of library options. */
 START_TEST(test_build_errors) {
   const char *p = tu_pmmc(), *src = tu_srcdir();
@@ -330,6 +372,7 @@ int main(void) {
   tcase_add_test(tc, test_invalid_arguments);
   tcase_add_test(tc, test_headers_compile);
   tcase_add_test(tc, test_predict);
+  tcase_add_test(tc, test_nonfinite_status);
   tcase_add_test(tc, test_build_errors);
   tcase_add_test(tc, test_external_weights);
   /* configure found no C library headers for AArch64 (libc6-dev-arm64-cross):

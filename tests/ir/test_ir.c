@@ -339,6 +339,43 @@ START_TEST(test_verify_discrete_valid) {
 }
 END_TEST
 
+/* The values samplers test for NaN and infinities: block results and the
+ * operands of softmax, poisson, argmax and the exact posteriors, never a
+ * STATE value (the previous block's result). */
+START_TEST(test_watched_values) {
+  ir_module m;
+  build_discrete(&m);
+  static const uint8_t want_init[1] = {1};
+  static const uint8_t want_step[11] = {0, 1, 0, 0, 1, 0, 1, 1, 1, 0, 1};
+  static const uint8_t want_final[2] = {0, 1};
+  const uint8_t *want[IR_BLOCK_COUNT] = {want_init, want_step, want_final};
+  for (int k = 0; k < IR_BLOCK_COUNT; k++) {
+    uint8_t got[16];
+    ck_assert_uint_le(m.blocks[k].count, sizeof got);
+    ir_watched_values(&m, (ir_block_kind)k, got);
+    for (uint32_t i = 0; i < m.blocks[k].count; i++)
+      ck_assert_msg(got[i] == want[k][i], "%s block, %%%u: watched %d, expected %d",
+                    ir_block_name((ir_block_kind)k), i, got[i], want[k][i]);
+  }
+  char buf[64];
+  ir_inst_name(&m, &m.blocks[IR_BLOCK_STEP], 5, buf, sizeof buf);
+  ck_assert_str_eq(buf, "layer 'y'");
+  ir_inst_name(&m, &m.blocks[IR_BLOCK_STEP], 3, buf, sizeof buf);
+  ck_assert_str_eq(buf, "table 'alpha'");
+  ir_inst_name(&m, &m.blocks[IR_BLOCK_STEP], 4, buf, sizeof buf);
+  ck_assert_str_eq(buf, "%4 (mul)");
+  /* a run that failed starts again from init, which a given state rules out */
+  m.state_in = 1;
+  ir_block_free(&m.blocks[IR_BLOCK_INIT]);
+  char err[256];
+  ck_assert_int_ne(ir_verify(&m, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "check_finite") != NULL, "%s", err);
+  m.check_finite = 0;
+  ck_assert_msg(ir_verify(&m, err, sizeof err) == 0, "%s", err);
+  ir_module_free(&m);
+}
+END_TEST
+
 START_TEST(test_verify_discrete_ops) {
   ir_module m;
   build_discrete(&m); /* poisson: per-sample rate of its own length, not in final */
@@ -592,6 +629,7 @@ static Suite *ir_suite(void) {
   tcase_add_test(tc, test_verify_misc);
   tcase_add_test(tc, test_verify_discrete_valid);
   tcase_add_test(tc, test_verify_discrete_ops);
+  tcase_add_test(tc, test_watched_values);
   tcase_add_test(tc, test_verify_atoms);
   suite_add_tcase(s, tc);
   tc = tcase_create("count_print");

@@ -13,6 +13,8 @@
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +211,69 @@ START_TEST(test_generate_errors) {
                      PMM_ERR_MODEL);
     ck_assert_msg(strstr(err, "model toy failed on samples [16, 24) (code 3)") != NULL, "%s", err);
   }
+}
+END_TEST
+
+/* The toy, except that the block holding sample 20 meets a NaN at step 3
+ * of 10, as a compiled sampler reports it. */
+static int toy_nonfinite_run_block(void *user, const pmm_block *blk) {
+  int rc = toy_run_block(user, blk);
+  if (rc != 0 || blk->first_index != 16) return rc;
+  const float values[2] = {1.0f, NAN};
+  return pmm_check_finite(blk, 3, 10, "layer 'toy'", 2, values);
+}
+
+START_TEST(test_generate_nonfinite) {
+  pmm_model_desc d = toy_desc(&toy3);
+  d.run_block = toy_nonfinite_run_block;
+  float out[64 * 3];
+  char err[512];
+  const char *want = "sample block [16, 24): non-finite value (nan) at step 3 of 10 in layer 'toy'";
+  for (unsigned threads = 1; threads <= 4; threads++) {
+    ck_assert_int_eq(pmm_sampler_generate(&d, 1, 0, 64, threads, out, err, sizeof err),
+                     PMM_ERR_MODEL);
+    ck_assert_msg(strcmp(err, want) == 0, "%s", err);
+  }
+  void *ws = NULL;
+  ck_assert_int_eq(posix_memalign(&ws, 64, pmm_generate_workspace_bytes(&d)), 0);
+  ck_assert_int_eq(pmm_generate_serial(&d, 1, 0, 64, ws, out, err, sizeof err), PMM_ERR_MODEL);
+  ck_assert_msg(strcmp(err, want) == 0, "%s", err);
+  ck_assert_int_eq(pmm_generate_serial(&d, 1, 0, 16, ws, out, err, sizeof err), PMM_OK);
+  free(ws);
+}
+END_TEST
+
+/* What counts as non-finite, and the message for each block and class. */
+START_TEST(test_check_finite) {
+  const float finite[] = {0.0f, -0.0f, 1.0f, FLT_MAX, -FLT_MAX, FLT_MIN, 1e-45f};
+  for (size_t n = 0; n <= sizeof finite / sizeof finite[0]; n++)
+    ck_assert_int_eq(pmm_any_nonfinite(n, finite), 0);
+  const float bad[] = {NAN, INFINITY, -INFINITY, -NAN};
+  float x[37] = {0};
+  for (size_t b = 0; b < 4; b++)
+    for (size_t at = 0; at < 37; at += 6) {
+      x[at] = bad[b];
+      ck_assert_int_eq(pmm_any_nonfinite(37, x), 1);
+      ck_assert_int_eq(pmm_any_nonfinite(at, x), 0);
+      x[at] = 0.0f;
+    }
+
+  char msg[128];
+  pmm_block blk = {.msg = msg, .msg_len = sizeof msg};
+  const float v[3] = {2.0f, -INFINITY, NAN};
+  ck_assert_int_eq(pmm_check_finite(&blk, 0, 5, "layer 'a'", 1, v), 0);
+  ck_assert_int_eq(pmm_check_finite(&blk, 0, 5, "layer 'a'", 3, v), PMM_RUN_NONFINITE);
+  ck_assert_str_eq(msg, "non-finite value (-inf) in the init block in layer 'a'");
+  ck_assert_int_eq(pmm_check_finite(&blk, 5, 5, "%3 (mul)", 3, v), PMM_RUN_NONFINITE);
+  ck_assert_str_eq(msg, "non-finite value (-inf) at step 5 of 5 in %3 (mul)");
+  ck_assert_int_eq(pmm_check_finite(&blk, 6, 5, "table 'A'", 1, v + 2), PMM_RUN_NONFINITE);
+  ck_assert_str_eq(msg, "non-finite value (nan) in the final block in table 'A'");
+  ck_assert_int_eq(pmm_check_finite(&blk, 1, 0, "layer 'b'", 1, (const float[]){INFINITY}),
+                   PMM_RUN_NONFINITE);
+  ck_assert_str_eq(msg, "non-finite value (inf) in the final block in layer 'b'");
+  /* no buffer: the code alone */
+  pmm_block quiet = {.msg = NULL};
+  ck_assert_int_eq(pmm_check_finite(&quiet, 2, 5, "layer 'a'", 3, v), PMM_RUN_NONFINITE);
 }
 END_TEST
 
@@ -738,6 +803,8 @@ int main(void) {
   tcase_add_test(gen, test_generate_threads);
   tcase_add_test(gen, test_generate_splits);
   tcase_add_test(gen, test_generate_errors);
+  tcase_add_test(gen, test_generate_nonfinite);
+  tcase_add_test(gen, test_check_finite);
   suite_add_tcase(s, gen);
   TCase *cli = tcase_create("cli");
   tcase_set_timeout(cli, 120);
