@@ -5,7 +5,7 @@ bench_peak_SOURCES = bench/peak.c
 bench_peak_LDADD = $(BLAS_LIBS)
 bench_compare_SOURCES = bench/compare.c
 bench_compare_LDADD = runtime/libpmmrt.a $(BLAS_LIBS) $(PNG_LIBS) -lm
-dist_noinst_SCRIPTS += bench/run bench/nets
+dist_noinst_SCRIPTS += bench/run bench/nets bench/ab
 # (models/local.mk installs and distributes the benchmark model and its weights.)
 EXTRA_DIST += models/bench-mlp/gen_weights.py
 
