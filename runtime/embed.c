@@ -195,26 +195,6 @@ int32_t pmm_embed_sample_mt(const pmm_embed_def *def, const void *model, uint32_
       pmm_generate(def->desc, seed, first_index, n, threads, &m->alloc, out, NULL, 0));
 }
 
-/* One block of prediction rows [first, first + k) (k <= block_size): the
- * rows of (mu, tau) go to the predict module's state, zeros pad the block,
- * and the first k rows of the result are copied out. */
-static int embed_predict_block(const pmm_embed_def *def, void *workspace, const float *mu,
-                               const float *tau, size_t first, size_t k, float *out) {
-  size_t rows = (size_t)def->desc->block_size, in = (size_t)def->predict_in_elems;
-  size_t out_row = (size_t)def->predict_out_elems;
-  float *state = (float *)workspace + def->predict_state_offset;
-  float *res = (float *)((char *)workspace + round_up64((size_t)def->predict_scratch_bytes));
-  memset(state, 0, rows * (in + 1) * sizeof *state);
-  for (size_t r = 0; r < k; r++) {
-    memcpy(state + r * (in + 1), mu + (first + r) * in, in * sizeof *state);
-    state[r * (in + 1) + in] = tau[first + r];
-  }
-  pmm_block blk = {{0, 0}, 0, first, res, workspace, NULL, 0};
-  int rc = def->predict(NULL, &blk);
-  if (rc == 0) memcpy(out + first * out_row, res, k * out_row * sizeof *out);
-  return rc;
-}
-
 int32_t pmm_embed_predict(const pmm_embed_def *def, const void *model, void *workspace,
                           size_t workspace_bytes, const float *mu, const float *tau, size_t n,
                           float *out, size_t out_len) {
@@ -226,11 +206,9 @@ int32_t pmm_embed_predict(const pmm_embed_def *def, const void *model, void *wor
   if (out_len / def->predict_out_elems < n) return PMM_EMBED_ERR_BUFFER;
   int32_t st = embed_check_workspace(def, workspace, workspace_bytes);
   if (st != PMM_EMBED_OK) return st;
-  size_t rows = (size_t)def->desc->block_size;
-  for (size_t first = 0; first < n; first += rows) {
-    size_t k = n - first < rows ? n - first : rows;
-    if (embed_predict_block(def, workspace, mu, tau, first, k, out) != 0)
-      return PMM_EMBED_ERR_MODEL;
-  }
-  return PMM_EMBED_OK;
+  float *res = (float *)((char *)workspace + round_up64((size_t)def->predict_scratch_bytes));
+  int rc = pmm_predict_rows(def->predict, NULL, (size_t)def->desc->block_size,
+                            (size_t)def->predict_state_offset, (size_t)def->predict_in_elems,
+                            (size_t)def->predict_out_elems, workspace, res, mu, tau, n, out);
+  return rc == 0 ? PMM_EMBED_OK : PMM_EMBED_ERR_MODEL;
 }

@@ -1,6 +1,7 @@
 /*
  * generate.c - the blocked, threaded sample loop behind every sampler and
- * every embedded model (pmm_generate, pmm_generate_serial).
+ * every embedded model (pmm_generate, pmm_generate_serial), and the block
+ * loop of the network alone (pmm_predict_rows).
  *
  * Samples are computed in blocks of desc->block_size aligned to absolute
  * sample indices: block b always covers [b B, (b + 1) B), is always computed
@@ -255,4 +256,23 @@ pmm_status pmm_generate(const pmm_model_desc *desc, uint64_t seed, uint64_t firs
 
   if (job.failed) return gen_fail(err, errlen, job.status, "%s", job.err);
   return PMM_OK;
+}
+
+int pmm_predict_rows(pmm_run_block_fn run, void *user, size_t block_rows, size_t state_offset,
+                     size_t in, size_t out_elems, void *scratch, float *res, const float *mu,
+                     const float *tau, size_t n, float *out) {
+  float *state = (float *)scratch + state_offset;
+  for (size_t first = 0; first < n; first += block_rows) {
+    size_t k = n - first < block_rows ? n - first : block_rows;
+    memset(state, 0, block_rows * (in + 1) * sizeof *state);
+    for (size_t r = 0; r < k; r++) {
+      memcpy(state + r * (in + 1), mu + (first + r) * in, in * sizeof *state);
+      state[r * (in + 1) + in] = tau[first + r];
+    }
+    pmm_block blk = {{0, 0}, 0, first, res, scratch, NULL, 0};
+    int rc = run(user, &blk);
+    if (rc != 0) return rc;
+    memcpy(out + first * out_elems, res, k * out_elems * sizeof *out);
+  }
+  return 0;
 }

@@ -430,6 +430,17 @@ size_t pmm_generate_workspace_bytes(const pmm_model_desc *desc);
 pmm_status pmm_generate_check(const pmm_model_desc *desc, uint64_t first_index, uint64_t count,
                               char *err, size_t errlen);
 
+/* The network alone (pmmc predict, an embedded model's NAME_predict) over n
+ * rows, block_rows at a time on the calling thread: each block's rows of
+ * (mu[r], in floats, then tau[r]) are written to the module's state at
+ * float offset state_offset of scratch, zeros pad the last block, run
+ * computes the block into res (block_rows * out_elems floats) and the real
+ * rows go to out (n * out_elems floats).  Returns 0, or run's first nonzero
+ * code. */
+int pmm_predict_rows(pmm_run_block_fn run, void *user, size_t block_rows, size_t state_offset,
+                     size_t in, size_t out_elems, void *scratch, float *res, const float *mu,
+                     const float *tau, size_t n, float *out);
+
 /* Samples [first_index, first_index + count) into out on the calling
  * thread, in the caller's workspace (pmm_generate_workspace_bytes, 64-byte
  * aligned); allocates nothing.  The request must have passed

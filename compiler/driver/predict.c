@@ -151,7 +151,7 @@ static int predict_inputs(const predict_args *a, const tshape *mu, pmm_array *x,
 /* Run the module over all rows; out receives n * m->out_len floats. */
 static int predict_run(const ir_module *m, pmm_run_block_fn run, void *user, const pmm_array *x,
                        const pmm_array *t, float *out) {
-  size_t rows = m->block_size, n = (size_t)x->shape[0], in = m->state_len - 1;
+  size_t rows = m->block_size, n = (size_t)x->shape[0];
   float *arena = xmalloc_array((size_t)m->scratch_floats, sizeof *arena);
   float *res = xmalloc_array(rows, (size_t)m->out_len * sizeof *res);
   if (!arena || !res) {
@@ -161,21 +161,12 @@ static int predict_run(const ir_module *m, pmm_run_block_fn run, void *user, con
     return -1;
   }
   memset(arena, 0, (size_t)m->scratch_floats * sizeof *arena);
-  float *state = arena + m->state_offset;
-  for (size_t first = 0; first < n; first += rows) {
-    size_t k = n - first < rows ? n - first : rows;
-    memset(state, 0, rows * (size_t)m->state_len * sizeof *state);
-    for (size_t r = 0; r < k; r++) {
-      memcpy(state + r * m->state_len, x->data + (first + r) * in, in * sizeof *state);
-      state[r * m->state_len + in] = t->data[first + r];
-    }
-    pmm_block blk = {{0, 0}, 0, first, res, arena, NULL, 0};
-    run(user, &blk);
-    memcpy(out + first * m->out_len, res, k * (size_t)m->out_len * sizeof *out);
-  }
+  int rc = pmm_predict_rows(run, user, rows, (size_t)m->state_offset, m->state_len - 1, m->out_len,
+                            arena, res, x->data, t->data, n, out);
+  if (rc != 0) fprintf(stderr, "pmmc: error: the network failed on a block (code %d)\n", rc);
   free(arena);
   free(res);
-  return 0;
+  return rc == 0 ? 0 : -1;
 }
 
 static int predict_write(const char *path, const ir_module *m, size_t n, const float *out) {
