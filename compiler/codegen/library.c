@@ -33,30 +33,22 @@
 
 /* ---- facts --------------------------------------------------------------- */
 
-static uint64_t lib_fnv(uint64_t h, const char *s) {
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
-  return h;
-}
-
-/* Everything the header states, and the code options, into the build id. */
+/* Everything the header states, and the code options, into the build id:
+ * the FNV-1a of their text (pmm_weights_checksum, the weights' own hash). */
 static void lib_build_id(embed_facts *x, const codegen_options *o) {
   const pmm_model_desc *d = &x->desc;
-  char buf[1024];
-  uint64_t h = 14695981039346656037u;
-  h = lib_fnv(h, x->prefix);
-  h = lib_fnv(h, x->target);
-  h = lib_fnv(h, d->engine);
-  h = lib_fnv(h, d->weight_hash);
-  h = lib_fnv(h, d->schedule);
-  snprintf(buf, sizeof buf,
-           "%s %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-           " %" PRIu64 " %" PRIu64 " %" PRIu64 " %d %d %d",
-           d->pair, d->sampler, d->output, d->steps, d->sample_elems, d->block_size,
-           x->workspace_bytes, x->predict_in_elems, x->predict_out_elems, x->predict_state_offset,
-           d->shape[0] ^ d->shape[1] << 16 ^ d->shape[2] << 32 ^ d->shape[3] << 48, d->vocab_size,
-           (int)o->gemm, o->opt_level, o->weights_external);
-  h = lib_fnv(h, buf);
-  snprintf(x->build_id, sizeof x->build_id, "%016" PRIx64, h);
+  char buf[4096];
+  int n =
+      snprintf(buf, sizeof buf,
+               "%s%s%s%s%s%s %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+               " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %d %d %d",
+               x->prefix, x->target, d->engine, d->weight_hash, d->schedule, d->pair, d->sampler,
+               d->output, d->steps, d->sample_elems, d->block_size, x->workspace_bytes,
+               x->predict_in_elems, x->predict_out_elems, x->predict_state_offset,
+               d->shape[0] ^ d->shape[1] << 16 ^ d->shape[2] << 32 ^ d->shape[3] << 48,
+               d->vocab_size, (int)o->gemm, o->opt_level, o->weights_external);
+  size_t len = n < 0 ? 0 : (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+  snprintf(x->build_id, sizeof x->build_id, "%016" PRIx64, pmm_weights_checksum(buf, len));
 }
 
 static int lib_facts(embed_facts *x, const ir_module *m, const codegen_options *o,
